@@ -1,0 +1,100 @@
+# llmem: GNU Makefile. `make` builds build/llmem; `make check` runs every
+# test; `make SANITIZE=1 check` runs them under ASan + UBSan; `make fuzz`
+# builds and runs the libFuzzer targets; `make bench` runs the benchmarks.
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PREFIX ?= /usr/local
+FUZZ_SECONDS ?= 60
+
+ifeq ($(SANITIZE),1)
+BUILD ?= build-san
+SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT ?= -O1 -g
+else
+BUILD ?= build
+SANFLAGS =
+OPT ?= -O2 -g
+endif
+
+WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+       -Wpointer-arith -Wvla -Wformat=2 -Wno-format-nonliteral
+DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags jansson 2>/dev/null)
+DEPS_LIBS := $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null)
+CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+CFLAGS_ALL = -std=c11 $(OPT) $(WARN) $(SANFLAGS) -Isrc $(DEPS_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
+
+# The pure core: no I/O, no globals (checked by scripts/check-pure.sh).
+CORE_SRC = $(wildcard src/base/*.c src/gguf/*.c src/model/*.c src/estimate/*.c src/place/*.c)
+REST_SRC = $(wildcard src/io/*.c src/output/*.c src/probe/*.c src/cli/cmd-*.c)
+CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
+REST_OBJ = $(REST_SRC:%.c=$(BUILD)/%.o)
+
+UNIT_SRC = $(wildcard tests/unit/test-*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC = $(wildcard tests/tools/*.c)
+TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+FUZZ_SRC = $(wildcard fuzz/fuzz-*.c)
+
+.PHONY: all check test-bins fuzz bench install clean check-pure
+all: $(BUILD)/llmem
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/libllmem-core.a: $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libllmem.a: $(REST_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+LIBS = $(BUILD)/libllmem.a $(BUILD)/libllmem-core.a
+
+$(BUILD)/llmem: $(BUILD)/src/cli/main.o $(LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEPS_LIBS) -lm
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(CMOCKA_CFLAGS) -Itests -o $@ $< $(LIBS) $(LDFLAGS_ALL) $(CMOCKA_LIBS) $(DEPS_LIBS) -lm
+
+$(BUILD)/tools/%: tests/tools/%.c $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(LIBS) $(LDFLAGS_ALL) $(DEPS_LIBS) -lm
+
+test-bins: $(BUILD)/llmem $(UNIT_BIN) $(TOOL_BIN)
+
+check: test-bins check-pure
+	@BUILD=$(BUILD) sh tests/run.sh
+
+check-pure: $(BUILD)/libllmem-core.a
+	@sh scripts/check-pure.sh $(BUILD)/libllmem-core.a
+
+# libFuzzer targets: clang only, built with their own copy of the sources.
+FUZZ_BUILD = build-fuzz
+FUZZ_CFLAGS = -std=c11 -g -O1 -Isrc $(DEPS_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+fuzz: $(BUILD)/tools/gguf-synth
+	@mkdir -p $(FUZZ_BUILD)
+	@for f in $(FUZZ_SRC); do \
+	  n=$$(basename $$f .c); \
+	  clang $(FUZZ_CFLAGS) -o $(FUZZ_BUILD)/$$n $$f $(CORE_SRC) || exit 1; \
+	done
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) sh fuzz/run.sh
+
+bench: $(BUILD)/llmem $(TOOL_BIN)
+	@BUILD=$(BUILD) sh bench/run.sh
+
+install: $(BUILD)/llmem
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(BUILD)/llmem $(DESTDIR)$(PREFIX)/bin/llmem
+	install -m 644 docs/llmem.1 $(DESTDIR)$(PREFIX)/share/man/man1/llmem.1
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

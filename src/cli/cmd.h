@@ -1,0 +1,34 @@
+/* cmd.h: the subcommand table and the helpers every command shares. */
+#ifndef LLMEM_CLI_CMD_H
+#define LLMEM_CLI_CMD_H
+
+#include "base/compat.h"
+#include "base/diag.h"
+
+#include <stdio.h>
+
+/* Exit statuses, documented in llmem(1) and the README. */
+enum {
+	CMD_EXIT_OK = 0,
+	CMD_EXIT_FAIL = 1,   /* something failed at run time */
+	CMD_EXIT_INPUT = 2,  /* bad input: a usage error, or a file that is
+	                      * not a valid model */
+};
+
+struct cmd {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+	void (*usage)(FILE *fp);
+};
+
+extern const struct cmd cmd_inspect;
+
+/* Prints "llmem: PATH: offset N: MESSAGE" (or without the offset) as one
+ * line on stderr. */
+void cmd_report_diag(const char *path, const struct diag *d);
+
+/* Prints "llmem: MESSAGE" on stderr. */
+void cmd_error(const char *fmt, ...) ATTR_PRINTF(1, 2);
+
+#endif

@@ -1,0 +1,933 @@
+/* gguf-read.c: the GGUF header parser. Every count and length is checked
+ * against the limits in gguf.h and against the bytes left in the file
+ * before anything is allocated or looped over, and every size is
+ * overflow-checked (reliability.md section 1 lists the bugs this avoids).
+ * Arrays grow with what has actually been parsed, never with a count
+ * taken from the file. */
+#include "base/compat.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/checked.h"
+#include "gguf/ggml-type.h"
+#include "gguf/gguf.h"
+
+struct reader {
+	const uint8_t *buf;
+	size_t buf_len;
+	uint64_t file_size;
+	uint64_t pos;
+	uint64_t need; /* set with -EAGAIN */
+	struct diag *d;
+};
+
+static const char *const type_names[GGUF_TYPE_COUNT] = {
+	"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32",
+	"bool", "string", "array", "uint64", "int64", "float64",
+};
+
+const char *gguf_type_name(uint32_t type)
+{
+	return type < GGUF_TYPE_COUNT ? type_names[type] : "invalid";
+}
+
+size_t gguf_type_size(uint32_t t)
+{
+	switch (t) {
+	case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL:
+		return 1;
+	case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16:
+		return 2;
+	case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32:
+		return 4;
+	case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64: case GGUF_TYPE_FLOAT64:
+		return 8;
+	default:
+		return 0;
+	}
+}
+
+static uint64_t le_load(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* Makes sure n bytes at r->pos are in the buffer. Fails with a truncation
+ * error naming what when the file ends first, asks for more with -EAGAIN
+ * when only the buffer does. */
+static int need(struct reader *r, uint64_t n, const char *what)
+{
+	uint64_t end;
+
+	if (!ck_add_u64(r->pos, n, &end) || end > r->file_size)
+		return diag_set(r->d, -EBADMSG, r->pos,
+				"file ends inside %s (%llu bytes needed, %llu left)", what,
+				(unsigned long long)n,
+				(unsigned long long)(r->file_size - r->pos));
+	if (end > GGUF_MAX_HEADER_BYTES)
+		return diag_set(r->d, -E2BIG, r->pos,
+				"header is larger than the %llu MiB limit",
+				GGUF_MAX_HEADER_BYTES >> 20);
+	if (end > r->buf_len) {
+		r->need = end;
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+static int read_le(struct reader *r, size_t n, const char *what, uint64_t *ret)
+{
+	int e = need(r, n, what);
+
+	if (e < 0)
+		return e;
+	*ret = le_load(r->buf + r->pos, n);
+	r->pos += n;
+	return 0;
+}
+
+static uint64_t remaining(const struct reader *r)
+{
+	uint64_t end = r->file_size < GGUF_MAX_HEADER_BYTES ? r->file_size : GGUF_MAX_HEADER_BYTES;
+
+	return r->pos < end ? end - r->pos : 0;
+}
+
+/* Reads a string's length and checks it against max and the file; leaves
+ * pos after the length, with the bytes available in the buffer. */
+static int read_str(struct reader *r, uint64_t max, const char *what,
+		    uint64_t *ret_off, uint64_t *ret_len)
+{
+	uint64_t at = r->pos, len;
+	int e = read_le(r, 8, what, &len);
+
+	if (e < 0)
+		return e;
+	if (len > max)
+		return diag_set(r->d, -E2BIG, at, "%s is %llu bytes long, over the %llu-byte limit",
+				what, (unsigned long long)len, (unsigned long long)max);
+	if (len > remaining(r))
+		return diag_set(r->d, -EBADMSG, at,
+				"%s is %llu bytes long but only %llu bytes are left in the header",
+				what, (unsigned long long)len, (unsigned long long)remaining(r));
+	e = need(r, len, what);
+	if (e < 0)
+		return e;
+	*ret_off = r->pos;
+	*ret_len = len;
+	r->pos += len;
+	return 0;
+}
+
+/* ---- hash index over keys and tensor names ---- */
+
+static uint64_t hash_bytes(const uint8_t *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* An open-addressing table of 1-based record indexes (0 = empty). The
+ * lookup compares the bytes each slot's record names. */
+struct index_ops {
+	const uint8_t *buf;
+	uint64_t (*off)(const void *recs, uint32_t i);
+	uint32_t (*len)(const void *recs, uint32_t i);
+	const void *recs;
+};
+
+static uint64_t kv_rec_off(const void *recs, uint32_t i)
+{
+	return ((const struct gguf_kv *)recs)[i].key_off;
+}
+
+static uint32_t kv_rec_len(const void *recs, uint32_t i)
+{
+	return ((const struct gguf_kv *)recs)[i].key_len;
+}
+
+static uint64_t t_rec_off(const void *recs, uint32_t i)
+{
+	return ((const struct gguf_tensor *)recs)[i].name_off;
+}
+
+static uint32_t t_rec_len(const void *recs, uint32_t i)
+{
+	return ((const struct gguf_tensor *)recs)[i].name_len;
+}
+
+/* Finds the slot for (p, n): the one holding it, or the empty one where it
+ * would go. */
+static uint64_t index_slot(const uint32_t *tab, uint64_t size, const struct index_ops *ops,
+			   const uint8_t *p, size_t n)
+{
+	uint64_t s = hash_bytes(p, n) & (size - 1);
+
+	for (;;) {
+		uint32_t v = tab[s];
+
+		if (v == 0)
+			return s;
+		if (ops->len(ops->recs, v - 1) == n &&
+		    memcmp(ops->buf + ops->off(ops->recs, v - 1), p, n) == 0)
+			return s;
+		s = (s + 1) & (size - 1);
+	}
+}
+
+/* Inserts record i (0-based) of count records into the table, growing it
+ * to keep the load under one half. Returns 0, -EEXIST for a duplicate,
+ * -ENOMEM. */
+static int index_insert(uint32_t **tab, uint64_t *size, const struct index_ops *ops,
+			uint32_t i)
+{
+	const uint8_t *p = ops->buf + ops->off(ops->recs, i);
+	uint32_t n = ops->len(ops->recs, i);
+	uint64_t s;
+
+	if ((uint64_t)(i + 1) * 2 > *size) {
+		uint64_t nsize = *size ? *size * 2 : 64;
+		uint32_t *nt = calloc(nsize, sizeof(*nt));
+
+		if (!nt)
+			return -ENOMEM;
+		for (uint32_t k = 0; k < i; k++) {
+			uint64_t ns = index_slot(nt, nsize, ops, ops->buf + ops->off(ops->recs, k),
+						 ops->len(ops->recs, k));
+			nt[ns] = k + 1;
+		}
+		free(*tab);
+		*tab = nt;
+		*size = nsize;
+	}
+	s = index_slot(*tab, *size, ops, p, n);
+	if ((*tab)[s] != 0)
+		return -EEXIST;
+	(*tab)[s] = i + 1;
+	return 0;
+}
+
+static int64_t index_find(const uint32_t *tab, uint64_t size, const struct index_ops *ops,
+			  const char *name)
+{
+	size_t n = strlen(name);
+	uint64_t s;
+
+	if (!size)
+		return -ENOENT;
+	s = index_slot(tab, size, ops, (const uint8_t *)name, n);
+	return tab[s] ? (int64_t)tab[s] - 1 : -ENOENT;
+}
+
+/* ---- growable record arrays ---- */
+
+static int grow(void **arr, uint64_t *cap, uint64_t want, size_t elem)
+{
+	uint64_t ncap;
+	void *p;
+
+	if (want <= *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	if (ncap < want)
+		ncap = want;
+	p = realloc(*arr, ncap * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+/* ---- key-value section ---- */
+
+static bool key_char_ok(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '.' || c == '-';
+}
+
+/* Writes a printable, quoted excerpt of n bytes at p for messages. */
+static void excerpt(char *out, size_t outsz, const uint8_t *p, size_t n)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 5 < outsz; i++) {
+		uint8_t c = p[i];
+
+		if (i == 32) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
+			out[o++] = (char)c;
+		} else {
+			static const char hex[] = "0123456789abcdef";
+
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+}
+
+/* Checks one scalar or array element of type t at r->pos (already in the
+ * buffer) and advances past it. Strings are read with their length. */
+static int read_value(struct reader *r, uint32_t t, const char *what)
+{
+	uint64_t off, len, v;
+	int e;
+
+	if (t == GGUF_TYPE_STRING)
+		return read_str(r, GGUF_MAX_STRING_BYTES, what, &off, &len);
+	e = read_le(r, gguf_type_size(t), what, &v);
+	if (e < 0)
+		return e;
+	if (t == GGUF_TYPE_BOOL && v > 1)
+		return diag_set(r->d, -EBADMSG, r->pos - 1,
+				"%s is a bool with value %llu, neither 0 nor 1", what,
+				(unsigned long long)v);
+	return 0;
+}
+
+static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
+{
+	uint64_t off, len, t, at;
+	char what[48];
+	int e;
+
+	memset(kv, 0, sizeof(*kv));
+	kv->off = r->pos;
+	snprintf(what, sizeof(what), "the key of key-value pair %llu", (unsigned long long)i);
+	at = r->pos;
+	e = read_str(r, GGUF_MAX_KEY_BYTES, what, &off, &len);
+	if (e < 0)
+		return e;
+	if (len == 0)
+		return diag_set(r->d, -EBADMSG, at, "key-value pair %llu has an empty key",
+				(unsigned long long)i);
+	for (uint64_t k = 0; k < len; k++) {
+		if (!key_char_ok(r->buf[off + k])) {
+			char ex[160];
+
+			excerpt(ex, sizeof(ex), r->buf + off, len);
+			return diag_set(r->d, -EBADMSG, off + k,
+					"key '%s' has a character outside [A-Za-z0-9_.-]", ex);
+		}
+	}
+	kv->key_off = off;
+	kv->key_len = (uint32_t)len;
+
+	at = r->pos;
+	e = read_le(r, 4, "a value type", &t);
+	if (e < 0)
+		return e;
+	if (t >= GGUF_TYPE_COUNT)
+		return diag_set(r->d, -EBADMSG, at, "key '%.*s' has invalid value type %llu",
+				(int)len, (const char *)r->buf + off, (unsigned long long)t);
+	kv->type = (uint32_t)t;
+	kv->n = 1;
+	kv->val_off = r->pos;
+	snprintf(what, sizeof(what), "the value of key-value pair %llu", (unsigned long long)i);
+	if (t != GGUF_TYPE_ARRAY) {
+		e = read_value(r, (uint32_t)t, what);
+		if (e < 0)
+			return e;
+		kv->val_end = r->pos;
+		return 0;
+	}
+
+	uint64_t et, n, min_bytes;
+
+	at = r->pos;
+	e = read_le(r, 4, "an array element type", &et);
+	if (e < 0)
+		return e;
+	if (et == GGUF_TYPE_ARRAY)
+		return diag_set(r->d, -EBADMSG, at, "key '%.*s' is an array of arrays (not allowed)",
+				(int)len, (const char *)r->buf + off);
+	if (et >= GGUF_TYPE_COUNT)
+		return diag_set(r->d, -EBADMSG, at, "key '%.*s' has invalid array element type %llu",
+				(int)len, (const char *)r->buf + off, (unsigned long long)et);
+	at = r->pos;
+	e = read_le(r, 8, "an array length", &n);
+	if (e < 0)
+		return e;
+	if (n > GGUF_MAX_ARRAY_ELEMS)
+		return diag_set(r->d, -E2BIG, at,
+				"key '%.*s' is an array of %llu elements, over the %llu limit",
+				(int)len, (const char *)r->buf + off, (unsigned long long)n,
+				(unsigned long long)GGUF_MAX_ARRAY_ELEMS);
+	/* a string element takes at least its 8-byte length */
+	if (!ck_mul_u64(n, et == GGUF_TYPE_STRING ? 8 : gguf_type_size((uint32_t)et), &min_bytes) ||
+	    min_bytes > remaining(r))
+		return diag_set(r->d, -EBADMSG, at,
+				"key '%.*s' is an array of %llu %s elements, more than the %llu bytes left in the header",
+				(int)len, (const char *)r->buf + off, (unsigned long long)n,
+				gguf_type_name((uint32_t)et), (unsigned long long)remaining(r));
+	kv->arr_type = (uint32_t)et;
+	kv->n = n;
+	kv->val_off = r->pos;
+	if (et != GGUF_TYPE_STRING && et != GGUF_TYPE_BOOL) {
+		e = need(r, min_bytes, what);
+		if (e < 0)
+			return e;
+		r->pos += min_bytes;
+	} else {
+		for (uint64_t k = 0; k < n; k++) {
+			e = read_value(r, (uint32_t)et, what);
+			if (e < 0)
+				return e;
+		}
+	}
+	kv->val_end = r->pos;
+	return 0;
+}
+
+/* ---- tensor-info section ---- */
+
+static int read_tensor(struct reader *r, struct gguf_tensor *t, uint64_t i)
+{
+	uint64_t off, len, v, at;
+	const struct ggml_type_info *ti;
+	char what[48], name[160];
+	int e;
+
+	memset(t, 0, sizeof(*t));
+	t->off = r->pos;
+	snprintf(what, sizeof(what), "the name of tensor %llu", (unsigned long long)i);
+	at = r->pos;
+	e = read_str(r, GGUF_MAX_STRING_BYTES, what, &off, &len);
+	if (e < 0)
+		return e;
+	if (len == 0)
+		return diag_set(r->d, -EBADMSG, at, "tensor %llu has an empty name",
+				(unsigned long long)i);
+	excerpt(name, sizeof(name), r->buf + off, len);
+	if (len >= GGUF_MAX_NAME)
+		return diag_set(r->d, -EBADMSG, at,
+				"tensor name '%s' is %llu bytes long, the limit is %d", name,
+				(unsigned long long)len, GGUF_MAX_NAME - 1);
+	for (uint64_t k = 0; k < len; k++) {
+		uint8_t c = r->buf[off + k];
+
+		if (c < 0x20 || c == 0x7f)
+			return diag_set(r->d, -EBADMSG, off + k,
+					"tensor name '%s' contains a control character", name);
+	}
+	t->name_off = off;
+	t->name_len = (uint32_t)len;
+
+	at = r->pos;
+	e = read_le(r, 4, "a tensor's dimension count", &v);
+	if (e < 0)
+		return e;
+	if (v > GGUF_MAX_DIMS)
+		return diag_set(r->d, -EBADMSG, at, "tensor '%s' has %llu dimensions, at most %d allowed",
+				name, (unsigned long long)v, GGUF_MAX_DIMS);
+	t->n_dims = (uint32_t)v;
+	for (int k = 0; k < GGUF_MAX_DIMS; k++)
+		t->ne[k] = 1;
+	for (uint32_t k = 0; k < t->n_dims; k++) {
+		at = r->pos;
+		e = read_le(r, 8, "a tensor dimension", &v);
+		if (e < 0)
+			return e;
+		if (v > INT64_MAX)
+			return diag_set(r->d, -EBADMSG, at, "tensor '%s' has negative dimension %lld",
+					name, (long long)(int64_t)v);
+		t->ne[k] = (int64_t)v;
+	}
+	int64_t nel = 1;
+	bool zero = false;
+
+	for (int k = 0; k < GGUF_MAX_DIMS; k++)
+		zero |= t->ne[k] == 0;
+	/* A zero dimension makes the tensor empty; ggml accepts that, and the
+	 * product check below would divide by zero in ggml's formulation. */
+	for (int k = 0; k < GGUF_MAX_DIMS && !zero; k++) {
+		if (!ck_mul_i64(nel, t->ne[k], &nel))
+			return diag_set(r->d, -EBADMSG, t->off + 12 + len,
+					"tensor '%s' has more elements than fit in 63 bits", name);
+	}
+	t->n_elements = zero ? 0 : (uint64_t)nel;
+
+	at = r->pos;
+	e = read_le(r, 4, "a tensor type", &v);
+	if (e < 0)
+		return e;
+	ti = ggml_type_get(v > UINT32_MAX ? UINT32_MAX : (uint32_t)v);
+	if (!ti)
+		return diag_set(r->d, -EBADMSG, at, "tensor '%s' has unknown ggml type %llu", name,
+				(unsigned long long)v);
+	if (ti->removed)
+		return diag_set(r->d, -EBADMSG, at,
+				"tensor '%s' has ggml type %llu (%s), which ggml removed", name,
+				(unsigned long long)v, ti->name);
+	t->type = (uint32_t)v;
+	e = ggml_type_tensor_size(t->type, t->ne, GGUF_MAX_DIMS, &t->nbytes);
+	if (e == -EDOM)
+		return diag_set(r->d, -EBADMSG, at,
+				"tensor '%s' of type %s has %lld elements per row, not a multiple of the block size %u",
+				name, ti->name, (long long)t->ne[0], ti->blck_size);
+	if (e < 0 || t->nbytes > INT64_MAX)
+		return diag_set(r->d, -EBADMSG, at,
+				"tensor '%s' of type %s is too large: its size in bytes overflows",
+				name, ti->name);
+
+	e = read_le(r, 8, "a tensor offset", &t->offset);
+	if (e < 0)
+		return e;
+	return 0;
+}
+
+/* ---- the whole header ---- */
+
+static int parse_header(struct reader *r, struct gguf_file *f)
+{
+	uint64_t v, n_tensors, n_kv, cap_kv = 0, cap_t = 0, at;
+	int e;
+
+	e = need(r, 4, "the magic");
+	if (e < 0)
+		return e;
+	if (memcmp(r->buf, GGUF_MAGIC, 4) != 0) {
+		char ex[32];
+
+		excerpt(ex, sizeof(ex), r->buf, 4);
+		return diag_set(r->d, -EBADMSG, 0, "not a GGUF file: the magic is '%s', not 'GGUF'", ex);
+	}
+	r->pos = 4;
+	e = read_le(r, 4, "the version", &v);
+	if (e < 0)
+		return e;
+	if (v != 0 && (v & 0xffff) == 0)
+		return diag_set(r->d, -EPROTONOSUPPORT, 4,
+				"version 0x%08llx looks byte-swapped: big-endian GGUF files are not supported",
+				(unsigned long long)v);
+	if (v == 1)
+		return diag_set(r->d, -EPROTONOSUPPORT, 4,
+				"GGUF version 1 is not supported (convert the model with a current llama.cpp)");
+	if (v != 2 && v != 3)
+		return diag_set(r->d, -EPROTONOSUPPORT, 4, "unsupported GGUF version %llu",
+				(unsigned long long)v);
+	f->version = (uint32_t)v;
+
+	e = read_le(r, 8, "the tensor count", &n_tensors);
+	if (e < 0)
+		return e;
+	e = read_le(r, 8, "the key-value count", &n_kv);
+	if (e < 0)
+		return e;
+	/* minimum records: a kv is an 8-byte key length, a 1-byte key, a
+	 * 4-byte type and a 1-byte value; a tensor info is an 8-byte name
+	 * length, a 1-byte name, n_dims, type and offset */
+	if (n_tensors > INT64_MAX || n_tensors > GGUF_MAX_TENSORS)
+		return diag_set(r->d, n_tensors > INT64_MAX ? -EBADMSG : -E2BIG, 8,
+				"tensor count %llu is over the limit of %llu",
+				(unsigned long long)n_tensors, (unsigned long long)GGUF_MAX_TENSORS);
+	if (n_kv > INT64_MAX || n_kv > GGUF_MAX_KV)
+		return diag_set(r->d, n_kv > INT64_MAX ? -EBADMSG : -E2BIG, 16,
+				"key-value count %llu is over the limit of %llu",
+				(unsigned long long)n_kv, (unsigned long long)GGUF_MAX_KV);
+	if (n_kv * 14 + n_tensors * 25 > remaining(r))
+		return diag_set(r->d, -EBADMSG, 8,
+				"%llu tensors and %llu key-value pairs cannot fit in the %llu bytes left",
+				(unsigned long long)n_tensors, (unsigned long long)n_kv,
+				(unsigned long long)remaining(r));
+
+	struct index_ops kops = { r->buf, kv_rec_off, kv_rec_len, NULL };
+
+	f->alignment = GGUF_DEFAULT_ALIGNMENT;
+	for (uint64_t i = 0; i < n_kv; i++) {
+		e = grow((void **)&f->kvs, &cap_kv, i + 1, sizeof(*f->kvs));
+		if (e < 0)
+			return diag_set(r->d, e, r->pos, "out of memory");
+		e = read_kv(r, &f->kvs[i], i);
+		if (e < 0)
+			return e;
+		f->n_kv = i + 1;
+		kops.recs = f->kvs;
+		e = index_insert(&f->kv_index, &f->kv_index_size, &kops, (uint32_t)i);
+		if (e == -EEXIST)
+			return diag_set(r->d, -EBADMSG, f->kvs[i].off, "duplicate key '%.*s'",
+					(int)f->kvs[i].key_len, (const char *)r->buf + f->kvs[i].key_off);
+		if (e < 0)
+			return diag_set(r->d, e, r->pos, "out of memory");
+	}
+
+	int64_t ai = gguf_kv_find(f, GGUF_KEY_GENERAL_ALIGNMENT);
+
+	if (ai >= 0) {
+		const struct gguf_kv *kv = &f->kvs[ai];
+
+		if (kv->type != GGUF_TYPE_UINT32)
+			return diag_set(r->d, -EBADMSG, kv->off,
+					"general.alignment has type %s, it must be uint32",
+					gguf_type_name(kv->type));
+		v = le_load(r->buf + kv->val_off, 4);
+		if (v == 0 || (v & (v - 1)) != 0 || v > GGUF_MAX_ALIGNMENT)
+			return diag_set(r->d, -EBADMSG, kv->val_off,
+					"general.alignment is %llu, it must be a power of two up to %u",
+					(unsigned long long)v, GGUF_MAX_ALIGNMENT);
+		f->alignment = (uint32_t)v;
+	}
+
+	struct index_ops tops = { r->buf, t_rec_off, t_rec_len, NULL };
+
+	for (uint64_t i = 0; i < n_tensors; i++) {
+		e = grow((void **)&f->tensors, &cap_t, i + 1, sizeof(*f->tensors));
+		if (e < 0)
+			return diag_set(r->d, e, r->pos, "out of memory");
+		e = read_tensor(r, &f->tensors[i], i);
+		if (e < 0)
+			return e;
+		f->n_tensors = i + 1;
+		tops.recs = f->tensors;
+		e = index_insert(&f->tensor_index, &f->tensor_index_size, &tops, (uint32_t)i);
+		if (e == -EEXIST)
+			return diag_set(r->d, -EBADMSG, f->tensors[i].off, "duplicate tensor name '%.*s'",
+					(int)f->tensors[i].name_len,
+					(const char *)r->buf + f->tensors[i].name_off);
+		if (e < 0)
+			return diag_set(r->d, e, r->pos, "out of memory");
+	}
+	f->header_bytes = r->pos;
+	if (!ck_align_u64(r->pos, f->alignment, &f->data_offset))
+		return diag_set(r->d, -EBADMSG, r->pos, "data offset overflows");
+
+	/* Offsets must be exactly the padded running sum (ggml's rule), and
+	 * every tensor must end inside the file even though its data is not
+	 * read here (CVE-2026-7482 leaked memory past a short file). */
+	uint64_t expect = 0;
+
+	for (uint64_t i = 0; i < f->n_tensors; i++) {
+		const struct gguf_tensor *t = &f->tensors[i];
+		uint64_t padded, end;
+
+		at = t->off + 8 + t->name_len + 4 + 8ull * t->n_dims + 4;
+		if (t->offset != expect)
+			return diag_set(r->d, -EBADMSG, at,
+					"tensor '%.*s' has data offset %llu, expected %llu",
+					(int)t->name_len, (const char *)r->buf + t->name_off,
+					(unsigned long long)t->offset, (unsigned long long)expect);
+		if (!ck_align_u64(t->nbytes, f->alignment, &padded) ||
+		    !ck_add_u64(expect, padded, &expect))
+			return diag_set(r->d, -EBADMSG, at,
+					"tensor '%.*s': the data section size overflows",
+					(int)t->name_len, (const char *)r->buf + t->name_off);
+		if (!ck_add_u64(f->data_offset, t->offset, &end) ||
+		    !ck_add_u64(end, t->nbytes, &end) || end > r->file_size)
+			return diag_set(r->d, -EBADMSG, at,
+					"tensor '%.*s' (%llu bytes at data offset %llu) ends past the end of the file (%llu bytes): the file is truncated",
+					(int)t->name_len, (const char *)r->buf + t->name_off,
+					(unsigned long long)t->nbytes, (unsigned long long)t->offset,
+					(unsigned long long)r->file_size);
+	}
+	f->data_bytes = expect;
+	return 0;
+}
+
+int gguf_parse(const uint8_t *buf, size_t buf_len, uint64_t file_size,
+	       struct gguf_file **ret, uint64_t *ret_need, struct diag *d)
+{
+	struct reader r = { buf, buf_len, file_size, 0, 0, d };
+	struct gguf_file *f;
+	int e;
+
+	if (buf_len > file_size)
+		return diag_set(d, -EINVAL, DIAG_NO_OFFSET, "buffer longer than the file");
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return diag_set(d, -ENOMEM, 0, "out of memory");
+	f->buf = buf;
+	f->buf_len = buf_len;
+	f->file_size = file_size;
+	e = parse_header(&r, f);
+	if (e < 0) {
+		gguf_file_free(f);
+		if (e == -EAGAIN && ret_need)
+			*ret_need = r.need;
+		return e;
+	}
+	*ret = f;
+	return 0;
+}
+
+struct gguf_file *gguf_file_free(struct gguf_file *f)
+{
+	if (!f)
+		return NULL;
+	free(f->kvs);
+	free(f->tensors);
+	free(f->kv_index);
+	free(f->tensor_index);
+	free(f);
+	return NULL;
+}
+
+int64_t gguf_kv_find(const struct gguf_file *f, const char *key)
+{
+	struct index_ops ops = { f->buf, kv_rec_off, kv_rec_len, f->kvs };
+
+	return index_find(f->kv_index, f->kv_index_size, &ops, key);
+}
+
+int64_t gguf_tensor_find(const struct gguf_file *f, const char *name)
+{
+	struct index_ops ops = { f->buf, t_rec_off, t_rec_len, f->tensors };
+
+	return index_find(f->tensor_index, f->tensor_index_size, &ops, name);
+}
+
+struct gguf_str gguf_kv_key(const struct gguf_file *f, uint64_t i)
+{
+	struct gguf_str s = { (const char *)f->buf + f->kvs[i].key_off, f->kvs[i].key_len };
+
+	return s;
+}
+
+struct gguf_str gguf_tensor_name(const struct gguf_file *f, uint64_t i)
+{
+	struct gguf_str s = { (const char *)f->buf + f->tensors[i].name_off, f->tensors[i].name_len };
+
+	return s;
+}
+
+/* ---- typed getters ---- */
+
+struct num {
+	enum { NUM_UINT, NUM_INT, NUM_FLOAT, NUM_BOOL, NUM_NONE } kind;
+	uint64_t u;
+	int64_t i;
+	double f;
+};
+
+static struct num load_num(const uint8_t *p, uint32_t t)
+{
+	struct num n = { NUM_NONE, 0, 0, 0 };
+	uint64_t raw = le_load(p, gguf_type_size(t));
+
+	switch (t) {
+	case GGUF_TYPE_UINT8: case GGUF_TYPE_UINT16: case GGUF_TYPE_UINT32: case GGUF_TYPE_UINT64:
+		n.kind = NUM_UINT;
+		n.u = raw;
+		break;
+	case GGUF_TYPE_INT8:
+		n.kind = NUM_INT;
+		n.i = (int8_t)raw;
+		break;
+	case GGUF_TYPE_INT16:
+		n.kind = NUM_INT;
+		n.i = (int16_t)raw;
+		break;
+	case GGUF_TYPE_INT32:
+		n.kind = NUM_INT;
+		n.i = (int32_t)raw;
+		break;
+	case GGUF_TYPE_INT64:
+		n.kind = NUM_INT;
+		n.i = (int64_t)raw;
+		break;
+	case GGUF_TYPE_FLOAT32: {
+		uint32_t w = (uint32_t)raw;
+		float fl;
+
+		memcpy(&fl, &w, 4);
+		n.kind = NUM_FLOAT;
+		n.f = fl;
+		break;
+	}
+	case GGUF_TYPE_FLOAT64:
+		n.kind = NUM_FLOAT;
+		memcpy(&n.f, &raw, 8);
+		break;
+	case GGUF_TYPE_BOOL:
+		n.kind = NUM_BOOL;
+		n.u = raw;
+		break;
+	default:
+		break;
+	}
+	return n;
+}
+
+static int num_uint(struct num n, uint64_t *ret)
+{
+	if (n.kind == NUM_UINT) {
+		*ret = n.u;
+		return 0;
+	}
+	if (n.kind == NUM_INT) {
+		if (n.i < 0)
+			return -ERANGE;
+		*ret = (uint64_t)n.i;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int num_int(struct num n, int64_t *ret)
+{
+	if (n.kind == NUM_INT) {
+		*ret = n.i;
+		return 0;
+	}
+	if (n.kind == NUM_UINT) {
+		if (n.u > INT64_MAX)
+			return -ERANGE;
+		*ret = (int64_t)n.u;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int num_float(struct num n, double *ret)
+{
+	switch (n.kind) {
+	case NUM_FLOAT: *ret = n.f; return 0;
+	case NUM_UINT: *ret = (double)n.u; return 0;
+	case NUM_INT: *ret = (double)n.i; return 0;
+	default: return -EINVAL;
+	}
+}
+
+int gguf_kv_get_uint(const struct gguf_file *f, uint64_t i, uint64_t *ret)
+{
+	const struct gguf_kv *kv = &f->kvs[i];
+
+	if (kv->type == GGUF_TYPE_ARRAY || kv->type == GGUF_TYPE_STRING)
+		return -EINVAL;
+	return num_uint(load_num(f->buf + kv->val_off, kv->type), ret);
+}
+
+int gguf_kv_get_int(const struct gguf_file *f, uint64_t i, int64_t *ret)
+{
+	const struct gguf_kv *kv = &f->kvs[i];
+
+	if (kv->type == GGUF_TYPE_ARRAY || kv->type == GGUF_TYPE_STRING)
+		return -EINVAL;
+	return num_int(load_num(f->buf + kv->val_off, kv->type), ret);
+}
+
+int gguf_kv_get_float(const struct gguf_file *f, uint64_t i, double *ret)
+{
+	const struct gguf_kv *kv = &f->kvs[i];
+
+	if (kv->type == GGUF_TYPE_ARRAY || kv->type == GGUF_TYPE_STRING)
+		return -EINVAL;
+	return num_float(load_num(f->buf + kv->val_off, kv->type), ret);
+}
+
+int gguf_kv_get_bool(const struct gguf_file *f, uint64_t i, bool *ret)
+{
+	const struct gguf_kv *kv = &f->kvs[i];
+
+	if (kv->type != GGUF_TYPE_BOOL)
+		return -EINVAL;
+	*ret = f->buf[kv->val_off] != 0;
+	return 0;
+}
+
+static struct gguf_str str_at(const struct gguf_file *f, uint64_t off)
+{
+	struct gguf_str s = { (const char *)f->buf + off + 8, (size_t)le_load(f->buf + off, 8) };
+
+	return s;
+}
+
+int gguf_kv_get_str(const struct gguf_file *f, uint64_t i, struct gguf_str *ret)
+{
+	const struct gguf_kv *kv = &f->kvs[i];
+
+	if (kv->type != GGUF_TYPE_STRING)
+		return -EINVAL;
+	*ret = str_at(f, kv->val_off);
+	return 0;
+}
+
+static int arr_elem(const struct gguf_file *f, uint64_t i, uint64_t j, struct num *ret)
+{
+	const struct gguf_kv *kv = &f->kvs[i];
+	size_t sz;
+
+	if (kv->type != GGUF_TYPE_ARRAY || kv->arr_type == GGUF_TYPE_STRING)
+		return -EINVAL;
+	if (j >= kv->n)
+		return -ERANGE;
+	sz = gguf_type_size(kv->arr_type);
+	*ret = load_num(f->buf + kv->val_off + j * sz, kv->arr_type);
+	return 0;
+}
+
+int gguf_kv_arr_get_uint(const struct gguf_file *f, uint64_t i, uint64_t j, uint64_t *ret)
+{
+	struct num n;
+	int e = arr_elem(f, i, j, &n);
+
+	return e < 0 ? e : num_uint(n, ret);
+}
+
+int gguf_kv_arr_get_int(const struct gguf_file *f, uint64_t i, uint64_t j, int64_t *ret)
+{
+	struct num n;
+	int e = arr_elem(f, i, j, &n);
+
+	return e < 0 ? e : num_int(n, ret);
+}
+
+int gguf_kv_arr_get_float(const struct gguf_file *f, uint64_t i, uint64_t j, double *ret)
+{
+	struct num n;
+	int e = arr_elem(f, i, j, &n);
+
+	return e < 0 ? e : num_float(n, ret);
+}
+
+int gguf_kv_arr_next_str(const struct gguf_file *f, uint64_t i, uint64_t *pos,
+			 struct gguf_str *ret)
+{
+	const struct gguf_kv *kv = &f->kvs[i];
+	uint64_t off;
+
+	if (kv->type != GGUF_TYPE_ARRAY || kv->arr_type != GGUF_TYPE_STRING)
+		return -EINVAL;
+	off = *pos ? *pos : kv->val_off;
+	if (off >= kv->val_end)
+		return -ERANGE;
+	*ret = str_at(f, off);
+	*pos = off + 8 + ret->n;
+	return 0;
+}
+
+int gguf_kv_arr_get_str(const struct gguf_file *f, uint64_t i, uint64_t j, struct gguf_str *ret)
+{
+	uint64_t pos = 0;
+	struct gguf_str s;
+	int e;
+
+	if (f->kvs[i].type == GGUF_TYPE_ARRAY && j >= f->kvs[i].n)
+		return -ERANGE;
+	for (uint64_t k = 0; k <= j; k++) {
+		e = gguf_kv_arr_next_str(f, i, &pos, &s);
+		if (e < 0)
+			return e;
+	}
+	*ret = s;
+	return 0;
+}

@@ -1,0 +1,59 @@
+/* io.h: the only code that opens model files. Reads a GGUF header with
+ * pread into a bounded buffer (never mmap: a file truncated while it is
+ * read must end in an error, not SIGBUS), finds the parts of a split
+ * model, and writes synthesized files (sparse where the data is absent). */
+#ifndef LLMEM_IO_IO_H
+#define LLMEM_IO_IO_H
+
+#include "base/compat.h"
+#include "base/diag.h"
+#include "gguf/gguf.h"
+
+/* One opened GGUF file: its header bytes and what they say. */
+struct io_gguf {
+	char *path;
+	uint8_t *buf;         /* header bytes read so far (owned) */
+	size_t buf_len;
+	uint64_t file_size;
+	struct gguf_file *gf; /* borrows buf */
+};
+
+/* Opens path, refuses anything but a regular file before reading, and
+ * parses its header. Returns 0 and *ret (free with io_gguf_free()), or a
+ * negative errno with *d filled (offset DIAG_NO_OFFSET for errors that
+ * are not about a byte of the file, such as -ENOENT or a FIFO). */
+int io_gguf_open(const char *path, struct io_gguf **ret, struct diag *d) ATTR_WUR;
+
+/* Frees g (NULL is fine); returns NULL. */
+struct io_gguf *io_gguf_free(struct io_gguf *g);
+
+/* A model: one file, or every part of a split model in order. */
+struct io_model {
+	size_t n_parts;
+	struct io_gguf **parts;
+	uint64_t n_tensors; /* across all parts */
+	uint64_t data_bytes;/* across all parts, unpadded tensor bytes */
+	uint64_t file_bytes;/* sizes of all the part files */
+};
+
+/* Opens path; when it is a part of a split model (its split.count > 1 and
+ * its name ends in -NNNNN-of-NNNNN.gguf), opens every part, checks
+ * split.no, split.count and split.tensors.count, and that no tensor
+ * appears twice. On failure *ret_bad_path, when not NULL, gets a copy of
+ * the path of the part the failure is about (the caller frees it), or
+ * NULL when it is path itself. */
+int io_model_open(const char *path, struct io_model **ret, struct diag *d,
+		  char **ret_bad_path) ATTR_WUR;
+
+/* Frees m (NULL is fine); returns NULL. */
+struct io_model *io_model_free(struct io_model *m);
+
+/* Writes w's file to path: the header, then each tensor's data from
+ * data(userdata, i, buf, n) when data is not NULL, else a hole. The file
+ * is extended to its full size with ftruncate, so a 40 GB model whose
+ * data is a hole costs a few kilobytes of disk. Returns 0 or -errno. */
+typedef int io_tensor_data_fn(void *userdata, uint64_t i, uint8_t *buf, uint64_t n);
+int io_gguf_write(const char *path, const struct gguf_writer *w, io_tensor_data_fn *data,
+		  void *userdata) ATTR_WUR;
+
+#endif

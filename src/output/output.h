@@ -1,0 +1,48 @@
+/* output.h: result structs to text and JSON. No computation here: every
+ * number printed was computed by the module that owns it. */
+#ifndef LLMEM_OUTPUT_OUTPUT_H
+#define LLMEM_OUTPUT_OUTPUT_H
+
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "base/compat.h"
+#include "gguf/gguf.h"
+#include "model/model-info.h"
+
+enum out_inspect_flags {
+	OUT_INSPECT_KV = 1 << 0,      /* all metadata */
+	OUT_INSPECT_TENSORS = 1 << 1, /* the tensor table */
+};
+
+/* What inspect shows: the model's parts (their paths and parsed headers)
+ * and the summary gathered from them. */
+struct out_inspect {
+	size_t n_parts;
+	const char *const *paths;
+	const uint64_t *file_sizes;
+	const struct gguf_file *const *parts;
+	const struct model_info *info;
+};
+
+/* Writes the human-readable report to fp. */
+void out_inspect_text(FILE *fp, const struct out_inspect *in, unsigned flags);
+
+/* Builds the JSON report (schema: docs/inspect-json.md). Returns a new
+ * reference, or NULL on OOM. */
+json_t *out_inspect_json(const struct out_inspect *in, unsigned flags);
+
+/* A JSON string from bytes that may not be UTF-8: invalid sequences
+ * become U+FFFD. New reference, or NULL on OOM. */
+json_t *out_json_bytes(const char *p, size_t n);
+
+/* Writes n bytes to fp with anything that is not printable ASCII or valid
+ * UTF-8 escaped (\xNN, \n, ...), so a hostile string cannot drive the
+ * terminal. */
+void out_print_escaped(FILE *fp, const char *p, size_t n);
+
+/* "4.58 GiB" style into buf. */
+void out_human_bytes(char *buf, size_t bufsz, uint64_t bytes);
+
+#endif
