@@ -36,6 +36,8 @@ static const struct shape shapes[] = {
 	  262144, 131072, 0, 0, 0, 1024, true, true, true, 0 },
 	{ "tiny", "llama", "Tiny Test Model", 2, 256, 512, 4, 2, 64,
 	  512, 2048, 0, 0, 0, 0, false, false, false, 0 },
+	{ "micro", "llama", "Micro Test Model", 1, 64, 128, 2, 1, 32,
+	  64, 512, 0, 0, 0, 0, false, false, false, 16 },
 };
 
 /* llama.cpp's use_more_bits(): the first and last eighth of the layers,

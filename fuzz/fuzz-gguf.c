@@ -1,0 +1,81 @@
+/* fuzz-gguf.c: libFuzzer target over the GGUF reader. Parses the input as
+ * a whole file, then, as a grown buffer would (the -EAGAIN path), from a
+ * prefix; on success walks every value through the typed getters and
+ * gathers the inspect summary, so the code that consumes parsed headers
+ * is fuzzed too. */
+#include "base/compat.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gguf/gguf.h"
+#include "model/model-info.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void walk(const struct gguf_file *f)
+{
+	const struct gguf_file *parts[1] = { f };
+	struct model_info mi;
+	struct gguf_str s;
+	uint64_t u;
+	int64_t i;
+	double d;
+	bool b;
+
+	for (uint64_t k = 0; k < f->n_kv; k++) {
+		const struct gguf_kv *kv = &f->kvs[k];
+
+		(void)gguf_kv_key(f, k);
+		(void)gguf_kv_get_uint(f, k, &u);
+		(void)gguf_kv_get_int(f, k, &i);
+		(void)gguf_kv_get_float(f, k, &d);
+		(void)gguf_kv_get_bool(f, k, &b);
+		(void)gguf_kv_get_str(f, k, &s);
+		if (kv->type == GGUF_TYPE_ARRAY && kv->n) {
+			uint64_t pos = 0, last = kv->n - 1;
+
+			(void)gguf_kv_arr_get_uint(f, k, last, &u);
+			(void)gguf_kv_arr_get_int(f, k, 0, &i);
+			(void)gguf_kv_arr_get_float(f, k, last, &d);
+			(void)gguf_kv_arr_get_uint(f, k, kv->n, &u);
+			for (int n = 0; n < 64 && gguf_kv_arr_next_str(f, k, &pos, &s) == 0; n++)
+				;
+		}
+	}
+	for (uint64_t t = 0; t < f->n_tensors; t++)
+		(void)gguf_tensor_name(f, t);
+	(void)gguf_kv_find(f, "general.architecture");
+	(void)gguf_tensor_find(f, "token_embd.weight");
+	(void)model_info_from_gguf(parts, 1, &mi, NULL);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct gguf_file *f = NULL;
+	struct diag d;
+	uint64_t need = 0;
+	int e;
+
+	diag_init(&d);
+	e = gguf_parse(data, size, size, &f, &need, &d);
+	if (e == -EAGAIN)
+		abort(); /* the whole file was given: never ask for more */
+	if (e == 0) {
+		walk(f);
+		gguf_file_free(f);
+	}
+	/* a prefix of a larger file: either parses, fails, or asks for more
+	 * than it has and no more than the file holds */
+	if (size > 1) {
+		size_t half = size / 2;
+
+		f = NULL;
+		e = gguf_parse(data, half, size, &f, &need, &d);
+		if (e == -EAGAIN && (need <= half || need > size))
+			abort();
+		gguf_file_free(f);
+	}
+	return 0;
+}

@@ -1,0 +1,445 @@
+/* test-gguf-roundtrip.c: random valid GGUF files written by our writer and
+ * read back by our parser must agree on every key, type, value, shape and
+ * offset; each file cut at every structural boundary must be rejected
+ * cleanly; and parsing from a buffer that grows on -EAGAIN (as src/io
+ * does) must give the same result as parsing it whole. */
+#include "base/compat.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "gguf/ggml-type.h"
+#include "gguf/gguf.h"
+
+#define N_FILES 1000
+#define MAX_KV 12
+#define MAX_T 8
+#define MAX_ARR 20
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	/* xorshift64* */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ull;
+}
+
+static uint64_t rndn(uint64_t n)
+{
+	return n ? rnd() % n : 0;
+}
+
+/* What the test wrote, to compare against what the parser read. */
+struct want_kv {
+	char key[32];
+	uint32_t type, arr_type;
+	uint64_t n;
+	uint64_t num[MAX_ARR];          /* raw little-endian bits of numbers */
+	char str[MAX_ARR][40];          /* string values (no NULs, for strlen) */
+};
+
+struct want_t {
+	char name[GGUF_MAX_NAME];
+	uint32_t type, n_dims;
+	int64_t ne[4];
+};
+
+struct want_file {
+	uint32_t alignment;
+	size_t n_kv, n_t;
+	struct want_kv kv[MAX_KV + 1];
+	struct want_t t[MAX_T];
+};
+
+static const uint32_t num_types[] = {
+	GGUF_TYPE_UINT8, GGUF_TYPE_INT8, GGUF_TYPE_UINT16, GGUF_TYPE_INT16, GGUF_TYPE_UINT32,
+	GGUF_TYPE_INT32, GGUF_TYPE_FLOAT32, GGUF_TYPE_BOOL, GGUF_TYPE_UINT64, GGUF_TYPE_INT64,
+	GGUF_TYPE_FLOAT64,
+};
+
+static uint64_t rnd_num(uint32_t t)
+{
+	size_t sz = gguf_type_size(t);
+	uint64_t v = rnd();
+
+	if (t == GGUF_TYPE_BOOL)
+		return v & 1;
+	if (t == GGUF_TYPE_FLOAT32) {
+		float f = (float)((double)(int64_t)v / 1e6);
+		uint32_t b;
+
+		memcpy(&b, &f, 4);
+		return b;
+	}
+	if (t == GGUF_TYPE_FLOAT64) {
+		double d = (double)(int64_t)v / 1e9;
+
+		memcpy(&v, &d, 8);
+		return v;
+	}
+	return sz == 8 ? v : v & ((1ull << (8 * sz)) - 1);
+}
+
+static void rnd_str(char *out, size_t max)
+{
+	size_t n = rndn(max);
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)(1 + rndn(255)); /* any byte but NUL */
+	out[n] = '\0';
+}
+
+static void make_file(struct want_file *wf, struct gguf_writer *w)
+{
+	static const uint32_t aligns[] = { 1, 8, 16, 32, 64, 256, 4096 };
+	int e;
+
+	memset(wf, 0, sizeof(*wf));
+	wf->alignment = GGUF_DEFAULT_ALIGNMENT;
+	wf->n_kv = rndn(MAX_KV + 1);
+	for (size_t i = 0; i < wf->n_kv; i++) {
+		struct want_kv *kv = &wf->kv[i];
+
+		snprintf(kv->key, sizeof(kv->key), "k%zu.r_%llu", i, (unsigned long long)rndn(1000));
+		switch (rndn(3)) {
+		case 0:
+			kv->type = num_types[rndn(ARRAY_SIZE(num_types))];
+			kv->n = 1;
+			kv->num[0] = rnd_num(kv->type);
+			e = gguf_writer_add_scalar(w, kv->key, kv->type, &kv->num[0]);
+			break;
+		case 1:
+			kv->type = GGUF_TYPE_STRING;
+			kv->n = 1;
+			rnd_str(kv->str[0], sizeof(kv->str[0]));
+			e = gguf_writer_add_str(w, kv->key, kv->str[0], strlen(kv->str[0]));
+			break;
+		default:
+			kv->type = GGUF_TYPE_ARRAY;
+			kv->n = rndn(MAX_ARR + 1);
+			if (rndn(3) == 0) {
+				const char *ptrs[MAX_ARR];
+
+				kv->arr_type = GGUF_TYPE_STRING;
+				for (uint64_t j = 0; j < kv->n; j++) {
+					rnd_str(kv->str[j], sizeof(kv->str[j]));
+					ptrs[j] = kv->str[j];
+				}
+				e = gguf_writer_add_arr_str(w, kv->key, ptrs, kv->n);
+			} else {
+				uint8_t data[MAX_ARR * 8];
+				size_t sz;
+
+				kv->arr_type = num_types[rndn(ARRAY_SIZE(num_types))];
+				sz = gguf_type_size(kv->arr_type);
+				for (uint64_t j = 0; j < kv->n; j++) {
+					kv->num[j] = rnd_num(kv->arr_type);
+					memcpy(data + j * sz, &kv->num[j], sz);
+				}
+				e = gguf_writer_add_arr(w, kv->key, kv->arr_type, data, kv->n);
+			}
+			break;
+		}
+		assert_int_equal(e, 0);
+	}
+	if (rndn(2)) {
+		struct want_kv *kv = &wf->kv[wf->n_kv++];
+		uint32_t a = aligns[rndn(ARRAY_SIZE(aligns))];
+
+		snprintf(kv->key, sizeof(kv->key), "%s", GGUF_KEY_GENERAL_ALIGNMENT);
+		kv->type = GGUF_TYPE_UINT32;
+		kv->n = 1;
+		kv->num[0] = a;
+		wf->alignment = a;
+		assert_int_equal(gguf_writer_add_scalar(w, kv->key, GGUF_TYPE_UINT32, &a), 0);
+	}
+	wf->n_t = rndn(MAX_T + 1);
+	for (size_t i = 0; i < wf->n_t; i++) {
+		struct want_t *t = &wf->t[i];
+		const struct ggml_type_info *ti;
+
+		do {
+			t->type = (uint32_t)rndn(GGML_TYPE_ID_COUNT);
+			ti = ggml_type_get(t->type);
+		} while (ti->removed);
+		snprintf(t->name, sizeof(t->name), "blk.%zu.w%llu", i, (unsigned long long)rndn(100));
+		t->n_dims = (uint32_t)rndn(5);
+		for (int k = 0; k < 4; k++)
+			t->ne[k] = 1;
+		for (uint32_t k = 0; k < t->n_dims; k++)
+			t->ne[k] = (int64_t)rndn(4) + (rndn(16) == 0 ? 0 : 1);
+		/* rows must hold whole blocks */
+		if (t->n_dims > 0)
+			t->ne[0] *= ti->blck_size;
+		else if (ti->blck_size != 1)
+			t->n_dims = 1, t->ne[0] = ti->blck_size;
+		assert_int_equal(gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne), 0);
+	}
+}
+
+/* Serializes w: header, then zero-filled data up to the full size. */
+static uint8_t *serialize(struct gguf_writer *w, size_t *ret_len, struct gguf_mark **marks,
+			  size_t *n_marks)
+{
+	struct sbuf sb;
+	uint64_t size = gguf_writer_file_size(w);
+	uint8_t *buf;
+
+	sbuf_init(&sb, 1u << 30);
+	assert_int_equal(gguf_writer_header(w, &sb, marks, n_marks), 0);
+	assert_true(sb.len <= size);
+	buf = calloc(1, size ? size : 1);
+	assert_non_null(buf);
+	memcpy(buf, sb.buf, sb.len);
+	sbuf_release(&sb);
+	*ret_len = size;
+	return buf;
+}
+
+static void check_equal(const struct want_file *wf, const struct gguf_file *f)
+{
+	assert_int_equal(f->n_kv, wf->n_kv);
+	assert_int_equal(f->n_tensors, wf->n_t);
+	assert_int_equal(f->alignment, wf->alignment);
+	for (size_t i = 0; i < wf->n_kv; i++) {
+		const struct want_kv *kv = &wf->kv[i];
+		int64_t k = gguf_kv_find(f, kv->key);
+		struct gguf_str s;
+
+		assert_int_equal(k, (int64_t)i);
+		s = gguf_kv_key(f, (uint64_t)k);
+		assert_int_equal(s.n, strlen(kv->key));
+		assert_memory_equal(s.p, kv->key, s.n);
+		assert_int_equal(f->kvs[k].type, kv->type);
+		if (kv->type == GGUF_TYPE_STRING) {
+			assert_int_equal(gguf_kv_get_str(f, (uint64_t)k, &s), 0);
+			assert_int_equal(s.n, strlen(kv->str[0]));
+			assert_memory_equal(s.p, kv->str[0], s.n);
+			continue;
+		}
+		if (kv->type != GGUF_TYPE_ARRAY) {
+			size_t sz = gguf_type_size(kv->type);
+
+			assert_int_equal(f->kvs[k].val_end - f->kvs[k].val_off, sz);
+			assert_memory_equal(f->buf + f->kvs[k].val_off, &kv->num[0], sz);
+			continue;
+		}
+		assert_int_equal(f->kvs[k].arr_type, kv->arr_type);
+		assert_int_equal(f->kvs[k].n, kv->n);
+		if (kv->arr_type == GGUF_TYPE_STRING) {
+			uint64_t pos = 0;
+
+			for (uint64_t j = 0; j < kv->n; j++) {
+				assert_int_equal(gguf_kv_arr_next_str(f, (uint64_t)k, &pos, &s), 0);
+				assert_int_equal(s.n, strlen(kv->str[j]));
+				assert_memory_equal(s.p, kv->str[j], s.n);
+			}
+			assert_int_equal(gguf_kv_arr_next_str(f, (uint64_t)k, &pos, &s), -ERANGE);
+			if (kv->n) {
+				assert_int_equal(gguf_kv_arr_get_str(f, (uint64_t)k, kv->n - 1, &s), 0);
+				assert_int_equal(s.n, strlen(kv->str[kv->n - 1]));
+			}
+		} else {
+			size_t sz = gguf_type_size(kv->arr_type);
+
+			for (uint64_t j = 0; j < kv->n; j++)
+				assert_memory_equal(f->buf + f->kvs[k].val_off + j * sz, &kv->num[j], sz);
+		}
+	}
+	for (size_t i = 0; i < wf->n_t; i++) {
+		const struct want_t *t = &wf->t[i];
+		const struct gguf_tensor *ft = &f->tensors[i];
+		struct gguf_str s = gguf_tensor_name(f, i);
+		uint64_t nbytes;
+
+		assert_int_equal(gguf_tensor_find(f, t->name), (int64_t)i);
+		assert_int_equal(s.n, strlen(t->name));
+		assert_memory_equal(s.p, t->name, s.n);
+		assert_int_equal(ft->type, t->type);
+		assert_int_equal(ft->n_dims, t->n_dims);
+		for (int k = 0; k < 4; k++)
+			assert_int_equal(ft->ne[k], t->ne[k]);
+		assert_int_equal(ggml_type_tensor_size(t->type, t->ne, 4, &nbytes), 0);
+		assert_int_equal(ft->nbytes, nbytes);
+		assert_int_equal(ft->offset % wf->alignment, 0);
+		assert_int_equal(f->data_offset % wf->alignment, 0);
+	}
+}
+
+/* Parses as src/io does: start small, grow on -EAGAIN. */
+static int parse_growing(const uint8_t *buf, size_t len, struct gguf_file **ret, int *rounds,
+			 struct diag *d)
+{
+	size_t have = len < 16 ? len : 16;
+	uint64_t need = 0;
+	int e;
+
+	*rounds = 0;
+	for (;;) {
+		e = gguf_parse(buf, have, len, ret, &need, d);
+		if (e != -EAGAIN)
+			return e;
+		assert_true(need > have);
+		assert_true(need <= len);
+		have = have * 2 > need ? have * 2 : need;
+		if (have > len)
+			have = len;
+		(*rounds)++;
+	}
+}
+
+static void test_roundtrip(void **state)
+{
+	(void)state;
+	rng_state = 0x9e3779b97f4a7c15ull;
+	size_t cuts = 0;
+
+	for (int n = 0; n < N_FILES; n++) {
+		struct want_file wf;
+		struct gguf_writer *w = gguf_writer_new();
+		struct gguf_file *f = NULL, *g = NULL;
+		struct gguf_mark *marks = NULL;
+		size_t len, n_marks = 0;
+		uint64_t required;
+		struct diag d;
+		uint8_t *buf;
+		int rounds;
+
+		assert_non_null(w);
+		make_file(&wf, w);
+		buf = serialize(w, &len, &marks, &n_marks);
+		diag_init(&d);
+		assert_int_equal(gguf_parse(buf, len, len, &f, NULL, &d), 0);
+		check_equal(&wf, f);
+		assert_int_equal(f->data_offset + f->data_bytes, len);
+
+		assert_int_equal(parse_growing(buf, len, &g, &rounds, &d), 0);
+		check_equal(&wf, g);
+		g = gguf_file_free(g);
+
+		/* the file must hold the header and every tensor's bytes */
+		required = f->header_bytes;
+		for (uint64_t i = 0; i < f->n_tensors; i++) {
+			uint64_t end = f->data_offset + f->tensors[i].offset + f->tensors[i].nbytes;
+
+			if (end > required)
+				required = end;
+		}
+		for (size_t m = 0; m < n_marks; m++) {
+			uint64_t cut = marks[m].off;
+
+			if (cut >= len)
+				continue;
+			diag_init(&d);
+			g = NULL;
+			int e = gguf_parse(buf, cut, cut, &g, NULL, &d);
+
+			if (cut < required) {
+				if (e == 0)
+					fail_msg("file %d cut at %llu (%s %llu) was accepted", n,
+						 (unsigned long long)cut, marks[m].what,
+						 (unsigned long long)marks[m].index);
+				assert_int_not_equal(e, -EAGAIN);
+				assert_true(d.msg[0] != '\0');
+				assert_true(d.offset <= cut);
+				assert_null(g);
+				cuts++;
+			} else {
+				assert_int_equal(e, 0);
+				g = gguf_file_free(g);
+			}
+		}
+		free(marks);
+		free(buf);
+		gguf_file_free(f);
+		gguf_writer_free(w);
+	}
+	/* the sweep must have exercised real cuts */
+	assert_true(cuts > N_FILES * 5);
+}
+
+/* Every prefix of one richer file, byte by byte, not only at boundaries. */
+static void test_every_prefix(void **state)
+{
+	(void)state;
+	rng_state = 12345;
+	struct want_file wf;
+	struct gguf_writer *w = gguf_writer_new();
+	struct gguf_mark *marks;
+	size_t len, n_marks;
+	uint8_t *buf;
+
+	do {
+		gguf_writer_free(w);
+		w = gguf_writer_new();
+		make_file(&wf, w);
+	} while (wf.n_kv < 6 || wf.n_t < 4);
+	buf = serialize(w, &len, &marks, &n_marks);
+	for (size_t cut = 0; cut < len; cut++) {
+		struct gguf_file *f = NULL;
+		struct diag d;
+		int e;
+
+		diag_init(&d);
+		e = gguf_parse(buf, cut, cut, &f, NULL, &d);
+		if (e == 0) {
+			/* only cuts inside the padding after the last tensor
+			 * (or after a header with no tensor bytes) are whole */
+			for (uint64_t i = 0; i < f->n_tensors; i++)
+				assert_true(f->data_offset + f->tensors[i].offset + f->tensors[i].nbytes <= cut);
+			gguf_file_free(f);
+		} else {
+			assert_int_not_equal(e, -EAGAIN);
+			assert_true(d.msg[0] != '\0');
+		}
+	}
+	free(marks);
+	free(buf);
+	gguf_writer_free(w);
+}
+
+static void test_writer_refuses(void **state)
+{
+	(void)state;
+	struct gguf_writer *w = gguf_writer_new();
+	int64_t ne[2] = { 33, 1 };
+	uint32_t v = 3, bad_align = 24;
+	char longname[80];
+
+	assert_int_equal(gguf_writer_add_scalar(w, "a.b", GGUF_TYPE_UINT32, &v), 0);
+	assert_int_equal(gguf_writer_add_scalar(w, "a.b", GGUF_TYPE_UINT32, &v), -EINVAL);
+	assert_int_equal(gguf_writer_add_scalar(w, "a.c", GGUF_TYPE_STRING, &v), -EINVAL);
+	assert_int_equal(gguf_writer_add_scalar(w, GGUF_KEY_GENERAL_ALIGNMENT, GGUF_TYPE_UINT32,
+						&bad_align), -EINVAL);
+	/* Q4_0 rows hold whole 32-element blocks */
+	assert_int_equal(gguf_writer_add_tensor(w, "t", GGML_TYPE_Q4_0, 2, ne), -EDOM);
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	ne[0] = 32;
+	assert_int_equal(gguf_writer_add_tensor(w, longname, GGML_TYPE_Q4_0, 2, ne), -EINVAL);
+	assert_int_equal(gguf_writer_add_tensor(w, "t", GGML_TYPE_Q4_0, 2, ne), 0);
+	assert_int_equal(gguf_writer_add_tensor(w, "t", GGML_TYPE_Q4_0, 2, ne), -EINVAL);
+	assert_int_equal(gguf_writer_add_tensor(w, "u", 4 /* removed */, 2, ne), -EINVAL);
+	gguf_writer_free(w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_every_prefix),
+		cmocka_unit_test(test_writer_refuses),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
