@@ -39,7 +39,7 @@ TOOL_SRC = $(wildcard tests/tools/*.c)
 TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 FUZZ_SRC = $(wildcard fuzz/fuzz-*.c)
 
-.PHONY: all check test-bins fuzz bench install clean check-pure
+.PHONY: all check test-bins fuzz bench install clean check-pure demo
 all: $(BUILD)/llmem
 
 $(BUILD)/%.o: %.c
@@ -85,6 +85,12 @@ fuzz: $(BUILD)/tools/gguf-synth
 	  clang $(FUZZ_CFLAGS) -o $(FUZZ_BUILD)/$$n $$f $(CORE_SRC) || exit 1; \
 	done
 	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) sh fuzz/run.sh
+
+# The README's first command: synthesize a Llama-3.1-8B-shaped Q4_K_M model
+# (sparse: its 4.9 GB of tensor data cost no disk) and inspect it.
+demo: $(BUILD)/llmem $(BUILD)/tools/gguf-synth
+	@$(BUILD)/tools/gguf-synth --shape llama-3.1-8b --ftype q4_k_m $(BUILD)/llama-3.1-8b-q4_k_m.gguf
+	@$(BUILD)/llmem inspect $(BUILD)/llama-3.1-8b-q4_k_m.gguf
 
 bench: $(BUILD)/llmem $(TOOL_BIN)
 	@BUILD=$(BUILD) sh bench/run.sh
