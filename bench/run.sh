@@ -7,8 +7,8 @@
 # least 200x faster than the faster peer. Appends the figures, with the
 # machine they ran on, to bench/RESULTS.md.
 #
-# Env: BUILD (default build), LLMEM_CACHE (peer cache, default
-# ~/.cache/llmem), LLMEM_RUNS (30), PEER_RUNS (5), BENCH_RESULTS (file to
+# Env: BUILD (default build), LLMEM_CACHE (peer cache, see
+# scripts/setup-peers.sh), LLMEM_RUNS (100), PEER_RUNS (5), BENCH_RESULTS (file to
 # append to, default bench/RESULTS.md), BENCH_STRICT=1 (exit 1 when the
 # verdict is FAIL; otherwise only set-up or peer errors fail the run).
 set -eu
@@ -19,7 +19,7 @@ case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 LLMEM=$BUILD/llmem
 SYNTH=$BUILD/tools/gguf-synth
 RESULTS=${BENCH_RESULTS:-$ROOT/bench/RESULTS.md}
-LLMEM_RUNS=${LLMEM_RUNS:-30}
+LLMEM_RUNS=${LLMEM_RUNS:-100}
 PEER_RUNS=${PEER_RUNS:-5}
 BAR=200
 
@@ -57,8 +57,9 @@ allocated=$(( $(stat -c %b "$GGUF") * $(stat -c %B "$GGUF") ))
 
 # --- every command must succeed on the file, and the peers must see it -----
 export PYTHONPATH="$GGUF_PY"
+# `inspect gguf` on a local path downloads and builds nothing (checked with
+# strace: no sockets); the variable only makes sure of it.
 export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true
-# a cli that starts no download and no build: only `inspect gguf` on a local path
 check() { # name, then the command
   name=$1; shift
   rc=0
@@ -164,8 +165,9 @@ EOF
 rc=$?
 set -e
 case $rc in
-  0) ;;
-  3) [ "${BENCH_STRICT:-0}" = 1 ] && exit 1 ;;
+  0|3) say "results appended to $RESULTS" ;;
   *) fail "could not compute the report (exit $rc)" ;;
 esac
-say "results appended to $RESULTS"
+if [ "$rc" = 3 ] && [ "${BENCH_STRICT:-0}" = 1 ]; then
+  fail "below the ${BAR}x bar (BENCH_STRICT=1)"
+fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up the peers that bench/run.sh compares llmem against, outside the repo
-# clone, under ${LLMEM_CACHE:-$HOME/.cache/llmem}:
+# clone, under ${LLMEM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llmem}:
 #
 #   npm/                       node-llama-cpp, pinned ($NODE_LLAMA_CPP_VERSION)
 #   llama.cpp-src-<tag>/       the llama.cpp source node-llama-cpp ships as a
@@ -20,7 +20,7 @@
 set -euo pipefail
 
 NLC_VERSION=${NODE_LLAMA_CPP_VERSION:-3.22.1}
-CACHE=${LLMEM_CACHE:-$HOME/.cache/llmem}
+CACHE=${LLMEM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llmem}
 NPM_DIR=$CACHE/npm
 PY=/usr/bin/python3   # Debian's: a pyenv python3 on PATH has no numpy, and PyPI is out of reach
 
