@@ -50,12 +50,15 @@ size_t gguf_type_size(uint32_t t)
 	}
 }
 
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "gguf-read.c assumes a little-endian host, as GGUF files are"
+#endif
+
 static uint64_t le_load(const uint8_t *p, size_t n)
 {
 	uint64_t v = 0;
 
-	for (size_t i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
+	memcpy(&v, p, n);
 	return v;
 }
 
@@ -308,7 +311,7 @@ static int read_value(struct reader *r, uint32_t t, const char *what)
 static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 {
 	uint64_t off, len, t, at;
-	char what[48];
+	char what[64];
 	int e;
 
 	memset(kv, 0, sizeof(*kv));
@@ -389,8 +392,31 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 			return e;
 		r->pos += min_bytes;
 	} else {
+		/* The fast path covers strings wholly inside the buffer; the
+		 * checks are the same as read_str()'s, which handles the rest
+		 * (and reports). Vocabularies make this the hot loop. */
+		uint64_t lim = r->buf_len < GGUF_MAX_HEADER_BYTES ? r->buf_len : GGUF_MAX_HEADER_BYTES;
+
 		for (uint64_t k = 0; k < n; k++) {
+			if (et == GGUF_TYPE_STRING && r->pos < lim && lim - r->pos >= 8) {
+				uint64_t sl = le_load(r->buf + r->pos, 8);
+
+				if (sl <= GGUF_MAX_STRING_BYTES && sl <= lim - r->pos - 8) {
+					r->pos += 8 + sl;
+					continue;
+				}
+			}
 			e = read_value(r, (uint32_t)et, what);
+			if (e == -EAGAIN && k > 0) {
+				/* ask for the whole array at once, guessing the
+				 * rest from the elements seen, so a large
+				 * vocabulary costs one more read, not many */
+				uint64_t seen = r->pos - kv->val_off, guess;
+
+				if (ck_mul_u64(seen / k + 1, n, &guess) &&
+				    ck_add_u64(guess, guess / 8 + kv->val_off, &guess) && guess > r->need)
+					r->need = guess < r->file_size ? guess : r->file_size;
+			}
 			if (e < 0)
 				return e;
 		}
@@ -405,7 +431,7 @@ static int read_tensor(struct reader *r, struct gguf_tensor *t, uint64_t i)
 {
 	uint64_t off, len, v, at;
 	const struct ggml_type_info *ti;
-	char what[48], name[160];
+	char what[64], name[160];
 	int e;
 
 	memset(t, 0, sizeof(*t));
@@ -496,11 +522,48 @@ static int read_tensor(struct reader *r, struct gguf_tensor *t, uint64_t i)
 	return 0;
 }
 
-/* ---- the whole header ---- */
+/* ---- the whole header, resumable ---- */
 
-static int parse_header(struct reader *r, struct gguf_file *f)
+enum parser_phase { PH_HEADER, PH_KV, PH_TENSORS, PH_DONE, PH_FAILED };
+
+struct gguf_parser {
+	struct gguf_file *f;
+	uint64_t file_size;
+	enum parser_phase phase;
+	uint64_t pos;           /* end of the last complete record */
+	uint64_t n_kv, n_tensors;
+	uint64_t cap_kv, cap_t;
+};
+
+struct gguf_parser *gguf_parser_new(uint64_t file_size)
 {
-	uint64_t v, n_tensors, n_kv, cap_kv = 0, cap_t = 0, at;
+	struct gguf_parser *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->f = calloc(1, sizeof(*p->f));
+	if (!p->f) {
+		free(p);
+		return NULL;
+	}
+	p->file_size = file_size;
+	p->f->file_size = file_size;
+	p->f->alignment = GGUF_DEFAULT_ALIGNMENT;
+	return p;
+}
+
+struct gguf_parser *gguf_parser_free(struct gguf_parser *p)
+{
+	if (!p)
+		return NULL;
+	gguf_file_free(p->f);
+	free(p);
+	return NULL;
+}
+
+static int parse_counts(struct reader *r, struct gguf_parser *p)
+{
+	uint64_t v;
 	int e;
 
 	e = need(r, 4, "the magic");
@@ -526,96 +589,64 @@ static int parse_header(struct reader *r, struct gguf_file *f)
 	if (v != 2 && v != 3)
 		return diag_set(r->d, -EPROTONOSUPPORT, 4, "unsupported GGUF version %llu",
 				(unsigned long long)v);
-	f->version = (uint32_t)v;
+	p->f->version = (uint32_t)v;
 
-	e = read_le(r, 8, "the tensor count", &n_tensors);
+	e = read_le(r, 8, "the tensor count", &p->n_tensors);
 	if (e < 0)
 		return e;
-	e = read_le(r, 8, "the key-value count", &n_kv);
+	e = read_le(r, 8, "the key-value count", &p->n_kv);
 	if (e < 0)
 		return e;
+	if (p->n_tensors > INT64_MAX || p->n_tensors > GGUF_MAX_TENSORS)
+		return diag_set(r->d, p->n_tensors > INT64_MAX ? -EBADMSG : -E2BIG, 8,
+				"tensor count %llu is over the limit of %llu",
+				(unsigned long long)p->n_tensors, (unsigned long long)GGUF_MAX_TENSORS);
+	if (p->n_kv > INT64_MAX || p->n_kv > GGUF_MAX_KV)
+		return diag_set(r->d, p->n_kv > INT64_MAX ? -EBADMSG : -E2BIG, 16,
+				"key-value count %llu is over the limit of %llu",
+				(unsigned long long)p->n_kv, (unsigned long long)GGUF_MAX_KV);
 	/* minimum records: a kv is an 8-byte key length, a 1-byte key, a
 	 * 4-byte type and a 1-byte value; a tensor info is an 8-byte name
 	 * length, a 1-byte name, n_dims, type and offset */
-	if (n_tensors > INT64_MAX || n_tensors > GGUF_MAX_TENSORS)
-		return diag_set(r->d, n_tensors > INT64_MAX ? -EBADMSG : -E2BIG, 8,
-				"tensor count %llu is over the limit of %llu",
-				(unsigned long long)n_tensors, (unsigned long long)GGUF_MAX_TENSORS);
-	if (n_kv > INT64_MAX || n_kv > GGUF_MAX_KV)
-		return diag_set(r->d, n_kv > INT64_MAX ? -EBADMSG : -E2BIG, 16,
-				"key-value count %llu is over the limit of %llu",
-				(unsigned long long)n_kv, (unsigned long long)GGUF_MAX_KV);
-	if (n_kv * 14 + n_tensors * 25 > remaining(r))
+	if (p->n_kv * 14 + p->n_tensors * 25 > remaining(r))
 		return diag_set(r->d, -EBADMSG, 8,
 				"%llu tensors and %llu key-value pairs cannot fit in the %llu bytes left",
-				(unsigned long long)n_tensors, (unsigned long long)n_kv,
+				(unsigned long long)p->n_tensors, (unsigned long long)p->n_kv,
 				(unsigned long long)remaining(r));
+	return 0;
+}
 
-	struct index_ops kops = { r->buf, kv_rec_off, kv_rec_len, NULL };
-
-	f->alignment = GGUF_DEFAULT_ALIGNMENT;
-	for (uint64_t i = 0; i < n_kv; i++) {
-		e = grow((void **)&f->kvs, &cap_kv, i + 1, sizeof(*f->kvs));
-		if (e < 0)
-			return diag_set(r->d, e, r->pos, "out of memory");
-		e = read_kv(r, &f->kvs[i], i);
-		if (e < 0)
-			return e;
-		f->n_kv = i + 1;
-		kops.recs = f->kvs;
-		e = index_insert(&f->kv_index, &f->kv_index_size, &kops, (uint32_t)i);
-		if (e == -EEXIST)
-			return diag_set(r->d, -EBADMSG, f->kvs[i].off, "duplicate key '%.*s'",
-					(int)f->kvs[i].key_len, (const char *)r->buf + f->kvs[i].key_off);
-		if (e < 0)
-			return diag_set(r->d, e, r->pos, "out of memory");
-	}
-
+static int check_alignment(struct reader *r, struct gguf_file *f)
+{
 	int64_t ai = gguf_kv_find(f, GGUF_KEY_GENERAL_ALIGNMENT);
+	uint64_t v;
 
-	if (ai >= 0) {
-		const struct gguf_kv *kv = &f->kvs[ai];
+	if (ai < 0)
+		return 0;
+	const struct gguf_kv *kv = &f->kvs[ai];
 
-		if (kv->type != GGUF_TYPE_UINT32)
-			return diag_set(r->d, -EBADMSG, kv->off,
-					"general.alignment has type %s, it must be uint32",
-					gguf_type_name(kv->type));
-		v = le_load(r->buf + kv->val_off, 4);
-		if (v == 0 || (v & (v - 1)) != 0 || v > GGUF_MAX_ALIGNMENT)
-			return diag_set(r->d, -EBADMSG, kv->val_off,
-					"general.alignment is %llu, it must be a power of two up to %u",
-					(unsigned long long)v, GGUF_MAX_ALIGNMENT);
-		f->alignment = (uint32_t)v;
-	}
+	if (kv->type != GGUF_TYPE_UINT32)
+		return diag_set(r->d, -EBADMSG, kv->off, "general.alignment has type %s, it must be uint32",
+				gguf_type_name(kv->type));
+	v = le_load(r->buf + kv->val_off, 4);
+	if (v == 0 || (v & (v - 1)) != 0 || v > GGUF_MAX_ALIGNMENT)
+		return diag_set(r->d, -EBADMSG, kv->val_off,
+				"general.alignment is %llu, it must be a power of two up to %u",
+				(unsigned long long)v, GGUF_MAX_ALIGNMENT);
+	f->alignment = (uint32_t)v;
+	return 0;
+}
 
-	struct index_ops tops = { r->buf, t_rec_off, t_rec_len, NULL };
+/* Offsets must be exactly the padded running sum (ggml's rule), and every
+ * tensor must end inside the file even though its data is not read here
+ * (CVE-2026-7482 leaked memory past a short file). */
+static int check_data(struct reader *r, struct gguf_file *f)
+{
+	uint64_t expect = 0, at;
 
-	for (uint64_t i = 0; i < n_tensors; i++) {
-		e = grow((void **)&f->tensors, &cap_t, i + 1, sizeof(*f->tensors));
-		if (e < 0)
-			return diag_set(r->d, e, r->pos, "out of memory");
-		e = read_tensor(r, &f->tensors[i], i);
-		if (e < 0)
-			return e;
-		f->n_tensors = i + 1;
-		tops.recs = f->tensors;
-		e = index_insert(&f->tensor_index, &f->tensor_index_size, &tops, (uint32_t)i);
-		if (e == -EEXIST)
-			return diag_set(r->d, -EBADMSG, f->tensors[i].off, "duplicate tensor name '%.*s'",
-					(int)f->tensors[i].name_len,
-					(const char *)r->buf + f->tensors[i].name_off);
-		if (e < 0)
-			return diag_set(r->d, e, r->pos, "out of memory");
-	}
 	f->header_bytes = r->pos;
 	if (!ck_align_u64(r->pos, f->alignment, &f->data_offset))
 		return diag_set(r->d, -EBADMSG, r->pos, "data offset overflows");
-
-	/* Offsets must be exactly the padded running sum (ggml's rule), and
-	 * every tensor must end inside the file even though its data is not
-	 * read here (CVE-2026-7482 leaked memory past a short file). */
-	uint64_t expect = 0;
-
 	for (uint64_t i = 0; i < f->n_tensors; i++) {
 		const struct gguf_tensor *t = &f->tensors[i];
 		uint64_t padded, end;
@@ -643,30 +674,119 @@ static int parse_header(struct reader *r, struct gguf_file *f)
 	return 0;
 }
 
+/* Parses complete records from p->pos on; returns -EAGAIN (rewound to the
+ * start of the record that did not fit) when the buffer ends first. */
+static int parse_step(struct reader *r, struct gguf_parser *p)
+{
+	struct gguf_file *f = p->f;
+	int e;
+
+	if (p->phase == PH_HEADER) {
+		e = parse_counts(r, p);
+		if (e < 0)
+			return e;
+		p->pos = r->pos;
+		p->phase = PH_KV;
+	}
+	if (p->phase == PH_KV) {
+		struct index_ops kops = { r->buf, kv_rec_off, kv_rec_len, NULL };
+
+		while (f->n_kv < p->n_kv) {
+			uint64_t i = f->n_kv;
+
+			e = grow((void **)&f->kvs, &p->cap_kv, i + 1, sizeof(*f->kvs));
+			if (e < 0)
+				return diag_set(r->d, e, r->pos, "out of memory");
+			e = read_kv(r, &f->kvs[i], i);
+			if (e < 0)
+				return e;
+			kops.recs = f->kvs;
+			e = index_insert(&f->kv_index, &f->kv_index_size, &kops, (uint32_t)i);
+			if (e == -EEXIST)
+				return diag_set(r->d, -EBADMSG, f->kvs[i].off, "duplicate key '%.*s'",
+						(int)f->kvs[i].key_len,
+						(const char *)r->buf + f->kvs[i].key_off);
+			if (e < 0)
+				return diag_set(r->d, e, r->pos, "out of memory");
+			f->n_kv = i + 1;
+			p->pos = r->pos;
+		}
+		e = check_alignment(r, f);
+		if (e < 0)
+			return e;
+		p->phase = PH_TENSORS;
+	}
+	if (p->phase == PH_TENSORS) {
+		struct index_ops tops = { r->buf, t_rec_off, t_rec_len, NULL };
+
+		while (f->n_tensors < p->n_tensors) {
+			uint64_t i = f->n_tensors;
+
+			e = grow((void **)&f->tensors, &p->cap_t, i + 1, sizeof(*f->tensors));
+			if (e < 0)
+				return diag_set(r->d, e, r->pos, "out of memory");
+			e = read_tensor(r, &f->tensors[i], i);
+			if (e < 0)
+				return e;
+			tops.recs = f->tensors;
+			e = index_insert(&f->tensor_index, &f->tensor_index_size, &tops, (uint32_t)i);
+			if (e == -EEXIST)
+				return diag_set(r->d, -EBADMSG, f->tensors[i].off,
+						"duplicate tensor name '%.*s'", (int)f->tensors[i].name_len,
+						(const char *)r->buf + f->tensors[i].name_off);
+			if (e < 0)
+				return diag_set(r->d, e, r->pos, "out of memory");
+			f->n_tensors = i + 1;
+			p->pos = r->pos;
+		}
+		e = check_data(r, f);
+		if (e < 0)
+			return e;
+		p->phase = PH_DONE;
+	}
+	return 0;
+}
+
+int gguf_parser_feed(struct gguf_parser *p, const uint8_t *buf, size_t buf_len,
+		     struct gguf_file **ret, uint64_t *ret_need, struct diag *d)
+{
+	struct reader r = { buf, buf_len, p->file_size, p->pos, 0, d };
+	int e;
+
+	if (p->phase == PH_DONE || p->phase == PH_FAILED || buf_len > p->file_size ||
+	    buf_len < p->pos)
+		return diag_set(d, -EINVAL, DIAG_NO_OFFSET, "parser misused");
+	p->f->buf = buf;
+	p->f->buf_len = buf_len;
+	e = parse_step(&r, p);
+	if (e == -EAGAIN) {
+		if (ret_need)
+			*ret_need = r.need;
+		return e;
+	}
+	if (e < 0) {
+		p->phase = PH_FAILED;
+		return e;
+	}
+	*ret = p->f;
+	p->f = NULL;
+	return 0;
+}
+
 int gguf_parse(const uint8_t *buf, size_t buf_len, uint64_t file_size,
 	       struct gguf_file **ret, uint64_t *ret_need, struct diag *d)
 {
-	struct reader r = { buf, buf_len, file_size, 0, 0, d };
-	struct gguf_file *f;
+	struct gguf_parser *p;
 	int e;
 
 	if (buf_len > file_size)
 		return diag_set(d, -EINVAL, DIAG_NO_OFFSET, "buffer longer than the file");
-	f = calloc(1, sizeof(*f));
-	if (!f)
+	p = gguf_parser_new(file_size);
+	if (!p)
 		return diag_set(d, -ENOMEM, 0, "out of memory");
-	f->buf = buf;
-	f->buf_len = buf_len;
-	f->file_size = file_size;
-	e = parse_header(&r, f);
-	if (e < 0) {
-		gguf_file_free(f);
-		if (e == -EAGAIN && ret_need)
-			*ret_need = r.need;
-		return e;
-	}
-	*ret = f;
-	return 0;
+	e = gguf_parser_feed(p, buf, buf_len, ret, ret_need, d);
+	gguf_parser_free(p);
+	return e;
 }
 
 struct gguf_file *gguf_file_free(struct gguf_file *f)

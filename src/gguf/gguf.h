@@ -122,6 +122,20 @@ struct gguf_file {
 int gguf_parse(const uint8_t *buf, size_t buf_len, uint64_t file_size,
 	       struct gguf_file **ret, uint64_t *ret_need, struct diag *d) ATTR_WUR;
 
+/* A resumable parse, for a caller that reads the file in growing pieces:
+ * gguf_parser_feed() takes the first buf_len bytes of the file (more each
+ * call; the buffer may move between calls) and, where gguf_parse() would
+ * return -EAGAIN, keeps every record it completed and resumes at the first
+ * one that did not fit, so the total work stays linear in the header size.
+ * On 0 the file in *ret is the caller's (it borrows the last buffer fed);
+ * after 0 or an error other than -EAGAIN the parser only awaits
+ * gguf_parser_free(). */
+struct gguf_parser;
+struct gguf_parser *gguf_parser_new(uint64_t file_size);
+int gguf_parser_feed(struct gguf_parser *p, const uint8_t *buf, size_t buf_len,
+		     struct gguf_file **ret, uint64_t *ret_need, struct diag *d) ATTR_WUR;
+struct gguf_parser *gguf_parser_free(struct gguf_parser *p);
+
 /* Frees f (NULL is fine). Does not free the buffer it borrows. Returns
  * NULL. */
 struct gguf_file *gguf_file_free(struct gguf_file *f);

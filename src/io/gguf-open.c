@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +35,29 @@ static int read_at(int fd, uint8_t *buf, size_t n, uint64_t off, size_t *ret_got
 	}
 	*ret_got = got;
 	return 0;
+}
+
+/* Large header buffers are 2 MiB-aligned and advised for transparent huge
+ * pages: a 128k-token vocabulary makes an 8 MB header, and faulting it in
+ * 4 KiB at a time costs more than parsing it. */
+#define IO_HUGE (2u << 20)
+
+static uint8_t *buf_grow(uint8_t *old, size_t old_len, size_t want)
+{
+	uint8_t *nb;
+	size_t sz;
+
+	if (want < IO_HUGE)
+		return realloc(old, want ? want : 1);
+	sz = (want + IO_HUGE - 1) / IO_HUGE * IO_HUGE;
+	nb = aligned_alloc(IO_HUGE, sz);
+	if (!nb)
+		return NULL;
+	(void)madvise(nb, sz, MADV_HUGEPAGE);
+	if (old_len)
+		memcpy(nb, old, old_len);
+	free(old);
+	return nb;
 }
 
 struct io_gguf *io_gguf_free(struct io_gguf *g)
@@ -79,7 +103,8 @@ int io_gguf_open(const char *path, struct io_gguf **ret, struct diag *d)
 {
 	struct io_gguf *g;
 	struct stat st;
-	uint64_t want, need = 0;
+	uint64_t want, need = 0, parser_size = 0;
+	struct gguf_parser *parser = NULL;
 	int fd, e;
 
 	fd = open_regular(path, &st, d);
@@ -98,7 +123,7 @@ int io_gguf_open(const char *path, struct io_gguf **ret, struct diag *d)
 		size_t got = 0;
 
 		if (want > g->buf_len) {
-			nb = realloc(g->buf, want ? want : 1);
+			nb = buf_grow(g->buf, g->buf_len, want);
 			if (!nb) {
 				e = diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
 				break;
@@ -118,7 +143,17 @@ int io_gguf_open(const char *path, struct io_gguf **ret, struct diag *d)
 				g->buf_len = want;
 			}
 		}
-		e = gguf_parse(g->buf, g->buf_len, g->file_size, &g->gf, &need, d);
+		if (!parser || parser_size != g->file_size) {
+			/* first round, or the file shrank: start over */
+			gguf_parser_free(parser);
+			parser = gguf_parser_new(g->file_size);
+			parser_size = g->file_size;
+			if (!parser) {
+				e = diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
+				break;
+			}
+		}
+		e = gguf_parser_feed(parser, g->buf, g->buf_len, &g->gf, &need, d);
 		if (e != -EAGAIN)
 			break;
 		want = g->buf_len * 2;
@@ -130,6 +165,7 @@ int io_gguf_open(const char *path, struct io_gguf **ret, struct diag *d)
 			want = GGUF_MAX_HEADER_BYTES;
 	}
 	close(fd);
+	gguf_parser_free(parser);
 	if (e < 0) {
 		io_gguf_free(g);
 		return e;
