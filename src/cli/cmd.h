@@ -23,6 +23,7 @@ struct cmd {
 };
 
 extern const struct cmd cmd_inspect;
+extern const struct cmd cmd_estimate;
 
 /* Prints "llmem: PATH: offset N: MESSAGE" (or without the offset) as one
  * line on stderr. */

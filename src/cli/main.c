@@ -14,6 +14,7 @@
 
 static const struct cmd *const commands[] = {
 	&cmd_inspect,
+	&cmd_estimate,
 };
 
 static void usage(FILE *fp)

@@ -9,7 +9,9 @@
 
 #include "base/compat.h"
 #include "gguf/gguf.h"
+#include "estimate/estimate.h"
 #include "model/model-info.h"
+#include "model/model.h"
 
 enum out_inspect_flags {
 	OUT_INSPECT_KV = 1 << 0,      /* all metadata */
@@ -41,6 +43,16 @@ json_t *out_json_bytes(const char *p, size_t n);
  * UTF-8 escaped (\xNN, \n, ...), so a hostile string cannot drive the
  * terminal. */
 void out_print_escaped(FILE *fp, const char *p, size_t n);
+
+/* The estimate report: a table per device, the resolved configuration
+ * and the rule behind each component. */
+void out_estimate_text(FILE *fp, const struct model *m, const struct est_config *c,
+		       const struct est_result *r);
+
+/* The estimate as JSON (schema: docs/estimate-json.md). New reference or
+ * NULL. */
+json_t *out_estimate_json(const struct model *m, const struct est_config *c,
+			  const struct est_result *r);
 
 /* "4.58 GiB" style into buf. */
 void out_human_bytes(char *buf, size_t bufsz, uint64_t bytes);

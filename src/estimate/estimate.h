@@ -1,0 +1,121 @@
+/* estimate.h: the memory model. For a model and a configuration that
+ * mirrors llama-server's options (and defaults), the bytes llama.cpp
+ * allocates on each device and on the host: weights, KV cache, recurrent
+ * state, compute buffer, output buffer and fixed overhead, each with the
+ * rule that produced it. Pure. The rules and their sources in llama.cpp
+ * are in ../shared/research/memory-model.md and docs/ESTIMATE.md. */
+#ifndef LLMEM_ESTIMATE_ESTIMATE_H
+#define LLMEM_ESTIMATE_ESTIMATE_H
+
+#include "base/compat.h"
+#include "base/diag.h"
+#include "model/model.h"
+
+#define EST_MAX_DEVICES 16
+#define EST_MAX_OVERRIDES 32
+#define EST_RULE_MAX 200
+
+enum est_dev_kind {
+	EST_DEV_HOST,     /* the CPU and system RAM */
+	EST_DEV_DISCRETE, /* a GPU with its own memory */
+	EST_DEV_UNIFIED,  /* a GPU that draws on system RAM (GB10, Strix Halo) */
+};
+
+struct est_device {
+	char name[32];    /* "CUDA0", "ROCm1", ... */
+	uint8_t kind;     /* enum est_dev_kind */
+	uint64_t total_bytes;
+};
+
+/* -ot PATTERN=DEVICE: tensors whose name matches the regex go to device
+ * (-1 = the host). */
+struct est_override {
+	char pattern[128];
+	int device;
+};
+
+enum est_fa { EST_FA_AUTO, EST_FA_ON, EST_FA_OFF };
+enum est_split { EST_SPLIT_LAYER, EST_SPLIT_ROW, EST_SPLIT_NONE };
+
+/* CPU features that decide which weights llama.cpp repacks (CPU_REPACK). */
+enum est_cpu_flags {
+	EST_CPU_AVX2 = 1 << 0,
+	EST_CPU_AVX512 = 1 << 1,
+	EST_CPU_NEON_DOTPROD = 1 << 2,
+	EST_CPU_NEON_I8MM = 1 << 3,
+};
+
+struct est_config {
+	int64_t n_ctx;        /* -c; 0 = the model's training context */
+	int32_t n_gpu_layers; /* -ngl; -1 = all (auto until fit decides) */
+	int32_t n_parallel;   /* -np; -1 = auto: 4 slots, unified KV */
+	int8_t kv_unified;    /* --kv-unified: -1 unset, 0, 1 */
+	uint32_t n_batch;     /* -b, 2048 */
+	uint32_t n_ubatch;    /* -ub, 512 */
+	uint32_t type_k, type_v; /* -ctk/-ctv, ggml type ids, f16 */
+	uint8_t flash_attn;   /* enum est_fa */
+	uint8_t split_mode;   /* enum est_split */
+	int32_t main_gpu;
+	bool no_mmap;         /* --no-mmap / -lm none */
+	bool mlock;
+	bool no_kv_offload;   /* -nkvo */
+	bool swa_full;
+	bool no_repack;       /* -nr */
+	bool cpu_moe;         /* --cpu-moe */
+	uint32_t n_cpu_moe;   /* --n-cpu-moe N */
+	size_t n_ts;
+	double ts[EST_MAX_DEVICES]; /* -ts */
+	size_t n_ot;
+	struct est_override ot[EST_MAX_OVERRIDES];
+	unsigned cpu_flags;   /* enum est_cpu_flags */
+	size_t n_devices;     /* GPUs; 0 = CPU only */
+	struct est_device devices[EST_MAX_DEVICES];
+};
+
+/* Fills c with llama-server's defaults (CPU only, no CPU features). */
+void est_config_init(struct est_config *c);
+
+/* Memory of one device (index 0 is always the host). */
+struct est_usage {
+	char name[32];
+	uint8_t kind;
+	uint64_t weights;        /* all model buffers on this device */
+	uint64_t weights_mapped; /* host: the CPU_Mapped span (file pages) */
+	uint64_t weights_repack; /* host: CPU_REPACK copies (anonymous) */
+	uint64_t kv;
+	uint64_t recurrent;
+	uint64_t compute;
+	uint64_t output;
+	uint64_t overhead;
+	uint64_t total;
+};
+
+struct est_result {
+	/* the configuration as llama.cpp resolves it */
+	uint32_t n_ctx, n_ctx_seq, n_seq, n_stream, n_batch, n_ubatch, n_outputs_max;
+	uint32_t kv_size, kv_size_swa, n_reserve_tokens;
+	bool kv_unified, fa_kv;  /* fa_kv: flash attention as the cache sees it */
+	uint32_t n_gpu_layers;   /* layers offloaded, output layer included */
+	uint32_t n_kv_layers, n_swa_layers, n_recurrent_layers;
+	size_t n_usage;
+	struct est_usage usage[EST_MAX_DEVICES + 1];
+	/* why: one line per component */
+	char rule_weights[EST_RULE_MAX];
+	char rule_kv[EST_RULE_MAX];
+	char rule_recurrent[EST_RULE_MAX];
+	char rule_compute[EST_RULE_MAX];
+	char rule_output[EST_RULE_MAX];
+	char rule_overhead[EST_RULE_MAX];
+};
+
+/* Estimates m under c into *r. Returns 0, or -EINVAL with the refusal
+ * llama.cpp would give (a quantized V cache without flash attention, an
+ * unsupported KV type, ...) in *d, or -EOVERFLOW when a size overflows. */
+int est_estimate(const struct model *m, const struct est_config *c, struct est_result *r,
+		 struct diag *d) ATTR_WUR;
+
+/* The cache types llama-server accepts for -ctk/-ctv, by name; -EINVAL
+ * for others. */
+int est_kv_type_parse(const char *name, uint32_t *ret) ATTR_WUR;
+
+#endif

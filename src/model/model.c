@@ -1,0 +1,533 @@
+/* model.c: the memory-relevant description of a model from its GGUF
+ * headers, with an architecture table for what differs between
+ * architectures, and checked hyperparameters (hostile metadata ends in a
+ * clear error, never a division by zero or an overflowed sum). */
+#include "base/compat.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/checked.h"
+#include "gguf/ggml-type.h"
+#include "model/model.h"
+
+enum recur_rule {
+	RECUR_NONE,
+	RECUR_ALL,        /* every layer (Mamba, RWKV) */
+	RECUR_KV0,        /* layers with head_count_kv == 0 (Jamba, Granite-H, LFM2) */
+	RECUR_KV0_FF0,    /* ... and feed_forward_length == 0 (Nemotron-H) */
+	RECUR_INTERVAL,   /* all but every full_attention_interval-th (Qwen3-Next) */
+	RECUR_ALL_ATTN,   /* every layer has both (Falcon-H1) */
+};
+
+struct model_arch {
+	const char *name;
+	uint8_t swa_period;      /* default sliding_window_pattern, 0 = no SWA */
+	bool swa_dense_first;    /* the dense layer comes first in each period */
+	bool swa_if_window;      /* SWA only when sliding_window > 0 */
+	uint8_t recur;           /* enum recur_rule */
+	uint8_t recur_interval;  /* default full_attention_interval */
+	bool no_memory;          /* encoder/embedding/diffusion: no cache */
+	bool swa_non_recurrent;  /* LFM2: the attention layers slide */
+};
+
+/* From llama.cpp's src/models/<arch>.cpp (load_swa_pattern calls, the
+ * is_recr_impl rules) and llama-model.cpp's memory creation switch. An
+ * architecture missing here is treated as a plain transformer with a KV
+ * cache on every layer, which is right for most of them. */
+static const struct model_arch arch_table[] = {
+	{ "gemma2", 2, false, false, RECUR_NONE, 0, false, false },
+	{ "gemma3", 6, false, true, RECUR_NONE, 0, false, false },
+	{ "gemma3n", 5, false, false, RECUR_NONE, 0, false, false },
+	{ "cohere2", 4, false, false, RECUR_NONE, 0, false, false },
+	{ "cohere2moe", 4, true, false, RECUR_NONE, 0, false, false },
+	{ "gpt-oss", 2, false, false, RECUR_NONE, 0, false, false },
+	{ "olmo2", 4, false, true, RECUR_NONE, 0, false, false },
+	{ "exaone4", 4, false, true, RECUR_NONE, 0, false, false },
+	{ "exaone-moe", 4, false, false, RECUR_NONE, 0, false, false },
+	{ "smallthinker", 4, true, true, RECUR_NONE, 0, false, false },
+	{ "afmoe", 4, false, true, RECUR_NONE, 0, false, false },
+	{ "mellum", 4, false, true, RECUR_NONE, 0, false, false },
+	{ "plamo3", 8, false, true, RECUR_NONE, 0, false, false },
+	{ "muse-glimmer", 4, false, false, RECUR_NONE, 0, false, false },
+	{ "mamba", 0, false, false, RECUR_ALL, 0, false, false },
+	{ "mamba2", 0, false, false, RECUR_ALL, 0, false, false },
+	{ "rwkv6", 0, false, false, RECUR_ALL, 0, false, false },
+	{ "rwkv6qwen2", 0, false, false, RECUR_ALL, 0, false, false },
+	{ "rwkv7", 0, false, false, RECUR_ALL, 0, false, false },
+	{ "arwkv7", 0, false, false, RECUR_ALL, 0, false, false },
+	{ "jamba", 0, false, false, RECUR_KV0, 0, false, false },
+	{ "granitehybrid", 0, false, false, RECUR_KV0, 0, false, false },
+	{ "plamo2", 0, false, false, RECUR_KV0, 0, false, false },
+	{ "lfm2", 0, false, false, RECUR_KV0, 0, false, true },
+	{ "lfm2moe", 0, false, false, RECUR_KV0, 0, false, false },
+	{ "kimi-linear", 0, false, false, RECUR_KV0, 0, false, false },
+	{ "kimi-k3", 0, false, false, RECUR_KV0, 0, false, false },
+	{ "bailingmoe3", 0, false, false, RECUR_KV0, 0, false, false },
+	{ "nemotron_h", 0, false, false, RECUR_KV0_FF0, 0, false, false },
+	{ "nemotron_h_moe", 0, false, false, RECUR_KV0_FF0, 0, false, false },
+	{ "qwen3next", 0, false, false, RECUR_INTERVAL, 4, false, false },
+	{ "qwen35", 0, false, false, RECUR_INTERVAL, 4, false, false },
+	{ "qwen35moe", 0, false, false, RECUR_INTERVAL, 4, false, false },
+	{ "qwen4exp", 0, false, false, RECUR_INTERVAL, 4, false, false },
+	{ "minimax-01", 0, false, false, RECUR_INTERVAL, 8, false, false },
+	{ "falcon-h1", 0, false, false, RECUR_ALL_ATTN, 0, false, false },
+	{ "bert", 0, false, false, RECUR_NONE, 0, true, false },
+	{ "modern-bert", 0, false, false, RECUR_NONE, 0, true, false },
+	{ "nomic-bert", 0, false, false, RECUR_NONE, 0, true, false },
+	{ "nomic-bert-moe", 0, false, false, RECUR_NONE, 0, true, false },
+	{ "neo-bert", 0, false, false, RECUR_NONE, 0, true, false },
+	{ "jina-bert-v2", 0, false, false, RECUR_NONE, 0, true, false },
+	{ "jina-bert-v3", 0, false, false, RECUR_NONE, 0, true, false },
+	{ "eurobert", 0, false, false, RECUR_NONE, 0, true, false },
+	{ "gemma-embedding", 0, false, false, RECUR_NONE, 0, true, false },
+	{ "wavtokenizer-dec", 0, false, false, RECUR_NONE, 0, true, false },
+	{ "dream", 0, false, false, RECUR_NONE, 0, true, false },
+	{ "llada", 0, false, false, RECUR_NONE, 0, true, false },
+	{ "llada-moe", 0, false, false, RECUR_NONE, 0, true, false },
+	{ "rnd1", 0, false, false, RECUR_NONE, 0, true, false },
+};
+
+static const struct model_arch plain_arch = { "", 0, false, false, RECUR_NONE, 0, false, false };
+
+/* ---- metadata access ---- */
+
+struct meta {
+	const struct gguf_file *f;
+	const char *arch;
+	struct diag *d;
+};
+
+static int64_t arch_key(const struct meta *mt, const char *suffix)
+{
+	char key[160];
+
+	snprintf(key, sizeof(key), "%s.%s", mt->arch, suffix);
+	return gguf_kv_find(mt->f, key);
+}
+
+/* An unsigned scalar "<arch>.<suffix>"; *ret keeps its default when the
+ * key is absent. -EBADMSG (with *d) for a wrong type or a value over max. */
+static int get_u(const struct meta *mt, const char *suffix, uint64_t max, bool required,
+		 uint64_t *ret)
+{
+	int64_t k = arch_key(mt, suffix);
+	uint64_t v;
+
+	if (k < 0) {
+		if (required)
+			return diag_set(mt->d, -EBADMSG, DIAG_NO_OFFSET, "%s.%s is missing", mt->arch,
+					suffix);
+		return 0;
+	}
+	if (gguf_kv_get_uint(mt->f, (uint64_t)k, &v) < 0)
+		return diag_set(mt->d, -EBADMSG, mt->f->kvs[k].off,
+				"%s.%s must be a non-negative integer, it is a %s", mt->arch, suffix,
+				gguf_type_name(mt->f->kvs[k].type));
+	if (v > max)
+		return diag_set(mt->d, -EBADMSG, mt->f->kvs[k].val_off,
+				"%s.%s is %llu, more than the %llu llama.cpp allows", mt->arch, suffix,
+				(unsigned long long)v, (unsigned long long)max);
+	*ret = v;
+	return 0;
+}
+
+/* A per-layer value: a scalar for every layer, or an array of n_layer. */
+static int get_per_layer(const struct meta *mt, const char *suffix, uint32_t n_layer, uint64_t max,
+			 bool *ret_present, uint32_t *out)
+{
+	int64_t k = arch_key(mt, suffix);
+	const struct gguf_kv *kv;
+	uint64_t v;
+
+	*ret_present = k >= 0;
+	if (k < 0)
+		return 0;
+	kv = &mt->f->kvs[k];
+	if (kv->type != GGUF_TYPE_ARRAY) {
+		if (gguf_kv_get_uint(mt->f, (uint64_t)k, &v) < 0 || v > max)
+			return diag_set(mt->d, -EBADMSG, kv->off,
+					"%s.%s must be an integer from 0 to %llu", mt->arch, suffix,
+					(unsigned long long)max);
+		for (uint32_t il = 0; il < n_layer; il++)
+			out[il] = (uint32_t)v;
+		return 0;
+	}
+	if (kv->n != n_layer)
+		return diag_set(mt->d, -EBADMSG, kv->off,
+				"%s.%s has %llu entries but the model has %u layers", mt->arch, suffix,
+				(unsigned long long)kv->n, n_layer);
+	for (uint32_t il = 0; il < n_layer; il++) {
+		if (gguf_kv_arr_get_uint(mt->f, (uint64_t)k, il, &v) < 0 || v > max)
+			return diag_set(mt->d, -EBADMSG, kv->off,
+					"%s.%s[%u] must be an integer from 0 to %llu", mt->arch, suffix, il,
+					(unsigned long long)max);
+		out[il] = (uint32_t)v;
+	}
+	return 0;
+}
+
+/* ---- tensors ---- */
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+/* The layer and operation of a tensor, from its name (llama.cpp's
+ * LLM_TENSOR_INFOS table, by name pattern). */
+static void classify(struct model_tensor *t, uint32_t n_layer)
+{
+	const char *n = t->name;
+
+	t->op = MODEL_OP_OTHER;
+	if (!strncmp(n, "blk.", 4)) {
+		char *end;
+		unsigned long il = strtoul(n + 4, &end, 10);
+
+		t->layer = (end != n + 4 && *end == '.' && il < n_layer) ? (int32_t)il : MODEL_LAYER_INPUT;
+		if (strstr(n, "_exps.") || strstr(n, "_chexps.")) {
+			t->expert = true;
+			t->op = MODEL_OP_MUL_MAT_ID;
+		} else if (t->n_dims >= 2 && ends_with(n, ".weight") && !strstr(n, "norm") &&
+			   !strstr(n, "conv1d") && !strstr(n, "shortconv.conv") &&
+			   !strstr(n, "nextn.embed_tokens") && !strstr(n, "ssm_a") &&
+			   !strstr(n, "time_mix_lerp") && !strstr(n, "time_mix_first")) {
+			t->op = MODEL_OP_MUL_MAT;
+		}
+		return;
+	}
+	if (!strncmp(n, "token_embd.", 11) || !strncmp(n, "position_embd.", 14) ||
+	    !strncmp(n, "token_types.", 12) || !strncmp(n, "per_layer_token_embd.", 21)) {
+		t->layer = MODEL_LAYER_INPUT;
+		t->op = MODEL_OP_GET_ROWS;
+		return;
+	}
+	if (!strncmp(n, "output.", 7) || !strncmp(n, "output_norm.", 12) || !strncmp(n, "cls.", 4)) {
+		t->layer = MODEL_LAYER_OUTPUT;
+		if (!strcmp(n, "output.weight") && t->n_dims >= 2)
+			t->op = MODEL_OP_MUL_MAT;
+		return;
+	}
+	/* rope_freqs, token_embd_norm and the like: small, host side */
+	t->layer = MODEL_LAYER_INPUT;
+}
+
+static int collect_tensors(const struct gguf_file *const *parts, size_t n_parts, struct model *m,
+			   struct diag *d)
+{
+	size_t n = 0, k = 0;
+
+	for (size_t p = 0; p < n_parts; p++)
+		n += parts[p]->n_tensors;
+	m->tensors = calloc(n ? n : 1, sizeof(*m->tensors));
+	if (!m->tensors)
+		return diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
+	for (size_t p = 0; p < n_parts; p++) {
+		const struct gguf_file *f = parts[p];
+
+		for (uint64_t i = 0; i < f->n_tensors; i++, k++) {
+			const struct gguf_tensor *gt = &f->tensors[i];
+			struct model_tensor *t = &m->tensors[k];
+			struct gguf_str nm = gguf_tensor_name(f, i);
+
+			memcpy(t->name, nm.p, nm.n);
+			t->name[nm.n] = '\0';
+			t->part = (uint32_t)p;
+			t->file_off = f->data_offset + gt->offset;
+			t->type = gt->type;
+			t->n_dims = gt->n_dims;
+			memcpy(t->ne, gt->ne, sizeof(t->ne));
+			t->nbytes = gt->nbytes;
+			classify(t, m->n_layer);
+			if (t->layer >= 0 && (uint32_t)t->layer >= m->n_layer - m->n_layer_nextn)
+				t->skip = true;
+			if (!t->skip && !ck_add_u64(m->weight_bytes, t->nbytes, &m->weight_bytes))
+				return diag_set(d, -EOVERFLOW, gt->off, "model size overflows");
+		}
+	}
+	m->n_tensors = n;
+	m->tied_output = true;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(m->tensors[i].name, "output.weight"))
+			m->tied_output = false;
+	return 0;
+}
+
+/* ---- layers ---- */
+
+static const struct model_arch *arch_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(arch_table); i++)
+		if (!strcmp(arch_table[i].name, name))
+			return &arch_table[i];
+	return &plain_arch;
+}
+
+static int layers_from_meta(const struct meta *mt, const struct model_arch *a, struct model *m)
+{
+	uint32_t L = m->n_layer, *heads, *heads_kv, *ff, *swa_arr = NULL;
+	uint64_t head_k = 0, head_v = 0, kv_lora = 0, k_mla = 0, v_mla = 0, v = 0;
+	uint64_t d_conv = 0, d_inner = 0, d_state = 0, n_group = 0, wkv = 0, shift = 2, l_cache = 0;
+	uint64_t interval = a->recur_interval, swa_period = a->swa_period;
+	bool present, swa_from_array = false;
+	int e;
+
+	heads = calloc(L, sizeof(*heads));
+	heads_kv = calloc(L, sizeof(*heads_kv));
+	ff = calloc(L, sizeof(*ff));
+	if (!heads || !heads_kv || !ff) {
+		e = diag_set(mt->d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
+		goto out;
+	}
+	e = get_per_layer(mt, "attention.head_count", L, 1u << 16, &present, heads);
+	if (e < 0)
+		goto out;
+	memcpy(heads_kv, heads, L * sizeof(*heads));
+	e = get_per_layer(mt, "attention.head_count_kv", L, 1u << 16, &present, heads_kv);
+	if (e < 0)
+		goto out;
+	e = get_per_layer(mt, "feed_forward_length", L, 1u << 24, &present, ff);
+	if (e < 0)
+		goto out;
+	for (uint32_t il = 0; il < L; il++) {
+		if (heads_kv[il] > heads[il]) {
+			e = diag_set(mt->d, -EBADMSG, DIAG_NO_OFFSET,
+				     "layer %u has %u KV heads but only %u attention heads", il,
+				     heads_kv[il], heads[il]);
+			goto out;
+		}
+		if (heads[il] > m->n_head_max)
+			m->n_head_max = heads[il];
+	}
+	if (m->n_head_max == 0 && a->recur == RECUR_NONE && !a->no_memory) {
+		e = diag_set(mt->d, -EBADMSG, DIAG_NO_OFFSET,
+			     "%s.attention.head_count is missing or zero: an attention model needs heads",
+			     mt->arch);
+		goto out;
+	}
+	/* head sizes: key_length/value_length, else n_embd / n_head */
+	if (m->n_head_max) {
+		head_k = head_v = m->n_embd / m->n_head_max;
+		if ((e = get_u(mt, "attention.key_length", 1u << 20, false, &head_k)) < 0 ||
+		    (e = get_u(mt, "attention.value_length", 1u << 20, false, &head_v)) < 0)
+			goto out;
+	}
+	if ((e = get_u(mt, "attention.kv_lora_rank", 1u << 20, false, &kv_lora)) < 0 ||
+	    (e = get_u(mt, "attention.key_length_mla", 1u << 20, false, &k_mla)) < 0 ||
+	    (e = get_u(mt, "attention.value_length_mla", 1u << 20, false, &v_mla)) < 0)
+		goto out;
+	m->mla = arch_key(mt, "attention.key_length_mla") >= 0 &&
+		 arch_key(mt, "attention.value_length_mla") >= 0;
+	if ((e = get_u(mt, "attention.sliding_window", 1u << 30, false, &v)) < 0)
+		goto out;
+	m->n_swa = (uint32_t)v;
+	if ((e = get_u(mt, "ssm.conv_kernel", 1u << 16, false, &d_conv)) < 0 ||
+	    (e = get_u(mt, "ssm.inner_size", 1u << 24, false, &d_inner)) < 0 ||
+	    (e = get_u(mt, "ssm.state_size", 1u << 16, false, &d_state)) < 0 ||
+	    (e = get_u(mt, "ssm.group_count", 1u << 16, false, &n_group)) < 0 ||
+	    (e = get_u(mt, "wkv.head_size", 1u << 16, false, &wkv)) < 0 ||
+	    (e = get_u(mt, "token_shift_count", 16, false, &shift)) < 0 ||
+	    (e = get_u(mt, "shortconv.l_cache", 1u << 16, false, &l_cache)) < 0 ||
+	    (e = get_u(mt, "full_attention_interval", 1u << 16, false, &interval)) < 0)
+		goto out;
+
+	/* sliding-window pattern: a bool array per layer, or a period */
+	{
+		int64_t k = arch_key(mt, "attention.sliding_window_pattern");
+
+		if (k >= 0 && mt->f->kvs[k].type == GGUF_TYPE_ARRAY) {
+			swa_arr = calloc(L, sizeof(*swa_arr));
+			if (!swa_arr) {
+				e = diag_set(mt->d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
+				goto out;
+			}
+			e = get_per_layer(mt, "attention.sliding_window_pattern", L, 1, &present, swa_arr);
+			if (e < 0)
+				goto out;
+			swa_from_array = true;
+		} else if ((e = get_u(mt, "attention.sliding_window_pattern", 1u << 16, false,
+				      &swa_period)) < 0) {
+			goto out;
+		}
+	}
+	bool has_swa = (a->swa_period || swa_from_array) && (!a->swa_if_window || m->n_swa > 0);
+
+	if (m->mla) {
+		/* the converter writes key_length = kv_lora_rank + rope dims
+		 * and one KV head; the cache holds K only */
+		head_k = k_mla ? k_mla : head_k;
+		if (arch_key(mt, "attention.key_length") >= 0)
+			(void)get_u(mt, "attention.key_length", 1u << 20, false, &head_k);
+		head_v = 0;
+	}
+
+	uint32_t n_main = L - m->n_layer_nextn;
+
+	for (uint32_t il = 0; il < L; il++) {
+		struct model_layer *ly = &m->layers[il];
+		bool rec = false;
+
+		ly->n_head = heads[il];
+		ly->n_head_kv = heads_kv[il];
+		ly->n_ff = ff[il];
+		ly->head_k = (uint32_t)head_k;
+		ly->head_v = (uint32_t)head_v;
+		switch (a->recur) {
+		case RECUR_ALL: case RECUR_ALL_ATTN: rec = il < n_main; break;
+		case RECUR_KV0: rec = il < n_main && heads_kv[il] == 0; break;
+		case RECUR_KV0_FF0: rec = il < n_main && heads_kv[il] == 0 && ff[il] == 0; break;
+		case RECUR_INTERVAL: rec = il < n_main && interval && (il + 1) % interval != 0; break;
+		default: break;
+		}
+		ly->recurrent = rec;
+		ly->has_kv = !m->no_memory && (a->recur == RECUR_ALL_ATTN || (!rec && a->recur != RECUR_ALL));
+		if (has_swa && il < n_main) {
+			if (swa_from_array)
+				ly->swa = swa_arr[il] != 0;
+			else if (a->swa_non_recurrent)
+				ly->swa = !rec;
+			else if (a->swa_dense_first)
+				ly->swa = swa_period == 0 || il % swa_period != 0;
+			else
+				ly->swa = swa_period == 0 || il % swa_period < swa_period - 1;
+		}
+		if (rec) {
+			if (wkv) {
+				ly->n_embd_r = shift * m->n_embd;
+				ly->n_embd_s = m->n_embd * wkv;
+			} else if (l_cache) {
+				ly->n_embd_r = m->n_embd * (l_cache - 1);
+				ly->n_embd_s = d_state * d_inner;
+			} else {
+				ly->n_embd_r = (d_conv ? d_conv - 1 : 0) * (d_inner + 2 * n_group * d_state);
+				ly->n_embd_s = d_state * d_inner;
+			}
+		}
+	}
+	if (m->n_swa == 0)
+		for (uint32_t il = 0; il < L; il++)
+			m->layers[il].swa = false;
+	e = 0;
+out:
+	free(heads);
+	free(heads_kv);
+	free(ff);
+	free(swa_arr);
+	return e;
+}
+
+int model_from_gguf(const struct gguf_file *const *parts, size_t n_parts, struct model *m,
+		    struct diag *d)
+{
+	const struct gguf_file *f = parts[0];
+	const struct model_arch *a;
+	struct meta mt = { f, m->arch, d };
+	struct gguf_str s;
+	uint64_t v;
+	int64_t k;
+	int e;
+
+	memset(m, 0, sizeof(*m));
+	m->n_parts = n_parts;
+	k = gguf_kv_find(f, "general.architecture");
+	if (k < 0 || gguf_kv_get_str(f, (uint64_t)k, &s) < 0)
+		return diag_set(d, -EBADMSG, k < 0 ? DIAG_NO_OFFSET : f->kvs[k].off,
+				"general.architecture is missing or not a string");
+	if (s.n == 0 || s.n >= sizeof(m->arch) || memchr(s.p, '\0', s.n))
+		return diag_set(d, -EBADMSG, f->kvs[k].val_off,
+				"general.architecture must be a short name, not %zu bytes", s.n);
+	for (size_t i = 0; i < s.n; i++) {
+		char c = s.p[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+		      c == '.'))
+			return diag_set(d, -EBADMSG, f->kvs[k].val_off,
+					"general.architecture has a character outside [a-z0-9_.-]");
+	}
+	memcpy(m->arch, s.p, s.n);
+	m->arch[s.n] = '\0';
+	a = arch_find(m->arch);
+	m->no_memory = a->no_memory;
+
+	v = 0;
+	if ((e = get_u(&mt, "block_count", MODEL_MAX_LAYERS, true, &v)) < 0)
+		goto fail;
+	if (v == 0) {
+		e = diag_set(d, -EBADMSG, DIAG_NO_OFFSET, "%s.block_count is 0: the model has no layers",
+			     m->arch);
+		goto fail;
+	}
+	m->n_layer = (uint32_t)v;
+	v = 0;
+	if ((e = get_u(&mt, "nextn_predict_layers", m->n_layer - 1, false, &v)) < 0)
+		goto fail;
+	m->n_layer_nextn = (uint32_t)v;
+	if ((e = get_u(&mt, "embedding_length", 1u << 20, true, &m->n_embd)) < 0)
+		goto fail;
+	if (m->n_embd == 0) {
+		e = diag_set(d, -EBADMSG, DIAG_NO_OFFSET, "%s.embedding_length is 0", m->arch);
+		goto fail;
+	}
+	m->n_ctx_train = 0;
+	if ((e = get_u(&mt, "context_length", UINT32_MAX, false, &m->n_ctx_train)) < 0)
+		goto fail;
+	v = 0;
+	if ((e = get_u(&mt, "expert_count", MODEL_MAX_EXPERTS, false, &v)) < 0)
+		goto fail;
+	m->n_expert = (uint32_t)v;
+	v = 0;
+	if ((e = get_u(&mt, "expert_used_count", m->n_expert, false, &v)) < 0)
+		goto fail;
+	m->n_expert_used = (uint32_t)v;
+	if (m->n_expert && !m->n_expert_used) {
+		e = diag_set(d, -EBADMSG, DIAG_NO_OFFSET, "%s has %u experts but uses none per token",
+			     m->arch, m->n_expert);
+		goto fail;
+	}
+	if ((e = get_u(&mt, "expert_feed_forward_length", 1u << 24, false, &m->n_ff_exp)) < 0 ||
+	    (e = get_u(&mt, "expert_shared_feed_forward_length", 1u << 24, false, &m->n_ff_shexp)) < 0)
+		goto fail;
+
+	/* vocabulary: <arch>.vocab_size, else the tokenizer, else token_embd */
+	k = arch_key(&mt, "vocab_size");
+	if (k >= 0) {
+		if ((e = get_u(&mt, "vocab_size", 1u << 26, false, &m->n_vocab)) < 0)
+			goto fail;
+	} else if ((k = gguf_kv_find(f, "tokenizer.ggml.tokens")) >= 0 &&
+		   f->kvs[k].type == GGUF_TYPE_ARRAY) {
+		m->n_vocab = f->kvs[k].n;
+	}
+
+	m->layers = calloc(m->n_layer, sizeof(*m->layers));
+	if (!m->layers) {
+		e = diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
+		goto fail;
+	}
+	if ((e = layers_from_meta(&mt, a, m)) < 0)
+		goto fail;
+	if ((e = collect_tensors(parts, n_parts, m, d)) < 0)
+		goto fail;
+	if (m->n_vocab == 0) {
+		for (size_t i = 0; i < m->n_tensors; i++)
+			if (!strcmp(m->tensors[i].name, "token_embd.weight") && m->tensors[i].n_dims >= 2)
+				m->n_vocab = (uint64_t)m->tensors[i].ne[1];
+	}
+	return 0;
+fail:
+	model_release(m);
+	return e;
+}
+
+void model_release(struct model *m)
+{
+	free(m->layers);
+	free(m->tensors);
+	m->layers = NULL;
+	m->tensors = NULL;
+	m->n_tensors = 0;
+}

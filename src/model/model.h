@@ -1,0 +1,85 @@
+/* model.h: what a model is, as far as memory goes: its layers (attention,
+ * sliding-window, recurrent), heads and head sizes per layer, experts, and
+ * every tensor with its layer, size, place in the file and the operation
+ * that consumes it. Built from GGUF headers. Pure.
+ *
+ * General mechanisms, not one code path per architecture: what differs
+ * between architectures (which layers slide, which are recurrent, which
+ * have no cache at all) is an entry in a table (model-arch.c). */
+#ifndef LLMEM_MODEL_MODEL_H
+#define LLMEM_MODEL_MODEL_H
+
+#include "base/compat.h"
+#include "base/diag.h"
+#include "gguf/gguf.h"
+
+/* The limits llama.cpp asserts (LLAMA_MAX_LAYERS, LLAMA_MAX_EXPERTS). */
+#define MODEL_MAX_LAYERS 512
+#define MODEL_MAX_EXPERTS 1024
+
+enum model_op {
+	MODEL_OP_MUL_MAT,    /* a 2-D weight multiplied by activations */
+	MODEL_OP_MUL_MAT_ID, /* a 3-D expert weight, indexed by the router */
+	MODEL_OP_GET_ROWS,   /* an embedding table, read by row */
+	MODEL_OP_OTHER,      /* norms, biases, convolutions, ... */
+};
+
+#define MODEL_LAYER_INPUT (-1)  /* token embeddings: always on the host */
+#define MODEL_LAYER_OUTPUT (-2) /* output norm and head */
+
+struct model_tensor {
+	char name[GGUF_MAX_NAME];
+	uint32_t part;      /* which file of a split model */
+	uint64_t file_off;  /* absolute offset of its data in that file */
+	uint32_t type;      /* ggml type id */
+	uint32_t n_dims;
+	int64_t ne[GGUF_MAX_DIMS];
+	uint64_t nbytes;
+	int32_t layer;      /* block index, MODEL_LAYER_INPUT or _OUTPUT */
+	uint8_t op;         /* enum model_op */
+	bool expert;        /* ffn_{up,gate,down,gate_up}_(ch)exps */
+	bool skip;          /* not loaded by llama.cpp (MTP/nextn blocks) */
+};
+
+struct model_layer {
+	uint32_t n_head, n_head_kv, n_ff;
+	uint32_t head_k, head_v; /* per-head sizes of K and V in the cache */
+	bool swa;        /* attends within the sliding window */
+	bool recurrent;  /* keeps a recurrent state (SSM, RWKV, ...) */
+	bool has_kv;     /* has its own KV cache */
+	uint64_t n_embd_r, n_embd_s; /* recurrent state sizes, F32 elements */
+};
+
+struct model {
+	char arch[64];           /* general.architecture */
+	uint32_t n_layer;        /* block_count, MTP/nextn blocks included */
+	uint32_t n_layer_nextn;  /* trailing MTP blocks (skipped) */
+	uint64_t n_embd, n_vocab, n_ctx_train;
+	uint32_t n_head_max;
+	uint32_t n_swa;          /* sliding window, 0 = none */
+	bool mla;                /* DeepSeek-style latent attention: no V */
+	bool no_memory;          /* encoder/embedding model: no KV cache */
+	bool tied_output;        /* no output.weight: token_embd doubles */
+	uint32_t n_expert, n_expert_used;
+	uint64_t n_ff_exp, n_ff_shexp;
+	struct model_layer *layers;  /* n_layer entries */
+	size_t n_tensors;
+	struct model_tensor *tensors;
+	size_t n_parts;
+	uint64_t weight_bytes;       /* sum of loaded tensors */
+};
+
+/* Builds *m from the parsed parts of one model. Hostile or inconsistent
+ * hyperparameters (zero layers or heads, more KV heads than heads,
+ * per-layer arrays of the wrong length, a context length or expert count
+ * beyond llama.cpp's limits, an architecture whose memory rules llmem does
+ * not know) give a negative errno and a message in *d; nothing is
+ * divided by zero and every sum is checked. Release with
+ * model_release(). */
+int model_from_gguf(const struct gguf_file *const *parts, size_t n_parts, struct model *m,
+		    struct diag *d) ATTR_WUR;
+
+/* Frees what m holds; m may be zeroed or half-built. */
+void model_release(struct model *m);
+
+#endif

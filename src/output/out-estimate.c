@@ -1,0 +1,122 @@
+/* out-estimate.c: the report of `llmem estimate`, as text and JSON. */
+#include "base/compat.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "gguf/ggml-type.h"
+#include "output/output.h"
+
+static const char *kind_name(uint8_t k)
+{
+	return k == EST_DEV_HOST ? "host" : k == EST_DEV_UNIFIED ? "unified" : "discrete";
+}
+
+static const char *fa_name(uint8_t fa)
+{
+	return fa == EST_FA_ON ? "on" : fa == EST_FA_OFF ? "off" : "auto";
+}
+
+static void mib(FILE *fp, uint64_t b)
+{
+	fprintf(fp, " %10.2f", (double)b / 1048576.0);
+}
+
+void out_estimate_text(FILE *fp, const struct model *m, const struct est_config *c,
+		       const struct est_result *r)
+{
+	char h[32];
+
+	fprintf(fp, "model:    %s, %u layers, %" PRIu64 " vocabulary", m->arch, m->n_layer, m->n_vocab);
+	out_human_bytes(h, sizeof(h), m->weight_bytes);
+	fprintf(fp, ", %s of weights\n", h);
+	fprintf(fp, "context:  -c %u (%u per sequence), -np %u%s, -b %u -ub %u, -ctk %s -ctv %s, -fa %s\n",
+		r->n_ctx, r->n_ctx_seq, r->n_seq, r->kv_unified ? " unified" : "", r->n_batch, r->n_ubatch,
+		ggml_type_get(c->type_k)->name, ggml_type_get(c->type_v)->name, fa_name(c->flash_attn));
+	if (c->n_devices)
+		fprintf(fp, "offload:  %u of %u layers on GPU (output layer included)\n", r->n_gpu_layers,
+			m->n_layer + 1);
+	fprintf(fp, "\n  %-10s %-9s %10s %10s %10s %10s %10s %10s %10s\n", "device", "kind", "weights",
+		"kv", "recurrent", "compute", "output", "overhead", "total");
+	fprintf(fp, "  %-10s %-9s %10s %10s %10s %10s %10s %10s %10s\n", "", "", "MiB", "MiB", "MiB",
+		"MiB", "MiB", "MiB", "MiB");
+	for (size_t i = 0; i < r->n_usage; i++) {
+		const struct est_usage *u = &r->usage[i];
+
+		fprintf(fp, "  %-10s %-9s", u->name, kind_name(u->kind));
+		mib(fp, u->weights);
+		mib(fp, u->kv);
+		mib(fp, u->recurrent);
+		mib(fp, u->compute);
+		mib(fp, u->output);
+		mib(fp, u->overhead);
+		mib(fp, u->total);
+		fputc('\n', fp);
+	}
+	const struct est_usage *hu = &r->usage[0];
+
+	if (hu->weights_mapped || hu->weights_repack) {
+		fprintf(fp, "\n  host weights: %.2f MiB mapped from the file (page cache, reclaimable)",
+			(double)hu->weights_mapped / 1048576.0);
+		fprintf(fp, ", %.2f MiB repacked copies, %.2f MiB read\n",
+			(double)hu->weights_repack / 1048576.0,
+			(double)(hu->weights - hu->weights_mapped - hu->weights_repack) / 1048576.0);
+	}
+	fprintf(fp, "\nrules\n  weights:   %s\n  kv:        %s\n", r->rule_weights, r->rule_kv);
+	if (r->n_recurrent_layers)
+		fprintf(fp, "  recurrent: %s\n", r->rule_recurrent);
+	fprintf(fp, "  compute:   %s\n  output:    %s\n  overhead:  %s\n", r->rule_compute,
+		r->rule_output, r->rule_overhead);
+}
+
+static json_t *u64j(uint64_t v)
+{
+	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+json_t *out_estimate_json(const struct model *m, const struct est_config *c,
+			  const struct est_result *r)
+{
+	json_t *root = json_object(), *devs = json_array(), *cfg, *rules, *mdl;
+
+	if (!root || !devs) {
+		json_decref(root);
+		json_decref(devs);
+		return NULL;
+	}
+	for (size_t i = 0; i < r->n_usage; i++) {
+		const struct est_usage *u = &r->usage[i];
+		json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+			"name", u->name, "kind", kind_name(u->kind),
+			"weights", u64j(u->weights), "kv", u64j(u->kv), "recurrent", u64j(u->recurrent),
+			"compute", u64j(u->compute), "output", u64j(u->output),
+			"overhead", u64j(u->overhead), "total", u64j(u->total));
+
+		if (o && u->kind == EST_DEV_HOST) {
+			json_object_set_new(o, "weights_mapped", u64j(u->weights_mapped));
+			json_object_set_new(o, "weights_copied", u64j(u->weights - u->weights_mapped));
+			json_object_set_new(o, "weights_repack", u64j(u->weights_repack));
+		}
+		json_array_append_new(devs, o);
+	}
+	cfg = json_pack("{s:i, s:i, s:i, s:b, s:i, s:i, s:i, s:i, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:i, s:i, s:i}",
+		"ctx_size", (int)r->n_ctx, "ctx_seq", (int)r->n_ctx_seq, "parallel", (int)r->n_seq,
+		"kv_unified", r->kv_unified, "batch_size", (int)r->n_batch, "ubatch_size", (int)r->n_ubatch,
+		"n_outputs_max", (int)r->n_outputs_max, "n_gpu_layers", (int)r->n_gpu_layers,
+		"cache_type_k", ggml_type_get(c->type_k)->name, "cache_type_v", ggml_type_get(c->type_v)->name,
+		"flash_attn", fa_name(c->flash_attn), "mmap", !c->no_mmap && !c->mlock, "mlock", c->mlock,
+		"kv_offload", !c->no_kv_offload, "swa_full", c->swa_full, "repack", !c->no_repack,
+		"cpu_moe", c->cpu_moe, "n_cpu_moe", (int)c->n_cpu_moe, "kv_cells", (int)r->kv_size,
+		"kv_cells_swa", (int)r->kv_size_swa);
+	rules = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "weights", r->rule_weights, "kv", r->rule_kv,
+			  "recurrent", r->rule_recurrent, "compute", r->rule_compute,
+			  "output", r->rule_output, "overhead", r->rule_overhead);
+	mdl = json_pack("{s:s, s:i, s:o, s:o, s:o}", "architecture", m->arch, "layers", (int)m->n_layer,
+			"vocab_size", u64j(m->n_vocab), "context_train", u64j(m->n_ctx_train),
+			"weight_bytes", u64j(m->weight_bytes));
+	json_object_set_new(root, "model", mdl);
+	json_object_set_new(root, "devices", devs);
+	json_object_set_new(root, "config", cfg);
+	json_object_set_new(root, "rules", rules);
+	return root;
+}
