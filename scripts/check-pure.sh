@@ -5,7 +5,7 @@
 # list, or defines writable data.
 set -eu
 lib=${1:?usage: check-pure.sh LIBCORE.a}
-allow='^(regcomp|regexec|regfree|malloc|calloc|realloc|free|strdup|strndup|memcpy|memmove|memset|memcmp|memchr|strlen|strnlen|strcmp|strncmp|strcasecmp|strncasecmp|strchr|strrchr|strstr|strtoull|strtoll|strtod|snprintf|vsnprintf|__errno_location|__stack_chk_fail|qsort|bsearch|tolower|toupper|__ctype_b_loc|__ctype_tolower_loc|__ctype_toupper_loc|pow|log|log2|exp|floor|ceil|fabs|sqrt|__asan_.*|__ubsan_.*|__sanitizer_.*|__isoc99_sscanf|_GLOBAL_OFFSET_TABLE_)$'
+allow='^(regcomp|regexec|regfree|malloc|calloc|realloc|free|strdup|strndup|memcpy|memmove|memset|memcmp|memchr|strlen|strnlen|strcmp|strncmp|strcasecmp|strncasecmp|strchr|strrchr|strstr|strtoul|strtoull|strtoll|strtod|snprintf|vsnprintf|__errno_location|__stack_chk_fail|qsort|bsearch|tolower|toupper|__ctype_b_loc|__ctype_tolower_loc|__ctype_toupper_loc|pow|log|log2|exp|floor|ceil|fabs|sqrt|__asan_.*|__ubsan_.*|__sanitizer_.*|__isoc99_sscanf|_GLOBAL_OFFSET_TABLE_)$'
 # Symbols defined anywhere in the archive are internal references.
 defined=$(nm -g --defined-only "$lib" 2>/dev/null | awk 'NF==3 {print $3}' | sort -u)
 bad=$(nm -u "$lib" | awk '{print $2}' | sort -u | while read -r s; do
