@@ -1,0 +1,403 @@
+/* test-estimate.c: the memory model against the byte counts memory-model.md
+ * verified on llama.cpp dry runs, and hostile hyperparameters, which must
+ * give a clear error rather than a division by zero or a wrapped sum. */
+#include "base/compat.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "estimate/estimate.h"
+#include "gguf/ggml-type.h"
+#include "gguf/gguf.h"
+#include "model/model.h"
+
+struct shape {
+	const char *arch;
+	uint32_t n_layer, n_embd, n_head, n_head_kv, n_ff, n_vocab, n_ctx;
+	uint32_t n_expert, n_expert_used, n_ff_exp;
+	/* recurrent */
+	uint32_t d_conv, d_inner, d_state, n_group;
+};
+
+struct built {
+	uint8_t *buf;
+	size_t len;
+	struct gguf_file *f;
+	struct model m;
+};
+
+static void put_u32(struct gguf_writer *w, const char *arch, const char *suffix, uint32_t v)
+{
+	char key[128];
+
+	snprintf(key, sizeof(key), "%s.%s", arch, suffix);
+	assert_int_equal(gguf_writer_add_scalar(w, key, GGUF_TYPE_UINT32, &v), 0);
+}
+
+static void tensor(struct gguf_writer *w, const char *name, uint32_t type, int64_t a, int64_t b,
+		   int64_t c)
+{
+	int64_t ne[3] = { a, b, c };
+	uint32_t nd = c > 1 ? 3 : b > 1 ? 2 : 1;
+
+	assert_int_equal(gguf_writer_add_tensor(w, name, type, nd, ne), 0);
+}
+
+/* A model of shape s in memory (data zero), parsed and described. */
+static int build(const struct shape *s, struct built *b, struct diag *d,
+		 void (*tweak)(struct gguf_writer *, const struct shape *))
+{
+	struct gguf_writer *w = gguf_writer_new();
+	struct sbuf sb;
+	uint64_t size;
+	char nm[64];
+	int e;
+
+	assert_non_null(w);
+	assert_int_equal(gguf_writer_add_str(w, "general.architecture", s->arch, strlen(s->arch)), 0);
+	put_u32(w, s->arch, "block_count", s->n_layer);
+	put_u32(w, s->arch, "embedding_length", s->n_embd);
+	put_u32(w, s->arch, "context_length", s->n_ctx);
+	if (s->n_head) {
+		put_u32(w, s->arch, "attention.head_count", s->n_head);
+		put_u32(w, s->arch, "attention.head_count_kv", s->n_head_kv);
+	}
+	put_u32(w, s->arch, "feed_forward_length", s->n_ff);
+	put_u32(w, s->arch, "vocab_size", s->n_vocab);
+	if (s->n_expert) {
+		put_u32(w, s->arch, "expert_count", s->n_expert);
+		put_u32(w, s->arch, "expert_used_count", s->n_expert_used);
+		put_u32(w, s->arch, "expert_feed_forward_length", s->n_ff_exp);
+	}
+	if (s->d_inner) {
+		put_u32(w, s->arch, "ssm.conv_kernel", s->d_conv);
+		put_u32(w, s->arch, "ssm.inner_size", s->d_inner);
+		put_u32(w, s->arch, "ssm.state_size", s->d_state);
+		put_u32(w, s->arch, "ssm.group_count", s->n_group);
+	}
+	if (tweak)
+		tweak(w, s);
+	tensor(w, "token_embd.weight", GGML_TYPE_F16, s->n_embd, s->n_vocab, 1);
+	for (uint32_t il = 0; il < s->n_layer; il++) {
+		snprintf(nm, sizeof(nm), "blk.%u.attn_norm.weight", il);
+		tensor(w, nm, GGML_TYPE_F32, s->n_embd, 1, 1);
+		if (s->n_head) {
+			uint32_t hd = s->n_embd / s->n_head;
+
+			snprintf(nm, sizeof(nm), "blk.%u.attn_q.weight", il);
+			tensor(w, nm, GGML_TYPE_F16, s->n_embd, s->n_embd, 1);
+			snprintf(nm, sizeof(nm), "blk.%u.attn_k.weight", il);
+			tensor(w, nm, GGML_TYPE_F16, s->n_embd, (int64_t)hd * s->n_head_kv, 1);
+		}
+		snprintf(nm, sizeof(nm), "blk.%u.ffn_up.weight", il);
+		tensor(w, nm, GGML_TYPE_F16, s->n_embd, s->n_ff ? s->n_ff : 1, 1);
+	}
+	tensor(w, "output.weight", GGML_TYPE_F16, s->n_embd, s->n_vocab, 1);
+
+	sbuf_init(&sb, 1u << 30);
+	assert_int_equal(gguf_writer_header(w, &sb, NULL, NULL), 0);
+	size = gguf_writer_file_size(w);
+	gguf_writer_free(w);
+	/* the data region stays unread: only the header is in memory */
+	b->len = sb.len;
+	b->buf = (uint8_t *)sbuf_detach(&sb, NULL);
+	diag_init(d);
+	assert_int_equal(gguf_parse(b->buf, b->len, size, &b->f, NULL, d), 0);
+	const struct gguf_file *parts[1] = { b->f };
+
+	e = model_from_gguf(parts, 1, &b->m, d);
+	return e;
+}
+
+static void release(struct built *b)
+{
+	model_release(&b->m);
+	gguf_file_free(b->f);
+	free(b->buf);
+}
+
+static const struct shape small = { "llama", 4, 2048, 16, 4, 5632, 32000, 4096, 0, 0, 0, 0, 0, 0, 0 };
+
+static void cpu_config(struct est_config *c)
+{
+	est_config_init(c);
+	c->n_ctx = 4096;
+	c->n_parallel = 1;
+}
+
+/* memory-model.md 3.2 "Worked check [verified]" */
+static void test_kv_f16_q8(void **state)
+{
+	(void)state;
+	struct built b;
+	struct diag d;
+	struct est_config c;
+	struct est_result r;
+
+	assert_int_equal(build(&small, &b, &d, NULL), 0);
+	cpu_config(&c);
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	assert_int_equal(r.usage[0].kv, 33554432);
+	c.type_k = c.type_v = GGML_TYPE_Q8_0;
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	assert_int_equal(r.usage[0].kv, 17825792);
+	/* a quantized V needs flash attention, as llama.cpp refuses */
+	c.flash_attn = EST_FA_OFF;
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), -EINVAL);
+	assert_non_null(strstr(d.msg, "flash"));
+	release(&b);
+}
+
+/* 3.1: context rounding and streams [verified] */
+static void test_context_rounding(void **state)
+{
+	(void)state;
+	struct built b;
+	struct diag d;
+	struct est_config c;
+	struct est_result r;
+
+	assert_int_equal(build(&small, &b, &d, NULL), 0);
+	cpu_config(&c);
+	c.n_ctx = 100;
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	assert_int_equal(r.n_ctx, 256);
+	assert_int_equal(r.n_batch, 100);
+	assert_int_equal(r.n_ubatch, 100);
+	c.n_ctx = 8192;
+	c.n_parallel = 3;
+	c.kv_unified = 0;
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	assert_int_equal(r.n_ctx_seq, 2816);
+	assert_int_equal(r.n_ctx, 8448);
+	assert_int_equal(r.n_stream, 3);
+	/* llama-server's default: 4 slots sharing one unified cache */
+	est_config_init(&c);
+	c.n_ctx = 4096;
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	assert_int_equal(r.n_seq, 4);
+	assert_true(r.kv_unified);
+	assert_int_equal(r.kv_size, 4096);
+	release(&b);
+}
+
+/* 4.2 closed form checks (E=2048, H=16, Hkv=4, F=5632, V=32000, ctx 4096,
+ * ub 512) */
+static void test_compute(void **state)
+{
+	(void)state;
+	struct built b;
+	struct diag d;
+	struct est_config c;
+	struct est_result r;
+	uint64_t got, want;
+
+	assert_int_equal(build(&small, &b, &d, NULL), 0);
+	cpu_config(&c);
+	c.flash_attn = EST_FA_OFF;
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	/* the dry run measured 165,685,248 B without flash attention */
+	got = r.usage[0].compute;
+	want = 165685248;
+	assert_true(got >= want - want / 100 && got <= want + want / 100);
+	/* one output (llama-server -np 1), flash attention: FFN-bound,
+	 * measured 55,586,848 B */
+	c.flash_attn = EST_FA_ON;
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	got = r.usage[0].compute;
+	want = 55586848;
+	assert_true(got >= want - want / 100 && got <= want + want / 100);
+	release(&b);
+}
+
+/* 3.4 [verified]: mamba2-like state, 1 and 4 sequences */
+static void test_recurrent(void **state)
+{
+	(void)state;
+	static const struct shape mamba = { "mamba2", 4, 1024, 0, 0, 0, 32000, 4096, 0, 0, 0,
+					    4, 2048, 128, 1 };
+	struct built b;
+	struct diag d;
+	struct est_config c;
+	struct est_result r;
+
+	assert_int_equal(build(&mamba, &b, &d, NULL), 0);
+	cpu_config(&c);
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	assert_int_equal(r.usage[0].recurrent, 4304896);
+	assert_int_equal(r.usage[0].kv, 0);
+	c.n_parallel = 4;
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	assert_int_equal(r.usage[0].recurrent, 17219584);
+	release(&b);
+}
+
+/* ---- hostile hyperparameters ---- */
+
+static void expect_refused(const struct shape *s, void (*tweak)(struct gguf_writer *, const struct shape *),
+			   const char *word)
+{
+	struct built b;
+	struct diag d;
+	int e = build(s, &b, &d, tweak);
+
+	assert_int_equal(e, -EBADMSG);
+	if (!strstr(d.msg, word))
+		fail_msg("message '%s' does not mention '%s'", d.msg, word);
+	gguf_file_free(b.f);
+	free(b.buf);
+}
+
+static void test_zero_layers(void **state)
+{
+	(void)state;
+	struct shape s = small;
+
+	s.n_layer = 0;
+	expect_refused(&s, NULL, "block_count");
+}
+
+static void test_zero_heads(void **state)
+{
+	(void)state;
+	struct shape s = small;
+
+	s.n_head = 0;
+	expect_refused(&s, NULL, "head_count");
+}
+
+static void test_kv_heads_over_heads(void **state)
+{
+	(void)state;
+	struct shape s = small;
+
+	s.n_head_kv = 32;
+	expect_refused(&s, NULL, "KV heads");
+}
+
+static void bad_array(struct gguf_writer *w, const struct shape *s)
+{
+	uint32_t v[3] = { 1, 2, 3 };
+	char key[96];
+
+	snprintf(key, sizeof(key), "%s.attention.sliding_window_pattern", s->arch);
+	assert_int_equal(gguf_writer_add_arr(w, key, GGUF_TYPE_UINT32, v, 3), 0);
+}
+
+static void test_per_layer_wrong_length(void **state)
+{
+	(void)state;
+	struct shape s = small;
+
+	s.arch = "gemma3";
+	expect_refused(&s, bad_array, "entries");
+}
+
+static void test_huge_context(void **state)
+{
+	(void)state;
+	/* context_length as a uint64 of 2^63 */
+	struct gguf_writer *w = gguf_writer_new();
+	uint64_t big = 1ull << 63;
+	uint32_t one = 1, e2 = 64;
+	struct sbuf sb;
+	struct gguf_file *f;
+	struct model m;
+	struct diag d;
+
+	assert_int_equal(gguf_writer_add_str(w, "general.architecture", "llama", 5), 0);
+	assert_int_equal(gguf_writer_add_scalar(w, "llama.block_count", GGUF_TYPE_UINT32, &one), 0);
+	assert_int_equal(gguf_writer_add_scalar(w, "llama.embedding_length", GGUF_TYPE_UINT32, &e2), 0);
+	assert_int_equal(gguf_writer_add_scalar(w, "llama.attention.head_count", GGUF_TYPE_UINT32, &one), 0);
+	assert_int_equal(gguf_writer_add_scalar(w, "llama.context_length", GGUF_TYPE_UINT64, &big), 0);
+	sbuf_init(&sb, 1u << 20);
+	assert_int_equal(gguf_writer_header(w, &sb, NULL, NULL), 0);
+	assert_int_equal(gguf_parse((const uint8_t *)sb.buf, sb.len, sb.len, &f, NULL, &d), 0);
+	const struct gguf_file *parts[1] = { f };
+
+	assert_int_equal(model_from_gguf(parts, 1, &m, &d), -EBADMSG);
+	assert_non_null(strstr(d.msg, "context_length"));
+	gguf_file_free(f);
+	sbuf_release(&sb);
+	gguf_writer_free(w);
+}
+
+static void test_huge_experts(void **state)
+{
+	(void)state;
+	/* an expert count of 2^32 */
+	struct gguf_writer *w = gguf_writer_new();
+	uint64_t big = 1ull << 32;
+	uint32_t one = 1, e2 = 64;
+	struct sbuf sb;
+	struct gguf_file *f;
+	struct model m;
+	struct diag d;
+
+	assert_int_equal(gguf_writer_add_str(w, "general.architecture", "qwen3moe", 8), 0);
+	assert_int_equal(gguf_writer_add_scalar(w, "qwen3moe.block_count", GGUF_TYPE_UINT32, &one), 0);
+	assert_int_equal(gguf_writer_add_scalar(w, "qwen3moe.embedding_length", GGUF_TYPE_UINT32, &e2), 0);
+	assert_int_equal(gguf_writer_add_scalar(w, "qwen3moe.attention.head_count", GGUF_TYPE_UINT32, &one), 0);
+	assert_int_equal(gguf_writer_add_scalar(w, "qwen3moe.expert_count", GGUF_TYPE_UINT64, &big), 0);
+	sbuf_init(&sb, 1u << 20);
+	assert_int_equal(gguf_writer_header(w, &sb, NULL, NULL), 0);
+	assert_int_equal(gguf_parse((const uint8_t *)sb.buf, sb.len, sb.len, &f, NULL, &d), 0);
+	const struct gguf_file *parts[1] = { f };
+
+	assert_int_equal(model_from_gguf(parts, 1, &m, &d), -EBADMSG);
+	assert_non_null(strstr(d.msg, "expert_count"));
+	gguf_file_free(f);
+	sbuf_release(&sb);
+	gguf_writer_free(w);
+}
+
+static void test_wrong_type(void **state)
+{
+	(void)state;
+	struct gguf_writer *w = gguf_writer_new();
+	uint32_t e2 = 64;
+	struct sbuf sb;
+	struct gguf_file *f;
+	struct model m;
+	struct diag d;
+
+	assert_int_equal(gguf_writer_add_str(w, "general.architecture", "llama", 5), 0);
+	assert_int_equal(gguf_writer_add_str(w, "llama.block_count", "32", 2), 0);
+	assert_int_equal(gguf_writer_add_scalar(w, "llama.embedding_length", GGUF_TYPE_UINT32, &e2), 0);
+	sbuf_init(&sb, 1u << 20);
+	assert_int_equal(gguf_writer_header(w, &sb, NULL, NULL), 0);
+	assert_int_equal(gguf_parse((const uint8_t *)sb.buf, sb.len, sb.len, &f, NULL, &d), 0);
+	const struct gguf_file *parts[1] = { f };
+
+	assert_int_equal(model_from_gguf(parts, 1, &m, &d), -EBADMSG);
+	assert_non_null(strstr(d.msg, "block_count"));
+	gguf_file_free(f);
+	sbuf_release(&sb);
+	gguf_writer_free(w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kv_f16_q8),
+		cmocka_unit_test(test_context_rounding),
+		cmocka_unit_test(test_compute),
+		cmocka_unit_test(test_recurrent),
+		cmocka_unit_test(test_zero_layers),
+		cmocka_unit_test(test_zero_heads),
+		cmocka_unit_test(test_kv_heads_over_heads),
+		cmocka_unit_test(test_per_layer_wrong_length),
+		cmocka_unit_test(test_huge_context),
+		cmocka_unit_test(test_huge_experts),
+		cmocka_unit_test(test_wrong_type),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
