@@ -61,11 +61,11 @@ $(BUILD)/llmem: $(BUILD)/src/cli/main.o $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(CMOCKA_CFLAGS) -Itests -o $@ $< $(LIBS) $(LDFLAGS_ALL) $(CMOCKA_LIBS) $(DEPS_LIBS) -lm
+	$(CC) $(CFLAGS_ALL) $(CMOCKA_CFLAGS) -Itests -MMD -MP -MF $@.d -o $@ $< $(LIBS) $(LDFLAGS_ALL) $(CMOCKA_LIBS) $(DEPS_LIBS) -lm
 
 $(BUILD)/tools/%: tests/tools/%.c $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(LIBS) $(LDFLAGS_ALL) $(DEPS_LIBS) -lm
+	$(CC) $(CFLAGS_ALL) -Itests -MMD -MP -MF $@.d -o $@ $< $(LIBS) $(LDFLAGS_ALL) $(DEPS_LIBS) -lm
 
 test-bins: $(BUILD)/llmem $(UNIT_BIN) $(TOOL_BIN)
 

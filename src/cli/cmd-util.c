@@ -15,7 +15,9 @@ void cmd_report_diag(const char *path, const struct diag *d)
 	if (d->offset != DIAG_NO_OFFSET)
 		fprintf(stderr, ": offset %llu", (unsigned long long)d->offset);
 	fputs(": ", stderr);
-	out_print_escaped(stderr, d->msg, strlen(d->msg));
+	/* the parser escaped the file's bytes it quotes; escape only what
+	 * is left that could reach the terminal */
+	out_print_safe(stderr, d->msg, strlen(d->msg), false);
 	fputc('\n', stderr);
 }
 

@@ -129,21 +129,13 @@ static int read_str(struct reader *r, uint64_t max, const char *what,
 	return 0;
 }
 
-/* ---- hash index over keys and tensor names ---- */
+/* ---- sorted indexes over keys and tensor names ----
+ *
+ * Record numbers sorted by name, searched by bisection. A sort has a worst
+ * case of n log n comparisons whatever the names are, where a hash table
+ * can be flooded with colliding names and go quadratic; duplicates show up
+ * as neighbours. */
 
-static uint64_t hash_bytes(const uint8_t *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
-/* An open-addressing table of 1-based record indexes (0 = empty). The
- * lookup compares the bytes each slot's record names. */
 struct index_ops {
 	const uint8_t *buf;
 	uint64_t (*off)(const void *recs, uint32_t i);
@@ -171,67 +163,97 @@ static uint32_t t_rec_len(const void *recs, uint32_t i)
 	return ((const struct gguf_tensor *)recs)[i].name_len;
 }
 
-/* Finds the slot for (p, n): the one holding it, or the empty one where it
- * would go. */
-static uint64_t index_slot(const uint32_t *tab, uint64_t size, const struct index_ops *ops,
-			   const uint8_t *p, size_t n)
+static int name_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
-	uint64_t s = hash_bytes(p, n) & (size - 1);
+	int c = memcmp(a, b, an < bn ? an : bn);
 
-	for (;;) {
-		uint32_t v = tab[s];
+	if (c)
+		return c;
+	return an < bn ? -1 : an > bn;
+}
 
-		if (v == 0)
-			return s;
-		if (ops->len(ops->recs, v - 1) == n &&
-		    memcmp(ops->buf + ops->off(ops->recs, v - 1), p, n) == 0)
-			return s;
-		s = (s + 1) & (size - 1);
+static int rec_cmp(const struct index_ops *ops, uint32_t x, uint32_t y)
+{
+	int c = name_cmp(ops->buf + ops->off(ops->recs, x), ops->len(ops->recs, x),
+			 ops->buf + ops->off(ops->recs, y), ops->len(ops->recs, y));
+
+	/* equal names keep file order, so a run's first is the original */
+	return c ? c : (x < y ? -1 : x > y);
+}
+
+/* Bottom-up merge sort of v[0..n) using tmp[0..n). */
+static void sort_recs(uint32_t *v, uint32_t *tmp, uint64_t n, const struct index_ops *ops)
+{
+	for (uint64_t w = 1; w < n; w *= 2) {
+		for (uint64_t lo = 0; lo < n; lo += 2 * w) {
+			uint64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+			uint64_t i = lo, j = mid, k = lo;
+
+			while (i < mid && j < hi)
+				tmp[k++] = rec_cmp(ops, v[i], v[j]) <= 0 ? v[i++] : v[j++];
+			while (i < mid)
+				tmp[k++] = v[i++];
+			while (j < hi)
+				tmp[k++] = v[j++];
+		}
+		memcpy(v, tmp, n * sizeof(*v));
 	}
 }
 
-/* Inserts record i (0-based) of count records into the table, growing it
- * to keep the load under one half. Returns 0, -EEXIST for a duplicate,
- * -ENOMEM. */
-static int index_insert(uint32_t **tab, uint64_t *size, const struct index_ops *ops,
-			uint32_t i)
+/* Builds the sorted index of n records. Returns 0; -EEXIST with the file
+ * order's first repeated record in *ret_dup; -ENOMEM. */
+static int index_build(uint32_t **ret, uint64_t n, const struct index_ops *ops, uint32_t *ret_dup)
 {
-	const uint8_t *p = ops->buf + ops->off(ops->recs, i);
-	uint32_t n = ops->len(ops->recs, i);
-	uint64_t s;
+	uint32_t *v = malloc((n ? n : 1) * sizeof(*v)), *tmp = malloc((n ? n : 1) * sizeof(*tmp));
+	uint64_t dup = UINT64_MAX;
 
-	if ((uint64_t)(i + 1) * 2 > *size) {
-		uint64_t nsize = *size ? *size * 2 : 64;
-		uint32_t *nt = calloc(nsize, sizeof(*nt));
-
-		if (!nt)
-			return -ENOMEM;
-		for (uint32_t k = 0; k < i; k++) {
-			uint64_t ns = index_slot(nt, nsize, ops, ops->buf + ops->off(ops->recs, k),
-						 ops->len(ops->recs, k));
-			nt[ns] = k + 1;
-		}
-		free(*tab);
-		*tab = nt;
-		*size = nsize;
+	if (!v || !tmp) {
+		free(v);
+		free(tmp);
+		return -ENOMEM;
 	}
-	s = index_slot(*tab, *size, ops, p, n);
-	if ((*tab)[s] != 0)
+	for (uint64_t i = 0; i < n; i++)
+		v[i] = (uint32_t)i;
+	sort_recs(v, tmp, n, ops);
+	free(tmp);
+	for (uint64_t i = 1; i < n; i++) {
+		if (name_cmp(ops->buf + ops->off(ops->recs, v[i - 1]), ops->len(ops->recs, v[i - 1]),
+			     ops->buf + ops->off(ops->recs, v[i]), ops->len(ops->recs, v[i])) == 0 &&
+		    (i < 2 || name_cmp(ops->buf + ops->off(ops->recs, v[i - 2]),
+				       ops->len(ops->recs, v[i - 2]),
+				       ops->buf + ops->off(ops->recs, v[i]),
+				       ops->len(ops->recs, v[i])) != 0) &&
+		    v[i] < dup)
+			dup = v[i]; /* the second of a run is its first repeat */
+	}
+	free(*ret);
+	*ret = v;
+	if (dup != UINT64_MAX) {
+		*ret_dup = (uint32_t)dup;
 		return -EEXIST;
-	(*tab)[s] = i + 1;
+	}
 	return 0;
 }
 
-static int64_t index_find(const uint32_t *tab, uint64_t size, const struct index_ops *ops,
+static int64_t index_find(const uint32_t *tab, uint64_t n, const struct index_ops *ops,
 			  const char *name)
 {
-	size_t n = strlen(name);
-	uint64_t s;
+	size_t len = strlen(name);
+	uint64_t lo = 0, hi = n;
 
-	if (!size)
-		return -ENOENT;
-	s = index_slot(tab, size, ops, (const uint8_t *)name, n);
-	return tab[s] ? (int64_t)tab[s] - 1 : -ENOENT;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		int c = name_cmp(ops->buf + ops->off(ops->recs, tab[mid]), ops->len(ops->recs, tab[mid]),
+				 (const uint8_t *)name, len);
+
+		if (c == 0)
+			return tab[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -ENOENT;
 }
 
 /* ---- growable record arrays ---- */
@@ -650,24 +672,24 @@ static int check_data(struct reader *r, struct gguf_file *f)
 	for (uint64_t i = 0; i < f->n_tensors; i++) {
 		const struct gguf_tensor *t = &f->tensors[i];
 		uint64_t padded, end;
+		char nm[160];
 
+		excerpt(nm, sizeof(nm), r->buf + t->name_off, t->name_len);
 		at = t->off + 8 + t->name_len + 4 + 8ull * t->n_dims + 4;
 		if (t->offset != expect)
 			return diag_set(r->d, -EBADMSG, at,
-					"tensor '%.*s' has data offset %llu, expected %llu",
-					(int)t->name_len, (const char *)r->buf + t->name_off,
-					(unsigned long long)t->offset, (unsigned long long)expect);
+					"tensor '%s' has data offset %llu, expected %llu",
+					nm, (unsigned long long)t->offset, (unsigned long long)expect);
 		if (!ck_align_u64(t->nbytes, f->alignment, &padded) ||
 		    !ck_add_u64(expect, padded, &expect))
 			return diag_set(r->d, -EBADMSG, at,
-					"tensor '%.*s': the data section size overflows",
-					(int)t->name_len, (const char *)r->buf + t->name_off);
+					"tensor '%s': the data section size overflows",
+					nm);
 		if (!ck_add_u64(f->data_offset, t->offset, &end) ||
 		    !ck_add_u64(end, t->nbytes, &end) || end > r->file_size)
 			return diag_set(r->d, -EBADMSG, at,
-					"tensor '%.*s' (%llu bytes at data offset %llu) ends past the end of the file (%llu bytes): the file is truncated",
-					(int)t->name_len, (const char *)r->buf + t->name_off,
-					(unsigned long long)t->nbytes, (unsigned long long)t->offset,
+					"tensor '%s' (%llu bytes at data offset %llu) ends past the end of the file (%llu bytes): the file is truncated",
+					nm, (unsigned long long)t->nbytes, (unsigned long long)t->offset,
 					(unsigned long long)r->file_size);
 	}
 	f->data_bytes = expect;
@@ -700,16 +722,21 @@ static int parse_step(struct reader *r, struct gguf_parser *p)
 			e = read_kv(r, &f->kvs[i], i);
 			if (e < 0)
 				return e;
-			kops.recs = f->kvs;
-			e = index_insert(&f->kv_index, &f->kv_index_size, &kops, (uint32_t)i);
-			if (e == -EEXIST)
-				return diag_set(r->d, -EBADMSG, f->kvs[i].off, "duplicate key '%.*s'",
-						(int)f->kvs[i].key_len,
-						(const char *)r->buf + f->kvs[i].key_off);
-			if (e < 0)
-				return diag_set(r->d, e, r->pos, "out of memory");
 			f->n_kv = i + 1;
 			p->pos = r->pos;
+		}
+		{
+			uint32_t dup = 0;
+
+			kops.recs = f->kvs;
+			e = index_build(&f->kv_index, f->n_kv, &kops, &dup);
+			f->kv_index_size = f->n_kv;
+			if (e == -EEXIST)
+				return diag_set(r->d, -EBADMSG, f->kvs[dup].off, "duplicate key '%.*s'",
+						(int)f->kvs[dup].key_len,
+						(const char *)r->buf + f->kvs[dup].key_off);
+			if (e < 0)
+				return diag_set(r->d, e, r->pos, "out of memory");
 		}
 		e = check_alignment(r, f);
 		if (e < 0)
@@ -728,16 +755,24 @@ static int parse_step(struct reader *r, struct gguf_parser *p)
 			e = read_tensor(r, &f->tensors[i], i);
 			if (e < 0)
 				return e;
-			tops.recs = f->tensors;
-			e = index_insert(&f->tensor_index, &f->tensor_index_size, &tops, (uint32_t)i);
-			if (e == -EEXIST)
-				return diag_set(r->d, -EBADMSG, f->tensors[i].off,
-						"duplicate tensor name '%.*s'", (int)f->tensors[i].name_len,
-						(const char *)r->buf + f->tensors[i].name_off);
-			if (e < 0)
-				return diag_set(r->d, e, r->pos, "out of memory");
 			f->n_tensors = i + 1;
 			p->pos = r->pos;
+		}
+		{
+			uint32_t dup = 0;
+			char nm[160];
+
+			tops.recs = f->tensors;
+			e = index_build(&f->tensor_index, f->n_tensors, &tops, &dup);
+			f->tensor_index_size = f->n_tensors;
+			if (e == -EEXIST) {
+				excerpt(nm, sizeof(nm), r->buf + f->tensors[dup].name_off,
+					f->tensors[dup].name_len);
+				return diag_set(r->d, -EBADMSG, f->tensors[dup].off,
+						"duplicate tensor name '%s'", nm);
+			}
+			if (e < 0)
+				return diag_set(r->d, e, r->pos, "out of memory");
 		}
 		e = check_data(r, f);
 		if (e < 0)

@@ -421,6 +421,40 @@ out:
 	return e;
 }
 
+/* The tokenizer arrays llama.cpp's vocabulary loader reads must have the
+ * element types it casts them to and one entry per token (reliability.md
+ * case 26: a count check alone let INT8 scores be read as floats). */
+static int check_tokenizer(const struct gguf_file *f, struct diag *d)
+{
+	static const struct { const char *key; uint32_t type; bool per_token; } arrs[] = {
+		{ "tokenizer.ggml.tokens", GGUF_TYPE_STRING, true },
+		{ "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, true },
+		{ "tokenizer.ggml.token_type", GGUF_TYPE_INT32, true },
+		{ "tokenizer.ggml.merges", GGUF_TYPE_STRING, false },
+	};
+	int64_t tk = gguf_kv_find(f, "tokenizer.ggml.tokens");
+	uint64_t n_tokens = tk >= 0 ? f->kvs[tk].n : 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(arrs); i++) {
+		int64_t k = gguf_kv_find(f, arrs[i].key);
+		const struct gguf_kv *kv;
+
+		if (k < 0)
+			continue;
+		kv = &f->kvs[k];
+		if (kv->type != GGUF_TYPE_ARRAY || kv->arr_type != arrs[i].type)
+			return diag_set(d, -EBADMSG, kv->off, "%s must be an array of %s, not %s%s",
+					arrs[i].key, gguf_type_name(arrs[i].type),
+					kv->type == GGUF_TYPE_ARRAY ? "an array of " : "a ",
+					gguf_type_name(kv->type == GGUF_TYPE_ARRAY ? kv->arr_type : kv->type));
+		if (arrs[i].per_token && kv->n != n_tokens)
+			return diag_set(d, -EBADMSG, kv->off,
+					"%s has %llu entries but the vocabulary has %llu tokens",
+					arrs[i].key, (unsigned long long)kv->n, (unsigned long long)n_tokens);
+	}
+	return 0;
+}
+
 int model_from_gguf(const struct gguf_file *const *parts, size_t n_parts, struct model *m,
 		    struct diag *d)
 {
@@ -493,6 +527,8 @@ int model_from_gguf(const struct gguf_file *const *parts, size_t n_parts, struct
 	    (e = get_u(&mt, "expert_shared_feed_forward_length", 1u << 24, false, &m->n_ff_shexp)) < 0)
 		goto fail;
 
+	if ((e = check_tokenizer(f, d)) < 0)
+		goto fail;
 	/* vocabulary: <arch>.vocab_size, else the tokenizer, else token_embd */
 	k = arch_key(&mt, "vocab_size");
 	if (k >= 0) {

@@ -226,8 +226,12 @@ void out_inspect_text(FILE *fp, const struct out_inspect *in, unsigned flags)
 				for (uint32_t d = 0; d < t->n_dims && o < sizeof(shape); d++)
 					o += (size_t)snprintf(shape + o, sizeof(shape) - o, "%s%" PRId64,
 							      d ? " x " : "", t->ne[d]);
-				fprintf(fp, "  %-48.*s %-8s %-28s %14" PRIu64 " %14" PRIu64, (int)nm.n,
-					nm.p, ggml_type_get(t->type)->name, shape, t->nbytes,
+				fputs("  ", fp);
+				/* names are escaped: a file cannot drive the terminal */
+				out_print_escaped(fp, nm.p, nm.n);
+				fprintf(fp, "%*s %-8s %-28s %14" PRIu64 " %14" PRIu64,
+					nm.n < 48 ? (int)(48 - nm.n) : 0, "",
+					ggml_type_get(t->type)->name, shape, t->nbytes,
 					f->data_offset + t->offset);
 				if (in->n_parts > 1)
 					fprintf(fp, "  %zu", p + 1);

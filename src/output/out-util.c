@@ -69,6 +69,11 @@ json_t *out_json_bytes(const char *p, size_t n)
 
 void out_print_escaped(FILE *fp, const char *p, size_t n)
 {
+	out_print_safe(fp, p, n, true);
+}
+
+void out_print_safe(FILE *fp, const char *p, size_t n, bool escape_backslash)
+{
 	const unsigned char *u = (const unsigned char *)p;
 
 	for (size_t i = 0; i < n;) {
@@ -84,7 +89,7 @@ void out_print_escaped(FILE *fp, const char *p, size_t n)
 		} else if (c == '\r') {
 			fputs("\\r", fp);
 			i++;
-		} else if (c == '\\') {
+		} else if (c == '\\' && escape_backslash) {
 			fputs("\\\\", fp);
 			i++;
 		} else if (c < 0x20 || c == 0x7f || l == 0 ||

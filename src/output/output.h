@@ -54,6 +54,10 @@ void out_estimate_text(FILE *fp, const struct model *m, const struct est_config 
 json_t *out_estimate_json(const struct model *m, const struct est_config *c,
 			  const struct est_result *r);
 
+/* The same, leaving backslashes alone when escape_backslash is false:
+ * for text that was escaped once already (parser diagnostics). */
+void out_print_safe(FILE *fp, const char *p, size_t n, bool escape_backslash);
+
 /* "4.58 GiB" style into buf. */
 void out_human_bytes(char *buf, size_t bufsz, uint64_t bytes);
 

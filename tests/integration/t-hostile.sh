@@ -267,13 +267,11 @@ for name in 15-str-nul-ctrl.gguf 15-str-bad-utf8.gguf 15-str-c1-ctrl.gguf \
 	fi
 done
 
-# Tensor names may hold any byte but C0 controls; the text report prints
-# them as they are (src/output/out-inspect.c), so bytes 0x80-0xff (C1
-# controls, invalid UTF-8) reach the terminal raw. Not counted until that
-# is fixed; the JSON report escapes them.
+# Tensor names may hold any byte but C0 controls; the text report must
+# escape C1 controls and invalid UTF-8 (the JSON report does too).
 inspect --tensors "$cases/34-name-c1-invalid-utf8.gguf"
 if LC_ALL=C grep -q "$(printf '\302\233')" "$tmp/out"; then
-	echo "# known issue (not counted): inspect --tensors prints tensor names raw (C1 CSI, invalid UTF-8)"
+	not_ok "case 34: inspect --tensors prints a C1 control in a tensor name raw"
 else
 	ok "case 34: C1 controls in a tensor name shown escaped"
 fi

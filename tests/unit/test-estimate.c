@@ -383,6 +383,23 @@ static void test_wrong_type(void **state)
 	gguf_writer_free(w);
 }
 
+static void int8_scores(struct gguf_writer *w, const struct shape *s)
+{
+	static const char *const toks[4] = { "a", "b", "c", "d" };
+	int8_t sc[4] = { 1, 2, 3, 4 };
+
+	(void)s;
+	assert_int_equal(gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", toks, 4), 0);
+	assert_int_equal(gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_INT8, sc, 4), 0);
+}
+
+/* reliability.md case 26: a typed array checked for its element type */
+static void test_tokenizer_types(void **state)
+{
+	(void)state;
+	expect_refused(&small, int8_scores, "tokenizer.ggml.scores must be an array of float32");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +414,7 @@ int main(void)
 		cmocka_unit_test(test_huge_context),
 		cmocka_unit_test(test_huge_experts),
 		cmocka_unit_test(test_wrong_type),
+		cmocka_unit_test(test_tokenizer_types),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
