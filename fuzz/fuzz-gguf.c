@@ -1,8 +1,8 @@
 /* fuzz-gguf.c: libFuzzer target over the GGUF reader. Parses the input as
  * a whole file, then, as a grown buffer would (the -EAGAIN path), from a
  * prefix; on success walks every value through the typed getters and
- * gathers the inspect summary, so the code that consumes parsed headers
- * is fuzzed too. */
+ * gathers the inspect summary, the model description and the estimate,
+ * so the code that consumes parsed headers is fuzzed too. */
 #include "base/compat.h"
 
 #include <errno.h>
@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "gguf/gguf.h"
+#include "estimate/estimate.h"
 #include "model/model-info.h"
+#include "model/model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -49,6 +51,26 @@ static void walk(const struct gguf_file *f)
 	(void)gguf_kv_find(f, "general.architecture");
 	(void)gguf_tensor_find(f, "token_embd.weight");
 	(void)model_info_from_gguf(parts, 1, &mi, NULL);
+
+	/* the estimator on hostile hyperparameters: no division by zero, no
+	 * wrapped sum, whatever the metadata says */
+	struct model m;
+	struct est_config c;
+	struct est_result r;
+
+	if (model_from_gguf(parts, 1, &m, NULL) == 0) {
+		est_config_init(&c);
+		c.n_ctx = 4096;
+		c.cpu_flags = EST_CPU_AVX2;
+		(void)est_estimate(&m, &c, &r, NULL);
+		c.n_devices = 1;
+		c.devices[0].kind = EST_DEV_DISCRETE;
+		c.devices[0].total_bytes = 24ull << 30;
+		c.n_gpu_layers = 10;
+		c.flash_attn = EST_FA_OFF;
+		(void)est_estimate(&m, &c, &r, NULL);
+		model_release(&m);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
