@@ -37,27 +37,28 @@ static int read_at(int fd, uint8_t *buf, size_t n, uint64_t off, size_t *ret_got
 	return 0;
 }
 
-/* Large header buffers are 2 MiB-aligned and advised for transparent huge
- * pages: a 128k-token vocabulary makes an 8 MB header, and faulting it in
- * 4 KiB at a time costs more than parsing it. */
+/* The header buffer is one reservation of address space, as large as the
+ * header may be (GGUF_MAX_HEADER_BYTES, or the file if smaller), filled
+ * as the parser asks: growing never moves or copies it, and only the pages
+ * read are ever touched. It is advised for transparent huge pages: a
+ * 128k-token vocabulary makes an 8 MB header, and faulting that in 4 KiB at
+ * a time costs more than parsing it. */
 #define IO_HUGE (2u << 20)
 
-static uint8_t *buf_grow(uint8_t *old, size_t old_len, size_t want)
+static uint8_t *buf_reserve(uint64_t file_size, size_t *ret_size)
 {
-	uint8_t *nb;
-	size_t sz;
+	uint64_t want = file_size < GGUF_MAX_HEADER_BYTES ? file_size : GGUF_MAX_HEADER_BYTES;
+	size_t sz = (size_t)((want + IO_HUGE - 1) / IO_HUGE * IO_HUGE);
+	void *p;
 
-	if (want < IO_HUGE)
-		return realloc(old, want ? want : 1);
-	sz = (want + IO_HUGE - 1) / IO_HUGE * IO_HUGE;
-	nb = aligned_alloc(IO_HUGE, sz);
-	if (!nb)
+	if (sz == 0)
+		sz = IO_HUGE;
+	p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
 		return NULL;
-	(void)madvise(nb, sz, MADV_HUGEPAGE);
-	if (old_len)
-		memcpy(nb, old, old_len);
-	free(old);
-	return nb;
+	(void)madvise(p, sz, MADV_HUGEPAGE);
+	*ret_size = sz;
+	return p;
 }
 
 struct io_gguf *io_gguf_free(struct io_gguf *g)
@@ -65,7 +66,8 @@ struct io_gguf *io_gguf_free(struct io_gguf *g)
 	if (!g)
 		return NULL;
 	gguf_file_free(g->gf);
-	free(g->buf);
+	if (g->buf)
+		munmap(g->buf, g->buf_reserved);
 	free(g->path);
 	free(g);
 	return NULL;
@@ -117,18 +119,18 @@ int io_gguf_open(const char *path, struct io_gguf **ret, struct diag *d)
 		return diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
 	}
 	g->file_size = (uint64_t)st.st_size;
+	g->buf = buf_reserve(g->file_size, &g->buf_reserved);
+	if (!g->buf) {
+		free(g->path);
+		free(g);
+		close(fd);
+		return diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
+	}
 	want = g->file_size < IO_FIRST_READ ? g->file_size : IO_FIRST_READ;
 	for (;;) {
-		uint8_t *nb;
 		size_t got = 0;
 
 		if (want > g->buf_len) {
-			nb = buf_grow(g->buf, g->buf_len, want);
-			if (!nb) {
-				e = diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
-				break;
-			}
-			g->buf = nb;
 			e = read_at(fd, g->buf + g->buf_len, want - g->buf_len, g->buf_len, &got);
 			if (e < 0) {
 				diag_set(d, e, g->buf_len, "read error: %s", strerror(-e));

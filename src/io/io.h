@@ -12,8 +12,10 @@
 /* One opened GGUF file: its header bytes and what they say. */
 struct io_gguf {
 	char *path;
-	uint8_t *buf;         /* header bytes read so far (owned) */
+	uint8_t *buf;         /* header bytes read so far (owned: a mapping
+	                       * of buf_reserved bytes) */
 	size_t buf_len;
+	size_t buf_reserved;
 	uint64_t file_size;
 	struct gguf_file *gf; /* borrows buf */
 };
