@@ -8,16 +8,20 @@
  *    qwen3-30b-a3b, gemma-3-12b, tiny, micro) given only --shape and one of
  *    the four original --ftype values write exactly the bytes they always
  *    did (a stand-in tokenizer, the original metadata and type mix). Those
- *    files are for header parsing; llama.cpp cannot load them.
- *  - loadable: every other shape, and any shape given --vocab-from, a size
- *    override or --ftype mxfp4_moe. The file then has every key llama.cpp's
- *    loader requires for its architecture, exactly the tensors it creates
- *    (names, shapes), and the types llama-quantize would pick (the Q4_K_M
- *    rules, with its fallback for rows that are not a multiple of the block
- *    size). With --vocab-from it has a real tokenizer, and the real
- *    llama-server loads it (zero weights are fine when nothing is
- *    generated). Without --vocab-from the stand-in tokenizer is written and
- *    the file is only good for parsing. */
+ *    files are for header parsing; llama.cpp refuses them (no
+ *    layer_norm_rms_epsilon).
+ *  - loadable: every other shape, and any shape given --vocab-from, --order,
+ *    a size override or --ftype mxfp4_moe. The file then has every key
+ *    llama.cpp's loader requires for its architecture, exactly the tensors
+ *    it creates (names, shapes), and the types and tensor order
+ *    llama-quantize produces (checked tensor by tensor against the pinned
+ *    llama-quantize for Q4_K_M, Q4_0, Q8_0 and MXFP4_MOE, fallbacks for
+ *    rows that are not a multiple of the block size included). With
+ *    --vocab-from it has a real tokenizer (llama.cpp's
+ *    models/ggml-vocab-*.gguf) and the real llama-server loads it; zero
+ *    weights are fine when nothing is generated. Without --vocab-from the
+ *    stand-in tokenizer is written: llama-server loads that too, but it
+ *    tokenizes nothing sensibly. */
 #include "base/compat.h"
 
 #include <errno.h>
@@ -1167,6 +1171,12 @@ int main(int argc, char **argv)
 	if (!w)
 		return 1;
 	e = legacy ? build_legacy(w, &s, m, ft) : build_full(w, &s, m, ft, vocab_from, sorted);
+	if (e < 0 && vocab_from && !legacy) {
+		/* copy_vocab() and vocab_size() said what is wrong */
+		fprintf(stderr, "gguf-synth: %s not written\n", out);
+		gguf_writer_free(w);
+		return 1;
+	}
 	if (e == 0)
 		e = io_gguf_write(out, w, NULL, NULL);
 	gguf_writer_free(w);
