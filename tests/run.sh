@@ -2,7 +2,8 @@
 # run.sh: runs every unit test binary ($BUILD/tests/test-*) and every
 # integration script (tests/integration/t*.sh), counts the individual
 # tests each reports (cmocka's "[  PASSED  ] N test(s)" and
-# "[  FAILED  ] N test(s)" lines; TAP "ok"/"not ok" lines from the
+# "[  FAILED  ] N test(s)" lines; TAP "ok"/"not ok" lines, "# SKIP"
+# counted apart, from the
 # scripts) and ends with one summary line: "N passed, N failed".
 set -u
 BUILD=${BUILD:-build}
@@ -12,13 +13,16 @@ TOOLS=${TOOLS:-$PWD/$BUILD/tools}
 export LLMEM TOOLS
 passed=0
 failed=0
+skipped=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 count() { # $1 = name, $2 = exit status; reads $log
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
 	f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-	tp=$(grep -c '^ok ' "$log")
+	ts=$(grep -c '^ok [0-9]* # SKIP' "$log")
+	tp=$(($(grep -c '^ok ' "$log") - ts))
+	skipped=$((skipped + ts))
 	tf=$(grep -c '^not ok ' "$log")
 	p=$((p + tp))
 	f=$((f + tf))
@@ -45,5 +49,9 @@ for t in tests/integration/t*.sh; do
 	sh "$t" >"$log" 2>&1
 	count "$(basename "$t")" $?
 done
-echo "$passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

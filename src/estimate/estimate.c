@@ -384,20 +384,16 @@ static int caches(struct ctx *x)
 /* ---- compute and output buffers (4.1-4.4) ---- */
 
 /* Bytes per reserved token of the largest phase of one layer's graph
- * (memory-model.md 4.2, closed forms checked against dry runs). */
-static uint64_t layer_peak(const struct ctx *x, const struct model_layer *ly, uint64_t n_kv)
+ * (memory-model.md 4.2: closed forms of the allocator's high-water mark,
+ * checked against llama-server's logged compute buffers). mask is the
+ * KQ-mask bytes per token of every cache the graph reads. */
+static uint64_t layer_peak(const struct ctx *x, const struct model_layer *ly, uint64_t n_kv,
+			   uint64_t mask, uint64_t v_max)
 {
 	const struct model *m = x->m;
 	const struct est_result *r = x->r;
-	uint64_t E = m->n_embd, att = 0, ffn, mask, inp, nkv_embd, v_max = 0;
+	uint64_t E = m->n_embd, att = 0, ffn, inp, nkv_embd;
 
-	for (uint32_t il = 0; il < m->n_layer; il++) {
-		uint64_t v = (uint64_t)m->layers[il].head_v * m->layers[il].n_head_kv;
-
-		if (v > v_max)
-			v_max = v;
-	}
-	mask = n_kv * (r->fa_kv ? 2 : 4);
 	inp = 20 + 8 * (r->fa_kv ? 1 : v_max);
 	nkv_embd = (uint64_t)ly->head_k * ly->n_head_kv;
 	if (ly->has_kv && ly->n_head_kv) {
@@ -405,10 +401,29 @@ static uint64_t layer_peak(const struct ctx *x, const struct model_layer *ly, ui
 			att = 16 * E + 4 * (E > 2 * nkv_embd ? E : 2 * nkv_embd) + mask + inp;
 		else
 			att = 4 * (uint64_t)ly->n_head * n_kv + mask + inp + 20 * E;
-	}
-	uint64_t f_eff = m->n_expert ? m->n_ff_exp * m->n_expert_used : ly->n_ff;
+		if (m->mla && m->kv_lora_rank) {
+			/* latent attention: the absorbed query, the query
+			 * with its rope part, and the latent output, F32 per
+			 * head (deepseek2 graph) */
+			uint64_t mla = 4 * (uint64_t)ly->n_head * (3ull * m->kv_lora_rank + m->n_rot) +
+				       144 + mask + inp;
 
-	ffn = 12 * f_eff + 16 * E + mask + inp;
+			if (mla > att)
+				att = mla;
+		}
+	}
+	if (ly->moe) {
+		/* up, gate and their product per routed expert, the experts'
+		 * outputs before they are weighed and summed, plus the shared
+		 * experts' FFN */
+		uint64_t k = m->n_expert_used;
+
+		ffn = 12 * m->n_ff_exp * k + 4 * E * k + 4 * E + mask + inp;
+		if (m->n_ff_shexp)
+			ffn += 12 * m->n_ff_shexp;
+	} else {
+		ffn = 12 * (uint64_t)ly->n_ff + 16 * E + mask + inp;
+	}
 	return att > ffn ? att : ffn;
 }
 
@@ -419,13 +434,23 @@ static void compute_buffers(struct ctx *x)
 	uint64_t T = r->n_reserve_tokens, n_out = r->n_outputs_max < T ? r->n_outputs_max : T;
 	uint64_t peak[EST_MAX_DEVICES + 1] = { 0 }, out_b, E = m->n_embd;
 
+	uint64_t v_max = 0, mask;
+
 	if (m->no_memory)
 		n_out = T;
+	for (uint32_t il = 0; il < m->n_layer; il++) {
+		uint64_t v = (uint64_t)m->layers[il].head_v * m->layers[il].n_head_kv;
+
+		if (m->layers[il].has_kv && v > v_max)
+			v_max = v;
+	}
+	/* every cache's mask is a graph input: F16 with flash attention */
+	mask = ((uint64_t)r->kv_size + (r->n_swa_layers ? r->kv_size_swa : 0)) * (r->fa_kv ? 2 : 4);
 	for (uint32_t il = 0; il < m->n_layer - m->n_layer_nextn; il++) {
 		const struct model_layer *ly = &m->layers[il];
 		uint64_t n_kv = ly->swa ? r->kv_size_swa : r->kv_size;
 		int dev = x->c->no_kv_offload ? HOST : x->layer_dev[il];
-		uint64_t b = layer_peak(x, ly, n_kv);
+		uint64_t b = layer_peak(x, ly, n_kv, mask, v_max);
 
 		if (b > peak[dev])
 			peak[dev] = b;
@@ -516,6 +541,19 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 		return e;
 	compute_buffers(&x);
 	overheads(&x);
+	/* resident memory, measured on llama-server (CPU build): its binary
+	 * and libraries keep about 11.5 MiB of file pages beside the mapped
+	 * weights; its own heap is about 400 B per vocabulary token (token
+	 * texts, maps, merges) over a few MiB; buffers are resident once
+	 * written (the compute buffer only after the first batch) */
+	{
+		const struct est_usage *h = &r->usage[HOST];
+
+		r->rss.file = h->weights_mapped + (23ull << 19);
+		r->rss.anon_loaded = (h->weights - h->weights_mapped) + h->kv + h->recurrent + h->output +
+				     h->overhead + 400 * m->n_vocab + (4ull << 20);
+		r->rss.anon_running = r->rss.anon_loaded + h->compute;
+	}
 	for (size_t i = 0; i < r->n_usage; i++) {
 		struct est_usage *u = &r->usage[i];
 		uint64_t t = 0;

@@ -90,6 +90,17 @@ struct est_usage {
 	uint64_t total;
 };
 
+/* What `top` shows for the llama-server process on a CPU-only machine:
+ * resident file pages (the mapped weights and the binary) and anonymous
+ * memory, after loading and after the first batch (which touches the
+ * compute buffer; llama-server's warmup runs one at start unless
+ * --no-warmup). The file pages are reclaimable page cache. */
+struct est_rss {
+	uint64_t file;
+	uint64_t anon_loaded;
+	uint64_t anon_running;
+};
+
 struct est_result {
 	/* the configuration as llama.cpp resolves it */
 	uint32_t n_ctx, n_ctx_seq, n_seq, n_stream, n_batch, n_ubatch, n_outputs_max;
@@ -99,6 +110,7 @@ struct est_result {
 	uint32_t n_kv_layers, n_swa_layers, n_recurrent_layers;
 	size_t n_usage;
 	struct est_usage usage[EST_MAX_DEVICES + 1];
+	struct est_rss rss;      /* CPU-only configurations */
 	/* why: one line per component */
 	char rule_weights[EST_RULE_MAX];
 	char rule_kv[EST_RULE_MAX];

@@ -251,6 +251,20 @@ static int collect_tensors(const struct gguf_file *const *parts, size_t n_parts,
 		}
 	}
 	m->n_tensors = n;
+	for (size_t i = 0; i < n; i++) {
+		const struct model_tensor *t = &m->tensors[i];
+
+		if (t->layer < 0)
+			continue;
+		if (t->expert)
+			m->layers[t->layer].moe = true;
+		/* feed-forward sizes the metadata left out: rows of the up
+		 * projections */
+		if (!m->n_ff_exp && t->expert && strstr(t->name, ".ffn_up_exps.") && t->n_dims >= 2)
+			m->n_ff_exp = (uint64_t)t->ne[1];
+		if (!m->n_ff_shexp && strstr(t->name, ".ffn_up_shexp.") && t->n_dims >= 2)
+			m->n_ff_shexp = (uint64_t)t->ne[1];
+	}
 	m->tied_output = true;
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(m->tensors[i].name, "output.weight"))
@@ -357,6 +371,11 @@ static int layers_from_meta(const struct meta *mt, const struct model_arch *a, s
 	}
 	bool has_swa = (a->swa_period || swa_from_array) && (!a->swa_if_window || m->n_swa > 0);
 
+	m->kv_lora_rank = (uint32_t)kv_lora;
+	v = head_k;
+	if ((e = get_u(mt, "rope.dimension_count", 1u << 20, false, &v)) < 0)
+		goto out;
+	m->n_rot = (uint32_t)v;
 	if (m->mla) {
 		/* the converter writes key_length = kv_lora_rank + rope dims
 		 * and one KV head; the cache holds K only */

@@ -47,6 +47,7 @@ struct model_layer {
 	bool swa;        /* attends within the sliding window */
 	bool recurrent;  /* keeps a recurrent state (SSM, RWKV, ...) */
 	bool has_kv;     /* has its own KV cache */
+	bool moe;        /* routes through experts (has *_exps tensors) */
 	uint64_t n_embd_r, n_embd_s; /* recurrent state sizes, F32 elements */
 };
 
@@ -61,7 +62,8 @@ struct model {
 	bool no_memory;          /* encoder/embedding model: no KV cache */
 	bool tied_output;        /* no output.weight: token_embd doubles */
 	uint32_t n_expert, n_expert_used;
-	uint64_t n_ff_exp, n_ff_shexp;
+	uint64_t n_ff_exp, n_ff_shexp; /* from the metadata, else the tensors */
+	uint32_t kv_lora_rank, n_rot;  /* MLA latent size, rope dims */
 	struct model_layer *layers;  /* n_layer entries */
 	size_t n_tensors;
 	struct model_tensor *tensors;

@@ -1,0 +1,88 @@
+#!/bin/sh
+# t-truth.sh: llmem estimate against what the real llama-server allocates.
+# For each architecture it synthesizes a small model that llama.cpp loads
+# (real tokenizer metadata from llama.cpp's vocabulary files), starts
+# llama-server on loopback (scripts/llama-truth.sh), and compares every
+# component of `llmem estimate --json` for the same options with the
+# buffers the server logged: weights (and their mapped / repacked split),
+# KV cache, recurrent state, compute and output buffers, each within 1% or
+# 4 MiB (tests/tools/truth-compare). The totals are printed, not asserted
+# (see bench/RESULTS.md for where they stand).
+#
+# Needs the llama.cpp build that scripts/build-llama.sh caches (.ci/run
+# makes it); without it every case is reported skipped.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+LLMEM=${LLMEM:-$ROOT/build/llmem}
+TOOLS=${TOOLS:-$ROOT/build/tools}
+CACHE=${LLMEM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llmem}
+n=0
+
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); echo "not ok $n - $*"; }
+skip() { n=$((n + 1)); echo "ok $n # SKIP $*"; }
+
+# arch, gguf-synth recipe, vocabulary file
+cases='llama|--shape llama-3.2-1b --layers 4 --embd 512 --ff 1536 --heads 8 --kv-heads 2|llama-bpe
+qwen3|--shape qwen3-0.6b --layers 4 --embd 512 --ff 1536 --heads 8 --kv-heads 4|qwen2
+qwen3moe|--shape qwen3-30b-a3b --layers 4 --embd 512 --ff 1536 --ff-exp 256 --heads 8 --kv-heads 4 --experts 16 --experts-used 4|qwen2
+gemma3|--shape gemma-3-1b --layers 6 --embd 512 --ff 1536 --heads 4 --kv-heads 1|gemma-4
+deepseek2|--shape deepseek-v2-lite --layers 3 --embd 512 --ff 1536 --ff-exp 256 --heads 8 --experts 16 --experts-used 4|deepseek-llm
+gpt-oss|--shape gpt-oss-20b --layers 4 --embd 512 --ff 512 --heads 8 --kv-heads 2 --experts 16 --experts-used 4|gpt-2
+lfm2|--shape lfm2-350m --layers 6 --embd 512 --ff 1536 --heads 8 --kv-heads 4|llama-bpe
+phi3|--shape phi-3.5-mini --layers 4 --embd 512 --ff 1536 --heads 8 --kv-heads 8|phi-3'
+configs='-c 4096
+-c 512 -fa on -ctk q8_0 -ctv q8_0 -np 1'
+
+bin=""
+src=""
+if [ -f "$CACHE/peers.env" ]; then
+	# shellcheck disable=SC1091
+	. "$CACHE/peers.env"
+	[ -x "$CACHE/llama-bin-${LLAMA_CPP_COMMIT:-none}/llama-server" ] &&
+		bin="$CACHE/llama-bin-$LLAMA_CPP_COMMIT"
+	src=${LLMEM_PEERS_SRC:-}
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+while IFS='|' read -r arch recipe vocab; do
+	while read -r opts; do
+		label="$arch ($opts)"
+		if [ -z "$bin" ] || [ ! -f "$src/models/ggml-vocab-$vocab.gguf" ]; then
+			skip "$label: no llama.cpp build (run scripts/build-llama.sh)"
+			continue
+		fi
+		m="$tmp/$arch.gguf"
+		if [ ! -f "$m" ]; then
+			# shellcheck disable=SC2086
+			"$TOOLS/gguf-synth" $recipe --vocab-from "$src/models/ggml-vocab-$vocab.gguf" "$m" \
+				>"$tmp/synth.log" 2>&1 || { not_ok "$label: gguf-synth failed"; cat "$tmp/synth.log"; continue; }
+		fi
+		# shellcheck disable=SC2086
+		if ! LLMEM_LLAMA_BIN=$bin bash "$ROOT/scripts/llama-truth.sh" "$m" $opts \
+			>"$tmp/truth.json" 2>"$tmp/truth.err"; then
+			not_ok "$label: llama-server did not load it"
+			sed 's/^/# /' "$tmp/truth.err" | tail -5
+			continue
+		fi
+		# shellcheck disable=SC2086
+		if ! "$LLMEM" estimate "$m" $opts --json >"$tmp/est.json" 2>"$tmp/est.err"; then
+			not_ok "$label: llmem estimate failed: $(cat "$tmp/est.err")"
+			continue
+		fi
+		"$TOOLS/truth-compare" "$tmp/truth.json" "$tmp/est.json" "$arch" >"$tmp/cmp" 2>&1
+		for comp in weights mapped repack kv recurrent compute output; do
+			line=$(awk -v c="$comp" '$2 == c {print; exit}' "$tmp/cmp")
+			case $line in
+			*" ok") ok "$label $comp: $(echo "$line" | awk '{print $3, "vs", $4, $5, $6}')" ;;
+			*) not_ok "$label $comp: ${line:-missing from the comparison}" ;;
+			esac
+		done
+		grep -E " total " "$tmp/cmp" | sed 's/^/# /'
+	done <<EOF2
+$configs
+EOF2
+done <<EOF1
+$cases
+EOF1

@@ -1,0 +1,103 @@
+/* truth-compare.c: compares `llmem estimate --json` with what llama-server
+ * really allocated (the JSON of scripts/llama-truth.sh) component by
+ * component, and the server's resident memory with the estimate's split
+ * into file-backed and anonymous memory. Prints one table row per
+ * component and exits 1 when one is outside the tolerance: 1% or 4 MiB,
+ * whichever is larger, per component; 1% for the total; 3% for RssAnon and
+ * RssFile (llama.cpp prints sizes in MiB with two decimals, so 0.005 MiB
+ * of rounding is allowed on top).
+ *
+ * usage: truth-compare TRUTH.json ESTIMATE.json [LABEL] */
+#include "base/compat.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+static int64_t sum_buffers(json_t *truth, const char *key, const char *only)
+{
+	json_t *arr = json_object_get(truth, key), *b;
+	int64_t s = 0;
+	size_t i;
+
+	json_array_foreach(arr, i, b) {
+		const char *name = json_string_value(json_object_get(b, "buffer"));
+
+		if (only && (!name || strcmp(name, only)))
+			continue;
+		s += json_integer_value(json_object_get(b, "bytes"));
+	}
+	return s;
+}
+
+static int row(const char *label, const char *what, int64_t truth, int64_t est, double rel,
+	       int64_t abs_tol)
+{
+	int64_t diff = est - truth, tol = (int64_t)fabs((double)truth * rel);
+	bool ok;
+
+	if (tol < abs_tol)
+		tol = abs_tol;
+	tol += 5243; /* 0.005 MiB of print rounding */
+	ok = diff <= tol && diff >= -tol;
+	printf("%-12s %-12s %14" PRId64 " %14" PRId64 " %+9.2f MiB %+7.2f%%  %s\n", label, what, truth,
+	       est, (double)diff / 1048576.0, truth ? 100.0 * (double)diff / (double)truth : 0.0,
+	       ok ? "ok" : "OUT");
+	return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	json_error_t err;
+	json_t *t, *e, *host;
+	const char *label = argc > 3 ? argv[3] : "";
+	int bad = 0;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: truth-compare TRUTH.json ESTIMATE.json [LABEL]\n");
+		return 2;
+	}
+	t = json_load_file(argv[1], 0, &err);
+	e = json_load_file(argv[2], 0, &err);
+	if (!t || !e) {
+		fprintf(stderr, "truth-compare: cannot read JSON: %s\n", err.text);
+		return 2;
+	}
+	if (!json_is_true(json_object_get(t, "ok"))) {
+		fprintf(stderr, "truth-compare: llama-server did not load the model\n");
+		return 2;
+	}
+	host = json_array_get(json_object_get(e, "devices"), 0);
+#define EST(k) ((int64_t)json_integer_value(json_object_get(host, k)))
+	int64_t tw = sum_buffers(t, "model_buffers", NULL), tkv = sum_buffers(t, "kv_buffers", NULL);
+	int64_t trs = sum_buffers(t, "rs_buffers", NULL), tc = sum_buffers(t, "compute_buffers", NULL);
+	int64_t to = sum_buffers(t, "output_buffers", NULL);
+	int64_t tmap = sum_buffers(t, "model_buffers", "CPU_Mapped");
+	int64_t trep = sum_buffers(t, "model_buffers", "CPU_REPACK");
+	const int64_t MiB4 = 4 << 20;
+
+	bad |= row(label, "weights", tw, EST("weights"), 0.01, MiB4);
+	bad |= row(label, " mapped", tmap, EST("weights_mapped"), 0.01, MiB4);
+	bad |= row(label, " repack", trep, EST("weights_repack"), 0.01, MiB4);
+	bad |= row(label, "kv", tkv, EST("kv"), 0.01, MiB4);
+	bad |= row(label, "recurrent", trs, EST("recurrent"), 0.01, MiB4);
+	bad |= row(label, "compute", tc, EST("compute"), 0.01, MiB4);
+	bad |= row(label, "output", to, EST("output"), 0.01, MiB4);
+	bad |= row(label, "total", tw + tkv + trs + tc + to,
+		   EST("weights") + EST("kv") + EST("recurrent") + EST("compute") + EST("output"), 0.01, 0);
+
+	json_t *rss = json_object_get(t, "rss"), *pr = json_object_get(host, "rss");
+
+	if (rss && pr) {
+		bad |= row(label, "RssFile", json_integer_value(json_object_get(rss, "RssFile")),
+			   json_integer_value(json_object_get(pr, "file")), 0.03, 0);
+		bad |= row(label, "RssAnon", json_integer_value(json_object_get(rss, "RssAnon")),
+			   json_integer_value(json_object_get(pr, "anon")), 0.03, 0);
+	}
+	json_decref(t);
+	json_decref(e);
+	return bad;
+}
