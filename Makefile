@@ -94,6 +94,7 @@ demo: $(BUILD)/llmem $(BUILD)/tools/gguf-synth
 
 bench: $(BUILD)/llmem $(TOOL_BIN)
 	@BUILD=$(BUILD) sh bench/run.sh
+	@BUILD=$(BUILD) sh bench/estimate.sh
 
 install: $(BUILD)/llmem
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1

@@ -418,16 +418,25 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 		 * checks are the same as read_str()'s, which handles the rest
 		 * (and reports). Vocabularies make this the hot loop. */
 		uint64_t lim = r->buf_len < GGUF_MAX_HEADER_BYTES ? r->buf_len : GGUF_MAX_HEADER_BYTES;
+		uint64_t k = 0;
 
-		for (uint64_t k = 0; k < n; k++) {
-			if (et == GGUF_TYPE_STRING && r->pos < lim && lim - r->pos >= 8) {
-				uint64_t sl = le_load(r->buf + r->pos, 8);
+		if (et == GGUF_TYPE_STRING) {
+			/* a local cursor: stores through r could alias the
+			 * buffer's bytes and force a reload every round */
+			const uint8_t *b = r->buf;
+			uint64_t pos = r->pos;
 
-				if (sl <= GGUF_MAX_STRING_BYTES && sl <= lim - r->pos - 8) {
-					r->pos += 8 + sl;
-					continue;
-				}
+			for (; k < n && pos < lim && lim - pos >= 8; k++) {
+				uint64_t sl;
+
+				memcpy(&sl, b + pos, 8);
+				if (sl > GGUF_MAX_STRING_BYTES || sl > lim - pos - 8)
+					break;
+				pos += 8 + sl;
 			}
+			r->pos = pos;
+		}
+		for (; k < n; k++) {
 			e = read_value(r, (uint32_t)et, what);
 			if (e == -EAGAIN && k > 0) {
 				/* ask for the whole array at once, guessing the
