@@ -142,6 +142,14 @@ if [ "$status" = ready ] && [ -r "/proc/$pid/status" ]; then
 		VmRSS: | VmHWM: | VmSize: | RssAnon: | RssFile: | RssShmem:) rss[${k%:}]=$((v * 1024)) ;;
 		esac
 	done <"/proc/$pid/status"
+	# on an NVIDIA machine: the device memory the process holds, which is
+	# its buffers plus what llama.cpp does not account (CUDA context,
+	# cuBLAS workspace, the memory pool)
+	if command -v nvidia-smi >/dev/null 2>&1; then
+		while IFS=', ' read -r p u; do
+			[ "$p" = "$pid" ] && rss[GpuUsed]=$((u * 1048576))
+		done < <(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null)
+	fi
 fi
 
 # stop it (SIGTERM lets it print the exit memory breakdown), never leave it
@@ -189,7 +197,7 @@ done
 args+="]"
 rss_json="{"
 sep=
-for k in VmRSS VmHWM VmSize RssAnon RssFile RssShmem; do
+for k in VmRSS VmHWM VmSize RssAnon RssFile RssShmem GpuUsed; do
 	[ -n "${rss[$k]:-}" ] || continue
 	rss_json+="$sep\"$k\": ${rss[$k]}"
 	sep=", "
