@@ -493,9 +493,21 @@ static void overheads(struct ctx *x)
 		     2 * nodes * 400;
 
 	r->usage[HOST].overhead = b;
+	/* What llama.cpp's own accounting leaves out on a GPU: the CUDA
+	 * context, the cuBLAS workspace and the memory pool. Measured with
+	 * nvidia-smi beside llama-server on an H200 (CUDA 13, driver 580):
+	 * 588 MiB once the GPU holds weights, 519 MiB when it only runs
+	 * offloaded operations (bench/RESULTS.md). Other GPUs and drivers
+	 * differ by some tens of MiB. */
+	for (size_t i = 1; i < r->n_usage; i++) {
+		struct est_usage *u = &r->usage[i];
+
+		u->overhead = (u->weights || u->kv ? 588ull : 519ull) << 20;
+	}
 	snprintf(r->rule_overhead, sizeof(r->rule_overhead),
-		 "ggml tensor metadata (368 B each) and graph bookkeeping for %llu nodes",
-		 (unsigned long long)nodes);
+		 "ggml tensor metadata (368 B each) and graph bookkeeping for %llu nodes%s",
+		 (unsigned long long)nodes,
+		 r->n_usage > 1 ? "; per GPU the CUDA context, cuBLAS workspace and pool (588 MiB measured)" : "");
 }
 
 int est_estimate(const struct model *m, const struct est_config *c, struct est_result *r,
