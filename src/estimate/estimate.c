@@ -213,6 +213,12 @@ static int weights(struct ctx *x)
 		if (!strcmp(t->name, "token_embd.weight"))
 			embd = t;
 		dev = tensor_device(x, t, ot);
+		/* decode reads every weight once per token, except the
+		 * experts the router did not pick, and one row of the
+		 * embedding table */
+		if (t->op != MODEL_OP_GET_ROWS)
+			r->usage[dev].weights_read += t->expert && m->n_expert ?
+				t->nbytes / m->n_expert * m->n_expert_used : t->nbytes;
 		if (dev != HOST) {
 			struct est_usage *u = &r->usage[dev];
 
@@ -238,6 +244,9 @@ static int weights(struct ctx *x)
 	 * (llama-model-loader.cpp:1362-1381) */
 	if (m->tied_output && embd && x->layer_dev[m->n_layer] != HOST)
 		r->usage[x->layer_dev[m->n_layer]].weights += gpu_alloc(embd->type, embd->ne[0], embd->nbytes);
+	/* a tied output multiplies by the whole embedding table */
+	if (m->tied_output && embd)
+		r->usage[x->layer_dev[m->n_layer]].weights_read += embd->nbytes;
 
 	struct est_usage *h = &r->usage[HOST];
 

@@ -82,6 +82,9 @@ struct est_usage {
 	uint64_t weights;        /* all model buffers on this device */
 	uint64_t weights_mapped; /* host: the CPU_Mapped span (file pages) */
 	uint64_t weights_repack; /* host: CPU_REPACK copies (anonymous) */
+	uint64_t weights_read;   /* weight bytes one decoded token reads here:
+	                          * each tensor once, experts scaled by the
+	                          * share of them a token uses */
 	uint64_t kv;
 	uint64_t recurrent;
 	uint64_t compute;
