@@ -69,6 +69,17 @@ $(BUILD)/tools/%: tests/tools/%.c $(LIBS)
 
 test-bins: $(BUILD)/llmem $(UNIT_BIN) $(TOOL_BIN)
 
+# A fake NVML for `llmem devices` (LLMEM_NVML=$(BUILD)/tools/libfake-nvml.so):
+# one with the current entry points, one with only the first ones.
+FAKE_NVML = $(BUILD)/tools/libfake-nvml.so $(BUILD)/tools/libfake-nvml-old.so
+$(BUILD)/tools/libfake-nvml.so: tests/tools/nvml/fake-nvml.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC -shared -o $@ $< $(LDFLAGS_ALL)
+$(BUILD)/tools/libfake-nvml-old.so: tests/tools/nvml/fake-nvml.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DFAKE_NVML_OLD -fPIC -shared -o $@ $< $(LDFLAGS_ALL)
+test-bins: $(FAKE_NVML)
+
 check: test-bins check-pure
 	@BUILD=$(BUILD) sh tests/run.sh
 
@@ -95,6 +106,7 @@ demo: $(BUILD)/llmem $(BUILD)/tools/gguf-synth
 bench: $(BUILD)/llmem $(TOOL_BIN)
 	@BUILD=$(BUILD) sh bench/run.sh
 	@BUILD=$(BUILD) sh bench/estimate.sh
+	@BUILD=$(BUILD) sh bench/accuracy.sh
 
 install: $(BUILD)/llmem
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1

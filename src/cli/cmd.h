@@ -13,6 +13,7 @@ enum {
 	CMD_EXIT_FAIL = 1,   /* something failed at run time */
 	CMD_EXIT_INPUT = 2,  /* bad input: a usage error, or a file that is
 	                      * not a valid model */
+	CMD_EXIT_NOFIT = 3,  /* fit: the model does not fit this machine */
 };
 
 struct cmd {
@@ -24,6 +25,8 @@ struct cmd {
 
 extern const struct cmd cmd_inspect;
 extern const struct cmd cmd_estimate;
+extern const struct cmd cmd_fit;
+extern const struct cmd cmd_devices;
 
 /* Prints "llmem: PATH: offset N: MESSAGE" (or without the offset) as one
  * line on stderr. */

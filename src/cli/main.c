@@ -15,6 +15,8 @@
 static const struct cmd *const commands[] = {
 	&cmd_inspect,
 	&cmd_estimate,
+	&cmd_fit,
+	&cmd_devices,
 };
 
 static void usage(FILE *fp)

@@ -61,4 +61,16 @@ void out_print_safe(FILE *fp, const char *p, size_t n, bool escape_backslash);
 /* "4.58 GiB" style into buf. */
 void out_human_bytes(char *buf, size_t bufsz, uint64_t bytes);
 
+/* `llmem devices`: the pools with their budgets, the devices, what uses
+ * them and the settings that matter (probe/probe.h). */
+struct probe_result;
+struct probe_budget;
+struct probe_headroom;
+void out_devices_text(FILE *fp, const struct probe_result *r, const struct probe_budget *b);
+
+/* The same as JSON (schema: docs/devices-json.md). New reference or
+ * NULL. */
+json_t *out_devices_json(const struct probe_result *r, const struct probe_budget *b,
+			 const struct probe_headroom *h, const char *root);
+
 #endif

@@ -1,0 +1,30 @@
+/* cmd-opts.h: the llama-server options shared by `estimate` and `fit`. */
+#ifndef LLMEM_CLI_CMD_OPTS_H
+#define LLMEM_CLI_CMD_OPTS_H
+
+#include <stdio.h>
+
+#include "base/compat.h"
+#include "estimate/estimate.h"
+
+struct cmd_model_opts {
+	bool fit;               /* set by the caller: accept fit's options */
+	struct est_config c;    /* llama-server's options and the devices */
+	bool json;
+	size_t n_paths;
+	const char *paths[8];
+	/* what the user fixed (fit keeps those and fits the rest) */
+	bool ngl_set, ctx_set, ncmoe_set, ts_set;
+	bool ctx_max, kv_auto, no_cpu;
+	const char *for_mode;   /* llama-server, ollama or json */
+	const char *headroom;   /* --headroom: bytes or a percent, or a list */
+	const char *bandwidth;  /* --bandwidth cpu=60GB/s,cuda0=1008GB/s */
+	const char *root;       /* --root: probe this tree instead of / */
+};
+
+/* Parses argv (argv[0] is the command name) into *o, which the caller
+ * zeroes and marks (o->fit) first; est_config defaults are applied here.
+ * Returns 0, 1 after printing help, or -EINVAL after printing the error. */
+int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *o, void (*usage)(FILE *));
+
+#endif
