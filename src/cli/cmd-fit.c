@@ -280,47 +280,79 @@ static int machine(const struct cmd_model_opts *mo, struct place_request *q, cha
 
 /* ---- printing ---- */
 
-static void print_command(FILE *fp, const char *path, const struct place_plan *p,
-			  const struct cmd_model_opts *mo)
+/* The llama-server arguments of a plan, after "-m MODEL". */
+static void plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 {
 	const struct est_config *c = &p->config;
+	size_t o = 0;
 
-	fprintf(fp, "llama-server -m %s -c %u", path, p->est.n_ctx);
-	if (c->n_devices)
-		fprintf(fp, " -ngl %s", c->n_gpu_layers < 0 ? "all" : "");
-	if (c->n_devices && c->n_gpu_layers >= 0)
-		fprintf(fp, "%d", c->n_gpu_layers);
+#define ADD(...) do { \
+		if (o < bufsz) \
+			o += (size_t)snprintf(buf + o, bufsz - o, __VA_ARGS__); \
+	} while (0)
+	buf[0] = '\0';
+	ADD("-c %u", p->est.n_ctx);
+	if (c->n_devices) {
+		if (c->n_gpu_layers < 0)
+			ADD(" -ngl all");
+		else
+			ADD(" -ngl %d", c->n_gpu_layers);
+	}
 	if (c->n_ts > 1) {
-		fputs(" -ts ", fp);
+		ADD(" -ts ");
 		for (size_t i = 0; i < c->n_ts; i++)
-			fprintf(fp, "%s%.0f", i ? "," : "", c->ts[i] * 10);
+			ADD("%s%.0f", i ? "," : "", c->ts[i] * 10);
 	}
 	if (c->n_cpu_moe)
-		fprintf(fp, " --n-cpu-moe %u", c->n_cpu_moe);
+		ADD(" --n-cpu-moe %u", c->n_cpu_moe);
 	if (c->cpu_moe)
-		fputs(" --cpu-moe", fp);
+		ADD(" --cpu-moe");
 	if (c->type_k != GGML_TYPE_F16)
-		fprintf(fp, " -ctk %s", ggml_type_get(c->type_k)->name);
+		ADD(" -ctk %s", ggml_type_get(c->type_k)->name);
 	if (c->type_v != GGML_TYPE_F16)
-		fprintf(fp, " -ctv %s", ggml_type_get(c->type_v)->name);
+		ADD(" -ctv %s", ggml_type_get(c->type_v)->name);
 	if (c->flash_attn == EST_FA_ON)
-		fputs(" -fa on", fp);
+		ADD(" -fa on");
 	else if (c->flash_attn == EST_FA_OFF)
-		fputs(" -fa off", fp);
+		ADD(" -fa off");
 	if (c->n_parallel >= 0)
-		fprintf(fp, " -np %d", c->n_parallel);
+		ADD(" -np %d", c->n_parallel);
 	if (c->kv_unified == 1 && c->n_parallel >= 0)
-		fputs(" -kvu", fp);
+		ADD(" -kvu");
 	if (c->n_ubatch != 512)
-		fprintf(fp, " -ub %u", c->n_ubatch);
+		ADD(" -ub %u", c->n_ubatch);
 	if (c->n_batch != 2048)
-		fprintf(fp, " -b %u", c->n_batch);
+		ADD(" -b %u", c->n_batch);
 	if (c->no_mmap)
-		fputs(" --no-mmap", fp);
+		ADD(" --no-mmap");
 	if (c->no_kv_offload)
-		fputs(" -nkvo", fp);
-	(void)mo;
-	fputc('\n', fp);
+		ADD(" -nkvo");
+	if (c->swa_full)
+		ADD(" --swa-full");
+	if (c->no_repack)
+		ADD(" -nr");
+#undef ADD
+}
+
+/* --device NAME=SIZE[:unified],... for the devices of a plan, so that
+ * `llmem estimate` can check it without probing */
+static void plan_devices(char *buf, size_t bufsz, const struct est_config *c)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < c->n_devices && o < bufsz; i++)
+		o += (size_t)snprintf(buf + o, bufsz - o, "%s%s=%lluB%s", i ? "," : "", c->devices[i].name,
+				      (unsigned long long)c->devices[i].total_bytes,
+				      c->devices[i].kind == EST_DEV_UNIFIED ? ":unified" : "");
+}
+
+static void print_command(FILE *fp, const char *path, const struct place_plan *p)
+{
+	char args[512];
+
+	plan_args(args, sizeof(args), p);
+	fprintf(fp, "llama-server -m %s %s\n", path, args);
 }
 
 static void print_ollama(FILE *fp, const char *path, const struct place_plan *p, size_t n_models)
@@ -364,7 +396,10 @@ static void print_plan(FILE *fp, const char *path, const struct model *m, const 
 	for (size_t i = 0; i < p->n_why; i++)
 		fprintf(fp, "  - %s\n", p->why[i]);
 	if (p->fits) {
-		fprintf(fp, "speed:   %.2fx of everything on the GPUs", p->speed_ratio);
+		if (p->config.n_devices)
+			fprintf(fp, "speed:   %.2fx of everything on the GPUs", p->speed_ratio);
+		else
+			fputs("speed:   on the CPU", fp);
 		if (p->tokens_per_s > 0)
 			fprintf(fp, ", about %.1f tokens/s (decode is memory-bound)", p->tokens_per_s);
 		fputc('\n', fp);
@@ -372,7 +407,7 @@ static void print_plan(FILE *fp, const char *path, const struct model *m, const 
 			print_ollama(fp, path, p, n_models);
 		else {
 			fputs("command: ", fp);
-			print_command(fp, path, p, mo);
+			print_command(fp, path, p);
 		}
 	}
 }
@@ -393,6 +428,14 @@ static json_t *plan_json(const char *path, const struct model *m, const struct p
 	json_object_set_new(o, "speed_ratio", json_real(p->speed_ratio));
 	json_object_set_new(o, "tokens_per_s", p->tokens_per_s > 0 ? json_real(p->tokens_per_s) : json_null());
 	json_object_set_new(o, "why", why);
+	{
+		char args[512], devs[512];
+
+		plan_args(args, sizeof(args), p);
+		plan_devices(devs, sizeof(devs), &p->config);
+		json_object_set_new(o, "llama_server_args", json_string(args));
+		json_object_set_new(o, "devices", json_string(devs));
+	}
 	json_object_set_new(o, "estimate", est ? est : json_null());
 	return o;
 }
@@ -429,6 +472,7 @@ static int fit_run(int argc, char **argv)
 	q->ctx_max = mo.ctx_max;
 	q->kv_auto = mo.kv_auto;
 	q->no_cpu = mo.no_cpu;
+	q->mmap_fixed = mo.mmap_set;
 	memset(models, 0, sizeof(models));
 	if (machine(&mo, q, models, &probed) < 0 ||
 	    set_bandwidths(&mo, q, models) < 0) {

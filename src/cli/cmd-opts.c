@@ -274,9 +274,10 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 		case OPT_CMOE: mo->ncmoe_set = true; c->cpu_moe = true; break;
 		case OPT_NCMOE: mo->ncmoe_set = true; e = u32_opt("-ncmoe", optarg, MODEL_MAX_LAYERS, &c->n_cpu_moe); break;
 		case OPT_OT: e = parse_list(optarg, add_ot, c); break;
-		case OPT_NO_MMAP: c->no_mmap = true; break;
-		case OPT_MLOCK: c->mlock = true; break;
+		case OPT_NO_MMAP: mo->mmap_set = true; c->no_mmap = true; break;
+		case OPT_MLOCK: mo->mmap_set = true; c->mlock = true; break;
 		case OPT_LM:
+			mo->mmap_set = true;
 			if (!strcmp(optarg, "none") || !strcmp(optarg, "dio"))
 				c->no_mmap = true;
 			else if (!strcmp(optarg, "mlock"))

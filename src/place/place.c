@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gguf/ggml-type.h"
@@ -378,8 +379,8 @@ static int best_split(struct solver *s, struct est_config *c)
 	}
 }
 
-int place_solve(const struct model *m, const struct place_request *q, struct place_plan *p,
-		struct diag *d)
+static int solve(const struct model *m, const struct place_request *q, struct place_plan *p,
+		 struct diag *d)
 {
 	struct solver s = { NULL, m, q, p, d, { 0 }, { 0 }, 0, m->n_layer };
 	struct est_config c = q->base;
@@ -530,4 +531,31 @@ done:
 	}
 	speed(&s, &p->config);
 	return 0;
+}
+
+int place_solve(const struct model *m, const struct place_request *q, struct place_plan *p,
+		struct diag *d)
+{
+	struct place_request q2;
+	struct place_plan *p2;
+	int r = solve(m, q, p, d);
+
+	/* With mmap, llama.cpp keeps a model's file pages mapped beside the
+	 * repacked copies it makes for the CPU, so the weights can take
+	 * RAM twice; --no-mmap reads them once. Tried only when nothing
+	 * fits otherwise and the user chose no load mode. */
+	if (r < 0 || p->fits || q->mmap_fixed || q->base.no_mmap || q->base.mlock)
+		return r;
+	q2 = *q;
+	q2.base.no_mmap = true;
+	p2 = calloc(1, sizeof(*p2));
+	if (!p2)
+		return r;
+	r = solve(m, &q2, p2, d);
+	if (r == 0 && p2->fits) {
+		*p = *p2;
+		why(p, "--no-mmap: the weights are read once instead of staying mapped beside their repacked copies");
+	}
+	free(p2);
+	return r < 0 ? r : 0;
 }

@@ -35,6 +35,7 @@ struct place_request {
 	bool ctx_max;   /* -c max */
 	bool kv_auto;   /* -ctk auto / -ctv auto */
 	bool no_cpu;    /* --no-cpu: no layer or expert on the CPU */
+	bool mmap_fixed; /* the user chose the load mode (--no-mmap, -lm) */
 	/* budgets in bytes: [0] system RAM, [1 + i] the i-th GPU's own
 	 * memory (ignored for unified GPUs, which draw on [0]) */
 	uint64_t budget[EST_MAX_DEVICES + 1];

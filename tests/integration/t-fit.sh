@@ -1,0 +1,96 @@
+#!/bin/sh
+# t-fit.sh: `llmem fit` on the fixture machines of tests/fixtures/probe/
+# for synthesized models shaped like the estimate issue's (a dense 8B, a
+# MoE 30B-A3B, a sliding-window Gemma 3 12B, a 70B): every plan that fits
+# is run back through `llmem estimate` with the llama-server arguments it
+# printed and the same devices, and must reproduce the planned total on
+# every device, exactly; a plan must fit its budgets; and a model larger
+# than the machine must be refused with exit status 3.
+#
+# Run from the repository root with LLMEM and TOOLS set (tests/run.sh).
+set -u
+LLMEM=${LLMEM:?}
+TOOLS=${TOOLS:?}
+FIX=tests/fixtures/probe
+GET=$TOOLS/json-get
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/t-fit.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); echo "not ok $n - $*"; }
+
+for shape in llama-3.1-8b qwen3-30b-a3b gemma-3-12b llama-3.3-70b; do
+	"$TOOLS/gguf-synth" --shape "$shape" --ftype q4_k_m "$tmp/$shape.gguf" || exit 1
+done
+
+fit() { # fixture model options... -> $tmp/plan.json, returns llmem's status
+	fx=$1
+	shift
+	if [ -f "$FIX/$fx/nvml.conf" ]; then
+		FAKE_NVML_CONFIG=$FIX/$fx/nvml.conf LLMEM_NVML=$TOOLS/libfake-nvml.so \
+			"$LLMEM" fit "$@" --root "$FIX/$fx" --json >"$tmp/plan.json" 2>"$tmp/err"
+	else
+		LLMEM_NVML=none "$LLMEM" fit "$@" --root "$FIX/$fx" --json >"$tmp/plan.json" 2>"$tmp/err"
+	fi
+}
+
+for fx in no-gpu desktop-swap container-v2-16g container-v1 nvidia-2gpu gb10-unified amd-discrete strix-halo; do
+	for shape in llama-3.1-8b qwen3-30b-a3b gemma-3-12b; do
+		for opts in "-c 8192" "-c max -ctk auto"; do
+			label="$fx $shape $opts"
+			# shellcheck disable=SC2086
+			fit "$fx" "$tmp/$shape.gguf" $opts
+			st=$?
+			fits=$("$GET" "$tmp/plan.json" plans/0/fits 2>/dev/null)
+			if [ "$fits" != true ]; then
+				# a refusal is fine when the machine is too small; say so
+				if [ "$st" -eq 3 ]; then
+					ok "$label: does not fit (exit 3): $("$GET" "$tmp/plan.json" plans/0/why/0)"
+				else
+					not_ok "$label: llmem fit failed (status $st): $(cat "$tmp/err")"
+				fi
+				continue
+			fi
+			args=$("$GET" "$tmp/plan.json" plans/0/llama_server_args)
+			devs=$("$GET" "$tmp/plan.json" plans/0/devices)
+			nd=$("$GET" "$tmp/plan.json" "plans/0/estimate/devices/#")
+			dopt=""
+			[ -n "$devs" ] && dopt="--device $devs"
+			# shellcheck disable=SC2086
+			if ! "$LLMEM" estimate "$tmp/$shape.gguf" $args $dopt --json >"$tmp/est.json" 2>"$tmp/err"; then
+				not_ok "$label: estimate of the plan's command failed: $(cat "$tmp/err")"
+				continue
+			fi
+			same=yes
+			i=0
+			while [ "$i" -lt "$nd" ]; do
+				a=$("$GET" "$tmp/plan.json" "plans/0/estimate/devices/$i/total")
+				b=$("$GET" "$tmp/est.json" "devices/$i/total")
+				[ "$a" = "$b" ] || same="no: device $i planned $a, estimated $b"
+				i=$((i + 1))
+			done
+			if [ "$same" = yes ]; then
+				ok "$label: -m MODEL $args reproduces the plan on $nd device(s)"
+			else
+				not_ok "$label: $same (args: $args $dopt)"
+			fi
+		done
+	done
+done
+
+# a 70B Q4_K_M (40 GiB) does not fit a 16 GiB container, and says why
+fit container-v2-16g "$tmp/llama-3.3-70b.gguf" -c 4096
+st=$?
+if [ "$st" -eq 3 ] && grep -q '"fits": false' "$tmp/plan.json"; then
+	ok "70B in a 16 GiB container: refused with exit 3"
+else
+	not_ok "70B in a 16 GiB container: status $st"
+fi
+# two models together: both fit, the second in what the first leaves
+fit nvidia-2gpu "$tmp/llama-3.1-8b.gguf" "$tmp/gemma-3-12b.gguf" -c 8192
+if [ "$("$GET" "$tmp/plan.json" 'plans/#')" = 2 ] && [ "$("$GET" "$tmp/plan.json" plans/1/fits)" = true ]; then
+	ok "8B and 12B together on two GPUs"
+else
+	not_ok "8B and 12B together on two GPUs: $(cat "$tmp/plan.json" | head -c 300)"
+fi
