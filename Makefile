@@ -106,6 +106,7 @@ demo: $(BUILD)/llmem $(BUILD)/tools/gguf-synth
 bench: $(BUILD)/llmem $(TOOL_BIN)
 	@BUILD=$(BUILD) sh bench/run.sh
 	@BUILD=$(BUILD) sh bench/estimate.sh
+	@BUILD=$(BUILD) sh bench/fit.sh
 	@BUILD=$(BUILD) sh bench/accuracy.sh
 
 install: $(BUILD)/llmem

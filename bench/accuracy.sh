@@ -58,16 +58,18 @@ for f in "$LLMEM" "$SYNTH" "$COMPARE"; do
 done
 [ -x /usr/bin/python3 ] || fail "/usr/bin/python3 missing"
 
-bin=$(bash "$ROOT/scripts/build-llama.sh" | tail -n 1) || fail "scripts/build-llama.sh failed"
-[ -x "$bin/llama-server" ] || fail "no llama-server in $bin"
-peers_env=$(bash "$ROOT/scripts/setup-peers.sh" --print-env) || fail "scripts/setup-peers.sh failed"
-eval "$peers_env"
-VOCABS=$LLMEM_PEERS_SRC/models
-
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/llmem-bench-acc.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# (their progress goes to a file, shown only when they fail)
+bin=$(bash "$ROOT/scripts/build-llama.sh" 2>"$WORK/setup.err" | tail -n 1)
+[ -x "$bin/llama-server" ] || { cat "$WORK/setup.err" >&2; fail "no llama-server from scripts/build-llama.sh ($bin)"; }
+peers_env=$(bash "$ROOT/scripts/setup-peers.sh" --print-env 2>"$WORK/setup.err") ||
+	{ cat "$WORK/setup.err" >&2; fail "scripts/setup-peers.sh failed"; }
+eval "$peers_env"
+VOCABS=$LLMEM_PEERS_SRC/models
 
 # arch | gguf-synth recipe | vocabulary (the recipes of t-truth.sh)
 CASES='llama|--shape llama-3.2-1b --layers 4 --embd 512 --ff 1536 --heads 8 --kv-heads 2|llama-bpe
