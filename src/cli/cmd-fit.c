@@ -37,6 +37,8 @@ static void fit_usage(FILE *fp)
 	      "  -c N | -c max             a context, or the largest that fits\n"
 	      "  -ctk auto / -ctv auto     allow a q8_0 or q4_0 KV cache to keep layers on the GPU\n"
 	      "  --no-cpu                  no layer or expert on the CPU (shrink the context or fail)\n"
+	      "  --allow-disk              a model larger than RAM + VRAM may be read from disk\n"
+	      "                            through mmap as it runs (slow: the speed says how slow)\n"
 	      "  --headroom X[,Y...]       memory left free: bytes (2GiB) or a percent (20%), one\n"
 	      "                            for every pool or one per pool (system first); default\n"
 	      "                            1 GiB per GPU and max(2 GiB, 10%) of RAM\n"
@@ -179,6 +181,10 @@ static int set_bandwidths(const struct cmd_model_opts *mo, struct place_request 
 			eq[1 + n - 2] = '\0';
 		if (parse_size(eq + 1, &v) < 0)
 			goto bad;
+		if (!strcasecmp(tok, "disk")) {
+			q->disk_bandwidth = (double)v;
+			continue;
+		}
 		if (!strcasecmp(tok, "cpu")) {
 			q->bandwidth[0] = (double)v;
 			continue;
@@ -473,6 +479,7 @@ static int fit_run(int argc, char **argv)
 	q->kv_auto = mo.kv_auto;
 	q->no_cpu = mo.no_cpu;
 	q->mmap_fixed = mo.mmap_set;
+	q->allow_disk = mo.allow_disk;
 	memset(models, 0, sizeof(models));
 	if (machine(&mo, q, models, &probed) < 0 ||
 	    set_bandwidths(&mo, q, models) < 0) {

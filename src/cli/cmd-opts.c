@@ -19,7 +19,7 @@ enum {
 	OPT_NGL = 256, OPT_TS, OPT_SM, OPT_MG, OPT_CTK, OPT_CTV, OPT_FA, OPT_NP, OPT_KVU,
 	OPT_NO_KVU, OPT_UB, OPT_CMOE, OPT_NCMOE, OPT_OT, OPT_NO_MMAP, OPT_MLOCK, OPT_LM, OPT_NKVO,
 	OPT_SWA_FULL, OPT_NR, OPT_GPU, OPT_DEVICE, OPT_CPU_FEAT, OPT_JSON, OPT_FOR, OPT_NO_CPU,
-	OPT_HEADROOM, OPT_BW, OPT_ROOT,
+	OPT_HEADROOM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK,
 };
 
 static unsigned host_cpu_flags(void)
@@ -190,6 +190,7 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "for", required_argument, NULL, OPT_FOR },
 		{ "no-cpu", no_argument, NULL, OPT_NO_CPU },
+		{ "allow-disk", no_argument, NULL, OPT_ALLOW_DISK },
 		{ "headroom", required_argument, NULL, OPT_HEADROOM },
 		{ "bandwidth", required_argument, NULL, OPT_BW },
 		{ "root", required_argument, NULL, OPT_ROOT },
@@ -314,6 +315,11 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 			if (!mo->fit)
 				e = bad("--no-cpu", "", "only for llmem fit");
 			mo->no_cpu = true;
+			break;
+		case OPT_ALLOW_DISK:
+			if (!mo->fit)
+				e = bad("--allow-disk", "", "only for llmem fit");
+			mo->allow_disk = true;
 			break;
 		case OPT_HEADROOM:
 			if (!mo->fit)

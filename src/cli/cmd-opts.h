@@ -15,7 +15,7 @@ struct cmd_model_opts {
 	const char *paths[8];
 	/* what the user fixed (fit keeps those and fits the rest) */
 	bool ngl_set, ctx_set, ncmoe_set, ts_set, mmap_set;
-	bool ctx_max, kv_auto, no_cpu;
+	bool ctx_max, kv_auto, no_cpu, allow_disk;
 	const char *for_mode;   /* llama-server, ollama or json */
 	const char *headroom;   /* --headroom: bytes or a percent, or a list */
 	const char *bandwidth;  /* --bandwidth cpu=60GB/s,cuda0=1008GB/s */

@@ -546,6 +546,42 @@ int model_from_gguf(const struct gguf_file *const *parts, size_t n_parts, struct
 	    (e = get_u(&mt, "expert_shared_feed_forward_length", 1u << 24, false, &m->n_ff_shexp)) < 0)
 		goto fail;
 
+	/* the compute graph's options (they only shape the compute-buffer
+	 * estimate; the booleans and floats keep llama.cpp's default when
+	 * they have another type) */
+	v = 0;
+	if ((e = get_u(&mt, "leading_dense_block_count", UINT32_MAX, false, &v)) < 0)
+		goto fail;
+	m->n_layer_dense_lead = (uint32_t)(v < m->n_layer ? v : m->n_layer);
+	v = 0;
+	if ((e = get_u(&mt, "expert_gating_func", UINT32_MAX, false, &v)) < 0)
+		goto fail;
+	m->expert_gating = (uint32_t)v;
+	v = 0;
+	if ((e = get_u(&mt, "expert_group_count", MODEL_MAX_EXPERTS, false, &v)) < 0)
+		goto fail;
+	m->n_expert_groups = (uint32_t)v;
+	v = 0;
+	if ((e = get_u(&mt, "expert_group_used_count", MODEL_MAX_EXPERTS, false, &v)) < 0)
+		goto fail;
+	m->n_group_used = (uint32_t)v;
+	v = 0;
+	if ((e = get_u(&mt, "shortconv.l_cache", 1u << 16, false, &v)) < 0)
+		goto fail;
+	m->shortconv_l_cache = (uint32_t)v;
+	if ((k = arch_key(&mt, "expert_weights_norm")) >= 0) {
+		bool b = false;
+
+		if (gguf_kv_get_bool(f, (uint64_t)k, &b) == 0)
+			m->expert_weights_norm = b;
+	}
+	if ((k = arch_key(&mt, "expert_weights_scale")) >= 0) {
+		double sc = 0;
+
+		if (gguf_kv_get_float(f, (uint64_t)k, &sc) == 0)
+			m->expert_weights_scaled = sc != 0.0 && sc != 1.0;
+	}
+
 	if ((e = check_tokenizer(f, d)) < 0)
 		goto fail;
 	/* vocabulary: <arch>.vocab_size, else the tokenizer, else token_embd */

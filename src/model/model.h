@@ -64,6 +64,15 @@ struct model {
 	uint32_t n_expert, n_expert_used;
 	uint64_t n_ff_exp, n_ff_shexp; /* from the metadata, else the tensors */
 	uint32_t kv_lora_rank, n_rot;  /* MLA latent size, rope dims */
+	/* what shapes the compute graph (llama-graph.cpp build_moe_ffn,
+	 * src/models/<arch>.cpp): the MoE router's options and the leading
+	 * dense blocks, LFM2's short convolution */
+	uint32_t n_layer_dense_lead;   /* leading_dense_block_count */
+	uint32_t expert_gating;        /* expert_gating_func, 0 = unset */
+	bool expert_weights_norm;      /* expert_weights_norm */
+	bool expert_weights_scaled;    /* expert_weights_scale not 0 or 1 */
+	uint32_t n_expert_groups, n_group_used; /* expert_group_(used_)count */
+	uint32_t shortconv_l_cache;    /* shortconv.l_cache */
 	struct model_layer *layers;  /* n_layer entries */
 	size_t n_tensors;
 	struct model_tensor *tensors;

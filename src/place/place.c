@@ -48,6 +48,7 @@ int place_check(const struct model *m, const struct est_config *c, const uint64_
 
 struct solver {
 	const char *how;
+	bool allow_disk;
 	const struct model *m;
 	const struct place_request *q;
 	struct place_plan *p;
@@ -74,6 +75,16 @@ static int try_mode(struct solver *s, const struct est_config *c, bool gpu_only)
 		return 0;
 	if (e < 0 && s->d)
 		*s->d = d;
+	/* --allow-disk: the mapped weights may spill past RAM (the kernel
+	 * pages them in from the file); everything else must fit */
+	if (e == 0 && s->allow_disk && !gpu_only) {
+		uint64_t mapped = s->est.usage[0].weights_mapped;
+
+		e = s->need[0] - mapped <= s->q->budget[0];
+		for (size_t i = 0; e && i < c->n_devices; i++)
+			if (c->devices[i].kind != EST_DEV_UNIFIED && s->need[i + 1] > s->q->budget[i + 1])
+				e = 0;
+	}
 	if (e == 0 && gpu_only) {
 		e = 1;
 		for (size_t i = 0; i < c->n_devices; i++)
@@ -238,6 +249,12 @@ static void speed(struct solver *s, const struct est_config *best)
 	double t, t0;
 
 	t = token_time(&s->p->est, best, s->q->bandwidth, &k1);
+	if (s->allow_disk && s->p->need[0] > s->q->budget[0]) {
+		double disk = s->q->disk_bandwidth > 0 ? s->q->disk_bandwidth : 2e9;
+
+		s->p->from_disk = s->p->need[0] - s->q->budget[0];
+		t += (double)s->p->from_disk / disk;
+	}
 	all.n_gpu_layers = -1;
 	all.n_cpu_moe = 0;
 	all.cpu_moe = false;
@@ -380,9 +397,9 @@ static int best_split(struct solver *s, struct est_config *c)
 }
 
 static int solve(const struct model *m, const struct place_request *q, struct place_plan *p,
-		 struct diag *d)
+		 struct diag *d, bool allow_disk)
 {
-	struct solver s = { NULL, m, q, p, d, { 0 }, { 0 }, 0, m->n_layer };
+	struct solver s = { NULL, allow_disk, m, q, p, d, { 0 }, { 0 }, 0, m->n_layer };
 	struct est_config c = q->base;
 	uint32_t kv_list[3], n_kv = 0;
 	uint64_t train = m->n_ctx_train ? m->n_ctx_train : 4096;
@@ -502,8 +519,9 @@ static int solve(const struct model *m, const struct place_request *q, struct pl
 			if (t.devices[i].kind != EST_DEV_UNIFIED && s.need[i + 1] > q->budget[i + 1])
 				why(p, "%s needs %.1f GiB, budget %.1f GiB", t.devices[i].name,
 				    (double)s.need[i + 1] / GIB, (double)q->budget[i + 1] / GIB);
-		why(p, "a smaller quantization, a smaller context%s would fit",
-		    q->no_cpu ? ", or allowing CPU offload" : "");
+		why(p, "a smaller quantization or context%s would fit%s",
+		    q->no_cpu ? ", or allowing CPU offload" : "",
+		    q->allow_disk ? "" : "; --allow-disk would read what RAM cannot hold from disk, slowly");
 		return 0;
 	}
 done:
@@ -538,23 +556,39 @@ int place_solve(const struct model *m, const struct place_request *q, struct pla
 {
 	struct place_request q2;
 	struct place_plan *p2;
-	int r = solve(m, q, p, d);
+	int r = solve(m, q, p, d, false);
 
 	/* With mmap, llama.cpp keeps a model's file pages mapped beside the
 	 * repacked copies it makes for the CPU, so the weights can take
 	 * RAM twice; --no-mmap reads them once. Tried only when nothing
 	 * fits otherwise and the user chose no load mode. */
-	if (r < 0 || p->fits || q->mmap_fixed || q->base.no_mmap || q->base.mlock)
+	if (r < 0 || p->fits)
 		return r;
-	q2 = *q;
-	q2.base.no_mmap = true;
 	p2 = calloc(1, sizeof(*p2));
 	if (!p2)
 		return r;
-	r = solve(m, &q2, p2, d);
-	if (r == 0 && p2->fits) {
-		*p = *p2;
-		why(p, "--no-mmap: the weights are read once instead of staying mapped beside their repacked copies");
+	if (!q->mmap_fixed && !q->base.no_mmap && !q->base.mlock) {
+		q2 = *q;
+		q2.base.no_mmap = true;
+		r = solve(m, &q2, p2, d, false);
+		if (r == 0 && p2->fits) {
+			*p = *p2;
+			why(p, "--no-mmap: the weights are read once instead of staying mapped beside their repacked copies");
+			free(p2);
+			return 0;
+		}
+	}
+	/* --allow-disk: keep the weights mapped (no repacked copies) and let
+	 * what RAM cannot hold be paged in from the file */
+	if (r >= 0 && q->allow_disk && !q->base.no_mmap && !q->base.mlock) {
+		q2 = *q;
+		q2.base.no_repack = true;
+		r = solve(m, &q2, p2, d, true);
+		if (r == 0 && p2->fits) {
+			*p = *p2;
+			why(p, "--allow-disk: %.1f GiB of the weights do not fit in RAM and are read from the file for every token (-nr keeps them mapped)",
+			    (double)p->from_disk / GIB);
+		}
 	}
 	free(p2);
 	return r < 0 ? r : 0;

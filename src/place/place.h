@@ -36,6 +36,9 @@ struct place_request {
 	bool kv_auto;   /* -ctk auto / -ctv auto */
 	bool no_cpu;    /* --no-cpu: no layer or expert on the CPU */
 	bool mmap_fixed; /* the user chose the load mode (--no-mmap, -lm) */
+	bool allow_disk; /* --allow-disk: weights mapped from the file may
+	                  * exceed RAM and be read from disk as they are used */
+	double disk_bandwidth; /* bytes/s for that, 0 = 2 GB/s (an NVMe SSD) */
 	/* budgets in bytes: [0] system RAM, [1 + i] the i-th GPU's own
 	 * memory (ignored for unified GPUs, which draw on [0]) */
 	uint64_t budget[EST_MAX_DEVICES + 1];
@@ -50,6 +53,8 @@ struct place_plan {
 	uint64_t need[EST_MAX_DEVICES + 1]; /* per pool, as checked */
 	double speed_ratio;        /* decode speed / all layers on the GPUs */
 	double tokens_per_s;       /* 0 when a bandwidth is unknown */
+	uint64_t from_disk;        /* --allow-disk: weight bytes not resident,
+	                            * read from the file for every token */
 	size_t n_why;
 	char why[PLACE_WHY_MAX][PLACE_WHY_LEN];
 };
