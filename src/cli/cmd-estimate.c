@@ -11,6 +11,7 @@
 
 #include "base/parse.h"
 #include "cli/cmd.h"
+#include "cli/cmd-model.h"
 #include "cli/cmd-opts.h"
 #include "estimate/estimate.h"
 #include "gguf/ggml-type.h"
@@ -56,11 +57,10 @@ static int estimate_run(int argc, char **argv)
 {
 	struct est_config c;
 	struct est_result r;
-	struct io_model *im = NULL;
+	struct cmd_model *cmm = NULL;
 	struct model m;
 	struct diag d;
 	const char *path = NULL;
-	char *bad_path = NULL;
 	bool json = false;
 	int e, rc = CMD_EXIT_OK;
 
@@ -75,27 +75,10 @@ static int estimate_run(int argc, char **argv)
 	json = mo.json;
 	path = mo.paths[0];
 	diag_init(&d);
-	e = io_model_open(path, &im, &d, &bad_path);
-	if (e < 0) {
-		cmd_report_diag(bad_path ? bad_path : path, &d);
-		free(bad_path);
-		return e == -ENOMEM ? CMD_EXIT_FAIL : CMD_EXIT_INPUT;
-	}
-	const struct gguf_file *parts[64];
-
-	if (im->n_parts > ARRAY_SIZE(parts)) {
-		cmd_error("%s: more than 64 parts", path);
-		io_model_free(im);
-		return CMD_EXIT_INPUT;
-	}
-	for (size_t p = 0; p < im->n_parts; p++)
-		parts[p] = im->parts[p]->gf;
-	e = model_from_gguf(parts, im->n_parts, &m, &d);
-	if (e < 0) {
-		cmd_report_diag(path, &d);
-		io_model_free(im);
-		return e == -ENOMEM ? CMD_EXIT_FAIL : CMD_EXIT_INPUT;
-	}
+	e = cmd_model_open(path, 0, &cmm);
+	if (e)
+		return e;
+	m = cmm->m;
 	e = est_estimate(&m, &c, &r, &d);
 	if (e < 0) {
 		cmd_error("%s", d.msg);
@@ -111,8 +94,7 @@ static int estimate_run(int argc, char **argv)
 	} else {
 		out_estimate_text(stdout, &m, &c, &r);
 	}
-	model_release(&m);
-	io_model_free(im);
+	cmd_model_free(cmm);
 	return rc;
 }
 

@@ -15,6 +15,7 @@
 
 #include "base/parse.h"
 #include "cli/cmd.h"
+#include "cli/cmd-model.h"
 #include "cli/cmd-opts.h"
 #include "gguf/ggml-type.h"
 #include "io/io.h"
@@ -493,29 +494,17 @@ static int fit_run(int argc, char **argv)
 		json_object_set_new(all, "plans", json_array());
 	for (size_t k = 0; k < mo.n_paths; k++) {
 		const char *path = mo.paths[k];
-		struct io_model *im = NULL;
-		const struct gguf_file *parts[64];
+		struct cmd_model *cmm = NULL;
 		struct model m;
 		struct diag d;
-		char *bad_path = NULL;
 
 		diag_init(&d);
-		e = io_model_open(path, &im, &d, &bad_path);
-		if (e < 0) {
-			cmd_report_diag(bad_path ? bad_path : path, &d);
-			free(bad_path);
-			rc = CMD_EXIT_INPUT;
+		e = cmd_model_open(path, 0, &cmm);
+		if (e) {
+			rc = e;
 			break;
 		}
-		for (size_t i = 0; i < im->n_parts && i < 64; i++)
-			parts[i] = im->parts[i]->gf;
-		e = model_from_gguf(parts, im->n_parts < 64 ? im->n_parts : 64, &m, &d);
-		if (e < 0) {
-			cmd_report_diag(path, &d);
-			io_model_free(im);
-			rc = CMD_EXIT_INPUT;
-			break;
-		}
+		m = cmm->m;
 		e = place_solve(&m, q, p, &d);
 		if (e < 0) {
 			cmd_error("%s: %s", path, d.msg);
@@ -536,8 +525,7 @@ static int fit_run(int argc, char **argv)
 					q->budget[i] = q->budget[i] > p->need[i] ? q->budget[i] - p->need[i] : 0;
 			}
 		}
-		model_release(&m);
-		io_model_free(im);
+		cmd_model_free(cmm);
 		if (e < 0 || !p->fits)
 			break;
 	}

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/cmd-model.h"
 #include "io/io.h"
 #include "model/model-info.h"
 #include "output/output.h"
@@ -40,10 +41,9 @@ static int inspect_run(int argc, char **argv)
 	};
 	bool json = false;
 	unsigned flags = 0;
-	struct io_model *m = NULL;
+	struct cmd_model *m = NULL;
 	struct model_info mi;
 	struct diag d;
-	char *bad = NULL;
 	int c, e, rc = CMD_EXIT_OK;
 
 	optind = 1;
@@ -63,27 +63,14 @@ static int inspect_run(int argc, char **argv)
 	const char *path = argv[optind];
 
 	diag_init(&d);
-	e = io_model_open(path, &m, &d, &bad);
-	if (e < 0) {
-		cmd_report_diag(bad ? bad : path, &d);
-		free(bad);
-		return e == -ENOMEM ? CMD_EXIT_FAIL : CMD_EXIT_INPUT;
-	}
+	e = cmd_model_open(path, CMD_MODEL_NO_MODEL, &m);
+	if (e)
+		return e;
 
-	const struct gguf_file **parts = calloc(m->n_parts, sizeof(*parts));
-	const char **paths = calloc(m->n_parts, sizeof(*paths));
-	uint64_t *sizes = calloc(m->n_parts, sizeof(*sizes));
+	const struct gguf_file **parts = m->parts;
+	const char **paths = m->paths;
+	uint64_t *sizes = m->sizes;
 
-	if (!parts || !paths || !sizes) {
-		cmd_error("out of memory");
-		rc = CMD_EXIT_FAIL;
-		goto out;
-	}
-	for (size_t p = 0; p < m->n_parts; p++) {
-		parts[p] = m->parts[p]->gf;
-		paths[p] = m->parts[p]->path;
-		sizes[p] = m->parts[p]->file_size;
-	}
 	e = model_info_from_gguf(parts, m->n_parts, &mi, &d);
 	if (e < 0) {
 		cmd_report_diag(path, &d);
@@ -111,10 +98,7 @@ static int inspect_run(int argc, char **argv)
 		rc = CMD_EXIT_FAIL;
 	}
 out:
-	free(parts);
-	free(paths);
-	free(sizes);
-	io_model_free(m);
+	cmd_model_free(m);
 	return rc;
 }
 

@@ -27,6 +27,8 @@ extern const struct cmd cmd_inspect;
 extern const struct cmd cmd_estimate;
 extern const struct cmd cmd_fit;
 extern const struct cmd cmd_devices;
+extern const struct cmd cmd_quants;
+extern const struct cmd cmd_synth;
 
 /* Prints "llmem: PATH: offset N: MESSAGE" (or without the offset) as one
  * line on stderr. */

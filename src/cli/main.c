@@ -17,6 +17,8 @@ static const struct cmd *const commands[] = {
 	&cmd_estimate,
 	&cmd_fit,
 	&cmd_devices,
+	&cmd_quants,
+	&cmd_synth,
 };
 
 static void usage(FILE *fp)

@@ -73,4 +73,39 @@ void out_devices_text(FILE *fp, const struct probe_result *r, const struct probe
 json_t *out_devices_json(const struct probe_result *r, const struct probe_budget *b,
 			 const struct probe_headroom *h, const char *root);
 
+/* `llmem quants`: one row per llama.cpp file type (model/quant.h). */
+struct quant_tensor;
+struct out_quants_row {
+	uint32_t ftype;           /* enum llama_ftype */
+	uint64_t file_bytes;      /* the whole file */
+	uint64_t tensor_bytes;    /* its tensor data */
+	uint64_t n_params;
+	uint64_t memory_bytes;    /* every device, all layers on the GPUs */
+	uint64_t gpu_bytes;       /* of that, on the GPUs */
+	bool fits_gpu;            /* all layers on the GPUs fit */
+	bool fits;                /* some placement fits (place_solve) */
+	uint32_t n_gpu_layers;    /* that placement's */
+	double speed_ratio, tokens_per_s;
+	size_t n_tensors;         /* --tensors: the type of each tensor */
+	const struct quant_tensor *tensors;
+};
+
+struct out_quants {
+	const char *model;
+	const char *arch;
+	uint32_t n_layer;
+	uint32_t n_ctx;
+	size_t n_gpus;
+	uint64_t gpu_total, gpu_budget, ram_budget;
+	size_t n_rows;
+	const struct out_quants_row *rows;
+	int recommended;          /* row index, -1 none */
+	bool rec_full;            /* the recommended row fits on the GPUs */
+};
+
+void out_quants_text(FILE *fp, const struct out_quants *q);
+
+/* The same as JSON (schema: docs/quants-json.md). New reference or NULL. */
+json_t *out_quants_json(const struct out_quants *q);
+
 #endif

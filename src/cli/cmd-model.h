@@ -1,0 +1,49 @@
+/* cmd-model.h: the model opener every command shares. MODEL is a GGUF
+ * file (any part of a split model), or a catalog name with an optional
+ * file type ("llama-3.3-70b:q4_k_m", see model/catalog.h), whose header is
+ * built in memory with the quantization mix applied: the commands see the
+ * same parsed parts and struct model either way. */
+#ifndef LLMEM_CLI_CMD_MODEL_H
+#define LLMEM_CLI_CMD_MODEL_H
+
+#include "base/compat.h"
+#include "gguf/gguf.h"
+#include "io/io.h"
+#include "model/catalog.h"
+#include "model/model.h"
+
+enum {
+	CMD_MODEL_NO_MODEL = 1 << 0, /* parse only: no struct model (inspect) */
+};
+
+struct cmd_model {
+	size_t n_parts;
+	const struct gguf_file **parts; /* n_parts */
+	const char **paths;             /* n_parts: file paths, or the name */
+	uint64_t *sizes;                /* n_parts: file sizes */
+	struct model m;                 /* unless CMD_MODEL_NO_MODEL */
+	bool has_model;
+	/* a file */
+	struct io_model *im;
+	/* a catalog model */
+	const struct catalog_model *cat;
+	uint32_t ftype;
+	uint8_t *hdr;                   /* the header built in memory */
+	struct gguf_file *gf;
+	uint64_t file_size;
+};
+
+/* Opens path_or_name. Returns 0 and *ret (free with cmd_model_free()), or
+ * prints one line on stderr and returns the exit status: CMD_EXIT_INPUT
+ * for a bad file or an unknown name (the message lists the closest
+ * catalog names), CMD_EXIT_FAIL when out of memory. */
+int cmd_model_open(const char *path_or_name, unsigned flags, struct cmd_model **ret);
+
+/* Builds the in-memory header of a catalog model as file type ftype and
+ * opens it, as cmd_model_open() does for "NAME:TYPE". */
+int cmd_model_open_catalog(const struct catalog_model *cm, uint32_t ftype, unsigned flags,
+			   struct cmd_model **ret);
+
+struct cmd_model *cmd_model_free(struct cmd_model *cmdm);
+
+#endif
