@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <regex.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/checked.h"
@@ -390,12 +391,1182 @@ static int caches(struct ctx *x)
 	return 0;
 }
 
+/* ---- compute buffers (memory-model.md 4.1-4.2) ----
+ *
+ * llama.cpp reserves the compute buffer by running ggml-alloc's graph
+ * allocator over the graph of a worst-case batch: every node gets memory
+ * when it is computed, a parent's memory is freed once its last consumer
+ * has run, element-wise results may take over their parent's memory, and
+ * free memory is handed out best-fit. The buffer is the allocator's
+ * high-water mark, holes included. So the estimate rebuilds the graph that
+ * src/models/<arch>.cpp and llama-graph.cpp build (the nodes, their sizes,
+ * their order and which ones are views) and replays ggml-alloc.c on it.
+ * Weights and caches have memory of their own and stand as one external
+ * tensor. */
+
+#define G_MAX_SRC 5
+#define G_MAX_TENSORS (1u << 19) /* far above any real model's graph */
+#define G_MAX_FREE 256 /* ggml-alloc.c MAX_FREE_BLOCKS */
+#define G_ALIGN 32     /* the CPU buffer's alignment */
+
+enum g_op {
+	G_LEAF, /* no op: the external tensor or a graph input */
+	G_VIEW, /* view, reshape, permute, transpose; set_rows/cpy into a cache */
+	G_INPL, /* ggml_op_can_inplace(): element-wise ops, rms_norm, rope, soft_max, ... */
+	G_NEW,  /* a fresh result: mul_mat, get_rows, cont, glu, concat, norm, argsort, ... */
+};
+
+enum {
+	GT_INPUT = 1,  /* ggml_set_input */
+	GT_OUTPUT = 2, /* ggml_set_output: never freed, never reused */
+	GT_EXT = 4,    /* memory of its own (weights, caches) */
+	GT_NC = 8,     /* not contiguous */
+};
+
+struct gt {
+	int64_t ne[4];
+	uint64_t size;
+	int32_t src[G_MAX_SRC];
+	int32_t view_src;
+	uint8_t op, es, flags;
+	bool visited, allocated;
+	int32_t n_children, n_views;
+	uint64_t off;
+};
+
+struct gsim {
+	struct gt *t;
+	int32_t *nodes, *leafs, *stack;
+	uint32_t n, cap, n_nodes, n_leafs;
+	bool fail;
+	/* the allocator's free blocks, sorted by offset; the last one is the
+	 * unbounded end of the buffer */
+	uint64_t fb_off[G_MAX_FREE], fb_size[G_MAX_FREE];
+	int n_fb;
+	uint64_t max;
+};
+
+static void gsim_free(struct gsim *g)
+{
+	free(g->t);
+	free(g->nodes);
+	free(g->leafs);
+	free(g->stack);
+	memset(g, 0, sizeof(*g));
+}
+
+/* A new tensor; 0 (the external tensor) when out of memory or on overflow,
+ * with g->fail set. */
+static int32_t g_add(struct gsim *g, uint8_t op, uint8_t es, const int64_t ne_in[4],
+		     const int32_t *src, int n_src)
+{
+	/* ne_in may point into g->t, which may move */
+	int64_t ne[4] = { ne_in[0], ne_in[1], ne_in[2], ne_in[3] };
+	struct gt *t;
+	uint64_t size = es;
+
+	if (g->n == g->cap) {
+		uint32_t cap = g->cap ? 2 * g->cap : 1024;
+		void *p;
+
+		if (g->cap >= G_MAX_TENSORS)
+			goto fail;
+		if (!(p = realloc(g->t, (size_t)cap * sizeof(*g->t))))
+			goto fail;
+		g->t = p;
+		if (!(p = realloc(g->nodes, (size_t)cap * sizeof(*g->nodes))))
+			goto fail;
+		g->nodes = p;
+		if (!(p = realloc(g->leafs, (size_t)cap * sizeof(*g->leafs))))
+			goto fail;
+		g->leafs = p;
+		if (!(p = realloc(g->stack, (size_t)cap * sizeof(*g->stack))))
+			goto fail;
+		g->stack = p;
+		g->cap = cap;
+	}
+	t = &g->t[g->n];
+	memset(t, 0, sizeof(*t));
+	for (int i = 0; i < 4; i++) {
+		t->ne[i] = ne[i];
+		if (ne[i] < 0 || !ck_mul_u64(size, (uint64_t)ne[i], &size))
+			g->fail = true;
+	}
+	t->size = size;
+	t->op = op;
+	t->es = es;
+	t->view_src = -1;
+	for (int i = 0; i < G_MAX_SRC; i++)
+		t->src[i] = i < n_src ? src[i] : -1;
+	return (int32_t)g->n++;
+fail:
+	g->fail = true;
+	return 0;
+}
+
+#define NE(a, b, c, d) ((const int64_t[4]){ (a), (b), (c), (d) })
+#define SRC(...) ((const int32_t[]){ __VA_ARGS__ }), (int)(sizeof((const int32_t[]){ __VA_ARGS__ }) / sizeof(int32_t))
+
+static int32_t g_input(struct gsim *g, uint8_t es, int64_t a, int64_t b, int64_t c, int64_t d)
+{
+	int32_t t = g_add(g, G_LEAF, es, NE(a, b, c, d), NULL, 0);
+
+	if (t)
+		g->t[t].flags = GT_INPUT;
+	return t;
+}
+
+/* an F32 result of op over the sources */
+static int32_t g_op(struct gsim *g, uint8_t op, int64_t a, int64_t b, int64_t c, int64_t d,
+		    const int32_t *src, int n_src)
+{
+	return g_add(g, op, 4, NE(a, b, c, d), src, n_src);
+}
+
+/* ggml_view_*, reshape, permute, transpose of x (the root is always a
+ * tensor with memory: ggml_view_impl) */
+static int32_t g_view(struct gsim *g, int32_t x, int64_t a, int64_t b, int64_t c, int64_t d, bool nc)
+{
+	int32_t t = g_add(g, G_VIEW, g->t[x].es, NE(a, b, c, d), SRC(x));
+
+	if (t) {
+		g->t[t].view_src = g->t[x].view_src >= 0 ? g->t[x].view_src : x;
+		g->t[t].flags = nc || (g->t[x].flags & GT_NC) ? GT_NC : 0;
+	}
+	return t;
+}
+
+/* an element-wise op that may run in place: the shape of x */
+static int32_t g_inpl(struct gsim *g, int32_t x, int32_t y)
+{
+	const int64_t *n = g->t[x].ne;
+
+	return y >= 0 ? g_add(g, G_INPL, 4, n, SRC(x, y)) : g_add(g, G_INPL, 4, n, SRC(x));
+}
+
+/* a result written into a cache: a view of the external tensor */
+static int32_t g_store(struct gsim *g, const int32_t *src, int n_src)
+{
+	int32_t t = g_add(g, G_VIEW, 4, NE(1, 1, 1, 1), src, n_src);
+
+	if (t)
+		g->t[t].view_src = 0;
+	return t;
+}
+
+/* ggml_build_forward_expand: post-order depth-first, sources in order
+ * (ggml.c ggml_visit_parents_graph) */
+static void g_expand(struct gsim *g, int32_t root)
+{
+	uint32_t sp = 0;
+
+	if (g->fail || g->t[root].visited)
+		return;
+	g->t[root].visited = true;
+	g->stack[sp++] = root;
+	while (sp) {
+		struct gt *t = &g->t[g->stack[sp - 1]];
+		int32_t next = -1;
+
+		for (int i = 0; i < G_MAX_SRC && next < 0; i++)
+			if (t->src[i] >= 0 && !g->t[t->src[i]].visited)
+				next = t->src[i];
+		if (next >= 0) {
+			g->t[next].visited = true;
+			g->stack[sp++] = next;
+			continue;
+		}
+		sp--;
+		if (t->op == G_LEAF)
+			g->leafs[g->n_leafs++] = g->stack[sp];
+		else
+			g->nodes[g->n_nodes++] = g->stack[sp];
+	}
+}
+
+/* ---- ggml-alloc.c's dynamic allocator, one chunk ---- */
+
+static uint64_t g_align(uint64_t x)
+{
+	return (x + G_ALIGN - 1) / G_ALIGN * G_ALIGN;
+}
+
+static void fb_remove(struct gsim *g, int i)
+{
+	for (; i < g->n_fb - 1; i++) {
+		g->fb_off[i] = g->fb_off[i + 1];
+		g->fb_size[i] = g->fb_size[i + 1];
+	}
+	g->n_fb--;
+}
+
+/* ggml_dyn_tallocr_alloc: the best fitting block but the last, else the
+ * last */
+static uint64_t fb_alloc(struct gsim *g, uint64_t size)
+{
+	uint64_t best_size = UINT64_MAX, off;
+	int best = -1;
+
+	size = g_align(size);
+	for (int i = 0; i < g->n_fb - 1; i++) {
+		if (g->fb_size[i] >= size && g->fb_size[i] <= best_size) {
+			best = i;
+			best_size = g->fb_size[i];
+		}
+	}
+	if (best < 0)
+		best = g->n_fb - 1;
+	off = g->fb_off[best];
+	g->fb_off[best] += size;
+	g->fb_size[best] -= size;
+	if (g->fb_size[best] == 0)
+		fb_remove(g, best);
+	if (off + size > g->max)
+		g->max = off + size;
+	return off;
+}
+
+/* ggml_dyn_tallocr_free_bytes: merge with a neighbour, else insert */
+static void fb_free(struct gsim *g, uint64_t off, uint64_t size)
+{
+	size = g_align(size);
+	for (int i = 0; i < g->n_fb; i++) {
+		if (g->fb_off[i] + g->fb_size[i] == off) {
+			g->fb_size[i] += size;
+			if (i < g->n_fb - 1 && g->fb_off[i] + g->fb_size[i] == g->fb_off[i + 1]) {
+				g->fb_size[i] += g->fb_size[i + 1];
+				fb_remove(g, i + 1);
+			}
+			return;
+		}
+		if (off + size == g->fb_off[i]) {
+			g->fb_off[i] = off;
+			g->fb_size[i] += size;
+			if (i > 0 && g->fb_off[i - 1] + g->fb_size[i - 1] == g->fb_off[i]) {
+				g->fb_size[i - 1] += g->fb_size[i];
+				fb_remove(g, i);
+			}
+			return;
+		}
+	}
+	if (g->n_fb == G_MAX_FREE) {
+		g->fail = true;
+		return;
+	}
+	int at = 0;
+
+	while (at < g->n_fb && g->fb_off[at] < off)
+		at++;
+	for (int i = g->n_fb; i > at; i--) {
+		g->fb_off[i] = g->fb_off[i - 1];
+		g->fb_size[i] = g->fb_size[i - 1];
+	}
+	g->fb_off[at] = off;
+	g->fb_size[at] = size;
+	g->n_fb++;
+}
+
+/* ggml_gallocr_allocate_node */
+static void ga_alloc(struct gsim *g, int32_t id)
+{
+	struct gt *t = &g->t[id];
+
+	if ((t->flags & GT_EXT) || t->allocated || t->view_src >= 0)
+		return;
+	t->allocated = true;
+	if (t->op == G_INPL) {
+		for (int i = 0; i < G_MAX_SRC; i++) {
+			struct gt *p = t->src[i] >= 0 ? &g->t[t->src[i]] : NULL;
+
+			if (!p || !p->allocated || (p->flags & GT_OUTPUT) || p->es != t->es ||
+			    memcmp(p->ne, t->ne, sizeof(t->ne)) != 0)
+				continue;
+			if (p->n_children == 1 && p->n_views == 0) {
+				t->off = p->off;
+				p->allocated = false;
+				return;
+			}
+		}
+	}
+	t->off = fb_alloc(g, t->size);
+}
+
+/* ggml_gallocr_free_node */
+static void ga_free(struct gsim *g, int32_t id)
+{
+	struct gt *t = &g->t[id];
+
+	if (t->flags & GT_OUTPUT)
+		return;
+	fb_free(g, t->off, t->size);
+	t->allocated = false;
+}
+
+/* ggml_gallocr_alloc_graph_impl: the high-water mark of the graph */
+static uint64_t ga_run(struct gsim *g)
+{
+	g->n_fb = 1;
+	g->fb_off[0] = 0;
+	g->fb_size[0] = UINT64_MAX / 2;
+	g->max = 0;
+	for (uint32_t i = 0; i < g->n_leafs; i++)
+		ga_alloc(g, g->leafs[i]);
+	for (uint32_t i = 0; i < g->n_nodes; i++) {
+		struct gt *t = &g->t[g->nodes[i]];
+
+		if (t->view_src >= 0)
+			g->t[t->view_src].n_views++;
+		for (int j = 0; j < G_MAX_SRC; j++) {
+			if (t->src[j] < 0)
+				continue;
+			g->t[t->src[j]].n_children++;
+			if (g->t[t->src[j]].flags & GT_INPUT)
+				ga_alloc(g, t->src[j]);
+		}
+	}
+	for (uint32_t i = 0; i < g->n_nodes && !g->fail; i++) {
+		int32_t id = g->nodes[i];
+		const struct gt *t = &g->t[id];
+
+		for (int j = 0; j < G_MAX_SRC; j++)
+			if (t->src[j] >= 0)
+				ga_alloc(g, t->src[j]);
+		ga_alloc(g, id);
+		for (int j = 0; j < G_MAX_SRC; j++) {
+			struct gt *p;
+
+			if (t->src[j] < 0)
+				continue;
+			p = &g->t[t->src[j]];
+			if (--p->n_children != 0 || p->n_views != 0)
+				continue;
+			if (p->view_src >= 0) {
+				struct gt *vs = &g->t[p->view_src];
+
+				if (--vs->n_views == 0 && vs->n_children == 0 && vs->allocated)
+					ga_free(g, p->view_src);
+			} else if (p->allocated) {
+				ga_free(g, t->src[j]);
+			}
+		}
+	}
+	return g->max;
+}
+
+/* ---- the graphs (llama-graph.cpp, src/models/<arch>.cpp) ---- */
+
+/* Per-layer tensors that change the graph, from the tensor names. */
+enum {
+	LF_QKV = 1u << 0,       /* attn_qkv: fused Q, K, V */
+	LF_QKV_B = 1u << 1,     /* attn_qkv.bias */
+	LF_Q_B = 1u << 2,       /* attn_q.bias (and k, v) */
+	LF_K_B = 1u << 3,
+	LF_V_B = 1u << 4,
+	LF_O_B = 1u << 5,       /* attn_output.bias */
+	LF_QK_NORM = 1u << 6,   /* attn_q_norm, attn_k_norm */
+	LF_SINKS = 1u << 7,     /* attn_sinks */
+	LF_POST_ATTN = 1u << 8, /* post_attention_norm */
+	LF_POST_FFN = 1u << 9,  /* post_ffw_norm */
+	LF_NORM_B = 1u << 10,   /* attn_norm.bias: layer norm with a bias */
+	LF_GATE = 1u << 11,     /* ffn_gate */
+	LF_UP_B = 1u << 12,     /* ffn_up.bias, ffn_gate.bias, ffn_down.bias */
+	LF_GATE_B = 1u << 13,
+	LF_DOWN_B = 1u << 14,
+	LF_ROUTER_B = 1u << 15, /* ffn_gate_inp.bias */
+	LF_PROBS_B = 1u << 16,  /* exp_probs_b.bias */
+	LF_EXPS_B = 1u << 17,   /* ffn_*_exps.bias */
+	LF_GATE_EXPS = 1u << 18, /* ffn_gate_exps */
+	LF_GATE_UP_EXPS = 1u << 19, /* ffn_gate_up_exps */
+	LF_SHEXP = 1u << 20,    /* ffn_up_shexp */
+	LF_SHEXP_GATE = 1u << 21, /* ffn_gate_shexp */
+	LF_Q_A = 1u << 22,      /* attn_q_a: MLA with a low-rank Q */
+};
+
+static const struct {
+	const char *suffix;
+	uint32_t flag;
+} layer_tensors[] = {
+	{ "attn_qkv.weight", LF_QKV },	       { "attn_qkv.bias", LF_QKV_B },
+	{ "attn_q.bias", LF_Q_B },	       { "attn_k.bias", LF_K_B },
+	{ "attn_v.bias", LF_V_B },	       { "attn_output.bias", LF_O_B },
+	{ "attn_q_norm.weight", LF_QK_NORM },   { "attn_sinks.weight", LF_SINKS },
+	{ "post_attention_norm.weight", LF_POST_ATTN }, { "post_ffw_norm.weight", LF_POST_FFN },
+	{ "attn_norm.bias", LF_NORM_B },       { "ffn_gate.weight", LF_GATE },
+	{ "ffn_up.bias", LF_UP_B },	       { "ffn_gate.bias", LF_GATE_B },
+	{ "ffn_down.bias", LF_DOWN_B },	       { "ffn_gate_inp.bias", LF_ROUTER_B },
+	{ "exp_probs_b.bias", LF_PROBS_B },    { "ffn_up_exps.bias", LF_EXPS_B },
+	{ "ffn_gate_exps.weight", LF_GATE_EXPS }, { "ffn_gate_up_exps.weight", LF_GATE_UP_EXPS },
+	{ "ffn_up_shexp.weight", LF_SHEXP },   { "ffn_gate_shexp.weight", LF_SHEXP_GATE },
+	{ "attn_q_a.weight", LF_Q_A },
+};
+
+enum g_family {
+	GF_NONE, /* not simulated: the closed forms */
+	GF_STD,  /* embeddings, [norm, attention, norm, FFN or MoE] x L, norm, logits */
+	GF_MLA,  /* deepseek2: latent attention */
+	GF_LFM2, /* short convolutions and attention */
+};
+
+enum g_ffn {
+	FFN_GLU,          /* act(gate) * up: SWIGLU/GEGLU over two tensors */
+	FFN_GLU_FUSED,    /* one up tensor of 2 n_ff, split by SWIGLU (phi3) */
+};
+
+enum g_gating {
+	GATE_META,               /* expert_gating_func, softmax when unset */
+	GATE_SOFTMAX = 1,        /* softmax (or sigmoid) of the router logits, in place */
+	GATE_SOFTMAX_WEIGHT = 3, /* softmax over the chosen experts' logits only */
+};
+
+enum g_norm_w { NORMW_ALWAYS, NORMW_NEVER, NORMW_META };
+
+/* What differs between architectures' graphs (src/models/<arch>.cpp);
+ * the tensors say the rest (biases, QK norms, fused QKV, sinks, shared
+ * experts, post norms). */
+struct garch {
+	const char *name;
+	uint8_t family;          /* enum g_family */
+	uint8_t ffn;             /* enum g_ffn */
+	uint8_t gating;          /* enum g_gating */
+	uint8_t norm_w;          /* the chosen experts' weights renormalised: enum g_norm_w */
+	bool embd_scale;         /* the embeddings are scaled (gemma) */
+	bool q_scale;            /* Q is scaled before attention (phi3, gemma3) */
+	bool res_first;          /* the FFN residual is added as residual + ffn (phi3) */
+	bool post_attn_ffn_norm; /* post_attention_norm is the FFN's input norm (gpt-oss) */
+	bool late_out_ids;       /* the outputs are picked after the last layer, whose
+				  * output is a graph output, t_h_nextn (gpt-oss) */
+};
+
+static const struct garch garch_table[] = {
+	{ "llama", GF_STD, FFN_GLU, GATE_SOFTMAX, NORMW_ALWAYS, false, false, false, false, false },
+	{ "qwen3", GF_STD, FFN_GLU, GATE_SOFTMAX, NORMW_ALWAYS, false, false, false, false, false },
+	{ "qwen3moe", GF_STD, FFN_GLU, GATE_SOFTMAX, NORMW_ALWAYS, false, false, false, false, false },
+	{ "gemma3", GF_STD, FFN_GLU, GATE_SOFTMAX, NORMW_ALWAYS, true, true, false, false, false },
+	{ "phi3", GF_STD, FFN_GLU_FUSED, GATE_SOFTMAX, NORMW_ALWAYS, false, true, true, false, false },
+	{ "gpt-oss", GF_STD, FFN_GLU, GATE_SOFTMAX_WEIGHT, NORMW_NEVER, false, false, false, true, true },
+	{ "deepseek2", GF_MLA, FFN_GLU, GATE_META, NORMW_META, false, false, false, false, false },
+	{ "lfm2", GF_LFM2, FFN_GLU, GATE_META, NORMW_ALWAYS, false, false, false, false, false },
+};
+
+/* an architecture not in the table: the llama graph with what its tensors
+ * say, when its layers are plain attention layers */
+static const struct garch garch_plain = { "", GF_STD, FFN_GLU, GATE_META, NORMW_META, false, false,
+					  false, false, false };
+
+/* the inputs of one KV cache (base or sliding window) */
+struct gcache {
+	int64_t n_kv;
+	int32_t k_idxs, v_idxs, mask, k_rot, v_rot;
+};
+
+struct gb {
+	struct gsim *g;
+	const struct model *m;
+	const struct garch *a;
+	const uint32_t *lf;      /* per-layer LF_* */
+	int64_t T, n_out, n_seqs, n_stream, E, v_max;
+	bool fa, v_trans;
+	uint8_t cache_es;        /* element size of a K cache row, for MLA's V copy */
+	struct gcache c[2];      /* 0: base, 1: sliding window */
+	int32_t inp_pos, out_ids, s_copy_main, s_copy_extra;
+};
+
+/* build_norm: RMS_NORM (in place when it can) times the weight, or, for a
+ * norm with a bias, NORM (a fresh tensor) times the weight plus the bias */
+static int32_t gb_norm(struct gb *b, int32_t x, bool bias)
+{
+	struct gsim *g = b->g;
+	const int64_t *n = g->t[x].ne;
+	int32_t y = bias ? g_op(g, G_NEW, n[0], n[1], n[2], n[3], SRC(x)) : g_inpl(g, x, -1);
+
+	y = g_inpl(g, y, 0);
+	return bias ? g_inpl(g, y, 0) : y;
+}
+
+/* ggml_mul_mat(w, x) of a weight: [rows, x's other dims] */
+static int32_t gb_mm(struct gb *b, int32_t w, int32_t x, int64_t rows)
+{
+	const int64_t *n = b->g->t[x].ne;
+
+	return g_op(b->g, G_NEW, rows, n[1], n[2], n[3], SRC(w, x));
+}
+
+/* llama_mul_mat_hadamard (llama-impl.h) */
+static int32_t gb_hadamard(struct gb *b, int32_t x, int32_t rot, int64_t n)
+{
+	struct gsim *g = b->g;
+	const struct gt *t = &g->t[x];
+	int64_t ne[4] = { t->ne[0], t->ne[1], t->ne[2], t->ne[3] }, nel = 1;
+	int32_t r;
+
+	for (int i = 0; i < 4; i++)
+		if (!ck_mul_i64(nel, ne[i], &nel))
+			g->fail = true;
+	r = (t->flags & GT_NC) ? g_op(g, G_NEW, n, nel / n, 1, 1, SRC(x))
+			       : g_view(g, x, n, nel / n, 1, 1, false);
+
+	r = g_op(g, G_NEW, n, nel / n, 1, 1, SRC(rot, r));
+	return g_view(g, r, ne[0], ne[1], ne[2], ne[3], false);
+}
+
+/* build_attn_mha: q [hk, nh, T], k and v views of the cache */
+static int32_t gb_mha(struct gb *b, uint32_t il, int32_t q, int32_t k, int32_t v, int32_t mask,
+		      int64_t n_kv, int64_t hv, int64_t n_head_kv, int64_t v_mla, bool v_trans)
+{
+	struct gsim *g = b->g;
+	const struct model_layer *ly = &b->m->layers[il];
+	int64_t nh = ly->n_head, ns = b->n_stream, tt = b->T / ns, hk = g->t[q].ne[0];
+	bool sinks = b->lf[il] & LF_SINKS;
+	int32_t cur;
+
+	q = g_view(g, q, hk, nh, tt, ns, false);
+	q = g_view(g, q, hk, tt, nh, ns, true);
+	k = g_view(g, k, 1, 1, 1, 1, true);
+	v = g_view(g, v, 1, 1, 1, 1, true);
+	if (b->fa) {
+		cur = sinks ? g_op(g, G_NEW, hv, nh, tt, ns, SRC(q, k, v, mask, 0))
+			    : g_op(g, G_NEW, hv, nh, tt, ns, SRC(q, k, v, mask));
+		if (v_mla) {
+			cur = g_view(g, cur, hv, tt, nh, ns, true);
+			cur = g_op(g, G_NEW, v_mla, tt, nh, ns, SRC(0, cur));
+			cur = g_view(g, cur, v_mla, nh, tt, ns, true);
+			cur = g_op(g, G_NEW, v_mla, nh, tt, ns, SRC(cur));
+			hv = v_mla;
+		}
+		cur = g_view(g, cur, hv * nh, b->T, 1, 1, false);
+	} else {
+		int32_t kq = g_op(g, G_NEW, n_kv, tt, nh, ns, SRC(k, q));
+
+		kq = sinks ? g_add(g, G_INPL, 4, g->t[kq].ne, SRC(kq, mask, 0))
+			   : g_add(g, G_INPL, 4, g->t[kq].ne, SRC(kq, mask));
+		if (!v_trans) {
+			v = g_view(g, v, 1, 1, 1, 1, true);
+			v = g_add(g, G_NEW, b->cache_es, NE(n_kv, hv, n_head_kv, ns), SRC(v));
+		}
+		cur = g_op(g, G_NEW, hv, tt, nh, ns, SRC(v, kq));
+		if (v_mla) {
+			cur = g_op(g, G_NEW, v_mla, tt, nh, ns, SRC(0, cur));
+			hv = v_mla;
+		}
+		cur = g_view(g, cur, hv, nh, tt, ns, true);
+		cur = g_op(g, G_NEW, hv * nh, b->T, 1, 1, SRC(cur));
+	}
+	g_expand(g, cur);
+	return cur;
+}
+
+/* build_attn with a KV cache (llama-graph.cpp, both the plain and the
+ * iswa variants): q, k, v as build_qkv left them */
+static int32_t gb_attn(struct gb *b, uint32_t il, int32_t q, int32_t k, int32_t v, bool iswa)
+{
+	struct gsim *g = b->g;
+	const struct model_layer *ly = &b->m->layers[il];
+	struct gcache *c = &b->c[ly->swa ? 1 : 0];
+	int64_t nk = (int64_t)ly->head_k * ly->n_head_kv, nv = (int64_t)ly->head_v * ly->n_head_kv;
+	int32_t kc, vc, st, cur;
+
+	if (c->k_rot >= 0) {
+		q = gb_hadamard(b, q, c->k_rot, g->t[c->k_rot].ne[0]);
+		k = gb_hadamard(b, k, c->k_rot, g->t[c->k_rot].ne[0]);
+	}
+	if (c->v_rot >= 0)
+		v = gb_hadamard(b, v, c->v_rot, g->t[c->v_rot].ne[0]);
+	g_expand(g, q);
+	g_expand(g, iswa ? k : v);
+	g_expand(g, iswa ? v : k);
+	/* cpy_k, cpy_v (llama-kv-cache.cpp) */
+	k = g_view(g, k, nk, b->T, 1, 1, false);
+	kc = b->n_stream > 1 ? g_view(g, 0, 1, 1, 1, 1, false) : 0;
+	g_expand(g, g_store(g, SRC(k, c->k_idxs, kc)));
+	if (!b->v_trans) {
+		v = g_view(g, v, nv, b->T, 1, 1, false);
+		vc = b->n_stream > 1 ? g_view(g, 0, 1, 1, 1, 1, false) : 0;
+		st = g_store(g, SRC(v, c->v_idxs, vc));
+	} else {
+		v = (g->t[v].flags & GT_NC) ? g_op(g, G_NEW, nv, b->T, 1, 1, SRC(v))
+					    : g_view(g, v, nv, b->T, 1, 1, false);
+		vc = g_view(g, 0, 1, 1, 1, 1, false);
+		v = g_view(g, v, 1, nv * b->T, 1, 1, false);
+		st = g_store(g, SRC(v, c->v_idxs, vc));
+	}
+	g_expand(g, st);
+	kc = g_view(g, 0, 1, 1, 1, 1, false);
+	vc = g_view(g, 0, 1, 1, 1, 1, false);
+	cur = gb_mha(b, il, q, kc, vc, c->mask, c->n_kv, ly->head_v, ly->n_head_kv, 0, b->v_trans);
+	if (c->v_rot >= 0)
+		cur = gb_hadamard(b, cur, c->v_rot, g->t[c->v_rot].ne[0]);
+	cur = gb_mm(b, 0, cur, b->E);
+	return (b->lf[il] & LF_O_B) ? g_inpl(g, cur, 0) : cur;
+}
+
+/* build_qkv: separate or fused projections, reshaped to heads */
+static void gb_qkv(struct gb *b, uint32_t il, int32_t cur, int32_t *q, int32_t *k, int32_t *v)
+{
+	struct gsim *g = b->g;
+	const struct model_layer *ly = &b->m->layers[il];
+	uint32_t f = b->lf[il];
+	int64_t hq = ly->head_k, nh = ly->n_head, hk = ly->head_k, hv = ly->head_v, nkv = ly->n_head_kv;
+
+	if (f & LF_QKV) {
+		int32_t qkv = gb_mm(b, 0, cur, hq * nh + hk * nkv + hv * nkv);
+
+		if (f & (LF_QKV_B | LF_Q_B))
+			qkv = g_inpl(g, qkv, 0);
+		*q = g_view(g, qkv, hq, nh, b->T, 1, true);
+		*k = g_view(g, qkv, hk, nkv, b->T, 1, true);
+		*v = g_view(g, qkv, hv, nkv, b->T, 1, true);
+		return;
+	}
+	*q = gb_mm(b, 0, cur, hq * nh);
+	if (f & LF_Q_B)
+		*q = g_inpl(g, *q, 0);
+	*k = gb_mm(b, 0, cur, hk * nkv);
+	if (f & LF_K_B)
+		*k = g_inpl(g, *k, 0);
+	*v = gb_mm(b, 0, cur, hv * nkv);
+	if (f & LF_V_B)
+		*v = g_inpl(g, *v, 0);
+	*q = g_view(g, *q, hq, nh, b->T, 1, false);
+	*k = g_view(g, *k, hk, nkv, b->T, 1, false);
+	*v = g_view(g, *v, hv, nkv, b->T, 1, false);
+}
+
+/* ggml_rope_ext: element-wise, in place when it can */
+static int32_t gb_rope(struct gb *b, int32_t x)
+{
+	return g_add(b->g, G_INPL, 4, b->g->t[x].ne, SRC(x, b->inp_pos, 0));
+}
+
+/* build_ffn */
+static int32_t gb_ffn(struct gb *b, uint32_t il, int32_t cur, int64_t n_ff, uint8_t type, bool gate)
+{
+	struct gsim *g = b->g;
+	uint32_t f = b->lf[il];
+	int32_t up, gt = -1;
+
+	up = gb_mm(b, 0, cur, type == FFN_GLU_FUSED ? 2 * n_ff : n_ff);
+	if (f & LF_UP_B)
+		up = g_inpl(g, up, 0);
+	if (gate) {
+		gt = gb_mm(b, 0, cur, n_ff);
+		if (f & LF_GATE_B)
+			gt = g_inpl(g, gt, 0);
+	}
+	const int64_t *n = g->t[up].ne;
+
+	if (gt >= 0)
+		cur = g_op(g, G_NEW, n_ff, n[1], n[2], n[3], SRC(gt, up));
+	else if (type == FFN_GLU_FUSED)
+		cur = g_op(g, G_NEW, n_ff, n[1], n[2], n[3], SRC(up));
+	else
+		cur = g_inpl(g, up, -1);
+	cur = gb_mm(b, 0, cur, b->E);
+	return (f & LF_DOWN_B) ? g_inpl(g, cur, 0) : cur;
+}
+
+/* ggml_argsort_top_k: an I32 argsort and a view of its first k */
+static int32_t gb_topk(struct gb *b, int32_t x, int64_t k)
+{
+	const int64_t *p = b->g->t[x].ne;
+	int64_t n[4] = { p[0], p[1], p[2], p[3] };
+	int32_t s = g_add(b->g, G_NEW, 4, n, SRC(x));
+
+	return g_view(b->g, s, k, n[1], n[2], n[3], true);
+}
+
+/* build_moe_ffn */
+static int32_t gb_moe(struct gb *b, uint32_t il, int32_t cur)
+{
+	struct gsim *g = b->g;
+	const struct model *m = b->m;
+	uint32_t f = b->lf[il];
+	int64_t ne = m->n_expert, k = m->n_expert_used, T = g->t[cur].ne[1], E = b->E;
+	int64_t nff = (int64_t)m->n_ff_exp;
+	uint32_t gating = b->a->gating ? b->a->gating : (m->expert_gating ? m->expert_gating : GATE_SOFTMAX);
+	bool norm_w = b->a->norm_w == NORMW_ALWAYS || (b->a->norm_w == NORMW_META && m->expert_weights_norm);
+	int32_t logits, probs, sel, selected, w, up, gt, ex, out;
+
+	logits = gb_mm(b, 0, cur, ne);
+	if (f & LF_ROUTER_B)
+		logits = g_inpl(g, logits, 0);
+	probs = gating == GATE_SOFTMAX_WEIGHT ? logits : g_inpl(g, logits, -1);
+	sel = (f & LF_PROBS_B) ? g_inpl(g, probs, 0) : probs;
+	if (m->n_expert_groups > 1 && m->n_group_used && ne % m->n_expert_groups == 0) {
+		int64_t ng = m->n_expert_groups, per = ne / ng;
+		int32_t groups = g_view(g, sel, per, ng, T, 1, false), scores, top;
+
+		scores = gb_topk(b, groups, 2);
+		scores = g_op(g, G_NEW, 1, 2, ng, T, SRC(g_view(g, groups, 1, per, ng, T, false), scores));
+		scores = g_op(g, G_NEW, 1, ng, T, 1, SRC(g_view(g, scores, 2, ng, T, 1, false)));
+		scores = g_view(g, scores, ng, T, 1, 1, false);
+		top = gb_topk(b, scores, m->n_group_used);
+		sel = g_op(g, G_NEW, per, m->n_group_used, T, 1, SRC(groups, top));
+		/* set_rows into a fill of the groups: a view of the fill */
+		sel = g_store(g, SRC(sel, top, g_inpl(g, groups, -1)));
+		if (sel)
+			g->t[sel].view_src = g->t[sel].src[2];
+		sel = g_view(g, sel, ne, T, 1, 1, false);
+	}
+	selected = gb_topk(b, sel, k);
+	w = g_op(g, G_NEW, 1, k, T, 1, SRC(g_view(g, probs, 1, ne, T, 1, false), selected));
+	if (gating == GATE_SOFTMAX_WEIGHT) {
+		w = g_inpl(g, g_view(g, w, k, T, 1, 1, false), -1);
+		w = g_view(g, w, 1, k, T, 1, false);
+	}
+	if (norm_w) {
+		int32_t w2 = g_view(g, w, k, T, 1, 1, false), sum;
+
+		sum = g_op(g, G_NEW, 1, T, 1, 1, SRC(w2));
+		sum = g_inpl(g, sum, -1);
+		w = g_add(g, G_INPL, 4, g->t[w2].ne, SRC(w2, sum));
+		w = g_view(g, w, 1, k, T, 1, false);
+	}
+	if (m->expert_weights_scaled)
+		w = g_inpl(g, w, -1);
+	g_expand(g, w);
+	cur = g_view(g, cur, E, 1, T, 1, false);
+	if (f & LF_GATE_UP_EXPS) {
+		int32_t gu = g_op(g, G_NEW, 2 * nff, k, T, 1, SRC(0, cur, selected));
+
+		if (f & LF_EXPS_B)
+			gu = g_add(g, G_INPL, 4, g->t[gu].ne, SRC(gu, 0, selected));
+		gt = g_view(g, gu, nff, k, T, 1, true);
+		up = g_view(g, gu, nff, k, T, 1, true);
+	} else {
+		up = g_op(g, G_NEW, nff, k, T, 1, SRC(0, cur, selected));
+		if (f & LF_EXPS_B)
+			up = g_add(g, G_INPL, 4, g->t[up].ne, SRC(up, 0, selected));
+		gt = up;
+		if (f & LF_GATE_EXPS) {
+			gt = g_op(g, G_NEW, nff, k, T, 1, SRC(0, cur, selected));
+			if (f & LF_EXPS_B)
+				gt = g_add(g, G_INPL, 4, g->t[gt].ne, SRC(gt, 0, selected));
+		}
+	}
+	if (f & (LF_GATE_EXPS | LF_GATE_UP_EXPS))
+		cur = g_op(g, G_NEW, nff, k, T, 1, SRC(gt, up));
+	else
+		cur = g_inpl(g, gt, -1);
+	ex = g_op(g, G_NEW, E, k, T, 1, SRC(0, cur, selected));
+	if (f & LF_EXPS_B)
+		ex = g_add(g, G_INPL, 4, g->t[ex].ne, SRC(ex, 0, selected));
+	ex = g_inpl(g, ex, w);
+	g_expand(g, ex);
+	/* the experts' outputs are viewed first, then summed */
+	out = (int32_t)g->n;
+	for (int64_t i = 0; i < k; i++)
+		g_expand(g, g_view(g, ex, E, T, 1, 1, true));
+	if (g->fail)
+		return 0;
+	for (int32_t i = 1, first = out; i < k; i++) {
+		out = g_inpl(g, out, first + i);
+		g_expand(g, out);
+	}
+	if (k == 1)
+		out = g_op(g, G_NEW, E, T, 1, 1, SRC(out));
+	return out;
+}
+
+/* build_inp_embd: token rows, and the embeddings input that the batch
+ * did not select (ggml_build_forward_select keeps both in the graph) */
+static int32_t gb_embd(struct gb *b)
+{
+	struct gsim *g = b->g;
+	int32_t tok = g_input(g, 4, b->T, 1, 1, 1), embd = g_input(g, 4, b->E, b->T, 1, 1);
+	int32_t cur = g_op(g, G_NEW, b->E, b->T, 1, 1, SRC(0, tok));
+
+	g_expand(g, cur);
+	g_expand(g, embd);
+	return cur;
+}
+
+/* the inputs of the attention caches (build_attn_inp_kv[_iswa]) */
+static void gb_cache_inputs(struct gb *b, const struct est_result *r, const struct est_config *c,
+			    bool mla)
+{
+	struct gsim *g = b->g;
+	const struct model *m = b->m;
+	uint8_t mask_es = b->fa ? 2 : 4;
+
+	for (int s = 0; s < 2; s++) {
+		struct gcache *gc = &b->c[s];
+		/* the rotation checks the head size of layer 0
+		 * (hparams.n_embd_head_k()) and that of every layer of this
+		 * cache (n_embd_head_k_all) */
+		int32_t hk_all = 0, hv_all = 0, hk0 = (int32_t)m->layers[0].head_k;
+		int32_t hv0 = (int32_t)m->layers[0].head_v;
+		bool any = false;
+
+		gc->n_kv = s ? r->kv_size_swa : r->kv_size;
+		gc->k_rot = gc->v_rot = -1;
+		for (uint32_t il = 0; il < m->n_layer - m->n_layer_nextn; il++) {
+			const struct model_layer *ly = &m->layers[il];
+
+			if (!ly->has_kv || ly->swa != (s == 1))
+				continue;
+			any = true;
+			hk_all = hk_all == 0 ? (int32_t)ly->head_k : hk_all == (int32_t)ly->head_k ? hk_all : -1;
+			hv_all = hv_all == 0 ? (int32_t)ly->head_v : hv_all == (int32_t)ly->head_v ? hv_all : -1;
+		}
+		if (!any) {
+			gc->k_idxs = gc->v_idxs = gc->mask = 0;
+			continue;
+		}
+		gc->k_idxs = g_input(g, 8, b->T, 1, 1, 1);
+		gc->v_idxs = g_input(g, 8, b->v_trans ? b->T * b->v_max : b->T, 1, 1, 1);
+		gc->mask = g_add(g, G_LEAF, mask_es, NE(gc->n_kv, b->T / b->n_stream, 1, b->n_stream), NULL, 0);
+		if (gc->mask)
+			g->t[gc->mask].flags = GT_INPUT;
+		/* Hadamard rotations of quantized caches (llama-kv-cache.cpp
+		 * attn_rot_k/v); MLA's K-only input has none */
+		if (!mla && hk_all > 0 && ggml_type_get(c->type_k)->blck_size > 1 && hk0 % 64 == 0) {
+			int64_t n = 64;
+
+			while (hk_all % (2 * n) == 0)
+				n *= 2;
+			gc->k_rot = g_input(g, 4, n, n, 1, 1);
+		}
+		if (!mla && hv_all > 0 && ggml_type_get(c->type_v)->blck_size > 1 && hv0 % 64 == 0)
+			gc->v_rot = g_input(g, 4, 64, 64, 1, 1);
+	}
+}
+
+/* the standard decoder (llama.cpp, qwen3, qwen3moe, gemma3, phi3,
+ * openai-moe, ...) */
+static int32_t gb_std(struct gb *b, bool iswa)
+{
+	struct gsim *g = b->g;
+	const struct model *m = b->m;
+	const struct garch *a = b->a;
+	uint32_t L = m->n_layer - m->n_layer_nextn;
+	int32_t inpL = gb_embd(b), cur = inpL;
+
+	if (a->embd_scale)
+		inpL = g_inpl(g, inpL, -1);
+	for (uint32_t il = 0; il < L; il++) {
+		const struct model_layer *ly = &m->layers[il];
+		uint32_t f = b->lf[il];
+		int32_t inpSA = inpL, q, k, v, ffn_inp;
+
+		cur = gb_norm(b, inpL, f & LF_NORM_B);
+		gb_qkv(b, il, cur, &q, &k, &v);
+		if (f & LF_QK_NORM)
+			q = gb_norm(b, q, false);
+		q = gb_rope(b, q);
+		if (f & LF_QK_NORM)
+			k = gb_norm(b, k, false);
+		k = gb_rope(b, k);
+		if (a->q_scale)
+			q = g_inpl(g, q, -1);
+		cur = gb_attn(b, il, q, k, v, iswa);
+		if (il == L - 1 && !a->late_out_ids) {
+			cur = g_op(g, G_NEW, b->E, b->n_out, 1, 1, SRC(cur, b->out_ids));
+			inpSA = g_op(g, G_NEW, b->E, b->n_out, 1, 1, SRC(inpSA, b->out_ids));
+		}
+		if ((f & LF_POST_ATTN) && !a->post_attn_ffn_norm)
+			cur = gb_norm(b, cur, false);
+		ffn_inp = g_inpl(g, cur, inpSA);
+		cur = gb_norm(b, ffn_inp, false);
+		if (ly->moe && il >= m->n_layer_dense_lead) {
+			int32_t moe = gb_moe(b, il, cur);
+
+			if (f & LF_SHEXP) {
+				int32_t sh = gb_ffn(b, il, cur, (int64_t)m->n_ff_shexp, FFN_GLU, f & LF_SHEXP_GATE);
+
+				moe = g_inpl(g, moe, sh);
+			}
+			cur = moe;
+		} else {
+			/* a described architecture has the gate its graph
+			 * needs; another one, the gate its tensors have */
+			bool gate = a->ffn != FFN_GLU_FUSED && (a->name[0] || (f & LF_GATE));
+
+			cur = gb_ffn(b, il, cur, ly->n_ff, a->ffn, gate);
+		}
+		if (f & LF_POST_FFN)
+			cur = gb_norm(b, cur, false);
+		cur = a->res_first ? g_inpl(g, ffn_inp, cur) : g_inpl(g, cur, ffn_inp);
+		inpL = cur;
+	}
+	if (a->late_out_ids) {
+		g->t[cur].flags |= GT_OUTPUT;
+		cur = g_op(g, G_NEW, b->E, b->n_out, 1, 1, SRC(cur, b->out_ids));
+	}
+	return cur;
+}
+
+/* deepseek2 with latent attention (src/models/deepseek2.cpp, is_mla) */
+static int32_t gb_mla(struct gb *b)
+{
+	struct gsim *g = b->g;
+	const struct model *m = b->m;
+	uint32_t L = m->n_layer - m->n_layer_nextn;
+	int64_t T = b->T, rope = m->n_rot, lora = m->kv_lora_rank;
+	int32_t inpL = gb_embd(b), cur = inpL;
+
+	for (uint32_t il = 0; il < L; il++) {
+		const struct model_layer *ly = &m->layers[il];
+		uint32_t f = b->lf[il];
+		int64_t nh = ly->n_head, hk = m->head_k_mla, nope = hk > rope ? hk - rope : 1;
+		int32_t inpSA = inpL, q, kvpe, kv, kpe, qn, qpe, Q, K, kc, vc, ffn_inp;
+
+		cur = gb_norm(b, inpL, false);
+		if (f & LF_Q_A) {
+			q = gb_mm(b, 0, cur, m->q_lora_rank);
+			q = gb_norm(b, q, false);
+			q = gb_mm(b, 0, q, nh * hk);
+		} else {
+			q = gb_mm(b, 0, cur, nh * hk);
+		}
+		q = g_view(g, q, hk, nh, T, 1, false);
+		kvpe = gb_mm(b, 0, cur, lora + rope);
+		kv = g_view(g, kvpe, lora, T, 1, 1, true);
+		kpe = g_view(g, kvpe, rope, 1, T, 1, true);
+		kpe = gb_rope(b, kpe);
+		kv = gb_norm(b, kv, false);
+		qn = g_view(g, q, nope, nh, T, 1, true);
+		qpe = g_view(g, q, rope, nh, T, 1, true);
+		qpe = gb_rope(b, qpe);
+		qn = g_view(g, qn, nope, T, nh, 1, true);
+		qn = g_op(g, G_NEW, lora, T, nh, 1, SRC(0, qn));
+		qn = g_view(g, qn, lora, nh, T, 1, true);
+		Q = g_op(g, G_NEW, lora + rope, nh, T, 1, SRC(qn, qpe));
+		kv = g_view(g, kv, lora, 1, T, 1, false);
+		K = g_op(g, G_NEW, lora + rope, 1, T, 1, SRC(kv, kpe));
+		/* build_attn with a K-only cache */
+		g_expand(g, Q);
+		g_expand(g, kv);
+		g_expand(g, K);
+		K = g_view(g, K, lora + rope, T, 1, 1, false);
+		kc = b->n_stream > 1 ? g_view(g, 0, 1, 1, 1, 1, false) : 0;
+		g_expand(g, g_store(g, SRC(K, b->c[0].k_idxs, kc)));
+		kc = g_view(g, 0, 1, 1, 1, 1, false);
+		vc = g_view(g, kc, 1, 1, 1, 1, false);
+		/* V is a view of the K cache, never transposed */
+		cur = gb_mha(b, il, Q, kc, vc, b->c[0].mask, b->c[0].n_kv, lora, 1, m->head_v_mla, false);
+		cur = gb_mm(b, 0, cur, b->E);
+		if (il == L - 1) {
+			cur = g_op(g, G_NEW, b->E, b->n_out, 1, 1, SRC(cur, b->out_ids));
+			inpSA = g_op(g, G_NEW, b->E, b->n_out, 1, 1, SRC(inpSA, b->out_ids));
+		}
+		ffn_inp = g_inpl(g, cur, inpSA);
+		cur = gb_norm(b, ffn_inp, false);
+		if (ly->moe && il >= m->n_layer_dense_lead) {
+			int32_t moe = gb_moe(b, il, cur);
+
+			if (f & LF_SHEXP)
+				moe = g_inpl(g, moe, gb_ffn(b, il, cur, (int64_t)m->n_ff_shexp, FFN_GLU, true));
+			cur = moe;
+		} else {
+			cur = gb_ffn(b, il, cur, ly->n_ff, FFN_GLU, true);
+		}
+		cur = g_inpl(g, cur, ffn_inp);
+		inpL = cur;
+	}
+	return cur;
+}
+
+/* lfm2: short convolution blocks and attention blocks
+ * (src/models/lfm2.cpp, llama-graph.cpp build_rs) */
+static int32_t gb_lfm2(struct gb *b)
+{
+	struct gsim *g = b->g;
+	const struct model *m = b->m;
+	uint32_t L = m->n_layer - m->n_layer_nextn;
+	int64_t E = b->E, nst = b->T / b->n_seqs, ns = b->n_seqs;
+	int64_t d_conv = m->shortconv_l_cache > 1 ? m->shortconv_l_cache - 1 : 1;
+	int32_t cur = gb_embd(b);
+
+	for (uint32_t il = 0; il < L; il++) {
+		const struct model_layer *ly = &m->layers[il];
+		int32_t prev = cur;
+
+		cur = gb_norm(b, cur, false);
+		if (ly->recurrent) {
+			int32_t bcx, bb, cc, xx, bx, states, st, conv, out;
+
+			cur = g_view(g, cur, E, nst, ns, 1, false);
+			bcx = gb_mm(b, 0, cur, 3 * E);
+			bb = g_view(g, bcx, E, nst, ns, 1, true);
+			cc = g_view(g, bcx, E, nst, ns, 1, true);
+			xx = g_view(g, bcx, E, nst, ns, 1, true);
+			bx = g_inpl(g, bb, xx);
+			bx = g_view(g, bx, nst, E, ns, 1, true);
+			/* build_rs: clear a state, fetch the sequences' states,
+			 * copy the others */
+			states = g_view(g, 0, 1, 1, 1, 1, false);
+			g_expand(g, g_store(g, SRC(g_view(g, states, 1, 1, 1, 1, false))));
+			st = g_op(g, G_NEW, (int64_t)ly->n_embd_r, ns, 1, 1, SRC(states, b->s_copy_main));
+			g_expand(g, st);
+			conv = g_op(g, G_NEW, (int64_t)ly->n_embd_r, 0, 1, 1, SRC(states, b->s_copy_extra));
+			g_expand(g, g_store(g, SRC(conv, g_view(g, 0, 1, 1, 1, 1, false))));
+			conv = g_view(g, st, d_conv, E, ns, 1, false);
+			bx = g_op(g, G_NEW, d_conv + nst, E, ns, 1, SRC(conv, bx));
+			g_expand(g, g_store(g, SRC(g_view(g, bx, d_conv, E, ns, 1, true), g_view(g, 0, 1, 1, 1, 1, false))));
+			out = g_op(g, G_NEW, E, nst, ns, 1, SRC(bx, 0));
+			out = g_add(g, G_INPL, 4, g->t[cc].ne, SRC(cc, out));
+			out = gb_mm(b, 0, out, E);
+			cur = g_view(g, out, E, b->T, 1, 1, false);
+		} else {
+			int32_t q, k, v;
+
+			gb_qkv(b, il, cur, &q, &k, &v);
+			q = gb_norm(b, q, false);
+			k = gb_norm(b, k, false);
+			q = gb_rope(b, q);
+			k = gb_rope(b, k);
+			cur = gb_attn(b, il, q, k, v, false);
+		}
+		if (il == L - 1) {
+			cur = g_op(g, G_NEW, E, b->n_out, 1, 1, SRC(cur, b->out_ids));
+			prev = g_op(g, G_NEW, E, b->n_out, 1, 1, SRC(prev, b->out_ids));
+		}
+		cur = g_inpl(g, prev, cur);
+		int32_t ffn = gb_norm(b, cur, false);
+
+		ffn = ly->moe && il >= m->n_layer_dense_lead ? gb_moe(b, il, ffn)
+							     : gb_ffn(b, il, ffn, ly->n_ff, FFN_GLU, true);
+		cur = g_inpl(g, cur, ffn);
+	}
+	return cur;
+}
+
+static const struct garch *garch_find(const struct model *m)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(garch_table); i++)
+		if (!strcmp(garch_table[i].name, m->arch))
+			return &garch_table[i];
+	return &garch_plain;
+}
+
+/* Which graph describes m, GF_NONE when llmem does not know it well enough
+ * to simulate (recurrent layers other than LFM2's, encoders, MLA without
+ * the absorbed form, a layer without a cache). */
+static uint8_t g_family(const struct model *m, const struct garch *a)
+{
+	uint32_t L = m->n_layer - m->n_layer_nextn;
+
+	if (m->no_memory || L == 0)
+		return GF_NONE;
+	if (a->family == GF_MLA)
+		return m->mla && m->kv_lora_rank && m->head_k_mla > m->n_rot && m->head_v_mla ? GF_MLA : GF_NONE;
+	if (a->family == GF_LFM2 && m->shortconv_l_cache < 2)
+		return GF_NONE;
+	if (m->mla)
+		return GF_NONE;
+	for (uint32_t il = 0; il < L; il++) {
+		const struct model_layer *ly = &m->layers[il];
+
+		if (ly->recurrent ? a->family != GF_LFM2 : !ly->has_kv || !ly->n_head_kv || !ly->head_k)
+			return GF_NONE;
+		if (ly->moe && (!m->n_expert_used || !m->n_ff_exp))
+			return GF_NONE;
+	}
+	return a->family;
+}
+
+static uint32_t layer_features(const char *name, uint32_t n_layer, uint32_t *il)
+{
+	char *end;
+	unsigned long v;
+
+	if (strncmp(name, "blk.", 4) != 0)
+		return 0;
+	v = strtoul(name + 4, &end, 10);
+	if (end == name + 4 || *end != '.' || v >= n_layer)
+		return 0;
+	*il = (uint32_t)v;
+	for (size_t i = 0; i < ARRAY_SIZE(layer_tensors); i++)
+		if (!strcmp(end + 1, layer_tensors[i].suffix))
+			return layer_tensors[i].flag;
+	return 0;
+}
+
+/* The compute buffer of a graph of T tokens with n_out outputs, when every
+ * node runs on the CPU: ggml-alloc's high-water mark. false when the
+ * architecture is not simulated (or memory ran out). */
+static bool sim_compute(const struct ctx *x, uint64_t T, uint64_t n_out, uint64_t *ret)
+{
+	const struct model *m = x->m;
+	const struct est_result *r = x->r;
+	const struct garch *a = garch_find(m);
+	uint8_t fam = g_family(m, a);
+	struct gsim g;
+	struct gb b;
+	uint32_t *lf;
+	int32_t cur;
+	bool ok = false;
+
+	if (fam == GF_NONE || T == 0 || T > (1u << 24) || n_out == 0 || n_out > T)
+		return false;
+	lf = calloc(m->n_layer, sizeof(*lf));
+	if (!lf)
+		return false;
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		uint32_t il = 0, f = layer_features(m->tensors[i].name, m->n_layer, &il);
+
+		lf[il] |= f;
+	}
+	memset(&g, 0, sizeof(g));
+	memset(&b, 0, sizeof(b));
+	if (g_add(&g, G_LEAF, 4, NE(1, 1, 1, 1), NULL, 0) != 0 || g.fail)
+		goto out;
+	g.t[0].flags = GT_EXT;
+	b.g = &g;
+	b.m = m;
+	b.a = a;
+	b.lf = lf;
+	b.T = (int64_t)T;
+	b.n_out = (int64_t)n_out;
+	b.n_seqs = r->n_seq ? r->n_seq : 1;
+	b.n_stream = r->kv_unified ? 1 : b.n_seqs;
+	b.E = (int64_t)m->n_embd;
+	b.fa = r->fa_kv;
+	b.v_trans = !r->fa_kv;
+	b.cache_es = (uint8_t)(x->c->type_k == GGML_TYPE_F32 ? 4 : 2);
+	for (uint32_t il = 0; il < m->n_layer; il++) {
+		int64_t v = (int64_t)m->layers[il].head_v * m->layers[il].n_head_kv;
+
+		if (m->layers[il].has_kv && v > b.v_max)
+			b.v_max = v;
+	}
+	if (b.T % b.n_seqs)
+		goto out;
+	b.inp_pos = g_input(&g, 4, b.T, 1, 1, 1);
+	gb_cache_inputs(&b, r, x->c, fam == GF_MLA);
+	b.out_ids = g_input(&g, 4, b.n_out, 1, 1, 1);
+	if (fam == GF_LFM2) {
+		int32_t s_copy = g_input(&g, 4, b.n_seqs, 1, 1, 1);
+
+		b.s_copy_main = g_view(&g, s_copy, b.n_seqs, 1, 1, 1, false);
+		b.s_copy_extra = g_view(&g, s_copy, 0, 1, 1, 1, false);
+	}
+	cur = fam == GF_MLA ? gb_mla(&b) : fam == GF_LFM2 ? gb_lfm2(&b) : gb_std(&b, r->n_swa_layers > 0);
+	/* the output norm (t_embd) and the logits are graph outputs */
+	cur = gb_norm(&b, cur, false);
+	g.t[cur].flags |= GT_OUTPUT;
+	cur = gb_mm(&b, 0, cur, (int64_t)m->n_vocab);
+	g.t[cur].flags |= GT_OUTPUT;
+	g_expand(&g, cur);
+	if (!g.fail) {
+		*ret = ga_run(&g);
+		ok = !g.fail;
+	}
+out:
+	gsim_free(&g);
+	free(lf);
+	return ok;
+}
+
 /* ---- compute and output buffers (4.1-4.4) ---- */
 
 /* Bytes per reserved token of the largest phase of one layer's graph
  * (memory-model.md 4.2: closed forms of the allocator's high-water mark,
  * checked against llama-server's logged compute buffers). mask is the
- * KQ-mask bytes per token of every cache the graph reads. */
+ * KQ-mask bytes per token of every cache the graph reads. Used where the
+ * graph is not replayed: with GPUs (the scheduler splits the graph
+ * between backends) and for architectures whose graph is not described
+ * above (recurrent layers other than LFM2's, encoders). */
 static uint64_t layer_peak(const struct ctx *x, const struct model_layer *ly, uint64_t n_kv,
 			   uint64_t mask, uint64_t v_max)
 {
@@ -484,6 +1655,20 @@ static void compute_buffers(struct ctx *x)
 	snprintf(r->rule_compute, sizeof(r->rule_compute),
 		 "%llu reserved tokens x the largest of attention (%s), FFN and logits per token",
 		 (unsigned long long)T, r->fa_kv ? "flash" : "KQ matrix");
+	/* CPU only: the allocator replayed on the graphs llama.cpp reserves,
+	 * a prompt batch and a one-token-per-sequence batch (the buffer only
+	 * grows; llama-context.cpp sched_reserve) */
+	if (x->c->n_devices == 0) {
+		uint64_t pp = 0, tg = 0, ns = r->n_seq ? r->n_seq : 1;
+
+		if (sim_compute(x, T, n_out, &pp) && sim_compute(x, ns, ns, &tg)) {
+			r->usage[HOST].compute = pp > tg ? pp : tg;
+			snprintf(r->rule_compute, sizeof(r->rule_compute),
+				 "ggml-alloc replayed on the %s graph of %llu tokens, %llu outputs (%s attention)",
+				 m->arch, (unsigned long long)T, (unsigned long long)n_out,
+				 r->fa_kv ? "flash" : "KQ matrix");
+		}
+	}
 
 	/* the output buffer: logits for n_seq outputs (llama-context.cpp
 	 * output_reserve), in host memory */

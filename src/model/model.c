@@ -337,6 +337,13 @@ static int layers_from_meta(const struct meta *mt, const struct model_arch *a, s
 		goto out;
 	m->mla = arch_key(mt, "attention.key_length_mla") >= 0 &&
 		 arch_key(mt, "attention.value_length_mla") >= 0;
+	m->head_k_mla = (uint32_t)k_mla;
+	m->head_v_mla = (uint32_t)v_mla;
+	v = 0;
+	if ((e = get_u(mt, "attention.q_lora_rank", 1u << 20, false, &v)) < 0)
+		goto out;
+	m->q_lora_rank = (uint32_t)v;
+	v = 0;
 	if ((e = get_u(mt, "attention.sliding_window", 1u << 30, false, &v)) < 0)
 		goto out;
 	m->n_swa = (uint32_t)v;

@@ -73,6 +73,8 @@ struct model {
 	bool expert_weights_scaled;    /* expert_weights_scale not 0 or 1 */
 	uint32_t n_expert_groups, n_group_used; /* expert_group_(used_)count */
 	uint32_t shortconv_l_cache;    /* shortconv.l_cache */
+	uint32_t head_k_mla, head_v_mla; /* MLA per-head Q/K and V sizes */
+	uint32_t q_lora_rank;          /* MLA low-rank Q, 0 = none */
 	struct model_layer *layers;  /* n_layer entries */
 	size_t n_tensors;
 	struct model_tensor *tensors;
