@@ -683,24 +683,26 @@ static int check_data(struct reader *r, struct gguf_file *f)
 		uint64_t padded, end;
 		char nm[160];
 
-		excerpt(nm, sizeof(nm), r->buf + t->name_off, t->name_len);
+		/* the name is quoted only on failure */
+#define NAME() excerpt(nm, sizeof(nm), r->buf + t->name_off, t->name_len), nm
 		at = t->off + 8 + t->name_len + 4 + 8ull * t->n_dims + 4;
 		if (t->offset != expect)
 			return diag_set(r->d, -EBADMSG, at,
 					"tensor '%s' has data offset %llu, expected %llu",
-					nm, (unsigned long long)t->offset, (unsigned long long)expect);
+					(NAME()), (unsigned long long)t->offset, (unsigned long long)expect);
 		if (!ck_align_u64(t->nbytes, f->alignment, &padded) ||
 		    !ck_add_u64(expect, padded, &expect))
 			return diag_set(r->d, -EBADMSG, at,
 					"tensor '%s': the data section size overflows",
-					nm);
+					(NAME()));
 		if (!ck_add_u64(f->data_offset, t->offset, &end) ||
 		    !ck_add_u64(end, t->nbytes, &end) || end > r->file_size)
 			return diag_set(r->d, -EBADMSG, at,
 					"tensor '%s' (%llu bytes at data offset %llu) ends past the end of the file (%llu bytes): the file is truncated",
-					nm, (unsigned long long)t->nbytes, (unsigned long long)t->offset,
+					(NAME()), (unsigned long long)t->nbytes, (unsigned long long)t->offset,
 					(unsigned long long)r->file_size);
 	}
+#undef NAME
 	f->data_bytes = expect;
 	return 0;
 }
