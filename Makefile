@@ -19,8 +19,11 @@ endif
 
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
        -Wpointer-arith -Wvla -Wformat=2 -Wno-format-nonliteral
-DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags jansson 2>/dev/null)
-DEPS_LIBS := $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null)
+# jansson: JSON; libevent: the daemon's loop, HTTP server and proxy client;
+# inih: llama.cpp router preset files; ncurses: `llmem top`.
+DEPS_PKGS = jansson libevent inih ncurses
+DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS_PKGS) 2>/dev/null)
+DEPS_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS_PKGS) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
@@ -29,7 +32,7 @@ LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
 
 # The pure core: no I/O, no globals (checked by scripts/check-pure.sh).
 CORE_SRC = $(wildcard src/base/*.c src/gguf/*.c src/model/*.c src/estimate/*.c src/place/*.c)
-REST_SRC = $(wildcard src/io/*.c src/output/*.c src/probe/*.c src/cli/cmd-*.c)
+REST_SRC = $(wildcard src/io/*.c src/output/*.c src/probe/*.c src/probe/gpu/*.c src/serve/*.c src/cli/cmd-*.c)
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 REST_OBJ = $(REST_SRC:%.c=$(BUILD)/%.o)
 
