@@ -106,3 +106,147 @@ int parse_size(const char *s, uint64_t *ret)
 	}
 	return -EINVAL;
 }
+
+/* Go's time.ParseDuration, in nanoseconds (its algorithm: a sum of
+ * number-unit components, each number with an optional fraction). */
+static int parse_go_duration_ns(const char *s, bool *neg, uint64_t *ret)
+{
+	static const struct { const char *unit; uint64_t ns; } units[] = {
+		{ "ns", 1 }, { "us", 1000 }, { "\xc2\xb5s", 1000 }, { "\xce\xbcs", 1000 },
+		{ "ms", 1000000 }, { "s", 1000000000 }, { "m", UINT64_C(60000000000) },
+		{ "h", UINT64_C(3600000000000) },
+	};
+	const uint64_t lim = UINT64_C(1) << 63;
+	uint64_t d = 0;
+
+	*neg = false;
+	if (*s == '-' || *s == '+')
+		*neg = *s++ == '-';
+	if (!strcmp(s, "0")) {
+		*ret = 0;
+		return 0;
+	}
+	if (!*s)
+		return -EINVAL;
+	while (*s) {
+		uint64_t v = 0, f = 0, unit = 0;
+		double scale = 1;
+		bool pre = false, post = false, f_over = false;
+		size_t ul = 0;
+
+		if (*s != '.' && (*s < '0' || *s > '9'))
+			return -EINVAL;
+		for (; *s >= '0' && *s <= '9'; s++) {
+			if (v > (lim - 1) / 10)
+				return -ERANGE;
+			v = v * 10 + (uint64_t)(*s - '0');
+			if (v > lim)
+				return -ERANGE;
+			pre = true;
+		}
+		if (*s == '.') {
+			for (s++; *s >= '0' && *s <= '9'; s++) {
+				post = true;
+				if (f_over)
+					continue;
+				if (f > (lim - 1) / 10) {
+					f_over = true; /* further digits are below precision */
+					continue;
+				}
+				f = f * 10 + (uint64_t)(*s - '0');
+				scale *= 10;
+			}
+		}
+		if (!pre && !post)
+			return -EINVAL;
+		while (s[ul] && s[ul] != '.' && (s[ul] < '0' || s[ul] > '9'))
+			ul++;
+		if (ul == 0)
+			return -EINVAL; /* missing unit */
+		for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+			if (strlen(units[i].unit) == ul && !memcmp(s, units[i].unit, ul)) {
+				unit = units[i].ns;
+				break;
+			}
+		}
+		if (!unit)
+			return -EINVAL;
+		s += ul;
+		if (v > lim / unit)
+			return -ERANGE;
+		v *= unit;
+		if (f > 0) {
+			v += (uint64_t)((double)f * ((double)unit / scale));
+			if (v > lim)
+				return -ERANGE;
+		}
+		d += v;
+		if (d > lim)
+			return -ERANGE;
+	}
+	if (!*neg && d > lim - 1)
+		return -ERANGE;
+	*ret = d;
+	return 0;
+}
+
+/* A decimal number of seconds with an optional sign and fraction. */
+static int parse_seconds_ms(const char *s, bool *neg, uint64_t *ret)
+{
+	uint64_t whole = 0, frac = 0;
+	int nfrac = 0;
+	bool digits = false;
+
+	*neg = false;
+	if (*s == '-' || *s == '+')
+		*neg = *s++ == '-';
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (whole > (UINT64_MAX - 9) / 10)
+			return -ERANGE;
+		whole = whole * 10 + (uint64_t)(*s - '0');
+		digits = true;
+	}
+	if (*s == '.') {
+		for (s++; *s >= '0' && *s <= '9'; s++) {
+			if (nfrac < 3) {
+				frac = frac * 10 + (uint64_t)(*s - '0');
+				nfrac++;
+			}
+			digits = true;
+		}
+	}
+	if (*s || !digits)
+		return -EINVAL;
+	for (; nfrac < 3; nfrac++)
+		frac *= 10;
+	if (whole > ((uint64_t)INT64_MAX - frac) / 1000)
+		return -ERANGE;
+	*ret = whole * 1000 + frac;
+	return 0;
+}
+
+int parse_duration_ms(const char *s, int64_t *ms)
+{
+	uint64_t v;
+	bool neg;
+	int e;
+
+	if (!s || !*s)
+		return -EINVAL;
+	e = parse_go_duration_ns(s, &neg, &v);
+	if (e == 0) {
+		if (neg && v > 0) {
+			*ms = -1;
+			return 0;
+		}
+		*ms = (int64_t)(v / 1000000);
+		return 0;
+	}
+	if (e == -ERANGE)
+		return e;
+	e = parse_seconds_ms(s, &neg, &v);
+	if (e < 0)
+		return e;
+	*ms = neg && v > 0 ? -1 : (int64_t)v;
+	return 0;
+}

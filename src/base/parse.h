@@ -21,4 +21,13 @@ int parse_size(const char *s, uint64_t *ret) ATTR_WUR;
 /* A non-negative decimal fraction such as "0.75" or "3". 0 or -EINVAL. */
 int parse_double(const char *s, double *ret) ATTR_WUR;
 
+/* A duration as Ollama's keep_alive and OLLAMA_KEEP_ALIVE take it: Go's
+ * time.ParseDuration syntax ("300ms", "1.5h", "1h30m", "-1m"; units ns, us,
+ * µs, ms, s, m, h; "0" alone), else a plain number of seconds ("10", "-1",
+ * "2.5": a JSON number is seconds). *ms gets milliseconds (fractions of a
+ * millisecond truncated), or -1 for any negative duration ("forever", as
+ * Ollama). 0, or -EINVAL (not a duration) / -ERANGE (over about 292 years,
+ * Go's limit). */
+int parse_duration_ms(const char *s, int64_t *ms) ATTR_WUR;
+
 #endif

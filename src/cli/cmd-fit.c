@@ -15,6 +15,7 @@
 
 #include "base/parse.h"
 #include "cli/cmd.h"
+#include "cli/cmd-fit.h"
 #include "cli/cmd-model.h"
 #include "cli/cmd-opts.h"
 #include "gguf/ggml-type.h"
@@ -158,7 +159,7 @@ static double cpu_bandwidth(void)
 	return best;
 }
 
-static int set_bandwidths(const struct cmd_model_opts *mo, struct place_request *q,
+int cmd_fit_set_bandwidths(const struct cmd_model_opts *mo, struct place_request *q,
 			  char models[][64])
 {
 	q->bandwidth[0] = cpu_bandwidth();
@@ -205,7 +206,7 @@ bad:
 }
 
 /* Devices and budgets: the ones given by hand, or the probed machine. */
-static int machine(const struct cmd_model_opts *mo, struct place_request *q, char models[][64],
+int cmd_fit_machine(const struct cmd_model_opts *mo, struct place_request *q, char models[][64],
 		   bool *probed)
 {
 	struct probe_result *pr = calloc(1, sizeof(*pr));
@@ -288,7 +289,7 @@ static int machine(const struct cmd_model_opts *mo, struct place_request *q, cha
 /* ---- printing ---- */
 
 /* The llama-server arguments of a plan, after "-m MODEL". */
-static void plan_args(char *buf, size_t bufsz, const struct place_plan *p)
+void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 {
 	const struct est_config *c = &p->config;
 	size_t o = 0;
@@ -358,7 +359,7 @@ static void print_command(FILE *fp, const char *path, const struct place_plan *p
 {
 	char args[512];
 
-	plan_args(args, sizeof(args), p);
+	cmd_fit_plan_args(args, sizeof(args), p);
 	fprintf(fp, "llama-server -m %s %s\n", path, args);
 }
 
@@ -438,7 +439,7 @@ static json_t *plan_json(const char *path, const struct model *m, const struct p
 	{
 		char args[512], devs[512];
 
-		plan_args(args, sizeof(args), p);
+		cmd_fit_plan_args(args, sizeof(args), p);
 		plan_devices(devs, sizeof(devs), &p->config);
 		json_object_set_new(o, "llama_server_args", json_string(args));
 		json_object_set_new(o, "devices", json_string(devs));
@@ -482,8 +483,8 @@ static int fit_run(int argc, char **argv)
 	q->mmap_fixed = mo.mmap_set;
 	q->allow_disk = mo.allow_disk;
 	memset(models, 0, sizeof(models));
-	if (machine(&mo, q, models, &probed) < 0 ||
-	    set_bandwidths(&mo, q, models) < 0) {
+	if (cmd_fit_machine(&mo, q, models, &probed) < 0 ||
+	    cmd_fit_set_bandwidths(&mo, q, models) < 0) {
 		free(q);
 		free(p);
 		return CMD_EXIT_INPUT;

@@ -194,3 +194,38 @@ int cmd_model_open(const char *spec, unsigned flags, struct cmd_model **ret)
 	*ret = cm;
 	return 0;
 }
+
+int cmd_model_retype(const struct model *m, const struct quant_tensor *t, struct model *out,
+		     uint64_t *tensor_bytes)
+{
+	struct model_tensor *mt = malloc(m->n_tensors * sizeof(*mt));
+	uint64_t off[64] = { 0 }, sum = 0;
+	bool seen[64] = { false };
+
+	if (!mt)
+		return -ENOMEM;
+	memcpy(mt, m->tensors, m->n_tensors * sizeof(*mt));
+	*out = *m;
+	out->tensors = mt;
+	out->weight_bytes = 0;
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		uint32_t p = mt[i].part < 64 ? mt[i].part : 63;
+
+		if (!seen[p] || mt[i].file_off < off[p])
+			off[p] = mt[i].file_off;
+		seen[p] = true;
+	}
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		uint32_t p = mt[i].part < 64 ? mt[i].part : 63;
+
+		mt[i].type = t[i].type;
+		mt[i].nbytes = quant_tensor_bytes(&t[i]);
+		mt[i].file_off = off[p];
+		off[p] += (mt[i].nbytes + 31) & ~31ull;
+		sum += mt[i].nbytes;
+		if (!mt[i].skip)
+			out->weight_bytes += mt[i].nbytes;
+	}
+	*tensor_bytes = sum;
+	return 0;
+}

@@ -46,4 +46,12 @@ int cmd_model_open_catalog(const struct catalog_model *cm, uint32_t ftype, unsig
 
 struct cmd_model *cmd_model_free(struct cmd_model *cmdm);
 
+/* *out: m with every tensor retyped as t says (t[i] is m->tensors[i],
+ * typed by quant_apply()) and the file offsets laid out again, for "what
+ * if this model were quantized so". It shares m's layers and owns its
+ * tensors (free(out->tensors)). *tensor_bytes: the tensor data. 0 or
+ * -ENOMEM. */
+int cmd_model_retype(const struct model *m, const struct quant_tensor *t, struct model *out,
+		     uint64_t *tensor_bytes);
+
 #endif

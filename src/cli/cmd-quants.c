@@ -97,43 +97,6 @@ static int machine(struct est_config *c, uint64_t mem, uint64_t *budget, double 
 	return 0;
 }
 
-/* m with every tensor retyped as t says (t[i] is m->tensors[i]) and the
- * file offsets laid out again; shares m's layers, owns its tensors */
-static int retype(const struct model *m, const struct quant_tensor *t, struct model *out,
-		  uint64_t *tensor_bytes)
-{
-	struct model_tensor *mt = malloc(m->n_tensors * sizeof(*mt));
-	uint64_t off[64] = { 0 }, sum = 0;
-	bool seen[64] = { false };
-
-	if (!mt)
-		return -ENOMEM;
-	memcpy(mt, m->tensors, m->n_tensors * sizeof(*mt));
-	*out = *m;
-	out->tensors = mt;
-	out->weight_bytes = 0;
-	for (size_t i = 0; i < m->n_tensors; i++) {
-		uint32_t p = mt[i].part < 64 ? mt[i].part : 63;
-
-		if (!seen[p] || mt[i].file_off < off[p])
-			off[p] = mt[i].file_off;
-		seen[p] = true;
-	}
-	for (size_t i = 0; i < m->n_tensors; i++) {
-		uint32_t p = mt[i].part < 64 ? mt[i].part : 63;
-
-		mt[i].type = t[i].type;
-		mt[i].nbytes = quant_tensor_bytes(&t[i]);
-		mt[i].file_off = off[p];
-		off[p] += (mt[i].nbytes + 31) & ~31ull;
-		sum += mt[i].nbytes;
-		if (!mt[i].skip)
-			out->weight_bytes += mt[i].nbytes;
-	}
-	*tensor_bytes = sum;
-	return 0;
-}
-
 static void list_catalog(void)
 {
 	for (size_t i = 0; i < catalog_count(); i++) {
@@ -268,7 +231,7 @@ static int quants_run(int argc, char **argv)
 		}
 		e = quant_apply(&qm, ftype, t, m->n_tensors);
 		if (e == 0)
-			e = retype(m, t, &mq, &r->tensor_bytes);
+			e = cmd_model_retype(m, t, &mq, &r->tensor_bytes);
 		if (e < 0) {
 			cmd_error("%s: %s: %s", spec, llama_ftype_name(ftype),
 				  e == -ENOMEM ? "out of memory" : "a tensor row fits no type");

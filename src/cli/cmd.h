@@ -27,8 +27,14 @@ extern const struct cmd cmd_inspect;
 extern const struct cmd cmd_estimate;
 extern const struct cmd cmd_fit;
 extern const struct cmd cmd_devices;
+extern const struct cmd cmd_doctor;
 extern const struct cmd cmd_quants;
 extern const struct cmd cmd_synth;
+extern const struct cmd cmd_recommend;
+extern const struct cmd cmd_serve;
+extern const struct cmd cmd_ps;
+extern const struct cmd cmd_load;
+extern const struct cmd cmd_unload;
 
 /* Prints "llmem: PATH: offset N: MESSAGE" (or without the offset) as one
  * line on stderr. */

@@ -17,8 +17,14 @@ static const struct cmd *const commands[] = {
 	&cmd_estimate,
 	&cmd_fit,
 	&cmd_devices,
+	&cmd_doctor,
 	&cmd_quants,
 	&cmd_synth,
+	&cmd_recommend,
+	&cmd_serve,
+	&cmd_ps,
+	&cmd_load,
+	&cmd_unload,
 };
 
 static void usage(FILE *fp)

@@ -37,6 +37,11 @@ struct gguf_writer {
 	struct wtensor *tensors;
 	size_t n_tensors, cap_tensors;
 	uint64_t data_bytes;
+	/* tensor names by hash (index + 1, 0 = empty; a power of two, at
+	 * most half full), so a name is checked against the others once,
+	 * not against each in turn */
+	uint32_t *slots;
+	size_t n_slots;
 };
 
 struct gguf_writer *gguf_writer_new(void)
@@ -62,6 +67,7 @@ struct gguf_writer *gguf_writer_free(struct gguf_writer *w)
 		free(w->tensors[i].name);
 	free(w->kvs);
 	free(w->tensors);
+	free(w->slots);
 	free(w);
 	return NULL;
 }
@@ -202,9 +208,52 @@ int gguf_writer_add_arr_str(struct gguf_writer *w, const char *key, const char *
 	return add_kv(w, key, GGUF_TYPE_ARRAY, GGUF_TYPE_STRING, n, b, total);
 }
 
+static uint64_t name_hash(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	return h;
+}
+
+/* The slot of name: the one holding it, or the empty one it would go in */
+static size_t name_slot(const struct gguf_writer *w, const char *name)
+{
+	size_t i = (size_t)name_hash(name) & (w->n_slots - 1);
+
+	while (w->slots[i] && strcmp(w->tensors[w->slots[i] - 1].name, name))
+		i = (i + 1) & (w->n_slots - 1);
+	return i;
+}
+
+/* Room for one more name, keeping the table at most half full. */
+static int slots_reserve(struct gguf_writer *w)
+{
+	size_t n = w->n_slots ? w->n_slots : 64;
+	uint32_t *old = w->slots;
+	size_t n_old = w->n_slots;
+
+	if (w->n_tensors + 1 <= w->n_slots / 2)
+		return 0;
+	while (w->n_tensors + 1 > n / 2)
+		n *= 2;
+	if (w->n_tensors >= UINT32_MAX - 1 || !(w->slots = calloc(n, sizeof(*w->slots)))) {
+		w->slots = old;
+		return -ENOMEM;
+	}
+	w->n_slots = n;
+	for (size_t i = 0; i < n_old; i++)
+		if (old[i])
+			w->slots[name_slot(w, w->tensors[old[i] - 1].name)] = old[i];
+	free(old);
+	return 0;
+}
+
 int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t type,
 			   uint32_t n_dims, const int64_t *ne)
 {
+	size_t slot;
 	struct wtensor *t;
 	uint64_t nbytes, padded, end;
 	size_t len = strlen(name);
@@ -212,9 +261,12 @@ int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t typ
 
 	if (len == 0 || len >= GGUF_MAX_NAME || n_dims > GGUF_MAX_DIMS)
 		return -EINVAL;
-	for (size_t i = 0; i < w->n_tensors; i++)
-		if (strcmp(w->tensors[i].name, name) == 0)
-			return -EINVAL;
+	e = slots_reserve(w);
+	if (e < 0)
+		return e;
+	slot = name_slot(w, name);
+	if (w->slots[slot])
+		return -EINVAL;
 	e = ggml_type_tensor_size(type, ne, n_dims, &nbytes);
 	if (e < 0)
 		return e;
@@ -236,6 +288,7 @@ int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t typ
 	t->nbytes = nbytes;
 	w->data_bytes = end;
 	w->n_tensors++;
+	w->slots[slot] = (uint32_t)w->n_tensors;
 	return 0;
 }
 

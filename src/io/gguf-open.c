@@ -61,12 +61,26 @@ static uint8_t *buf_reserve(uint64_t file_size, size_t *ret_size)
 	return p;
 }
 
+void io_buffers_init(struct io_buffers *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+void io_buffers_release(struct io_buffers *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		munmap(b->v[i], GGUF_MAX_HEADER_BYTES);
+	b->n = 0;
+}
+
 struct io_gguf *io_gguf_free(struct io_gguf *g)
 {
 	if (!g)
 		return NULL;
 	gguf_file_free(g->gf);
-	if (g->buf)
+	if (g->buf && g->pool && g->pool->n < IO_BUFFERS_MAX)
+		g->pool->v[g->pool->n++] = g->buf;
+	else if (g->buf)
 		munmap(g->buf, g->buf_reserved);
 	free(g->path);
 	free(g);
@@ -101,7 +115,8 @@ static int open_regular(const char *path, struct stat *st, struct diag *d)
 	return fd;
 }
 
-int io_gguf_open(const char *path, struct io_gguf **ret, struct diag *d)
+static int gguf_open(const char *path, struct io_buffers *pool, struct io_gguf **ret,
+		     struct diag *d)
 {
 	struct io_gguf *g;
 	struct stat st;
@@ -119,7 +134,14 @@ int io_gguf_open(const char *path, struct io_gguf **ret, struct diag *d)
 		return diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
 	}
 	g->file_size = (uint64_t)st.st_size;
-	g->buf = buf_reserve(g->file_size, &g->buf_reserved);
+	if (pool && pool->n) {
+		g->buf = pool->v[--pool->n];
+		g->buf_reserved = GGUF_MAX_HEADER_BYTES;
+	} else {
+		/* a pooled buffer fits any file */
+		g->buf = buf_reserve(pool ? GGUF_MAX_HEADER_BYTES : g->file_size, &g->buf_reserved);
+	}
+	g->pool = pool;
 	if (!g->buf) {
 		free(g->path);
 		free(g);
@@ -176,6 +198,11 @@ int io_gguf_open(const char *path, struct io_gguf **ret, struct diag *d)
 	return 0;
 }
 
+int io_gguf_open(const char *path, struct io_gguf **ret, struct diag *d)
+{
+	return gguf_open(path, NULL, ret, d);
+}
+
 /* ---- split models ---- */
 
 struct io_model *io_model_free(struct io_model *m)
@@ -200,9 +227,7 @@ static int get_u(const struct gguf_file *f, const char *key, uint32_t type, uint
 	return gguf_kv_get_uint(f, (uint64_t)i, ret) < 0 ? -EINVAL : 0;
 }
 
-/* Splits "DIR/NAME-00001-of-00003.gguf" into its prefix length and the
- * two numbers; -EINVAL when the name is not of that form. */
-static int split_name(const char *path, size_t *ret_prefix, unsigned *ret_no, unsigned *ret_count)
+int io_split_name(const char *path, size_t *ret_prefix, unsigned *ret_no, unsigned *ret_count)
 {
 	size_t n = strlen(path);
 	const char *s;
@@ -248,7 +273,8 @@ static int model_add(struct io_model *m, struct io_gguf *g)
 	return 0;
 }
 
-int io_model_open(const char *path, struct io_model **ret, struct diag *d, char **ret_bad_path)
+static int model_open(const char *path, struct io_buffers *pool, struct io_model **ret,
+		      struct diag *d, char **ret_bad_path)
 {
 	struct io_model *m;
 	struct io_gguf *g = NULL;
@@ -259,7 +285,7 @@ int io_model_open(const char *path, struct io_model **ret, struct diag *d, char 
 
 	if (ret_bad_path)
 		*ret_bad_path = NULL;
-	e = io_gguf_open(path, &g, d);
+	e = gguf_open(path, pool, &g, d);
 	if (e < 0)
 		return e;
 	m = calloc(1, sizeof(*m));
@@ -283,7 +309,7 @@ int io_model_open(const char *path, struct io_model **ret, struct diag *d, char 
 		*ret = m;
 		return 0;
 	}
-	if (split_name(path, &prefix, &name_no, &name_count) < 0 || name_count != count) {
+	if (io_split_name(path, &prefix, &name_no, &name_count) < 0 || name_count != count) {
 		e = diag_set(d, -EBADMSG, DIAG_NO_OFFSET,
 			     "split.count is %llu but the name does not end in -NNNNN-of-%05llu.gguf, so the other parts cannot be found",
 			     (unsigned long long)count, (unsigned long long)count);
@@ -302,7 +328,7 @@ int io_model_open(const char *path, struct io_model **ret, struct diag *d, char 
 		memcpy(pp, path, prefix);
 		snprintf(pp + prefix, 64, "-%05llu-of-%05llu.gguf", (unsigned long long)i + 1,
 			 (unsigned long long)count);
-		e = io_gguf_open(pp, &g, d);
+		e = gguf_open(pp, pool, &g, d);
 		if (e < 0) {
 			if (e == -ENOENT)
 				diag_set(d, e, DIAG_NO_OFFSET, "part %llu of %llu is missing",
@@ -370,4 +396,15 @@ fail_g:
 fail:
 	io_model_free(m);
 	return e;
+}
+
+int io_model_open(const char *path, struct io_model **ret, struct diag *d, char **ret_bad_path)
+{
+	return model_open(path, NULL, ret, d, ret_bad_path);
+}
+
+int io_model_open_pooled(const char *path, struct io_buffers *pool, struct io_model **ret,
+			 struct diag *d, char **ret_bad_path)
+{
+	return model_open(path, pool, ret, d, ret_bad_path);
 }

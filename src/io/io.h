@@ -9,6 +9,18 @@
 #include "base/diag.h"
 #include "gguf/gguf.h"
 
+/* Header buffers kept from one file to the next, for a reader that opens
+ * many files in turn (`llmem recommend`): a kept buffer's pages are not
+ * zeroed again by the kernel for every file. One per thread. */
+#define IO_BUFFERS_MAX 4
+struct io_buffers {
+	size_t n;
+	uint8_t *v[IO_BUFFERS_MAX]; /* each GGUF_MAX_HEADER_BYTES of address space */
+};
+
+void io_buffers_init(struct io_buffers *b);
+void io_buffers_release(struct io_buffers *b);
+
 /* One opened GGUF file: its header bytes and what they say. */
 struct io_gguf {
 	char *path;
@@ -18,6 +30,7 @@ struct io_gguf {
 	size_t buf_reserved;
 	uint64_t file_size;
 	struct gguf_file *gf; /* borrows buf */
+	struct io_buffers *pool; /* where buf goes back to, or NULL */
 };
 
 /* Opens path, refuses anything but a regular file before reading, and
@@ -47,8 +60,18 @@ struct io_model {
 int io_model_open(const char *path, struct io_model **ret, struct diag *d,
 		  char **ret_bad_path) ATTR_WUR;
 
+/* The same, taking header buffers from pool and giving them back to it
+ * when *ret is freed (pool must outlive *ret). */
+int io_model_open_pooled(const char *path, struct io_buffers *pool, struct io_model **ret,
+			 struct diag *d, char **ret_bad_path) ATTR_WUR;
+
 /* Frees m (NULL is fine); returns NULL. */
 struct io_model *io_model_free(struct io_model *m);
+
+/* Splits "DIR/NAME-00001-of-00003.gguf" into the length of its prefix
+ * ("DIR/NAME") and the two numbers (1 and 3). Returns 0, or -EINVAL when
+ * the name is not of that form. */
+int io_split_name(const char *path, size_t *ret_prefix, unsigned *ret_no, unsigned *ret_count) ATTR_WUR;
 
 /* Writes w's file to path: the header, then each tensor's data from
  * data(userdata, i, buf, n) when data is not NULL, else a hole. The file

@@ -612,6 +612,35 @@ out:
 	return e;
 }
 
+/* the decimal digits of every number in [0, n) */
+static uint64_t digit_sum(uint64_t n)
+{
+	uint64_t sum = n;
+
+	/* each number at or above 10^k has a digit more */
+	for (uint64_t p = 10; p < n; p *= 10)
+		sum += n - p;
+	return sum;
+}
+
+uint64_t catalog_fake_vocab_bytes(uint32_t n_vocab, uint32_t n_merges)
+{
+	/* a key: its length (8), name, type (4); an array adds its element
+	 * type (4) and count (8); a string is its length (8) and bytes */
+	uint64_t n = 8 + strlen("tokenizer.ggml.model") + 4 + 8 + 4;
+
+	n += 8 + strlen("tokenizer.ggml.tokens") + 4 + 4 + 8;
+	n += (8 + 3) * (uint64_t)n_vocab + digit_sum(n_vocab);             /* "tok<i>" */
+	n += 8 + strlen("tokenizer.ggml.token_type") + 4 + 4 + 8 + 4ull * n_vocab;
+	if (n_merges) {
+		/* "t<i % 997> m<i>" */
+		n += 8 + strlen("tokenizer.ggml.merges") + 4 + 4 + 8;
+		n += (8 + 3) * (uint64_t)n_merges + digit_sum(n_merges);
+		n += (n_merges / 997) * digit_sum(997) + digit_sum(n_merges % 997);
+	}
+	return n;
+}
+
 struct tord {
 	int layer;
 	const struct quant_tensor *t;

@@ -86,6 +86,10 @@ int catalog_add_keys(const struct catalog_model *cm, struct gguf_writer *w, uint
  * nothing sensibly). */
 int catalog_add_fake_vocab(struct gguf_writer *w, uint32_t n_vocab, uint32_t n_merges) ATTR_WUR;
 
+/* The bytes catalog_add_fake_vocab() adds to a header, computed without
+ * building it (a 128k-token vocabulary takes milliseconds to build). */
+uint64_t catalog_fake_vocab_bytes(uint32_t n_vocab, uint32_t n_merges);
+
 /* Adds cm's tensors, typed by quant_apply() for ftype, in llama-quantize's
  * order (the converter's for F16 and BF16). */
 int catalog_add_tensors(const struct catalog_model *cm, struct gguf_writer *w, uint32_t ftype,

@@ -73,6 +73,17 @@ void out_devices_text(FILE *fp, const struct probe_result *r, const struct probe
 json_t *out_devices_json(const struct probe_result *r, const struct probe_budget *b,
 			 const struct probe_headroom *h, const char *root);
 
+/* `llmem doctor`: one line per check (probe/doctor.h) with its verdict
+ * and what it found; why and the fix under each check that is not ok
+ * (under every check with verbose). */
+struct probe_doctor_facts;
+struct probe_doctor_report;
+void out_doctor_text(FILE *fp, const struct probe_doctor_report *r, bool verbose);
+
+/* The same as JSON, with the facts behind it (schema:
+ * docs/doctor-json.md). New reference or NULL. */
+json_t *out_doctor_json(const struct probe_doctor_facts *f, const struct probe_doctor_report *r);
+
 /* `llmem quants`: one row per llama.cpp file type (model/quant.h). */
 struct quant_tensor;
 struct out_quants_row {

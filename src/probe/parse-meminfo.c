@@ -11,7 +11,7 @@
 
 enum {
 	F_MEM_TOTAL, F_MEM_FREE, F_MEM_AVAILABLE, F_BUFFERS, F_CACHED, F_SWAP_TOTAL,
-	F_SWAP_FREE, F_HP_TOTAL, F_HP_FREE, F_HP_SIZE, F_COUNT,
+	F_SWAP_FREE, F_HP_TOTAL, F_HP_FREE, F_HP_SIZE, F_COMMIT_LIMIT, F_COMMITTED, F_COUNT,
 };
 
 static const struct {
@@ -28,6 +28,8 @@ static const struct {
 	[F_HP_TOTAL] = { "HugePages_Total", false },
 	[F_HP_FREE] = { "HugePages_Free", false },
 	[F_HP_SIZE] = { "Hugepagesize", true },
+	[F_COMMIT_LIMIT] = { "CommitLimit", true },
+	[F_COMMITTED] = { "Committed_AS", true },
 };
 
 /* "   24684092 kB" -> bytes; a bare count when !kb. */
@@ -109,6 +111,8 @@ int probe_parse_meminfo(const char *text, size_t n, struct probe_meminfo *ret)
 	ret->hugepages_total = v[F_HP_TOTAL];
 	ret->hugepages_free = min_u64(v[F_HP_FREE], ret->hugepages_total);
 	ret->hugepage_size = v[F_HP_SIZE];
+	ret->commit_limit = seen[F_COMMIT_LIMIT] ? v[F_COMMIT_LIMIT] : PROBE_UNKNOWN;
+	ret->committed_as = seen[F_COMMITTED] ? v[F_COMMITTED] : PROBE_UNKNOWN;
 	return 0;
 }
 

@@ -46,6 +46,8 @@ struct probe_meminfo {
 	uint64_t hugepages_total; /* pages, not bytes */
 	uint64_t hugepages_free;  /* pages */
 	uint64_t hugepage_size;   /* bytes */
+	uint64_t commit_limit;    /* CommitLimit, PROBE_UNKNOWN when absent */
+	uint64_t committed_as;    /* Committed_AS, PROBE_UNKNOWN when absent */
 	bool has_available;       /* MemAvailable was there (Linux >= 3.14) */
 };
 

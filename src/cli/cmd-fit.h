@@ -1,0 +1,26 @@
+/* cmd-fit.h: the parts of `llmem fit` that `llmem serve` plans with: the
+ * machine's devices and budgets, bandwidths, and a plan's llama-server
+ * arguments. */
+#ifndef LLMEM_CLI_CMD_FIT_H
+#define LLMEM_CLI_CMD_FIT_H
+
+#include "cli/cmd-opts.h"
+#include "place/place.h"
+
+/* Devices and budgets into q: the ones given by hand (mo->c.devices), or
+ * the probed machine (mo->root), less the headroom (mo->headroom).
+ * models[i] gets each device's model name. Prints and returns a negative
+ * errno on failure. */
+int cmd_fit_machine(const struct cmd_model_opts *mo, struct place_request *q, char models[][64],
+		    bool *probed);
+
+/* Memory bandwidths into q (mo->bandwidth, else measured/tabled).
+ * Prints and returns -EINVAL on a bad --bandwidth. */
+int cmd_fit_set_bandwidths(const struct cmd_model_opts *mo, struct place_request *q,
+			   char models[][64]);
+
+/* The llama-server arguments of plan p, after "-m MODEL", space-separated
+ * (no argument contains a space). */
+void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p);
+
+#endif

@@ -1,0 +1,662 @@
+/* cmd-serve.c: `llmem serve`: reads the models (--models-dir, --models-preset),
+ * the machine (probed, or --device / --budget), and runs the daemon
+ * (serve/daemon.h) with a planner built on place_solve(): each model's
+ * preset options are what the user fixed; the rest is fitted to the memory
+ * the scheduler says is available. */
+#include "base/compat.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/parse.h"
+#include "cli/cmd.h"
+#include "cli/cmd-fit.h"
+#include "cli/cmd-model.h"
+#include "cli/cmd-opts.h"
+#include "gguf/ggml-type.h"
+#include "model/model-info.h"
+#include "place/place.h"
+#include "serve/daemon.h"
+#include "serve/registry.h"
+
+#ifndef LLMEM_VERSION
+#define LLMEM_VERSION "0.1.0"
+#endif
+
+#define PLANS_KEPT 8
+
+struct sp_model {
+	const struct reg_model *rm;
+	bool opened;
+	int open_err;
+	char open_msg[200];
+	struct cmd_model *cm;
+	struct cmd_model_opts mo;  /* the preset's llama-server options */
+	char *optv[SERVE_MAX_ARGS]; /* those the estimate understands */
+	size_t n_optv;
+	const char *pass[SERVE_MAX_ARGS]; /* the rest, passed through */
+	size_t n_pass;
+	struct place_plan plans[PLANS_KEPT];
+	uint32_t ids[PLANS_KEPT];
+	size_t next;
+	char args[1024];
+	const char *argv[SERVE_MAX_ARGS];
+};
+
+struct sp {
+	struct place_request q0;   /* the machine: devices, budgets, bandwidths */
+	size_t n;
+	struct sp_model *m;
+	uint32_t next_id;
+	const char *ctx_default;   /* -c for models whose preset has none */
+};
+
+/* The options `llmem estimate` understands, with whether they take a
+ * value; the planner fits with them, the rest go to llama-server as is. */
+static const struct {
+	const char *name;
+	bool value;
+} est_opts[] = {
+	{ "c", true }, { "ctx-size", true }, { "ngl", true }, { "gpu-layers", true },
+	{ "n-gpu-layers", true }, { "ts", true }, { "tensor-split", true }, { "sm", true },
+	{ "split-mode", true }, { "mg", true }, { "main-gpu", true }, { "ctk", true },
+	{ "cache-type-k", true }, { "ctv", true }, { "cache-type-v", true }, { "fa", true },
+	{ "flash-attn", true }, { "np", true }, { "parallel", true }, { "kvu", false },
+	{ "kv-unified", false }, { "no-kv-unified", false }, { "b", true }, { "batch-size", true },
+	{ "ub", true }, { "ubatch-size", true }, { "cmoe", false }, { "cpu-moe", false },
+	{ "ncmoe", true }, { "n-cpu-moe", true }, { "ot", true }, { "override-tensor", true },
+	{ "no-mmap", false }, { "mlock", false }, { "lm", true }, { "load-mode", true },
+	{ "nkvo", false }, { "no-kv-offload", false }, { "swa-full", false }, { "nr", false },
+	{ "no-repack", false },
+};
+
+static int est_opt(const char *arg)
+{
+	while (*arg == '-')
+		arg++;
+	for (size_t i = 0; i < ARRAY_SIZE(est_opts); i++)
+		if (!strcmp(arg, est_opts[i].name))
+			return (int)i;
+	return -1;
+}
+
+/* snprintf that may cut (messages) */
+static void msgf(char *buf, size_t n, const char *fmt, ...) ATTR_PRINTF(3, 4);
+static void msgf(char *buf, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+}
+
+static void quiet_usage(FILE *fp)
+{
+	(void)fp;
+}
+
+/* Splits the preset's arguments and parses the estimate's part. */
+static int sp_model_prepare(struct sp *p, struct sp_model *sm)
+{
+	const struct reg_model *rm = sm->rm;
+	char *argv[SERVE_MAX_ARGS + 4];
+	int argc = 0;
+	bool ctx_given = false;
+
+	memset(&sm->mo, 0, sizeof(sm->mo));
+	sm->mo.fit = true;
+	est_config_init(&sm->mo.c);
+	sm->mo.c.n_devices = p->q0.base.n_devices;
+	memcpy(sm->mo.c.devices, p->q0.base.devices, sizeof(sm->mo.c.devices));
+	argv[argc++] = (char *)"serve";
+	for (size_t i = 0; i < rm->n_args && argc < SERVE_MAX_ARGS; i++) {
+		int k = est_opt(rm->args[i]);
+
+		if (k >= 0) {
+			const char *nm = est_opts[k].name;
+
+			if (!strcmp(nm, "c") || !strcmp(nm, "ctx-size"))
+				ctx_given = true;
+			argv[argc++] = rm->args[i];
+			if (est_opts[k].value && i + 1 < rm->n_args)
+				argv[argc++] = rm->args[++i];
+		} else if (sm->n_pass < SERVE_MAX_ARGS - 1) {
+			sm->pass[sm->n_pass++] = rm->args[i];
+		}
+	}
+	if (!ctx_given && p->ctx_default && argc + 2 < SERVE_MAX_ARGS) {
+		argv[argc++] = (char *)"-c";
+		argv[argc++] = (char *)p->ctx_default;
+	}
+	argv[argc++] = (char *)rm->path;
+	argv[argc] = NULL;
+	if (cmd_model_opts_parse(argc, argv, &sm->mo, quiet_usage) != 0) {
+		msgf(sm->open_msg, sizeof(sm->open_msg), "%s: the preset's llama-server options are invalid",
+			 rm->name);
+		return -EINVAL;
+	}
+	/* the devices are the machine's, whatever the parse did */
+	sm->mo.c.n_devices = p->q0.base.n_devices;
+	memcpy(sm->mo.c.devices, p->q0.base.devices, sizeof(sm->mo.c.devices));
+	return 0;
+}
+
+static int sp_open(struct sp *p, size_t i)
+{
+	struct sp_model *sm = &p->m[i];
+	int e;
+
+	if (sm->opened)
+		return sm->open_err;
+	sm->opened = true;
+	e = sp_model_prepare(p, sm);
+	if (e < 0) {
+		sm->open_err = e;
+		return e;
+	}
+	/* cmd_model_open prints its own line on failure */
+	e = cmd_model_open(sm->rm->path, 0, &sm->cm);
+	if (e) {
+		sm->open_err = -EINVAL;
+		msgf(sm->open_msg, sizeof(sm->open_msg), "%s: cannot read %s", sm->rm->name, sm->rm->path);
+		return sm->open_err;
+	}
+	return 0;
+}
+
+static struct place_plan *sp_find(struct sp_model *sm, uint32_t id)
+{
+	for (size_t k = 0; k < PLANS_KEPT; k++)
+		if (sm->ids[k] == id && id)
+			return &sm->plans[k];
+	return NULL;
+}
+
+static int sp_plan(void *ctx, size_t model, const uint64_t *avail, struct sched_plan *out)
+{
+	struct sp *p = ctx;
+	struct sp_model *sm = &p->m[model];
+	struct place_request q = p->q0;
+	struct place_plan *pl;
+	struct diag d;
+	size_t k;
+	int e;
+
+	memset(out, 0, sizeof(*out));
+	if (sp_open(p, model) < 0) {
+		snprintf(out->why, sizeof(out->why), "%s", sm->open_msg);
+		return 0;
+	}
+	q.base = sm->mo.c;
+	q.ngl_fixed = sm->mo.ngl_set;
+	q.ctx_fixed = sm->mo.ctx_set && !sm->mo.ctx_max;
+	q.ncmoe_fixed = sm->mo.ncmoe_set;
+	q.ts_fixed = sm->mo.ts_set;
+	q.ctx_max = sm->mo.ctx_max;
+	q.kv_auto = sm->mo.kv_auto;
+	q.mmap_fixed = sm->mo.mmap_set;
+	for (size_t i = 0; i <= q.base.n_devices; i++)
+		q.budget[i] = avail[i];
+	k = sm->next++ % PLANS_KEPT;
+	pl = &sm->plans[k];
+	diag_init(&d);
+	e = place_solve(&sm->cm->m, &q, pl, &d);
+	if (e < 0) {
+		msgf(out->why, sizeof(out->why), "%s: %s", sm->rm->name, d.msg);
+		sm->ids[k] = 0;
+		return 0;
+	}
+	sm->ids[k] = ++p->next_id;
+	out->id = sm->ids[k];
+	out->fits = pl->fits;
+	for (size_t i = 0; i <= q.base.n_devices && i < SCHED_MAX_POOLS; i++)
+		out->need[i] = pl->need[i];
+	if (!pl->fits)
+		msgf(out->why, sizeof(out->why), "%s does not fit: %s", sm->rm->name,
+			 pl->n_why ? pl->why[pl->n_why - 1] : "not enough memory");
+	return 0;
+}
+
+static int sp_plan_args(void *ctx, size_t model, uint32_t plan_id, const char **argv, size_t max)
+{
+	struct sp *p = ctx;
+	struct sp_model *sm = &p->m[model];
+	struct place_plan *pl = sp_find(sm, plan_id);
+	size_t n = 0;
+	char *tok, *save = NULL;
+
+	if (!pl)
+		return -ENOENT;
+	cmd_fit_plan_args(sm->args, sizeof(sm->args), pl);
+	for (tok = strtok_r(sm->args, " ", &save); tok && n < max; tok = strtok_r(NULL, " ", &save))
+		argv[n++] = tok;
+	for (size_t i = 0; i < sm->n_pass && n < max; i++)
+		argv[n++] = sm->pass[i];
+	return (int)n;
+}
+
+static int sp_plan_info(void *ctx, size_t model, uint32_t plan_id, struct serve_plan_info *info)
+{
+	struct sp *p = ctx;
+	struct sp_model *sm = &p->m[model];
+	struct place_plan *pl;
+	size_t o = 0;
+
+	memset(info, 0, sizeof(*info));
+	if (plan_id == UINT32_MAX) {
+		/* before any plan: the slots the preset asks for */
+		if (sp_model_prepare(p, sm) < 0)
+			return -EINVAL;
+		info->slots = sm->mo.c.n_parallel > 0 ? (uint32_t)sm->mo.c.n_parallel : 4;
+		return 0;
+	}
+	pl = sp_find(sm, plan_id);
+	if (!pl)
+		return -ENOENT;
+	info->n_ctx = pl->est.n_ctx;
+	info->n_ctx_seq = pl->est.n_ctx_seq;
+	info->n_gpu_layers = pl->est.n_gpu_layers;
+	info->n_layer = sm->cm->m.n_layer + 1;
+	info->slots = pl->est.n_seq;
+	info->tokens_per_s = pl->tokens_per_s;
+	for (size_t i = 0; i < pl->est.n_usage && i < SCHED_MAX_POOLS; i++) {
+		const struct est_usage *u = &pl->est.usage[i];
+		uint64_t b = u->total > u->overhead ? u->total - u->overhead : 0;
+		size_t pool = i;
+
+		/* unified GPUs draw on system RAM */
+		if (i > 0 && pl->config.devices[i - 1].kind == EST_DEV_UNIFIED)
+			pool = 0;
+		info->buffers[pool] += b;
+	}
+	for (size_t i = 0; i <= pl->config.n_devices && i < SCHED_MAX_POOLS; i++)
+		info->need[i] = pl->need[i];
+	if (pl->config.n_devices)
+		o += (size_t)snprintf(info->summary + o, sizeof(info->summary) - o, "%u/%u layers on GPU, ",
+				      pl->est.n_gpu_layers, sm->cm->m.n_layer + 1);
+	else
+		o += (size_t)snprintf(info->summary + o, sizeof(info->summary) - o, "CPU, ");
+	if (o < sizeof(info->summary))
+		snprintf(info->summary + o, sizeof(info->summary) - o, "-c %u, KV %s, %u slot%s", pl->est.n_ctx,
+			 ggml_type_get(pl->config.type_k)->name, pl->est.n_seq, pl->est.n_seq == 1 ? "" : "s");
+	return 0;
+}
+
+static int sp_model_info(void *ctx, size_t model, struct serve_model_info *info, char *msg, size_t msgsz)
+{
+	struct sp *p = ctx;
+	struct sp_model *sm = &p->m[model];
+	struct stat st;
+
+	memset(info, 0, sizeof(*info));
+	if (sp_open(p, model) < 0) {
+		snprintf(msg, msgsz, "%s", sm->open_msg);
+		return sm->open_err;
+	}
+	snprintf(info->arch, sizeof(info->arch), "%s", sm->cm->m.arch);
+	{
+		struct model_info *mi = calloc(1, sizeof(*mi));
+		struct diag d;
+
+		diag_init(&d);
+		if (mi && model_info_from_gguf(sm->cm->parts, sm->cm->n_parts, mi, &d) == 0) {
+			const char *ft = mi->has_ftype ? llama_ftype_name((uint32_t)mi->ftype) : NULL;
+
+			snprintf(info->ftype, sizeof(info->ftype), "%s", ft ? ft : "");
+			for (char *c = info->ftype; *c; c++)
+				if (*c >= 'a' && *c <= 'z')
+					*c = (char)(*c - 'a' + 'A');
+			info->n_params = mi->n_params;
+		}
+		free(mi);
+	}
+	for (size_t i = 0; i < sm->cm->n_parts; i++)
+		info->file_size += sm->cm->sizes[i];
+	if (stat(sm->rm->path, &st) == 0)
+		info->mtime = st.st_mtime;
+	info->n_ctx_train = sm->cm->m.n_ctx_train;
+	info->n_layer = sm->cm->m.n_layer;
+	for (size_t i = 0; i < sm->n_pass; i++)
+		if (!strcmp(sm->pass[i], "--embedding") || !strcmp(sm->pass[i], "--embeddings"))
+			info->embedding = true;
+	return 0;
+}
+
+static void serve_usage(FILE *fp)
+{
+	fputs("usage: llmem serve [--host ADDR] [--port N] [--models-dir DIR] [--models-preset FILE]\n"
+	      "                   [--backend PATH] [--max-loaded N] [--keep-alive DUR]\n"
+	      "                   [--budget SIZE | --device SPEC | --gpu SIZE] [--api-key KEY]\n"
+	      "\n"
+	      "A memory-managed model server: OpenAI, llama.cpp-router and Ollama APIs on one\n"
+	      "port; one llama-server per loaded model, started with the placement llmem fits\n"
+	      "into the memory free now; idle models evicted when a new one needs the room.\n"
+	      "  --host ADDR            listen address (default 127.0.0.1; LLMEM_HOST)\n"
+	      "  --port N               port (default 11435)\n"
+	      "  --models-dir DIR       models as llama-server's router finds them\n"
+	      "  --models-preset FILE   llama-server router presets (INI), plus llmem's keys\n"
+	      "                         keep-alive, pin, priority, shrink\n"
+	      "  --backend PATH         llama-server (default: found on PATH; LLMEM_BACKEND)\n"
+	      "  --max-loaded N         models loaded at once (LLMEM_MAX_LOADED_MODELS)\n"
+	      "  --max-queue N          requests waiting per model, 503 above (LLMEM_MAX_QUEUE, 512)\n"
+	      "  --keep-alive DUR       default keep-alive: 5m, 1h, 0, -1 (LLMEM_KEEP_ALIVE)\n"
+	      "  --budget SIZE          plan with at most SIZE of system RAM (what-if, sharing)\n"
+	      "  --device SPEC, --gpu SIZE   plan for these devices instead of probing\n"
+	      "  --headroom X           memory left free, as in 'llmem fit'\n"
+	      "  -c N                   context for models whose preset sets none\n"
+	      "  --load-timeout DUR     kill a backend not healthy by then (default 10m)\n"
+	      "  --api-key KEY          require 'Authorization: Bearer KEY' (LLMEM_API_KEY)\n"
+	      "  --origins LIST         extra allowed Origins, comma-separated (LLMEM_ORIGINS)\n"
+	      "  --footprints FILE      the measured-footprint cache\n"
+	      "  --root DIR             probe a fixture tree instead of this machine\n", fp);
+}
+
+static const char *find_on_path(const char *name, char *buf, size_t n)
+{
+	const char *path = getenv("PATH");
+	char dir[PATH_MAX];
+
+	if (strchr(name, '/'))
+		return name;
+	while (path && *path) {
+		size_t k = strcspn(path, ":");
+
+		if (k < sizeof(dir)) {
+			memcpy(dir, path, k);
+			dir[k] = '\0';
+			msgf(buf, n, "%s/%s", k ? dir : ".", name);
+			if (access(buf, X_OK) == 0)
+				return buf;
+		}
+		path += k;
+		if (*path == ':')
+			path++;
+	}
+	return NULL;
+}
+
+static int duration_arg(const char *opt, const char *v, int64_t *ms)
+{
+	if (parse_duration_ms(v, ms) < 0) {
+		cmd_error("%s '%s': expected a duration such as 5m, 30s, 1h, 0 or -1", opt, v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+enum {
+	O_HOST = 256, O_PORT, O_DIR, O_PRESET, O_BACKEND, O_MAXL, O_MAXQ, O_KA, O_BUDGET, O_DEVICE,
+	O_GPU, O_HEADROOM, O_APIKEY, O_ORIGINS, O_FOOT, O_ROOT, O_LOADTO, O_READYFD,
+};
+
+static int serve_run_cmd(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "host", required_argument, NULL, O_HOST },
+		{ "port", required_argument, NULL, O_PORT },
+		{ "models-dir", required_argument, NULL, O_DIR },
+		{ "models-preset", required_argument, NULL, O_PRESET },
+		{ "backend", required_argument, NULL, O_BACKEND },
+		{ "max-loaded", required_argument, NULL, O_MAXL },
+		{ "max-queue", required_argument, NULL, O_MAXQ },
+		{ "keep-alive", required_argument, NULL, O_KA },
+		{ "budget", required_argument, NULL, O_BUDGET },
+		{ "device", required_argument, NULL, O_DEVICE },
+		{ "gpu", required_argument, NULL, O_GPU },
+		{ "headroom", required_argument, NULL, O_HEADROOM },
+		{ "api-key", required_argument, NULL, O_APIKEY },
+		{ "origins", required_argument, NULL, O_ORIGINS },
+		{ "footprints", required_argument, NULL, O_FOOT },
+		{ "root", required_argument, NULL, O_ROOT },
+		{ "load-timeout", required_argument, NULL, O_LOADTO },
+		{ "ready-fd", required_argument, NULL, O_READYFD },
+		{ "ctx-size", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct serve_options so;
+	struct registry reg;
+	struct sp p;
+	struct cmd_model_opts gmo;
+	struct diag d;
+	const char *dirs[16], *presets[16], *origins[32];
+	size_t n_dirs = 0, n_presets = 0, n_origins = 0;
+	const char *backend = getenv("LLMEM_BACKEND"), *budget = NULL, *devspec = NULL, *gpu = NULL;
+	const char *env;
+	char *origin_buf = NULL, bbuf[PATH_MAX], models[EST_MAX_DEVICES][64];
+	bool probed = false;
+	int o, e, rc = CMD_EXIT_OK;
+	uint64_t u;
+
+	memset(&so, 0, sizeof(so));
+	memset(&p, 0, sizeof(p));
+	memset(&gmo, 0, sizeof(gmo));
+	registry_init(&reg);
+	gmo.fit = true;
+	est_config_init(&gmo.c);
+	so.host = getenv("LLMEM_HOST") ? getenv("LLMEM_HOST") : "127.0.0.1";
+	so.port = SERVE_DEFAULT_PORT;
+	so.sched.max_queue = 512;
+	so.sched.wait_ms = 10 * 60 * 1000;
+	so.default_keep_alive_ms = 5 * 60 * 1000;
+	so.max_body = (size_t)64 << 20;
+	so.max_headers = 64 << 10;
+	so.header_timeout_s = 30;
+	so.load_timeout_ms = 10 * 60 * 1000;
+	so.version = LLMEM_VERSION;
+	so.api_key = getenv("LLMEM_API_KEY");
+	so.ready_fd = -1;
+	if ((env = getenv("LLMEM_KEEP_ALIVE")) && duration_arg("LLMEM_KEEP_ALIVE", env, &so.default_keep_alive_ms) < 0)
+		return CMD_EXIT_INPUT;
+	if ((env = getenv("LLMEM_MAX_LOADED_MODELS")) && parse_u64(env, &u) == 0 && u < 1024)
+		so.sched.max_loaded = (uint32_t)u;
+	if ((env = getenv("LLMEM_MAX_QUEUE")) && parse_u64(env, &u) == 0 && u >= 1 && u < 1000000)
+		so.sched.max_queue = (uint32_t)u;
+	if ((env = getenv("LLMEM_ORIGINS")) && (origin_buf = strdup(env))) {
+		char *save = NULL;
+
+		for (char *t = strtok_r(origin_buf, ",", &save); t && n_origins < ARRAY_SIZE(origins);
+		     t = strtok_r(NULL, ",", &save))
+			origins[n_origins++] = t;
+	}
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (o) {
+		case O_HOST: so.host = optarg; break;
+		case O_PORT:
+			if (parse_u64(optarg, &u) < 0 || u > 65535) {
+				cmd_error("--port '%s': expected 0..65535", optarg);
+				return CMD_EXIT_INPUT;
+			}
+			so.port = (uint16_t)u;
+			break;
+		case O_DIR:
+			if (n_dirs < ARRAY_SIZE(dirs))
+				dirs[n_dirs++] = optarg;
+			break;
+		case O_PRESET:
+			if (n_presets < ARRAY_SIZE(presets))
+				presets[n_presets++] = optarg;
+			break;
+		case O_BACKEND: backend = optarg; break;
+		case O_MAXL:
+			if (parse_u64(optarg, &u) < 0 || u > 1024) {
+				cmd_error("--max-loaded '%s': expected a number", optarg);
+				return CMD_EXIT_INPUT;
+			}
+			so.sched.max_loaded = (uint32_t)u;
+			break;
+		case O_MAXQ:
+			if (parse_u64(optarg, &u) < 0 || u < 1 || u > 1000000) {
+				cmd_error("--max-queue '%s': expected 1..1000000", optarg);
+				return CMD_EXIT_INPUT;
+			}
+			so.sched.max_queue = (uint32_t)u;
+			break;
+		case O_KA:
+			if (duration_arg("--keep-alive", optarg, &so.default_keep_alive_ms) < 0)
+				return CMD_EXIT_INPUT;
+			break;
+		case O_LOADTO:
+			if (duration_arg("--load-timeout", optarg, &so.load_timeout_ms) < 0)
+				return CMD_EXIT_INPUT;
+			break;
+		case O_BUDGET: budget = optarg; break;
+		case O_DEVICE: devspec = optarg; break;
+		case O_GPU: gpu = optarg; break;
+		case O_HEADROOM: gmo.headroom = optarg; break;
+		case O_APIKEY: so.api_key = optarg; break;
+		case O_ORIGINS: {
+			char *save = NULL, *b = strdup(optarg);
+
+			if (!b)
+				return CMD_EXIT_FAIL;
+			for (char *t = strtok_r(b, ",", &save); t && n_origins < ARRAY_SIZE(origins);
+			     t = strtok_r(NULL, ",", &save))
+				origins[n_origins++] = t;
+			break; /* b lives as long as the process */
+		}
+		case O_FOOT: so.footprint_path = optarg; break;
+		case O_ROOT: gmo.root = optarg; break;
+		case O_READYFD:
+			if (parse_u64(optarg, &u) < 0 || u > 1024)
+				return CMD_EXIT_INPUT;
+			so.ready_fd = (int)u;
+			break;
+		case 'c': p.ctx_default = optarg; break;
+		case 'h': serve_usage(stdout); return CMD_EXIT_OK;
+		default: serve_usage(stderr); return CMD_EXIT_INPUT;
+		}
+	}
+	if (optind != argc) {
+		serve_usage(stderr);
+		return CMD_EXIT_INPUT;
+	}
+	if (!n_dirs && !n_presets) {
+		cmd_error("no models: give --models-dir DIR or --models-preset FILE");
+		return CMD_EXIT_INPUT;
+	}
+	/* the backend */
+	if (!backend)
+		backend = find_on_path("llama-server", bbuf, sizeof(bbuf));
+	else if (!strchr(backend, '/'))
+		backend = find_on_path(backend, bbuf, sizeof(bbuf));
+	if (!backend || access(backend, X_OK) != 0) {
+		cmd_error("llama-server not found: put it on PATH or give --backend PATH");
+		return CMD_EXIT_INPUT;
+	}
+	/* the models */
+	diag_init(&d);
+	for (size_t i = 0; i < n_presets; i++) {
+		if (registry_add_preset(&reg, presets[i], &d) < 0) {
+			cmd_error("%s: %s", presets[i], d.msg);
+			rc = CMD_EXIT_INPUT;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n_dirs; i++) {
+		if (registry_add_dir(&reg, dirs[i], &d) < 0) {
+			cmd_error("%s: %s", dirs[i], d.msg);
+			rc = CMD_EXIT_INPUT;
+			goto out;
+		}
+	}
+	if (reg.n == 0) {
+		cmd_error("no models found in the directories and presets given");
+		rc = CMD_EXIT_INPUT;
+		goto out;
+	}
+	/* the machine */
+	if (devspec || gpu) {
+		char *dv[4];
+		int dc = 0;
+		struct cmd_model_opts t;
+
+		memset(&t, 0, sizeof(t));
+		t.fit = true;
+		est_config_init(&t.c);
+		dv[dc++] = (char *)"serve";
+		dv[dc++] = (char *)(devspec ? "--device" : "--gpu");
+		dv[dc++] = (char *)(devspec ? devspec : gpu);
+		dv[dc++] = (char *)"x";
+		if (cmd_model_opts_parse(dc, dv, &t, quiet_usage) != 0) {
+			rc = CMD_EXIT_INPUT;
+			goto out;
+		}
+		gmo.c.n_devices = t.c.n_devices;
+		memcpy(gmo.c.devices, t.c.devices, sizeof(gmo.c.devices));
+	}
+	p.q0.base = gmo.c;
+	memset(models, 0, sizeof(models));
+	if (cmd_fit_machine(&gmo, &p.q0, models, &probed) < 0 ||
+	    cmd_fit_set_bandwidths(&gmo, &p.q0, models) < 0) {
+		rc = CMD_EXIT_INPUT;
+		goto out;
+	}
+	if (budget) {
+		if (parse_size(budget, &u) < 0) {
+			cmd_error("--budget '%s': expected a size such as 16GiB", budget);
+			rc = CMD_EXIT_INPUT;
+			goto out;
+		}
+		p.q0.budget[0] = u;
+	}
+	so.n_pools = 1 + p.q0.base.n_devices;
+	snprintf(so.pool_names[0], sizeof(so.pool_names[0]), "RAM");
+	for (size_t i = 0; i < p.q0.base.n_devices; i++)
+		snprintf(so.pool_names[i + 1], sizeof(so.pool_names[i + 1]), "%s", p.q0.base.devices[i].name);
+	for (size_t i = 0; i < so.n_pools; i++)
+		so.sched.budget[i] = p.q0.budget[i];
+	p.n = reg.n;
+	p.m = calloc(reg.n, sizeof(*p.m));
+	if (!p.m) {
+		rc = CMD_EXIT_FAIL;
+		goto out;
+	}
+	for (size_t i = 0; i < reg.n; i++)
+		p.m[i].rm = &reg.v[i];
+	so.reg = &reg;
+	so.backend = backend;
+	so.origins = origins;
+	so.n_origins = n_origins;
+	so.hooks.ctx = &p;
+	so.hooks.plan = sp_plan;
+	so.hooks.plan_args = sp_plan_args;
+	so.hooks.plan_info = sp_plan_info;
+	so.hooks.model_info = sp_model_info;
+	fprintf(stderr, "llmem: serving %zu model%s on http://%s:%u (budget: RAM %.1f GiB", reg.n,
+		reg.n == 1 ? "" : "s", so.host, so.port, (double)so.sched.budget[0] / (1024.0 * 1024 * 1024));
+	for (size_t i = 1; i < so.n_pools; i++)
+		fprintf(stderr, ", %s %.1f GiB", so.pool_names[i], (double)so.sched.budget[i] / (1024.0 * 1024 * 1024));
+	fprintf(stderr, ")\n");
+	e = serve_run(&so, &d);
+	if (e < 0) {
+		cmd_error("%s", d.msg);
+		rc = CMD_EXIT_FAIL;
+	}
+out:
+	if (p.m) {
+		for (size_t i = 0; i < p.n; i++)
+			cmd_model_free(p.m[i].cm);
+		free(p.m);
+	}
+	registry_release(&reg);
+	free(origin_buf);
+	return rc;
+}
+
+const struct cmd cmd_serve = {
+	.name = "serve",
+	.summary = "a memory-managed model server (OpenAI, Ollama and llama.cpp router APIs)",
+	.run = serve_run_cmd,
+	.usage = serve_usage,
+};

@@ -1,0 +1,722 @@
+/* api.c: the daemon's HTTP front: request safety (Host, Origin, API key,
+ * sizes), routing, and the handlers of the OpenAI, llama.cpp-router,
+ * Ollama and llmem endpoints. Requests that need a model become a struct
+ * rq handed to the scheduler; the rest are answered here. A model name
+ * from a request is only looked up in the registry. */
+#include "base/compat.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/keyvalq_struct.h>
+
+#include "serve/daemon-int.h"
+
+void api_format_time(int64_t unix_ns, char *buf, size_t n)
+{
+	time_t t = (time_t)(unix_ns / 1000000000);
+	struct tm tm;
+	char base[32];
+
+	gmtime_r(&t, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, n, "%s.%09lldZ", base, (long long)(unix_ns % 1000000000));
+}
+
+static int64_t wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void api_reply_json(struct evhttp_request *req, int status, json_t *body)
+{
+	char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	struct evbuffer *b = evbuffer_new();
+
+	json_decref(body);
+	if (!req) {
+		free(txt);
+		if (b)
+			evbuffer_free(b);
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	if (b && txt) {
+		evbuffer_add(b, txt, strlen(txt));
+		evbuffer_add(b, "\n", 1);
+	}
+	evhttp_send_reply(req, status, NULL, b);
+	if (b)
+		evbuffer_free(b);
+	free(txt);
+}
+
+void api_reply_error(struct evhttp_request *req, int status, bool ollama, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ollama) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "error", json_string(msg));
+		api_reply_json(req, status, o);
+	} else {
+		api_reply_json(req, status, tr_error_openai(status, msg));
+	}
+}
+
+static json_t *pools_json(struct srv *s)
+{
+	json_t *a = json_array();
+
+	for (size_t p = 0; p < s->o->n_pools; p++) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "name", json_string(s->o->pool_names[p]));
+		json_object_set_new(o, "budget", json_integer((json_int_t)s->sch.opt.budget[p]));
+		json_object_set_new(o, "used", json_integer((json_int_t)sched_used(&s->sch, p)));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static json_t *bytes_array(const uint64_t *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_integer((json_int_t)v[i]));
+	return a;
+}
+
+static uint64_t total_of(const uint64_t *v, size_t n)
+{
+	uint64_t t = 0;
+
+	for (size_t i = 0; i < n; i++)
+		t += v[i];
+	return t;
+}
+
+/* When the model expires, as wall time in ns (0 = never). */
+static int64_t expires_wall_ns(struct srv *s, const struct sched_model *m)
+{
+	int64_t now = srv_now();
+
+	if (m->busy || m->n_queued || m->cfg.pin || m->expires_at == INT64_MAX || m->keep_alive_ms < 0)
+		return m->busy || m->n_queued ? wall_ns() + (m->keep_alive_ms > 0 ? m->keep_alive_ms : 0) * 1000000
+					       : 0;
+	(void)s;
+	return wall_ns() + (m->expires_at - now) * 1000000;
+}
+
+json_t *api_status_json(struct srv *s)
+{
+	json_t *o = json_object(), *models = json_array();
+	size_t np = s->o->n_pools;
+
+	json_object_set_new(o, "version", json_string(s->o->version));
+	json_object_set_new(o, "uptime_ms", json_integer(srv_now() - s->started_ms));
+	json_object_set_new(o, "pools", pools_json(s));
+	for (size_t i = 0; i < s->o->reg->n; i++) {
+		const struct sched_model *m = &s->sch.models[i];
+		const struct bk *b = &s->bks[i];
+		json_t *j = json_object();
+		char ts[64];
+
+		json_object_set_new(j, "name", json_string(s->o->reg->v[i].name));
+		json_object_set_new(j, "path", json_string(s->o->reg->v[i].path));
+		json_object_set_new(j, "state", json_string(sched_state_name(m->state)));
+		json_object_set_new(j, "busy", json_integer(m->busy));
+		json_object_set_new(j, "queued", json_integer(m->n_queued));
+		json_object_set_new(j, "pin", json_boolean(m->cfg.pin));
+		json_object_set_new(j, "priority", json_integer(m->cfg.priority));
+		json_object_set_new(j, "keep_alive_ms", json_integer(m->keep_alive_ms));
+		if (m->state == SCHED_READY) {
+			int64_t e = expires_wall_ns(s, m);
+
+			if (e) {
+				api_format_time(e, ts, sizeof(ts));
+				json_object_set_new(j, "expires_at", json_string(ts));
+			} else {
+				json_object_set_new(j, "expires_at", json_null());
+			}
+		}
+		if (m->state == SCHED_LOADING || m->state == SCHED_READY || m->state == SCHED_UNLOADING) {
+			json_object_set_new(j, "pid", json_integer(b->proc.pid));
+			json_object_set_new(j, "port", json_integer(b->port));
+			json_object_set_new(j, "plan", json_string(b->plan.summary));
+			json_object_set_new(j, "ctx_size", json_integer(b->plan.n_ctx));
+			json_object_set_new(j, "n_gpu_layers", json_integer(b->plan.n_gpu_layers));
+			json_object_set_new(j, "n_layer", json_integer(b->plan.n_layer));
+			json_object_set_new(j, "predicted", bytes_array(b->plan.need, np));
+			json_object_set_new(j, "predicted_total", json_integer((json_int_t)total_of(b->plan.need, np)));
+			if (b->has_measured) {
+				json_object_set_new(j, "measured", bytes_array(b->measured, np));
+				json_object_set_new(j, "measured_total",
+						    json_integer((json_int_t)total_of(b->measured, np)));
+			}
+			if (b->healthy) {
+				json_object_set_new(j, "rss_anon", json_integer((json_int_t)b->rss_anon));
+				json_object_set_new(j, "rss_file", json_integer((json_int_t)b->rss_file));
+				json_object_set_new(j, "load_ms", json_integer(b->ready_ms - b->started_ms));
+			}
+			{
+				json_t *bufs = json_array();
+
+				for (size_t k = 0; k < b->rep.n_bufs; k++) {
+					json_t *bo = json_object();
+
+					json_object_set_new(bo, "device", json_string(b->rep.bufs[k].device));
+					json_object_set_new(bo, "kind", json_string(backend_buf_kind_name(b->rep.bufs[k].kind)));
+					json_object_set_new(bo, "bytes", json_integer((json_int_t)b->rep.bufs[k].bytes));
+					json_array_append_new(bufs, bo);
+				}
+				json_object_set_new(j, "buffers", bufs);
+				json_object_set_new(j, "log_lines", json_integer((json_int_t)b->rep.n_lines));
+			}
+			if (b->plan.tokens_per_s > 0)
+				json_object_set_new(j, "tokens_per_s", json_real(b->plan.tokens_per_s));
+		}
+		json_object_set_new(j, "footprint", bytes_array(m->need, np));
+		json_object_set_new(j, "requests", json_integer((json_int_t)b->n_requests));
+		json_object_set_new(j, "loads", json_integer((json_int_t)m->n_loads));
+		json_object_set_new(j, "evictions", json_integer((json_int_t)m->n_evictions));
+		json_object_set_new(j, "crashes", json_integer((json_int_t)m->n_crashes));
+		json_object_set_new(j, "ooms", json_integer((json_int_t)m->n_ooms));
+		json_object_set_new(j, "failures", json_integer(m->failures));
+		json_object_set_new(j, "reason", json_string(m->reason));
+		json_array_append_new(models, j);
+	}
+	json_object_set_new(o, "models", models);
+	json_object_set_new(o, "requests_open", json_integer((json_int_t)s->n_rqs));
+	json_object_set_new(o, "rejected", json_integer((json_int_t)s->n_rejected));
+	return o;
+}
+
+/* ---- helpers ---- */
+
+static const char *req_path(struct evhttp_request *req, char *buf, size_t n)
+{
+	const char *uri = evhttp_request_get_uri(req);
+	size_t k = 0;
+
+	while (uri[k] && uri[k] != '?' && k + 1 < n) {
+		buf[k] = uri[k];
+		k++;
+	}
+	buf[k] = '\0';
+	/* one trailing slash is the same path */
+	if (k > 1 && buf[k - 1] == '/')
+		buf[k - 1] = '\0';
+	return buf;
+}
+
+static json_t *body_json(struct evhttp_request *req, bool ollama, bool required)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t n = evbuffer_get_length(in);
+	json_error_t je;
+	json_t *j;
+
+	if (n == 0) {
+		if (required)
+			api_reply_error(req, 400, ollama, "the request needs a JSON body");
+		return required ? NULL : json_object();
+	}
+	j = json_loadb((const char *)evbuffer_pullup(in, -1), n, JSON_REJECT_DUPLICATES, &je);
+	if (!j || !json_is_object(j)) {
+		api_reply_error(req, 400, ollama, "the body is not a JSON object: %s",
+				j ? "not an object" : je.text);
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* The model a request names: 404 when unknown (reply sent, -1). */
+static int find_model(struct srv *s, struct evhttp_request *req, json_t *body, bool ollama,
+		      const char **name_out)
+{
+	const char *name = json_string_value(json_object_get(body, "model"));
+	int idx;
+
+	if (!name && ollama)
+		name = json_string_value(json_object_get(body, "name"));
+	if (!name) {
+		api_reply_error(req, 400, ollama, "the request names no \"model\"");
+		return -1;
+	}
+	if (!tr_model_name_ok(name)) {
+		api_reply_error(req, 400, ollama, "invalid model name");
+		return -1;
+	}
+	idx = registry_find(s->o->reg, name);
+	if (idx < 0) {
+		api_reply_error(req, 404, ollama, "model '%s' not found", name);
+		return -1;
+	}
+	if (name_out)
+		*name_out = name;
+	return idx;
+}
+
+/* Hands r to the scheduler. */
+static void submit(struct srv *s, struct rq *r, int64_t keep_alive_ms)
+{
+	srv_client_watch(r);
+	r->in_sched = true;
+	sched_request(&s->sch, srv_now(), r->model, r->id, keep_alive_ms, &s->acts);
+	srv_actions_run(s);
+}
+
+static int keep_alive_of(struct evhttp_request *req, json_t *body, bool ollama, int64_t *ka,
+			 bool *present)
+{
+	struct diag d;
+
+	diag_init(&d);
+	*ka = SCHED_KEEP_ALIVE_DEFAULT;
+	*present = false;
+	if (tr_keep_alive(json_object_get(body, "keep_alive"), ka, present, &d) < 0) {
+		api_reply_error(req, 400, ollama, "keep_alive: %s", d.msg);
+		return -1;
+	}
+	if (!*present)
+		*ka = SCHED_KEEP_ALIVE_DEFAULT;
+	return 0;
+}
+
+/* ---- OpenAI ---- */
+
+static void h_openai(struct srv *s, struct evhttp_request *req, const char *path)
+{
+	json_t *body = body_json(req, false, true);
+	const char *name;
+	struct rq *r;
+	int64_t ka;
+	bool present;
+	int idx;
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+
+	if (!body)
+		return;
+	idx = find_model(s, req, body, false, &name);
+	if (idx < 0 || keep_alive_of(req, body, false, &ka, &present) < 0) {
+		json_decref(body);
+		return;
+	}
+	r = srv_rq_new(s, req, (size_t)idx, RQ_OPENAI);
+	if (!r) {
+		json_decref(body);
+		api_reply_error(req, 500, false, "out of memory");
+		return;
+	}
+	snprintf(r->model_name, sizeof(r->model_name), "%s", name);
+	snprintf(r->path, sizeof(r->path), "%s", path);
+	r->stream = json_is_true(json_object_get(body, "stream"));
+	r->body_len = evbuffer_get_length(in);
+	r->body = malloc(r->body_len ? r->body_len : 1);
+	if (!r->body) {
+		json_decref(body);
+		api_reply_error(req, 500, false, "out of memory");
+		r->answered = true;
+		srv_rq_finish(r);
+		return;
+	}
+	evbuffer_copyout(in, r->body, r->body_len);
+	json_decref(body);
+	submit(s, r, ka);
+}
+
+static json_t *model_entry(struct srv *s, size_t i)
+{
+	const struct sched_model *m = &s->sch.models[i];
+	const struct serve_model_info *mi = srv_model_info(s, i, NULL);
+	json_t *o = json_object(), *st = json_object();
+	const char *v;
+
+	json_object_set_new(o, "id", json_string(s->o->reg->v[i].name));
+	json_object_set_new(o, "object", json_string("model"));
+	json_object_set_new(o, "created", json_integer(mi ? mi->mtime : 0));
+	json_object_set_new(o, "owned_by", json_string("llmem"));
+	switch (m->state) {
+	case SCHED_READY: v = "loaded"; break;
+	case SCHED_LOADING: v = "loading"; break;
+	case SCHED_UNLOADING: v = "unloading"; break;
+	case SCHED_FAILED: v = "failed"; break;
+	default: v = "unloaded"; break;
+	}
+	json_object_set_new(st, "value", json_string(v));
+	if (m->state == SCHED_FAILED)
+		json_object_set_new(st, "failed", json_true());
+	if (m->reason[0])
+		json_object_set_new(st, "reason", json_string(m->reason));
+	json_object_set_new(o, "status", st);
+	return o;
+}
+
+static void h_models(struct srv *s, struct evhttp_request *req)
+{
+	json_t *o = json_object(), *a = json_array();
+
+	for (size_t i = 0; i < s->o->reg->n; i++)
+		json_array_append_new(a, model_entry(s, i));
+	json_object_set_new(o, "object", json_string("list"));
+	json_object_set_new(o, "data", a);
+	api_reply_json(req, 200, o);
+}
+
+/* POST /models/load {"model"}: answers once loaded (or why not). */
+static void h_load(struct srv *s, struct evhttp_request *req, bool ollama, bool chat, json_t *body,
+		   int idx, const char *name, int64_t ka)
+{
+	struct rq *r = srv_rq_new(s, req, (size_t)idx, RQ_LOAD);
+
+	if (!r) {
+		api_reply_error(req, 500, ollama, "out of memory");
+		return;
+	}
+	(void)body;
+	r->ollama_err = ollama;
+	r->chat = chat;
+	snprintf(r->model_name, sizeof(r->model_name), "%s", name);
+	sched_load(&s->sch, srv_now(), (size_t)idx, ka, &s->acts);
+	submit(s, r, ka);
+}
+
+static void h_router_load(struct srv *s, struct evhttp_request *req, bool unload)
+{
+	json_t *body = body_json(req, false, true);
+	const char *name;
+	int idx;
+
+	if (!body)
+		return;
+	idx = find_model(s, req, body, false, &name);
+	if (idx < 0) {
+		json_decref(body);
+		return;
+	}
+	if (unload) {
+		json_t *o = json_object();
+
+		sched_unload(&s->sch, srv_now(), (size_t)idx, &s->acts);
+		srv_actions_run(s);
+		json_object_set_new(o, "success", json_true());
+		json_object_set_new(o, "model", json_string(name));
+		api_reply_json(req, 200, o);
+	} else {
+		h_load(s, req, false, false, body, idx, name, SCHED_KEEP_ALIVE_DEFAULT);
+	}
+	json_decref(body);
+}
+
+/* ---- Ollama ---- */
+
+static json_t *ollama_details(const struct serve_model_info *mi)
+{
+	json_t *d = json_object(), *fam = json_array();
+	char ps[32];
+
+	json_object_set_new(d, "parent_model", json_string(""));
+	json_object_set_new(d, "format", json_string("gguf"));
+	json_object_set_new(d, "family", json_string(mi ? mi->arch : ""));
+	json_array_append_new(fam, json_string(mi ? mi->arch : ""));
+	json_object_set_new(d, "families", fam);
+	if (mi && mi->n_params >= 1000000000)
+		snprintf(ps, sizeof(ps), "%.1fB", (double)mi->n_params / 1e9);
+	else if (mi)
+		snprintf(ps, sizeof(ps), "%.2fM", (double)mi->n_params / 1e6);
+	else
+		ps[0] = '\0';
+	json_object_set_new(d, "parameter_size", json_string(ps));
+	json_object_set_new(d, "quantization_level", json_string(mi ? mi->ftype : ""));
+	return d;
+}
+
+/* A stable identifier for a model file (not a content hash: llmem does
+ * not read whole files to list them). */
+static void digest_of(const char *path, const struct serve_model_info *mi, char *buf, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const char *p = path; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	if (mi) {
+		h = (h ^ mi->file_size) * 1099511628211ull;
+		h = (h ^ (uint64_t)mi->mtime) * 1099511628211ull;
+	}
+	snprintf(buf, n, "%016llx", (unsigned long long)h);
+}
+
+static json_t *tag_entry(struct srv *s, size_t i, bool ps)
+{
+	const struct serve_model_info *mi = srv_model_info(s, i, NULL);
+	const struct reg_model *rm = &s->o->reg->v[i];
+	json_t *o = json_object();
+	char ts[64], dg[32];
+
+	json_object_set_new(o, "name", json_string(rm->name));
+	json_object_set_new(o, "model", json_string(rm->name));
+	if (!ps) {
+		api_format_time((mi ? mi->mtime : 0) * 1000000000, ts, sizeof(ts));
+		json_object_set_new(o, "modified_at", json_string(ts));
+	}
+	digest_of(rm->path, mi, dg, sizeof(dg));
+	json_object_set_new(o, "size", json_integer(mi ? (json_int_t)mi->file_size : 0));
+	json_object_set_new(o, "digest", json_string(dg));
+	json_object_set_new(o, "details", ollama_details(mi));
+	if (ps) {
+		const struct sched_model *m = &s->sch.models[i];
+		const struct bk *b = &s->bks[i];
+		uint64_t vram = 0;
+		int64_t e = expires_wall_ns(s, m);
+
+		for (size_t p = 1; p < s->o->n_pools; p++)
+			vram += m->need[p];
+		json_object_set_new(o, "size", json_integer((json_int_t)total_of(m->need, s->o->n_pools)));
+		api_format_time(e ? e : wall_ns() + (int64_t)100 * 365 * 86400 * 1000000000, ts, sizeof(ts));
+		json_object_set_new(o, "expires_at", json_string(ts));
+		json_object_set_new(o, "size_vram", json_integer((json_int_t)vram));
+		json_object_set_new(o, "context_length", json_integer(b->plan.n_ctx));
+	}
+	return o;
+}
+
+static void h_tags(struct srv *s, struct evhttp_request *req, bool ps)
+{
+	json_t *o = json_object(), *a = json_array();
+
+	for (size_t i = 0; i < s->o->reg->n; i++) {
+		enum sched_state st = s->sch.models[i].state;
+
+		if (ps && st != SCHED_READY && st != SCHED_LOADING)
+			continue;
+		json_array_append_new(a, tag_entry(s, i, ps));
+	}
+	json_object_set_new(o, "models", a);
+	api_reply_json(req, 200, o);
+}
+
+static void h_show(struct srv *s, struct evhttp_request *req)
+{
+	json_t *body = body_json(req, true, true), *o, *mi_j, *caps;
+	const struct serve_model_info *mi;
+	const char *err = NULL, *name;
+	char key[96];
+	int idx;
+
+	if (!body)
+		return;
+	idx = find_model(s, req, body, true, &name);
+	json_decref(body);
+	if (idx < 0)
+		return;
+	mi = srv_model_info(s, (size_t)idx, &err);
+	if (!mi) {
+		api_reply_error(req, 500, true, "%s", err ? err : "cannot read the model");
+		return;
+	}
+	o = json_object();
+	json_object_set_new(o, "license", json_string(""));
+	json_object_set_new(o, "modelfile", json_string(""));
+	json_object_set_new(o, "parameters", json_string(""));
+	json_object_set_new(o, "template", json_string(""));
+	json_object_set_new(o, "details", ollama_details(mi));
+	mi_j = json_object();
+	json_object_set_new(mi_j, "general.architecture", json_string(mi->arch));
+	json_object_set_new(mi_j, "general.parameter_count", json_integer((json_int_t)mi->n_params));
+	snprintf(key, sizeof(key), "%s.context_length", mi->arch);
+	json_object_set_new(mi_j, key, json_integer(mi->n_ctx_train));
+	snprintf(key, sizeof(key), "%s.block_count", mi->arch);
+	json_object_set_new(mi_j, key, json_integer(mi->n_layer));
+	json_object_set_new(o, "model_info", mi_j);
+	caps = json_array();
+	json_array_append_new(caps, json_string(mi->embedding ? "embedding" : "completion"));
+	json_object_set_new(o, "capabilities", caps);
+	json_object_set_new(o, "modified_at", json_string(""));
+	api_reply_json(req, 200, o);
+}
+
+static void h_ollama(struct srv *s, struct evhttp_request *req, enum rq_kind kind)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	enum tr_api api = kind == RQ_OLLAMA_CHAT ? TR_API_CHAT :
+			  kind == RQ_OLLAMA_GENERATE ? TR_API_GENERATE :
+			  kind == RQ_OLLAMA_EMBED ? TR_API_EMBED : TR_API_EMBEDDINGS;
+	struct diag d;
+	struct rq *r;
+	int64_t ka;
+	int idx;
+
+	r = srv_rq_new(s, req, 0, kind);
+	if (!r) {
+		api_reply_error(req, 500, true, "out of memory");
+		return;
+	}
+	r->ollama_err = true;
+	r->has_tq = true;
+	diag_init(&d);
+	if (tr_request_parse(api, len ? (const char *)evbuffer_pullup(in, -1) : "", len, &r->tq, &d) < 0) {
+		api_reply_error(req, 400, true, "%s", d.msg);
+		goto drop;
+	}
+	idx = registry_find(s->o->reg, r->tq.model);
+	if (idx < 0) {
+		api_reply_error(req, 404, true, "model '%s' not found", r->tq.model);
+		goto drop;
+	}
+	r->model = (size_t)idx;
+	snprintf(r->model_name, sizeof(r->model_name), "%s", r->tq.model);
+	ka = r->tq.keep_alive_set ? r->tq.keep_alive_ms : SCHED_KEEP_ALIVE_DEFAULT;
+	tr_meta_init(&r->meta, &r->tq, wall_ns(), wall_ns(), 0);
+	if (r->tq.action == TR_ACT_UNLOAD) {
+		sched_unload(&s->sch, srv_now(), r->model, &s->acts);
+		api_reply_json(req, 200, tr_load_response(&r->meta, TR_ACT_UNLOAD));
+		goto drop;
+	}
+	if (r->tq.action == TR_ACT_LOAD) {
+		r->kind = RQ_LOAD;
+		r->chat = kind == RQ_OLLAMA_CHAT;
+		sched_load(&s->sch, srv_now(), r->model, ka, &s->acts);
+		submit(s, r, ka);
+		return;
+	}
+	snprintf(r->path, sizeof(r->path), "%s", tr_backend_path(r->tq.backend));
+	r->stream = r->tq.stream;
+	r->body = tr_dump(r->tq.body, &r->body_len);
+	if (!r->body) {
+		api_reply_error(req, 500, true, "out of memory");
+		goto drop;
+	}
+	submit(s, r, ka);
+	return;
+drop:
+	r->answered = true;
+	srv_rq_finish(r);
+}
+
+static void h_version(struct srv *s, struct evhttp_request *req)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "version", json_string(s->o->version));
+	api_reply_json(req, 200, o);
+}
+
+/* ---- routing ---- */
+
+static bool check_safety(struct srv *s, struct evhttp_request *req, bool *ollama)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	const char *host = evhttp_find_header(h, "Host");
+	const char *origin = evhttp_find_header(h, "Origin");
+
+	if (!tr_host_allowed(host, s->o->host, s->o->port)) {
+		api_reply_error(req, 403, *ollama, "Host '%s' is not allowed (DNS rebinding defence)",
+				host ? host : "");
+		return false;
+	}
+	if (origin && !tr_origin_allowed(origin, s->o->origins, s->o->n_origins)) {
+		api_reply_error(req, 403, *ollama, "Origin '%s' is not allowed", origin);
+		return false;
+	}
+	if (origin) {
+		struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+
+		evhttp_add_header(oh, "Access-Control-Allow-Origin", origin);
+		evhttp_add_header(oh, "Vary", "Origin");
+	}
+	if (s->o->api_key && !tr_bearer_ok(evhttp_find_header(h, "Authorization"), s->o->api_key)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+		api_reply_error(req, 401, *ollama, "a valid API key is required (Authorization: Bearer KEY)");
+		return false;
+	}
+	return true;
+}
+
+void api_handle(struct evhttp_request *req, void *arg)
+{
+	struct srv *s = arg;
+	char pbuf[256];
+	const char *path = req_path(req, pbuf, sizeof(pbuf));
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	bool get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD, post = m == EVHTTP_REQ_POST;
+	bool ollama = !strncmp(path, "/api/", 5);
+
+	s->n_http++;
+	if (m == EVHTTP_REQ_OPTIONS) {
+		/* CORS preflight */
+		if (!check_safety(s, req, &ollama))
+			return;
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Access-Control-Allow-Methods",
+				  "GET, POST, DELETE, OPTIONS");
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Access-Control-Allow-Headers",
+				  "Authorization, Content-Type");
+		evhttp_send_reply(req, 204, NULL, NULL);
+		return;
+	}
+	if (!strcmp(path, "/health") && get) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "status", json_string("ok"));
+		api_reply_json(req, 200, o);
+		return;
+	}
+	if (!check_safety(s, req, &ollama))
+		return;
+	if (post && !strcmp(path, "/v1/chat/completions"))
+		h_openai(s, req, "/v1/chat/completions");
+	else if (post && (!strcmp(path, "/v1/completions") || !strcmp(path, "/completions")))
+		h_openai(s, req, "/v1/completions");
+	else if (post && (!strcmp(path, "/v1/embeddings") || !strcmp(path, "/embeddings")))
+		h_openai(s, req, "/v1/embeddings");
+	else if (get && (!strcmp(path, "/v1/models") || !strcmp(path, "/models")))
+		h_models(s, req);
+	else if (post && !strcmp(path, "/models/load"))
+		h_router_load(s, req, false);
+	else if (post && !strcmp(path, "/models/unload"))
+		h_router_load(s, req, true);
+	else if (get && !strcmp(path, "/api/tags"))
+		h_tags(s, req, false);
+	else if (get && !strcmp(path, "/api/ps"))
+		h_tags(s, req, true);
+	else if (get && !strcmp(path, "/api/version"))
+		h_version(s, req);
+	else if (post && !strcmp(path, "/api/show"))
+		h_show(s, req);
+	else if (post && !strcmp(path, "/api/chat"))
+		h_ollama(s, req, RQ_OLLAMA_CHAT);
+	else if (post && !strcmp(path, "/api/generate"))
+		h_ollama(s, req, RQ_OLLAMA_GENERATE);
+	else if (post && !strcmp(path, "/api/embed"))
+		h_ollama(s, req, RQ_OLLAMA_EMBED);
+	else if (post && !strcmp(path, "/api/embeddings"))
+		h_ollama(s, req, RQ_OLLAMA_EMBEDDINGS);
+	else if (get && !strcmp(path, "/llmem/status"))
+		api_reply_json(req, 200, api_status_json(s));
+	else if (get && !strcmp(path, "/")) {
+		struct evbuffer *b = evbuffer_new();
+
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain");
+		if (b)
+			evbuffer_add_printf(b, "llmem is running\n");
+		evhttp_send_reply(req, 200, NULL, b);
+		if (b)
+			evbuffer_free(b);
+	} else
+		api_reply_error(req, 404, ollama, "no such endpoint: %s", path);
+}

@@ -1,0 +1,151 @@
+/* daemon-int.h: the daemon's internal state, shared by daemon.c (loop,
+ * backends, scheduler glue), api.c (routing, handlers) and proxy.c
+ * (forwarding a request to its backend, translated or not). */
+#ifndef LLMEM_SERVE_DAEMON_INT_H
+#define LLMEM_SERVE_DAEMON_INT_H
+
+#include "base/compat.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "base/sbuf.h"
+#include "serve/backend.h"
+#include "serve/daemon.h"
+#include "serve/sched.h"
+#include "serve/translate.h"
+
+struct srv;
+
+/* One backend: the llama-server of a loaded (or loading) model. */
+struct bk {
+	struct srv *s;
+	size_t model;
+	bool running;            /* a process exists (not yet reaped) */
+	bool healthy;
+	bool stopping;           /* SIGTERM sent */
+	bool timed_out;          /* killed for not becoming healthy */
+	bool health_inflight;
+	struct backend_proc proc;
+	struct backend_log log;
+	struct backend_report rep;
+	struct event *ev_out;    /* its output is readable */
+	struct event *ev_timer;  /* health poll, or the SIGKILL deadline */
+	struct evhttp_connection *health_conn;
+	uint16_t port;
+	uint32_t plan_id;
+	struct serve_plan_info plan;
+	int64_t started_ms, ready_ms, stop_deadline;
+	uint64_t rss_anon, rss_file;
+	uint64_t measured[SCHED_MAX_POOLS];
+	bool has_measured;
+	char exit_msg[SCHED_REASON_LEN];
+	/* what the model is (from the hooks, once) */
+	bool info_done;
+	int info_err;
+	struct serve_model_info info;
+	char info_msg[SCHED_REASON_LEN];
+	uint64_t n_requests;
+};
+
+enum rq_kind {
+	RQ_OPENAI,          /* /v1/...: forwarded unchanged */
+	RQ_OLLAMA_CHAT,     /* /api/chat */
+	RQ_OLLAMA_GENERATE, /* /api/generate */
+	RQ_OLLAMA_EMBED,    /* /api/embed */
+	RQ_OLLAMA_EMBEDDINGS, /* /api/embeddings (legacy) */
+	RQ_LOAD,            /* waits until the model is loaded, then answers */
+};
+
+/* One client request that needs a backend. */
+struct rq {
+	struct srv *s;
+	struct rq *next, *prev;
+	uint64_t id;
+	size_t model;
+	enum rq_kind kind;
+	bool ollama_err;         /* errors in Ollama's form */
+	struct evhttp_request *client;
+	struct evhttp_connection *client_conn;
+	bool client_gone;
+	bool answered;           /* the reply is complete (or the client gone) */
+	bool in_sched;           /* the scheduler knows it */
+	bool done_told;          /* sched_request_done() called */
+	bool finished;           /* srv_rq_finish() called: freed soon */
+	int64_t t_arrive, t_dispatch;
+	/* forwarding */
+	char path[64];           /* backend path */
+	char *body;              /* what to send */
+	size_t body_len;
+	bool stream;
+	struct evhttp_connection *up_conn;
+	struct evhttp_request *up_req;
+	bool reply_started;
+	bool paused;
+	int up_status;
+	struct sbuf acc;         /* a whole upstream body, when translated */
+	struct tr_request tq;    /* an Ollama request, translated */
+	bool has_tq;
+	struct tr_meta meta;
+	struct tr_sse sse;
+	struct tr_stream ts;
+	bool ts_init, sse_init;
+	struct sbuf out;         /* NDJSON lines to send */
+	/* RQ_LOAD */
+	bool chat;               /* an Ollama /api/chat load: answer with a message */
+	char model_name[TR_MODEL_MAX + 1];
+};
+
+struct srv {
+	const struct serve_options *o;
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *sock;
+	struct sched sch;
+	struct sched_action *act_v;
+	struct sched_actions acts;
+	size_t acts_done;
+	bool in_actions;
+	struct bk *bks;          /* one per registry model */
+	struct rq rqs;           /* list head */
+	uint64_t next_id;
+	size_t n_rqs;
+	struct event *ev_tick, *ev_term, *ev_int, *ev_chld, *ev_pressure;
+	bool stopping;
+	int64_t started_ms;
+	uint64_t n_http;          /* requests served */
+	uint64_t n_rejected;
+};
+
+/* daemon.c */
+int64_t srv_now(void);
+void srv_actions_run(struct srv *s);
+struct bk *srv_bk(struct srv *s, size_t model);
+const struct serve_model_info *srv_model_info(struct srv *s, size_t model, const char **err);
+struct rq *srv_rq_new(struct srv *s, struct evhttp_request *client, size_t model, enum rq_kind kind);
+struct rq *srv_rq_find(struct srv *s, uint64_t id);
+/* Tells the scheduler (once) and frees r when it is no longer referenced
+ * by libevent. */
+void srv_rq_finish(struct rq *r);
+/* Watches r's client connection: when it closes, r is cancelled. */
+void srv_client_watch(struct rq *r);
+
+/* api.c */
+void api_handle(struct evhttp_request *req, void *arg);
+void api_reply_json(struct evhttp_request *req, int status, json_t *body);
+void api_reply_error(struct evhttp_request *req, int status, bool ollama, const char *fmt, ...)
+	ATTR_PRINTF(4, 5);
+json_t *api_status_json(struct srv *s);
+void api_format_time(int64_t unix_ns, char *buf, size_t n);
+
+/* proxy.c */
+void proxy_start(struct rq *r);
+/* Ends r with an error: a status reply if nothing was sent yet, else an
+ * error event or line in the stream, then the end of the reply. */
+void proxy_fail(struct rq *r, int status, const char *msg);
+void proxy_cancel(struct rq *r);
+
+#endif

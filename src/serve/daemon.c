@@ -1,0 +1,788 @@
+/* daemon.c: `llmem serve`'s event loop: starts and watches the llama-server
+ * backends, carries out the scheduler's actions, and feeds it the events
+ * (requests, loads, exits, time). HTTP handling is in api.c, forwarding
+ * in proxy.c. Backends run in their own process groups with a parent-death
+ * signal, and are stopped (SIGTERM, then SIGKILL) when the daemon stops,
+ * so none outlives it. */
+#include "base/compat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "serve/daemon-int.h"
+
+#define HEALTH_POLL_MS 50
+#define TICK_MAX_MS 1000
+
+int64_t srv_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timeval ms_tv(int64_t ms)
+{
+	struct timeval tv;
+
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	return tv;
+}
+
+/* snprintf that may cut (messages for status lines) */
+static void msgf(char *buf, size_t n, const char *fmt, ...) ATTR_PRINTF(3, 4);
+static void msgf(char *buf, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+}
+
+struct bk *srv_bk(struct srv *s, size_t model)
+{
+	return &s->bks[model];
+}
+
+const struct serve_model_info *srv_model_info(struct srv *s, size_t model, const char **err)
+{
+	struct bk *b = &s->bks[model];
+
+	if (!b->info_done) {
+		b->info_done = true;
+		b->info_err = s->o->hooks.model_info(s->o->hooks.ctx, model, &b->info, b->info_msg,
+						     sizeof(b->info_msg));
+	}
+	if (b->info_err < 0) {
+		if (err)
+			*err = b->info_msg;
+		return NULL;
+	}
+	return &b->info;
+}
+
+/* ---- requests ---- */
+
+struct rq *srv_rq_new(struct srv *s, struct evhttp_request *client, size_t model, enum rq_kind kind)
+{
+	struct rq *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->s = s;
+	r->id = ++s->next_id;
+	r->model = model;
+	r->kind = kind;
+	r->client = client;
+	r->client_conn = client ? evhttp_request_get_connection(client) : NULL;
+	r->t_arrive = srv_now();
+	sbuf_init(&r->acc, (size_t)256 << 20);
+	sbuf_init(&r->out, (size_t)64 << 20);
+	r->next = s->rqs.next;
+	r->prev = &s->rqs;
+	s->rqs.next->prev = r;
+	s->rqs.next = r;
+	s->n_rqs++;
+	return r;
+}
+
+struct rq *srv_rq_find(struct srv *s, uint64_t id)
+{
+	for (struct rq *r = s->rqs.next; r != &s->rqs; r = r->next)
+		if (r->id == id && !r->finished)
+			return r;
+	return NULL;
+}
+
+static void rq_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rq *r = arg;
+
+	(void)fd;
+	(void)what;
+	if (r->up_conn)
+		evhttp_connection_free(r->up_conn);
+	r->up_conn = NULL;
+	r->next->prev = r->prev;
+	r->prev->next = r->next;
+	r->s->n_rqs--;
+	sbuf_release(&r->acc);
+	sbuf_release(&r->out);
+	if (r->sse_init)
+		tr_sse_release(&r->sse);
+	if (r->ts_init)
+		tr_stream_release(&r->ts);
+	if (r->has_tq)
+		tr_request_release(&r->tq);
+	free(r->body);
+	free(r);
+}
+
+void srv_rq_finish(struct rq *r)
+{
+	struct srv *s = r->s;
+
+	if (r->finished)
+		return;
+	r->finished = true;
+	if (r->client_conn && !r->client_gone)
+		evhttp_connection_set_closecb(r->client_conn, NULL, NULL);
+	r->answered = true;
+	if (r->in_sched && !r->done_told) {
+		r->done_told = true;
+		sched_request_done(&s->sch, srv_now(), r->id, &s->acts);
+	}
+	/* libevent may still be inside a callback of r's upstream connection:
+	 * free it (and r) from the loop, not from here */
+	if (event_base_once(s->base, -1, EV_TIMEOUT, rq_free_cb, r, NULL) < 0)
+		rq_free_cb(-1, 0, r);
+	srv_actions_run(s);
+}
+
+/* The client's connection closed before its answer was complete: evhttp
+ * detached the request from the connection and left it to us (freed by
+ * evhttp_send_reply_end() on a detached request). */
+static void client_close_cb(struct evhttp_connection *conn, void *arg)
+{
+	struct rq *r = arg;
+
+	(void)conn;
+	if (r->finished)
+		return;
+	if (r->client && !evhttp_request_get_connection(r->client))
+		evhttp_send_reply_end(r->client);
+	r->client = NULL;
+	r->client_gone = true;
+	proxy_cancel(r);
+	srv_rq_finish(r);
+}
+
+void srv_client_watch(struct rq *r)
+{
+	if (r->client_conn && !r->client_gone)
+		evhttp_connection_set_closecb(r->client_conn, client_close_cb, r);
+}
+
+/* An explicit load (POST /models/load, an Ollama request with no prompt)
+ * is a request that needs its model and nothing else: dispatched means
+ * loaded. */
+static void load_reply(struct rq *r)
+{
+	if (r->client_gone) {
+		srv_rq_finish(r);
+		return;
+	}
+	if (r->has_tq) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		r->meta.now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+		r->meta.load_ns = (r->t_dispatch - r->t_arrive) * 1000000;
+		api_reply_json(r->client, 200, tr_load_response(&r->meta, TR_ACT_LOAD));
+	} else {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "success", json_true());
+		json_object_set_new(o, "model", json_string(r->model_name));
+		api_reply_json(r->client, 200, o);
+	}
+	r->answered = true;
+	srv_rq_finish(r);
+}
+
+/* ---- backends ---- */
+
+static void bk_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void bk_out_cb(evutil_socket_t fd, short what, void *arg);
+
+static void bk_clear(struct bk *b)
+{
+	if (b->ev_out) {
+		event_free(b->ev_out);
+		b->ev_out = NULL;
+	}
+	if (b->ev_timer)
+		evtimer_del(b->ev_timer);
+	if (b->health_conn) {
+		evhttp_connection_free(b->health_conn);
+		b->health_conn = NULL;
+	}
+	b->health_inflight = false;
+	if (b->proc.out_fd >= 0) {
+		close(b->proc.out_fd);
+		b->proc.out_fd = -1;
+	}
+}
+
+static void bk_arm(struct bk *b, int64_t ms)
+{
+	struct timeval tv = ms_tv(ms);
+
+	evtimer_add(b->ev_timer, &tv);
+}
+
+static void bk_start(struct srv *s, size_t model, uint32_t plan_id)
+{
+	struct bk *b = &s->bks[model];
+	const struct reg_model *rm = &s->o->reg->v[model];
+	const char *argv[SERVE_MAX_ARGS + 16], *extra[SERVE_MAX_ARGS];
+	char port[16];
+	struct backend_spec sp;
+	size_t n = 0;
+	int k, e;
+
+	backend_log_release(&b->log);
+	backend_log_init(&b->log);
+	memset(&b->rep, 0, sizeof(b->rep));
+	b->healthy = b->stopping = b->timed_out = false;
+	b->has_measured = false;
+	b->exit_msg[0] = '\0';
+	b->plan_id = plan_id;
+	memset(&b->plan, 0, sizeof(b->plan));
+	s->o->hooks.plan_info(s->o->hooks.ctx, model, plan_id, &b->plan);
+	e = backend_pick_port(&b->port);
+	if (e < 0)
+		goto fail;
+	snprintf(port, sizeof(port), "%u", b->port);
+	argv[n++] = s->o->backend;
+	argv[n++] = "-m";
+	argv[n++] = rm->path;
+	argv[n++] = "--host";
+	argv[n++] = "127.0.0.1";
+	argv[n++] = "--port";
+	argv[n++] = port;
+	argv[n++] = "--alias";
+	argv[n++] = rm->name;
+	argv[n++] = "--fit";
+	argv[n++] = "off";
+	/* info-level logging: the buffer sizes llmem reads back */
+	argv[n++] = "-lv";
+	argv[n++] = "4";
+	argv[n++] = "--offline";
+	if (rm->mmproj[0]) {
+		argv[n++] = "--mmproj";
+		argv[n++] = rm->mmproj;
+	}
+	k = s->o->hooks.plan_args(s->o->hooks.ctx, model, plan_id, extra, SERVE_MAX_ARGS);
+	if (k < 0) {
+		e = k;
+		goto fail;
+	}
+	for (int i = 0; i < k; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	memset(&sp, 0, sizeof(sp));
+	sp.exe = s->o->backend;
+	sp.argv = (char *const *)argv;
+	e = backend_start(&sp, &b->proc);
+	if (e < 0)
+		goto fail;
+	b->running = true;
+	b->started_ms = srv_now();
+	b->ev_out = event_new(s->base, b->proc.out_fd, EV_READ | EV_PERSIST, bk_out_cb, b);
+	if (b->ev_out)
+		event_add(b->ev_out, NULL);
+	bk_arm(b, HEALTH_POLL_MS);
+	return;
+fail:
+	snprintf(b->exit_msg, sizeof(b->exit_msg), "cannot start %s: %s", s->o->backend, strerror(-e));
+	sched_exited(&s->sch, srv_now(), model, SCHED_EXIT_CRASH, b->exit_msg, &s->acts);
+}
+
+static void bk_out_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bk *b = arg;
+	int n;
+
+	(void)fd;
+	(void)what;
+	for (int i = 0; i < 64; i++) {
+		n = backend_read(&b->proc, &b->log, &b->rep);
+		if (n == 0) { /* EOF: the process is exiting; SIGCHLD reaps it */
+			event_del(b->ev_out);
+			return;
+		}
+		if (n < 0)
+			return;
+	}
+}
+
+/* The backend is healthy: its real footprint replaces the prediction. */
+static void bk_ready(struct bk *b)
+{
+	struct srv *s = b->s;
+	uint64_t logged[SCHED_MAX_POOLS] = { 0 };
+	size_t np = s->o->n_pools;
+
+	b->healthy = true;
+	b->ready_ms = srv_now();
+	/* drain what it has said so far: the buffer lines */
+	while (backend_read(&b->proc, &b->log, &b->rep) > 0)
+		;
+	backend_report_pool_bytes(&b->rep, np > 0 ? np - 1 : 0, logged);
+	for (size_t p = 0; p < np; p++) {
+		uint64_t pred = b->plan.need[p], buf = b->plan.buffers[p];
+		uint64_t other = pred > buf ? pred - buf : 0;
+
+		b->measured[p] = other + logged[p];
+	}
+	b->has_measured = b->rep.n_bufs > 0;
+	(void)!backend_rss(b->proc.pid, NULL, &b->rss_anon, &b->rss_file);
+	sched_loaded(&s->sch, srv_now(), b->model, b->has_measured ? b->measured : NULL, &s->acts);
+	srv_actions_run(s);
+}
+
+static void bk_health_cb(struct evhttp_request *req, void *arg)
+{
+	struct bk *b = arg;
+
+	b->health_inflight = false;
+	if (!b->running || b->stopping || b->healthy)
+		return;
+	if (req && evhttp_request_get_response_code(req) == 200) {
+		bk_ready(b);
+		return;
+	}
+	bk_arm(b, HEALTH_POLL_MS);
+}
+
+static void bk_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bk *b = arg;
+	struct srv *s = b->s;
+	struct evhttp_request *req;
+	int64_t now = srv_now();
+
+	(void)fd;
+	(void)what;
+	if (!b->running)
+		return;
+	if (b->stopping) {
+		if (now >= b->stop_deadline)
+			(void)!backend_signal(&b->proc, SIGKILL);
+		else
+			bk_arm(b, b->stop_deadline - now);
+		return;
+	}
+	if (b->healthy)
+		return;
+	if (s->o->load_timeout_ms > 0 && now - b->started_ms > s->o->load_timeout_ms) {
+		b->timed_out = true;
+		snprintf(b->exit_msg, sizeof(b->exit_msg), "not healthy after %lld s: killed",
+			 (long long)(s->o->load_timeout_ms / 1000));
+		(void)!backend_signal(&b->proc, SIGKILL);
+		return;
+	}
+	if (b->health_inflight)
+		return;
+	if (!b->health_conn) {
+		b->health_conn = evhttp_connection_base_new(s->base, NULL, "127.0.0.1", b->port);
+		if (!b->health_conn) {
+			bk_arm(b, HEALTH_POLL_MS);
+			return;
+		}
+		evhttp_connection_set_timeout(b->health_conn, 2);
+		evhttp_connection_set_retries(b->health_conn, 0);
+	}
+	req = evhttp_request_new(bk_health_cb, b);
+	if (!req) {
+		bk_arm(b, HEALTH_POLL_MS);
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Host", "127.0.0.1");
+	b->health_inflight = true;
+	if (evhttp_make_request(b->health_conn, req, EVHTTP_REQ_GET, "/health") < 0) {
+		b->health_inflight = false;
+		bk_arm(b, HEALTH_POLL_MS);
+	}
+}
+
+static void bk_stop(struct srv *s, size_t model, const char *why)
+{
+	struct bk *b = &s->bks[model];
+	const struct reg_model *rm = &s->o->reg->v[model];
+	int64_t t = rm->stop_timeout_ms > 0 ? rm->stop_timeout_ms : 10000;
+
+	(void)why;
+	if (!b->running) {
+		sched_exited(&s->sch, srv_now(), model, SCHED_EXIT_STOPPED, "stopped", &s->acts);
+		return;
+	}
+	if (b->stopping)
+		return;
+	b->stopping = true;
+	b->stop_deadline = srv_now() + t;
+	(void)!backend_signal(&b->proc, SIGTERM);
+	bk_arm(b, t);
+}
+
+/* Why did it die: asked to, out of memory, never healthy, or a crash. */
+static void bk_exited(struct bk *b, int wstatus)
+{
+	struct srv *s = b->s;
+	enum sched_exit why;
+	char desc[96];
+	bool was_loading = !b->healthy;
+
+	while (b->proc.out_fd >= 0 && backend_read(&b->proc, &b->log, &b->rep) > 0)
+		;
+	bk_clear(b);
+	b->running = false;
+	b->healthy = false;
+	backend_describe_exit(wstatus, desc, sizeof(desc));
+	if (b->stopping) {
+		why = SCHED_EXIT_STOPPED;
+		snprintf(b->exit_msg, sizeof(b->exit_msg), "stopped (%s)", desc);
+	} else if (b->rep.oom) {
+		why = SCHED_EXIT_OOM;
+		msgf(b->exit_msg, sizeof(b->exit_msg), "out of memory (%s): %.120s", desc, b->rep.oom_line);
+	} else if (b->timed_out) {
+		why = SCHED_EXIT_TIMEOUT;
+	} else {
+		char tail[160];
+
+		why = SCHED_EXIT_CRASH;
+		tail[0] = '\0';
+		if (b->rep.fail_line[0])
+			msgf(tail, sizeof(tail), "%s", b->rep.fail_line);
+		msgf(b->exit_msg, sizeof(b->exit_msg), "%s%s%.150s", desc, tail[0] ? ": " : "", tail);
+	}
+	sched_exited(&s->sch, srv_now(), b->model, why, b->exit_msg, &s->acts);
+	(void)was_loading;
+	srv_actions_run(s);
+}
+
+static void chld_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct srv *s = arg;
+	size_t n = s->o->reg->n;
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < n; i++) {
+		struct bk *b = &s->bks[i];
+		int ws;
+
+		if (b->running && backend_reap(&b->proc, &ws) == 1)
+			bk_exited(b, ws);
+	}
+	/* anything else (a stray child) */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
+/* ---- the scheduler's actions ---- */
+
+static void tick_arm(struct srv *s)
+{
+	int64_t now = srv_now(), d = sched_next_deadline(&s->sch), ms;
+	struct timeval tv;
+
+	ms = d == INT64_MAX ? TICK_MAX_MS : d - now;
+	if (ms > TICK_MAX_MS)
+		ms = TICK_MAX_MS;
+	if (ms < 1)
+		ms = 1;
+	tv = ms_tv(ms);
+	evtimer_add(s->ev_tick, &tv);
+}
+
+static void act_one(struct srv *s, const struct sched_action *a)
+{
+	struct rq *r;
+
+	switch (a->kind) {
+	case SCHED_ACT_LOAD:
+		bk_start(s, a->model, a->plan_id);
+		break;
+	case SCHED_ACT_STOP:
+		bk_stop(s, a->model, a->reason);
+		break;
+	case SCHED_ACT_DISPATCH:
+		r = srv_rq_find(s, a->req);
+		if (!r)
+			break;
+		if (r->client_gone) {
+			srv_rq_finish(r);
+			break;
+		}
+		r->t_dispatch = srv_now();
+		if (r->kind == RQ_LOAD) {
+			load_reply(r);
+			break;
+		}
+		s->bks[a->model].n_requests++;
+		proxy_start(r);
+		break;
+	case SCHED_ACT_REJECT:
+	case SCHED_ACT_ABORT:
+		r = srv_rq_find(s, a->req);
+		if (!r)
+			break;
+		r->done_told = true; /* the scheduler has dropped it */
+		if (a->kind == SCHED_ACT_REJECT)
+			s->n_rejected++;
+		if (r->kind == RQ_LOAD) {
+			if (!r->client_gone)
+				api_reply_error(r->client, a->status, r->ollama_err, "%s", a->reason);
+			srv_rq_finish(r);
+		} else {
+			proxy_fail(r, a->status, a->reason);
+		}
+		break;
+	}
+}
+
+void srv_actions_run(struct srv *s)
+{
+	if (s->in_actions)
+		return;
+	s->in_actions = true;
+	while (s->acts_done < s->acts.n) {
+		struct sched_action a = s->acts.v[s->acts_done++];
+
+		act_one(s, &a);
+	}
+	s->acts.n = 0;
+	s->acts_done = 0;
+	s->acts.overflow = false;
+	s->in_actions = false;
+	if (!s->stopping)
+		tick_arm(s);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct srv *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->o->hooks.budget) {
+		uint64_t budget[SCHED_MAX_POOLS];
+
+		if (s->o->hooks.budget(s->o->hooks.ctx, budget) == 0)
+			sched_set_budget(&s->sch, srv_now(), budget, &s->acts);
+	}
+	sched_tick(&s->sch, srv_now(), &s->acts);
+	srv_actions_run(s);
+}
+
+/* ---- start and stop ---- */
+
+static void term_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct srv *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->stopping)
+		return;
+	s->stopping = true;
+	event_base_loopbreak(s->base);
+}
+
+/* Stops every backend: SIGTERM, then SIGKILL after its stop-timeout (at
+ * most 10 s in all), reaping each. */
+static void stop_all(struct srv *s)
+{
+	int64_t deadline = 0, now = srv_now();
+	size_t n = s->o->reg->n;
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++) {
+		struct bk *b = &s->bks[i];
+		const struct reg_model *rm = &s->o->reg->v[i];
+		int64_t t = rm->stop_timeout_ms > 0 ? rm->stop_timeout_ms : 10000;
+
+		if (!b->running)
+			continue;
+		any = true;
+		(void)!backend_signal(&b->proc, SIGTERM);
+		if (t > 10000)
+			t = 10000;
+		if (now + t > deadline)
+			deadline = now + t;
+	}
+	while (any) {
+		any = false;
+		for (size_t i = 0; i < n; i++) {
+			struct bk *b = &s->bks[i];
+			int ws;
+
+			if (!b->running)
+				continue;
+			if (backend_reap(&b->proc, &ws) == 1) {
+				b->running = false;
+				continue;
+			}
+			any = true;
+			if (srv_now() >= deadline)
+				(void)!backend_signal(&b->proc, SIGKILL);
+		}
+		if (any)
+			usleep(20000);
+	}
+}
+
+int serve_run(const struct serve_options *o, struct diag *d)
+{
+	struct srv s;
+	struct sched_options so;
+	size_t n = o->reg->n, cap;
+	struct sched_model_cfg *cfg = NULL;
+	int e = 0;
+
+	memset(&s, 0, sizeof(s));
+	s.o = o;
+	s.rqs.next = s.rqs.prev = &s.rqs;
+	s.started_ms = srv_now();
+	signal(SIGPIPE, SIG_IGN);
+	cfg = calloc(n ? n : 1, sizeof(*cfg));
+	s.bks = calloc(n ? n : 1, sizeof(*s.bks));
+	if (!cfg || !s.bks) {
+		e = -ENOMEM;
+		diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct reg_model *rm = &o->reg->v[i];
+
+		cfg[i].priority = rm->priority;
+		cfg[i].pin = rm->pin;
+		cfg[i].may_shrink = rm->may_shrink;
+		cfg[i].slots = 1;
+		cfg[i].keep_alive_ms = rm->keep_alive_set ? rm->keep_alive_ms : o->default_keep_alive_ms;
+		s.bks[i].s = &s;
+		s.bks[i].model = i;
+		s.bks[i].proc.out_fd = -1;
+		backend_log_init(&s.bks[i].log);
+	}
+	/* slots: what the plan runs with (-np); a first plan tells */
+	for (size_t i = 0; i < n; i++) {
+		struct serve_plan_info pi;
+
+		memset(&pi, 0, sizeof(pi));
+		if (o->hooks.plan_info(o->hooks.ctx, i, UINT32_MAX, &pi) == 0 && pi.slots)
+			cfg[i].slots = pi.slots;
+	}
+	so = o->sched;
+	so.plan = o->hooks.plan;
+	so.plan_ctx = o->hooks.ctx;
+	so.n_pools = o->n_pools;
+	e = sched_init(&s.sch, &so, n, cfg);
+	if (e < 0) {
+		diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "cannot set up the scheduler");
+		goto out;
+	}
+	cap = n * 4 + (size_t)so.max_queue * (n ? n : 1) + 64;
+	s.act_v = calloc(cap, sizeof(*s.act_v));
+	if (!s.act_v) {
+		e = -ENOMEM;
+		goto out;
+	}
+	s.acts.v = s.act_v;
+	s.acts.cap = cap;
+	s.base = event_base_new();
+	s.http = s.base ? evhttp_new(s.base) : NULL;
+	if (!s.http) {
+		e = -ENOMEM;
+		diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "cannot set up the event loop");
+		goto out;
+	}
+	evhttp_set_max_body_size(s.http, (ev_ssize_t)o->max_body);
+	evhttp_set_max_headers_size(s.http, (ev_ssize_t)o->max_headers);
+	evhttp_set_timeout(s.http, o->header_timeout_s);
+	evhttp_set_allowed_methods(s.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+				   EVHTTP_REQ_OPTIONS | EVHTTP_REQ_DELETE);
+	evhttp_set_gencb(s.http, api_handle, &s);
+	s.sock = evhttp_bind_socket_with_handle(s.http, o->host, o->port);
+	if (!s.sock) {
+		e = -EADDRINUSE;
+		diag_set(d, -EADDRINUSE, DIAG_NO_OFFSET, "cannot listen on %s:%u (in use, or not an address of this machine)",
+			 o->host, o->port);
+		goto out;
+	}
+	s.ev_tick = evtimer_new(s.base, tick_cb, &s);
+	s.ev_term = evsignal_new(s.base, SIGTERM, term_cb, &s);
+	s.ev_int = evsignal_new(s.base, SIGINT, term_cb, &s);
+	s.ev_chld = evsignal_new(s.base, SIGCHLD, chld_cb, &s);
+	if (!s.ev_tick || !s.ev_term || !s.ev_int || !s.ev_chld) {
+		e = -ENOMEM;
+		goto out;
+	}
+	evsignal_add(s.ev_term, NULL);
+	evsignal_add(s.ev_int, NULL);
+	evsignal_add(s.ev_chld, NULL);
+	for (size_t i = 0; i < n; i++) {
+		s.bks[i].ev_timer = evtimer_new(s.base, bk_timer_cb, &s.bks[i]);
+		if (!s.bks[i].ev_timer) {
+			e = -ENOMEM;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (o->reg->v[i].load_on_startup)
+			sched_load(&s.sch, srv_now(), i, SCHED_KEEP_ALIVE_DEFAULT, &s.acts);
+	srv_actions_run(&s);
+	if (o->ready_fd >= 0) {
+		ssize_t w = write(o->ready_fd, "ready\n", 6);
+
+		(void)w;
+	}
+	event_base_dispatch(s.base);
+	/* stopping: every request still open gets an answer, then backends go */
+	for (struct rq *r = s.rqs.next; r != &s.rqs; r = r->next) {
+		if (!r->answered && !r->client_gone) {
+			r->done_told = true;
+			if (r->kind == RQ_LOAD)
+				api_reply_error(r->client, 503, r->ollama_err, "llmem is shutting down");
+			else
+				proxy_fail(r, 503, "llmem is shutting down");
+			r->answered = true;
+		}
+	}
+	/* let the replies go out */
+	event_base_loop(s.base, EVLOOP_NONBLOCK);
+	stop_all(&s);
+out:
+	if (s.bks) {
+		for (size_t i = 0; i < n; i++) {
+			bk_clear(&s.bks[i]);
+			if (s.bks[i].ev_timer)
+				event_free(s.bks[i].ev_timer);
+			backend_log_release(&s.bks[i].log);
+		}
+	}
+	while (s.rqs.next && s.rqs.next != &s.rqs)
+		rq_free_cb(-1, 0, s.rqs.next);
+	if (s.ev_tick)
+		event_free(s.ev_tick);
+	if (s.ev_term)
+		event_free(s.ev_term);
+	if (s.ev_int)
+		event_free(s.ev_int);
+	if (s.ev_chld)
+		event_free(s.ev_chld);
+	if (s.http)
+		evhttp_free(s.http);
+	if (s.base)
+		event_base_free(s.base);
+	sched_release(&s.sch);
+	free(s.act_v);
+	free(s.bks);
+	free(cfg);
+	return e;
+}

@@ -1,0 +1,91 @@
+/* daemon.h: `llmem serve`, the memory-managed model server: an event loop
+ * (libevent) with one HTTP port for the OpenAI, llama.cpp-router and
+ * Ollama APIs, one llama-server backend per loaded model, and the pure
+ * scheduler (sched.h) deciding what loads, waits and is evicted. The
+ * planning (which llama-server arguments a model gets for the memory it
+ * may use) is handed in by the caller (cli/cmd-serve.c) as hooks, so this
+ * module does not depend on the command line's model opener. */
+#ifndef LLMEM_SERVE_DAEMON_H
+#define LLMEM_SERVE_DAEMON_H
+
+#include "base/compat.h"
+#include "base/diag.h"
+#include "serve/registry.h"
+#include "serve/sched.h"
+
+#define SERVE_DEFAULT_PORT 11435
+#define SERVE_MAX_ARGS 128
+
+/* What a plan means, for status, `ps` and the footprint correction. */
+struct serve_plan_info {
+	uint32_t n_ctx;          /* the context llama-server gets (-c) */
+	uint32_t n_ctx_seq;      /* per slot */
+	uint32_t n_gpu_layers;   /* layers on GPUs (of n_layer + 1) */
+	uint32_t n_layer;
+	uint32_t slots;          /* -np as run */
+	uint64_t need[SCHED_MAX_POOLS];      /* predicted, per pool */
+	uint64_t buffers[SCHED_MAX_POOLS];   /* the part of need that llama.cpp
+	                                      * logs as buffers, per pool */
+	double tokens_per_s;     /* predicted decode speed, 0 = unknown */
+	char summary[200];       /* "24/33 layers on CUDA0, -c 8192, KV q8_0" */
+};
+
+/* What a model is, for /api/tags, /api/show and /v1/models. */
+struct serve_model_info {
+	char arch[64];           /* "llama" */
+	char ftype[32];          /* "Q4_K_M" */
+	uint64_t n_params;
+	uint64_t file_size;      /* all parts */
+	int64_t mtime;           /* seconds since the epoch */
+	uint32_t n_ctx_train;
+	uint32_t n_layer;
+	bool embedding;          /* served with --embeddings */
+};
+
+struct serve_hooks {
+	void *ctx;
+	/* opens the model's header (once) and describes it; a negative errno
+	 * with msg (a line a user can act on) when it cannot be read */
+	int (*model_info)(void *ctx, size_t model, struct serve_model_info *info, char *msg,
+			  size_t msgsz);
+	/* the scheduler's planner (sched_plan_fn) */
+	sched_plan_fn plan;
+	/* the llama-server arguments of model's plan plan_id, after
+	 * "-m PATH --host 127.0.0.1 --port N": up to max strings written to
+	 * argv (owned by the hooks until the next call). Returns the count or
+	 * a negative errno. */
+	int (*plan_args)(void *ctx, size_t model, uint32_t plan_id, const char **argv, size_t max);
+	int (*plan_info)(void *ctx, size_t model, uint32_t plan_id, struct serve_plan_info *info);
+	/* the budgets now (memory pressure); NULL = fixed */
+	int (*budget)(void *ctx, uint64_t *budget);
+};
+
+struct serve_options {
+	const char *host;          /* default 127.0.0.1 */
+	uint16_t port;             /* default 11435 */
+	const char *backend;       /* llama-server executable */
+	const struct registry *reg;
+	struct sched_options sched; /* budgets, max_loaded, max_queue, wait_ms;
+	                             * plan/plan_ctx are filled from hooks */
+	size_t n_pools;
+	char pool_names[SCHED_MAX_POOLS][32]; /* "RAM", "CUDA0", ... */
+	const char *api_key;       /* NULL = none */
+	const char *const *origins; /* extra allowed Origin patterns */
+	size_t n_origins;
+	size_t max_body;           /* bytes; 413 above */
+	size_t max_headers;        /* bytes */
+	int header_timeout_s;      /* slowloris: a request must arrive in this */
+	int64_t load_timeout_ms;   /* a backend not healthy by then is killed */
+	int64_t default_keep_alive_ms;
+	const char *footprint_path; /* the footprint cache file; NULL = none */
+	const char *version;
+	struct serve_hooks hooks;
+	int ready_fd;              /* >= 0: write "ready\n" there once listening */
+};
+
+/* Runs the daemon until SIGTERM or SIGINT; then stops every backend
+ * (SIGTERM, SIGKILL after its stop-timeout) and returns 0. Returns a
+ * negative errno with *d when it cannot start (port in use, ...). */
+int serve_run(const struct serve_options *o, struct diag *d) ATTR_WUR;
+
+#endif
