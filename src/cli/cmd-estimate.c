@@ -45,6 +45,7 @@ static void estimate_usage(FILE *fp)
 	      "  -nkvo, --no-kv-offload    keep the KV cache in system RAM\n"
 	      "  --swa-full                full-size cache for sliding-window layers\n"
 	      "  -nr, --no-repack          no CPU_REPACK copies of weights\n"
+	      "  --embeddings, --pooling TYPE   an embedding server (outputs whole batches)\n"
 	      "Devices (until probing exists; default: CPU only):\n"
 	      "  --gpu SIZE                one discrete GPU of SIZE (e.g. 24GiB)\n"
 	      "  --device NAME=SIZE[:unified][,NAME=SIZE...]   e.g. cuda0=24GiB,cuda1=12GiB\n"

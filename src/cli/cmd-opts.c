@@ -18,7 +18,7 @@
 enum {
 	OPT_NGL = 256, OPT_TS, OPT_SM, OPT_MG, OPT_CTK, OPT_CTV, OPT_FA, OPT_NP, OPT_KVU,
 	OPT_NO_KVU, OPT_UB, OPT_CMOE, OPT_NCMOE, OPT_OT, OPT_NO_MMAP, OPT_MLOCK, OPT_LM, OPT_NKVO,
-	OPT_SWA_FULL, OPT_NR, OPT_GPU, OPT_DEVICE, OPT_CPU_FEAT, OPT_JSON, OPT_FOR, OPT_NO_CPU,
+	OPT_SWA_FULL, OPT_NR, OPT_EMBD, OPT_POOLING, OPT_GPU, OPT_DEVICE, OPT_CPU_FEAT, OPT_JSON, OPT_FOR, OPT_NO_CPU,
 	OPT_HEADROOM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK,
 };
 
@@ -184,6 +184,9 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 		{ "swa-full", no_argument, NULL, OPT_SWA_FULL },
 		{ "nr", no_argument, NULL, OPT_NR },
 		{ "no-repack", no_argument, NULL, OPT_NR },
+		{ "embedding", no_argument, NULL, OPT_EMBD },
+		{ "embeddings", no_argument, NULL, OPT_EMBD },
+		{ "pooling", required_argument, NULL, OPT_POOLING },
 		{ "gpu", required_argument, NULL, OPT_GPU },
 		{ "device", required_argument, NULL, OPT_DEVICE },
 		{ "cpu-features", required_argument, NULL, OPT_CPU_FEAT },
@@ -289,6 +292,17 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 		case OPT_NKVO: c->no_kv_offload = true; break;
 		case OPT_SWA_FULL: c->swa_full = true; break;
 		case OPT_NR: c->no_repack = true; break;
+		case OPT_EMBD: c->embeddings = true; break;
+		case OPT_POOLING:
+			if (!strcmp(optarg, "none"))
+				break;
+			if (strcmp(optarg, "mean") && strcmp(optarg, "cls") && strcmp(optarg, "last") &&
+			    strcmp(optarg, "rank")) {
+				e = bad("--pooling", optarg, "expected none, mean, cls, last or rank");
+				break;
+			}
+			c->embeddings = true;
+			break;
 		case OPT_GPU: {
 			char spec[96];
 

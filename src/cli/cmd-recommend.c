@@ -34,6 +34,7 @@
 #include "place/place.h"
 
 #define MAX_THREADS 8
+#define GIB (1024.0 * 1024.0 * 1024.0)
 
 static void recommend_usage(FILE *fp)
 {
@@ -193,10 +194,28 @@ static void pick_from_plan(const struct place_plan *p, const struct model *m, st
 	pk->tokens_per_s = p->tokens_per_s;
 }
 
+/* The weights alone are more than every budget together: no placement
+ * or context fits (each weight is resident in RAM or on a GPU), and the
+ * solver need not search for one. */
+static bool hopeless(const struct place_request *q, const struct model *m, uint64_t *ret_total)
+{
+	uint64_t total = q->budget[0];
+
+	for (size_t i = 0; i < q->base.n_devices; i++)
+		if (q->base.devices[i].kind != EST_DEV_UNIFIED)
+			total += q->budget[i + 1];
+	*ret_total = total;
+	return m->weight_bytes > total;
+}
+
+/* every layer on the GPUs, or (without a GPU) everything in RAM */
 static bool plan_full(const struct place_plan *p, const struct model *m)
 {
-	return p->fits && p->est.n_gpu_layers >= m->n_layer + 1 && !p->config.n_cpu_moe &&
-	       !p->config.cpu_moe;
+	if (!p->fits)
+		return false;
+	if (!p->config.n_devices)
+		return true;
+	return p->est.n_gpu_layers >= m->n_layer + 1 && !p->config.n_cpu_moe && !p->config.cpu_moe;
 }
 
 /* c at ladder step k: its file, and whether every layer fits on the GPUs
@@ -240,6 +259,8 @@ static int cat_eval(struct rec *r, struct cat_model *c, size_t k, bool partial, 
 			(int64_t)c->m.n_ctx_train;
 	q->base.n_gpu_layers = -1;
 	e = place_check(&mq, &q->base, q->budget, r->est, need, d);
+	if (e == 0 && partial && hopeless(q, &mq, &tensor_bytes))
+		partial = false;
 	if (e == 1 || (e == 0 && partial)) {
 		e = place_solve(&mq, q, r->plan, d);
 		if (e == 0) {
@@ -447,7 +468,7 @@ static void file_plan(const struct rec *r, const struct model *m, struct out_rec
 		      struct scratch *s)
 {
 	struct place_request *q = &s->q;
-	uint64_t train = m->n_ctx_train ? m->n_ctx_train : 4096;
+	uint64_t train = m->n_ctx_train ? m->n_ctx_train : 4096, total;
 	struct out_rec_pick pk;
 	struct diag d;
 	int e;
@@ -457,6 +478,15 @@ static void file_plan(const struct rec *r, const struct model *m, struct out_rec
 	q->base.n_gpu_layers = -1;
 	q->ctx_fixed = true;
 	f->ctx_train = (uint32_t)(train < UINT32_MAX ? train : UINT32_MAX);
+	f->ctx = (uint32_t)q->base.n_ctx;
+	f->n_layers = m->n_layer + 1;
+	if (hopeless(q, m, &total)) {
+		f->verdict = OUT_REC_NONE;
+		snprintf(f->why, sizeof(f->why),
+			 "does not fit: its weights alone (%.1f GiB) are more than RAM and GPU budgets together (%.1f GiB)",
+			 (double)m->weight_bytes / GIB, (double)total / GIB);
+		return;
+	}
 	diag_init(&d);
 	e = place_solve(m, q, &s->plan, &d);
 	if (e == 0 && !s->plan.fits) {
@@ -599,24 +629,49 @@ static void *file_worker(void *arg)
 	return NULL;
 }
 
-static void files_eval(const struct rec *r, const struct io_store *st, struct out_rec_file *files)
+/* Reads and plans every file on one thread per CPU (at most
+ * MAX_THREADS); meanwhile this thread runs side(arg) (the catalog), then
+ * works on the files too. Returns side's result. */
+static int files_eval(const struct rec *r, const struct io_store *st, struct out_rec_file *files,
+		      int (*side)(void *), void *arg)
 {
 	struct job j = { r, st, files, 0 };
 	pthread_t th[MAX_THREADS];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t n = ncpu > 0 ? (size_t)ncpu : 1, started = 0;
+	int ret = 0;
 
 	if (n > MAX_THREADS)
 		n = MAX_THREADS;
 	if (n > st->n_entries)
 		n = st->n_entries;
-	/* this thread is one of the workers */
-	for (size_t i = 1; i < n; i++)
+	if (!side && n)
+		n--;
+	for (size_t i = 0; i < n; i++)
 		if (pthread_create(&th[started], NULL, file_worker, &j) == 0)
 			started++;
+	if (side)
+		ret = side(arg);
 	file_worker(&j);
 	for (size_t i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	return ret;
+}
+
+/* the catalog as files_eval()'s side job, with a machine of its own
+ * (cat_eval changes its request's context and layers) */
+struct cat_job {
+	struct rec r;
+	struct out_rec_family *fams;
+	size_t n_fams;
+	const char **names;
+};
+
+static int cat_side(void *arg)
+{
+	struct cat_job *c = arg;
+
+	return catalog_eval(&c->r, &c->fams, &c->n_fams, &c->names);
 }
 
 /* ---- the command ---- */
@@ -647,6 +702,7 @@ static int recommend_run(int argc, char **argv)
 	const char **fam_names = NULL;
 	struct out_rec_file *files = NULL;
 	struct out_rec_place *places = NULL;
+	struct cat_job cj;
 	size_t n_fams = 0;
 	int o, e, rc = CMD_EXIT_OK;
 
@@ -681,6 +737,7 @@ static int recommend_run(int argc, char **argv)
 
 	/* the machine, as `llmem fit` plans for it */
 	memset(&r, 0, sizeof(r));
+	memset(&cj, 0, sizeof(cj));
 	r.q = calloc(1, sizeof(*r.q));
 	r.plan = calloc(1, sizeof(*r.plan));
 	r.est = calloc(1, sizeof(*r.est));
@@ -737,22 +794,25 @@ static int recommend_run(int argc, char **argv)
 			goto done;
 		}
 
-	/* the catalog, then the files */
-	if (catalog) {
-		e = catalog_eval(&r, &fams, &n_fams, &fam_names);
-		if (e < 0) {
-			rc = e == -ENOMEM ? CMD_EXIT_FAIL : CMD_EXIT_INPUT;
-			goto done;
-		}
-	}
+	/* the files, and the catalog beside them */
 	files = calloc(st.n_entries ? st.n_entries : 1, sizeof(*files));
 	places = calloc(st.n_places ? st.n_places : 1, sizeof(*places));
-	if (!files || !places) {
+	cj.r = r;
+	cj.r.q = malloc(sizeof(*cj.r.q));
+	if (!files || !places || !cj.r.q) {
 		cmd_error("out of memory");
 		rc = CMD_EXIT_FAIL;
 		goto done;
 	}
-	files_eval(&r, &st, files);
+	*cj.r.q = *r.q;
+	e = files_eval(&r, &st, files, catalog ? cat_side : NULL, &cj);
+	fams = cj.fams;
+	n_fams = cj.n_fams;
+	fam_names = cj.names;
+	if (e < 0) {
+		rc = e == -ENOMEM ? CMD_EXIT_FAIL : CMD_EXIT_INPUT;
+		goto done;
+	}
 	for (size_t i = 0; i < st.n_places; i++) {
 		places[i].source = io_store_source_name(st.places[i].source);
 		places[i].path = st.places[i].path;
@@ -796,6 +856,7 @@ done:
 	free(files);
 	free(places);
 	io_store_release(&st);
+	free(cj.r.q);
 	free(r.q);
 	free(r.plan);
 	free(r.est);

@@ -75,8 +75,15 @@ static const struct {
 	{ "ncmoe", true }, { "n-cpu-moe", true }, { "ot", true }, { "override-tensor", true },
 	{ "no-mmap", false }, { "mlock", false }, { "lm", true }, { "load-mode", true },
 	{ "nkvo", false }, { "no-kv-offload", false }, { "swa-full", false }, { "nr", false },
-	{ "no-repack", false },
+	{ "no-repack", false }, { "embedding", false }, { "embeddings", false }, { "pooling", true },
 };
+
+/* estimate options llama-server needs to see as well (plan_args() does
+ * not write them) */
+static bool also_pass(const char *name)
+{
+	return !strcmp(name, "embedding") || !strcmp(name, "embeddings") || !strcmp(name, "pooling");
+}
 
 static int est_opt(const char *arg)
 {
@@ -126,9 +133,16 @@ static int sp_model_prepare(struct sp *p, struct sp_model *sm)
 
 			if (!strcmp(nm, "c") || !strcmp(nm, "ctx-size"))
 				ctx_given = true;
+			bool pass = also_pass(nm) && sm->n_pass + 2 < SERVE_MAX_ARGS;
+
 			argv[argc++] = rm->args[i];
-			if (est_opts[k].value && i + 1 < rm->n_args)
+			if (pass)
+				sm->pass[sm->n_pass++] = rm->args[i];
+			if (est_opts[k].value && i + 1 < rm->n_args) {
 				argv[argc++] = rm->args[++i];
+				if (pass)
+					sm->pass[sm->n_pass++] = rm->args[i];
+			}
 		} else if (sm->n_pass < SERVE_MAX_ARGS - 1) {
 			sm->pass[sm->n_pass++] = rm->args[i];
 		}
@@ -354,6 +368,8 @@ static void serve_usage(FILE *fp)
 	      "  --headroom X           memory left free, as in 'llmem fit'\n"
 	      "  -c N                   context for models whose preset sets none\n"
 	      "  --load-timeout DUR     kill a backend not healthy by then (default 10m)\n"
+	      "  --request-timeout S    drop a client connection idle this long while sending\n"
+	      "                         its request or not reading the answer (default 30)\n"
 	      "  --api-key KEY          require 'Authorization: Bearer KEY' (LLMEM_API_KEY)\n"
 	      "  --origins LIST         extra allowed Origins, comma-separated (LLMEM_ORIGINS)\n"
 	      "  --footprints FILE      the measured-footprint cache\n"
@@ -395,7 +411,7 @@ static int duration_arg(const char *opt, const char *v, int64_t *ms)
 
 enum {
 	O_HOST = 256, O_PORT, O_DIR, O_PRESET, O_BACKEND, O_MAXL, O_MAXQ, O_KA, O_BUDGET, O_DEVICE,
-	O_GPU, O_HEADROOM, O_APIKEY, O_ORIGINS, O_FOOT, O_ROOT, O_LOADTO, O_READYFD,
+	O_GPU, O_HEADROOM, O_APIKEY, O_ORIGINS, O_FOOT, O_ROOT, O_LOADTO, O_READYFD, O_REQTO,
 };
 
 static int serve_run_cmd(int argc, char **argv)
@@ -419,6 +435,7 @@ static int serve_run_cmd(int argc, char **argv)
 		{ "root", required_argument, NULL, O_ROOT },
 		{ "load-timeout", required_argument, NULL, O_LOADTO },
 		{ "ready-fd", required_argument, NULL, O_READYFD },
+		{ "request-timeout", required_argument, NULL, O_REQTO },
 		{ "ctx-size", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -531,6 +548,13 @@ static int serve_run_cmd(int argc, char **argv)
 			if (parse_u64(optarg, &u) < 0 || u > 1024)
 				return CMD_EXIT_INPUT;
 			so.ready_fd = (int)u;
+			break;
+		case O_REQTO:
+			if (parse_u64(optarg, &u) < 0 || u < 1 || u > 86400) {
+				cmd_error("--request-timeout '%s': expected seconds, 1..86400", optarg);
+				return CMD_EXIT_INPUT;
+			}
+			so.header_timeout_s = (int)u;
 			break;
 		case 'c': p.ctx_default = optarg; break;
 		case 'h': serve_usage(stdout); return CMD_EXIT_OK;

@@ -294,7 +294,9 @@ static int context_sizes(struct ctx *x)
 	r->n_seq = n_seq;
 	r->n_batch = (uint32_t)(n_ctx < c->n_batch ? n_ctx : c->n_batch);
 	r->n_ubatch = c->n_ubatch && c->n_ubatch < r->n_batch ? c->n_ubatch : r->n_batch;
-	r->n_outputs_max = n_seq < r->n_batch ? n_seq : r->n_batch;
+	/* tools/server/server-context.cpp server_output_limits(): an embedding
+	 * or pooling server outputs every token of a batch */
+	r->n_outputs_max = c->embeddings ? r->n_batch : n_seq < r->n_batch ? n_seq : r->n_batch;
 	n_ctx = PAD(n_ctx, 256);
 	if (r->kv_unified) {
 		r->n_ctx_seq = (uint32_t)n_ctx;
@@ -1705,9 +1707,9 @@ static void compute_buffers(struct ctx *x)
 
 	/* the output buffer: logits for n_seq outputs (llama-context.cpp
 	 * output_reserve), in host memory */
-	r->usage[HOST].output = 4 * m->n_vocab * (r->n_seq ? r->n_seq : 1);
-	snprintf(r->rule_output, sizeof(r->rule_output), "4 B x %llu vocabulary x %u sequence(s)",
-		 (unsigned long long)m->n_vocab, r->n_seq);
+	r->usage[HOST].output = 4 * (m->n_vocab + (x->c->embeddings ? m->n_embd : 0)) * (r->n_seq ? r->n_seq : 1);
+	snprintf(r->rule_output, sizeof(r->rule_output), "4 B x (%llu vocabulary%s) x %u sequence(s)",
+		 (unsigned long long)m->n_vocab, x->c->embeddings ? " + embedding" : "", r->n_seq);
 }
 
 /* ggml tensor metadata and graph bookkeeping on the host (6.2) */

@@ -61,6 +61,8 @@ struct est_config {
 	bool no_kv_offload;   /* -nkvo */
 	bool swa_full;
 	bool no_repack;       /* -nr */
+	bool embeddings;      /* --embeddings, or --pooling other than none:
+	                       * llama-server then outputs a whole batch */
 	bool cpu_moe;         /* --cpu-moe */
 	uint32_t n_cpu_moe;   /* --n-cpu-moe N */
 	size_t n_ts;

@@ -15,6 +15,15 @@
 #include "gguf/ggml-type.h"
 #include "gguf/gguf.h"
 
+/* Where a string or bool array that did not fit the buffer stopped: the
+ * next round goes on from there instead of checking its elements again
+ * (a vocabulary is most of a header, and is read in a few rounds). */
+struct arr_resume {
+	uint64_t kv_off; /* the key-value record, UINT64_MAX when none */
+	uint64_t k;      /* elements checked */
+	uint64_t pos;    /* where element k starts */
+};
+
 struct reader {
 	const uint8_t *buf;
 	size_t buf_len;
@@ -22,6 +31,7 @@ struct reader {
 	uint64_t pos;
 	uint64_t need; /* set with -EAGAIN */
 	struct diag *d;
+	struct arr_resume *res; /* NULL: no resuming */
 };
 
 static const char *const type_names[GGUF_TYPE_COUNT] = {
@@ -420,6 +430,13 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 		uint64_t lim = r->buf_len < GGUF_MAX_HEADER_BYTES ? r->buf_len : GGUF_MAX_HEADER_BYTES;
 		uint64_t k = 0;
 
+		/* the elements before res->k were checked in an earlier round,
+		 * in the same bytes (the buffer only grows) */
+		if (r->res && r->res->kv_off == kv->off && r->res->k <= n && r->res->pos >= r->pos &&
+		    r->res->pos <= lim) {
+			k = r->res->k;
+			r->pos = r->res->pos;
+		}
 		if (et == GGUF_TYPE_STRING) {
 			/* a local cursor: stores through r could alias the
 			 * buffer's bytes and force a reload every round */
@@ -437,7 +454,14 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 			r->pos = pos;
 		}
 		for (; k < n; k++) {
+			uint64_t el = r->pos;
+
 			e = read_value(r, (uint32_t)et, what);
+			if (e == -EAGAIN && r->res) {
+				r->res->kv_off = kv->off;
+				r->res->k = k;
+				r->res->pos = el;
+			}
 			if (e == -EAGAIN && k > 0) {
 				/* ask for the whole array at once, guessing the
 				 * rest from the elements seen, so a large
@@ -452,6 +476,8 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 				return e;
 		}
 	}
+	if (r->res && r->res->kv_off == kv->off)
+		r->res->kv_off = UINT64_MAX;
 	kv->val_end = r->pos;
 	return 0;
 }
@@ -562,6 +588,7 @@ struct gguf_parser {
 	uint64_t file_size;
 	enum parser_phase phase;
 	uint64_t pos;           /* end of the last complete record */
+	struct arr_resume res;  /* inside the record at pos */
 	uint64_t n_kv, n_tensors;
 	uint64_t cap_kv, cap_t;
 };
@@ -578,6 +605,7 @@ struct gguf_parser *gguf_parser_new(uint64_t file_size)
 		return NULL;
 	}
 	p->file_size = file_size;
+	p->res.kv_off = UINT64_MAX;
 	p->f->file_size = file_size;
 	p->f->alignment = GGUF_DEFAULT_ALIGNMENT;
 	return p;
@@ -796,7 +824,7 @@ static int parse_step(struct reader *r, struct gguf_parser *p)
 int gguf_parser_feed(struct gguf_parser *p, const uint8_t *buf, size_t buf_len,
 		     struct gguf_file **ret, uint64_t *ret_need, struct diag *d)
 {
-	struct reader r = { buf, buf_len, p->file_size, p->pos, 0, d };
+	struct reader r = { buf, buf_len, p->file_size, p->pos, 0, d, &p->res };
 	int e;
 
 	if (p->phase == PH_DONE || p->phase == PH_FAILED || buf_len > p->file_size ||

@@ -304,6 +304,16 @@ void gguf_writer_tensor_extent(const struct gguf_writer *w, uint64_t i, uint64_t
 	*ret_nbytes = w->tensors[i].nbytes;
 }
 
+uint32_t gguf_writer_tensor_type(const struct gguf_writer *w, uint64_t i)
+{
+	return w->tensors[i].type;
+}
+
+const char *gguf_writer_tensor_name(const struct gguf_writer *w, uint64_t i)
+{
+	return w->tensors[i].name;
+}
+
 struct marks {
 	struct gguf_mark *v;
 	size_t n, cap;

@@ -229,6 +229,10 @@ uint64_t gguf_writer_n_tensors(const struct gguf_writer *w);
 void gguf_writer_tensor_extent(const struct gguf_writer *w, uint64_t i,
 			       uint64_t *ret_offset, uint64_t *ret_nbytes);
 
+/* The ggml type and name of tensor i. */
+uint32_t gguf_writer_tensor_type(const struct gguf_writer *w, uint64_t i);
+const char *gguf_writer_tensor_name(const struct gguf_writer *w, uint64_t i);
+
 /* Serializes the header, padded to the alignment, into out (appending).
  * When marks is not NULL it receives a malloc'ed array of the structural
  * boundaries (the caller frees it) and *n_marks their count. Returns 0 or

@@ -119,10 +119,11 @@ static json_t *facts_json(const struct probe_doctor_facts *f)
 	for (size_t i = 0; i < f->n_mprocs; i++) {
 		const struct probe_model_proc *p = &f->mprocs[i];
 
-		json_array_append_new(procs, json_pack("{s:I, s:o, s:o, s:o, s:o}", "pid",
+		json_array_append_new(procs, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "pid",
 						       (json_int_t)p->pid, "name", strj(p->name), "rss",
 						       u64n(p->vm_rss), "swap", u64n(p->vm_swap), "cgroup",
-						       strn(p->cgroup)));
+						       strn(p->cgroup), "cgroup_limit",
+						       u64n(p->cg_version ? p->cg_limit : UINT64_MAX)));
 	}
 	for (size_t i = 0; i < f->n_ooms; i++) {
 		const struct probe_oom_kill *k = &f->ooms[i];

@@ -62,13 +62,21 @@ static void machine_text(FILE *fp, const struct out_recommend *r)
 	fprintf(fp, "context:  -c %u (at most each model's training context)\n", r->n_ctx);
 }
 
-static void pick_row(FILE *fp, const char *family, const struct out_rec_pick *p, bool partial)
+/* what a pick takes where it matters: on the GPUs, or without a GPU in
+ * RAM */
+static uint64_t pick_mem(const struct out_recommend *r, const struct out_rec_pick *p)
+{
+	return r->n_gpus ? p->gpu_bytes : p->memory_bytes;
+}
+
+static void pick_row(FILE *fp, const struct out_recommend *r, const char *family,
+		     const struct out_rec_pick *p, bool partial)
 {
 	char sp[32];
 
 	speed(sp, sizeof(sp), p->tokens_per_s, p->speed_ratio, partial);
-	fprintf(fp, "  %-10s  %-18s %-7s %8.2f %10.2f  %-12s", family, p->model, ftype_name(p->ftype),
-		(double)p->file_bytes / GB, (double)p->memory_bytes / GB, sp);
+	fprintf(fp, "  %-10s  %-18s %-7s %8.2f %8.2f  %-12s", family, p->model, ftype_name(p->ftype),
+		(double)p->file_bytes / GB, (double)pick_mem(r, p) / GB, sp);
 }
 
 static void catalog_text(FILE *fp, const struct out_recommend *r)
@@ -79,29 +87,30 @@ static void catalog_text(FILE *fp, const struct out_recommend *r)
 	else
 		fputs("\ncatalog: the largest model of each family that fits in RAM (no GPU), at the best\n"
 		      "quantization that fits (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q3_K_M, Q2_K)\n", fp);
-	fputs("  family      model              type     file GB  memory GB  speed         or\n", fp);
+	fprintf(fp, "  family      model              type     file GB   %s GB  speed         or\n",
+		r->n_gpus ? "GPU" : "RAM");
 	for (size_t i = 0; i < r->n_families; i++) {
 		const struct out_rec_family *f = &r->families[i];
 
 		switch (f->verdict) {
 		case OUT_REC_GPU:
 		case OUT_REC_CPU:
-			pick_row(fp, f->name, &f->best, false);
+			pick_row(fp, r, f->name, &f->best, false);
 			if (f->has_alt)
 				fprintf(fp, "  %s %s (%.2f GB)", f->alt.model, ftype_name(f->alt.ftype),
-					(double)f->alt.memory_bytes / GB);
+					(double)pick_mem(r, &f->alt) / GB);
 			break;
 		case OUT_REC_PARTIAL:
-			pick_row(fp, f->name, &f->best, true);
+			pick_row(fp, r, f->name, &f->best, true);
 			fprintf(fp, "  only partly on the GPU: %u of %u layers", f->best.n_gpu_layers,
 				f->best.n_layers);
 			if (f->best.n_cpu_moe)
 				fprintf(fp, ", experts of %u on the CPU", f->best.n_cpu_moe);
 			break;
 		default:
-			fprintf(fp, "  %-10s  %-18s %-7s %8s %10s  %-12s  nothing fits", f->name, "-", "-", "-", "-", "-");
+			fprintf(fp, "  %-10s  %-18s %-7s %8s %8s  %-12s  nothing fits", f->name, "-", "-", "-", "-", "-");
 			if (f->has_smallest)
-				fprintf(fp, ": %s %s needs %.2f GB", f->smallest.model,
+				fprintf(fp, ": %s %s needs %.2f GB in all", f->smallest.model,
 					ftype_name(f->smallest.ftype), (double)f->smallest.memory_bytes / GB);
 			break;
 		}
@@ -232,12 +241,29 @@ static void places_text(FILE *fp, const struct out_recommend *r)
 	}
 }
 
+/* a speed shown without tokens/s: a device's bandwidth is unknown */
+static bool speed_unknown(const struct out_recommend *r)
+{
+	for (size_t i = 0; r->catalog && i < r->n_families; i++)
+		if (r->families[i].verdict != OUT_REC_NONE && r->families[i].best.tokens_per_s <= 0)
+			return true;
+	for (size_t i = 0; i < r->n_files; i++)
+		if (!r->files[i].failed && r->files[i].verdict != OUT_REC_NONE &&
+		    r->files[i].tokens_per_s <= 0)
+			return true;
+	return false;
+}
+
 void out_recommend_text(FILE *fp, const struct out_recommend *r)
 {
 	machine_text(fp, r);
 	if (r->catalog)
 		catalog_text(fp, r);
 	files_text(fp, r);
+	if (speed_unknown(r))
+		fputs("\nspeed: tokens/s needs every device's memory bandwidth (a GPU of --mem has none:\n"
+		      "give it with --bandwidth GPU0=1008GB/s); 0.25x is the speed of a partial offload\n"
+		      "over everything on the GPU\n", fp);
 	if (r->n_places)
 		places_text(fp, r);
 }

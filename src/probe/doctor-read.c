@@ -124,6 +124,22 @@ static void read_memlock(const char *root, struct probe_doctor_facts *f)
 	f->memlock_state = state_of(e);
 }
 
+#define CAP_IPC_LOCK_BIT 14
+
+/* Whether this process may lock memory past RLIMIT_MEMLOCK. */
+static void read_caps(const char *root, struct probe_doctor_facts *f)
+{
+	struct probe_proc_status st;
+	char *buf;
+	size_t n;
+
+	if (probe_file_read(root, "proc/self/status", &buf, &n) < 0)
+		return;
+	if (probe_parse_proc_status(buf, n, &st) == 0 && st.has_cap_eff)
+		f->cap_ipc_lock = (st.cap_eff >> CAP_IPC_LOCK_BIT) & 1;
+	free(buf);
+}
+
 static void read_psi(const char *root, struct probe_doctor_facts *f)
 {
 	char *buf;
@@ -545,6 +561,7 @@ int probe_doctor_read(const struct probe_options *o, struct probe_doctor_facts *
 	f->overcommit_memory = read_sysctl(root, "proc/sys/vm/overcommit_memory");
 	f->overcommit_ratio = read_sysctl(root, "proc/sys/vm/overcommit_ratio");
 	read_memlock(root, f);
+	read_caps(root, f);
 	read_psi(root, f);
 	read_uptime(root, f);
 	read_kmsg(root, f);

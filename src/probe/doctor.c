@@ -436,6 +436,12 @@ static void check_memlock(const struct probe_doctor_facts *f, struct probe_check
 	cat(c->found, sizeof(c->found), "; model %s is %s", big->name, hb(big->bytes).s);
 	if (f->memlock.soft >= big->bytes)
 		return;
+	if (f->cap_ipc_lock) {
+		cat(c->found, sizeof(c->found),
+		    ", more than the limit, but this process has CAP_IPC_LOCK (root), which locks "
+		    "past it; a llama-server run as another user or by a service does not");
+		return;
+	}
 	c->verdict = PROBE_VERDICT_WARN;
 	cat(c->found, sizeof(c->found), ": --mlock could not lock it");
 	probe_fmt(c->fix, sizeof(c->fix),

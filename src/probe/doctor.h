@@ -79,11 +79,13 @@ struct probe_buddyinfo {
 	struct probe_buddy_zone zones[PROBE_BUDDY_MAX_ZONES];
 };
 
-/* What /proc/PID/status says about memory. */
+/* What /proc/PID/status says about memory (and its capabilities). */
 struct probe_proc_status {
 	char name[32];
 	uint64_t vm_rss;   /* bytes, PROBE_UNKNOWN when absent (a kernel thread) */
 	uint64_t vm_swap;  /* bytes, PROBE_UNKNOWN when absent */
+	uint64_t cap_eff;  /* CapEff, a bit per capability */
+	bool has_cap_eff;
 };
 
 /* One record of /dev/kmsg: "PRIO,SEQ,USEC,FLAGS[,...];MESSAGE". msg
@@ -141,8 +143,8 @@ int probe_parse_limits(const char *text, size_t n, const char *name,
  * -EBADMSG, -E2BIG over PROBE_BUDDY_MAX_ZONES zones or orders. */
 int probe_parse_buddyinfo(const char *text, size_t n, struct probe_buddyinfo *ret) ATTR_WUR;
 
-/* /proc/PID/status: Name, VmRSS and VmSwap. 0, or -EBADMSG (no Name, a
- * bad value). */
+/* /proc/PID/status: Name, VmRSS, VmSwap and CapEff. 0, or -EBADMSG (no
+ * Name, a bad value). */
 int probe_parse_proc_status(const char *text, size_t n, struct probe_proc_status *ret) ATTR_WUR;
 
 /* /sys/devices/system/node/nodeN/meminfo ("Node 0 MemTotal: 32768 kB").
@@ -228,6 +230,8 @@ struct probe_doctor_facts {
 	uint8_t memlock_state;       /* enum probe_read_state */
 	bool memlock_from_file;      /* ROOT/proc/self/limits, not getrlimit */
 	struct probe_limit memlock;
+	bool cap_ipc_lock;           /* ROOT/proc/self/status: CAP_IPC_LOCK,
+	                              * which locks past the limit */
 
 	uint8_t psi_state;           /* enum probe_read_state */
 	struct probe_psi psi;

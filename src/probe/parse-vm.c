@@ -275,6 +275,32 @@ static int kb_value(const char *p, size_t n, uint64_t *ret)
 	return kib_to_bytes(v, ret);
 }
 
+/* "\t000001fffeffffff": 1 to 16 hex digits */
+static int hex_u64(const char *p, size_t n, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	p = probe_span_trim(p, &n);
+	if (n == 0 || n > 16)
+		return -EBADMSG;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		unsigned d;
+
+		if (c >= '0' && c <= '9')
+			d = (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			d = (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			d = (unsigned)(c - 'A' + 10);
+		else
+			return -EBADMSG;
+		v = v << 4 | d;
+	}
+	*ret = v;
+	return 0;
+}
+
 int probe_parse_proc_status(const char *text, size_t n, struct probe_proc_status *ret)
 {
 	size_t pos = 0, len;
@@ -305,6 +331,10 @@ int probe_parse_proc_status(const char *text, size_t n, struct probe_proc_status
 		} else if (tok_is(line, kn, "VmSwap")) {
 			if ((e = kb_value(v, vn, &ret->vm_swap)) < 0)
 				return e;
+		} else if (tok_is(line, kn, "CapEff")) {
+			if ((e = hex_u64(v, vn, &ret->cap_eff)) < 0)
+				return e;
+			ret->has_cap_eff = true;
 		}
 	}
 	return name ? 0 : -EBADMSG;

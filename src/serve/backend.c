@@ -225,7 +225,7 @@ static bool match_any(const char *s, size_t n, const char *const *pats, size_t n
 	return false;
 }
 
-void backend_report_line(struct backend_report *r, const char *line, size_t n)
+void backend_report_parse_line(struct backend_report *r, const char *line, size_t n)
 {
 	static const char *const oom[] = {
 		"out of memory", "cudaMalloc failed", "failed to allocate", "unable to allocate",
@@ -278,6 +278,8 @@ void backend_report_line(struct backend_report *r, const char *line, size_t n)
 		r->oom = true;
 		keep_line(r->oom_line, buf, m);
 	}
+	if (find(buf, m, "couldn't bind"))
+		r->bind_failed = true;
 	if (!r->load_failed && level != 'D' && match_any(buf, m, fail, ARRAY_SIZE(fail))) {
 		r->load_failed = true;
 		keep_line(r->fail_line, buf, m);
@@ -381,7 +383,7 @@ static void line_end(struct backend_log *lg, struct backend_report *rep)
 		n--;
 	lg->line[n] = '\0';
 	if (rep)
-		backend_report_line(rep, lg->line, n);
+		backend_report_parse_line(rep, lg->line, n);
 	lg->line_len = 0;
 	lg->line_cut = false;
 }

@@ -50,9 +50,13 @@ struct backend_report {
 	size_t n_bufs;
 	struct backend_buf bufs[BACKEND_MAX_BUFS];
 	bool bufs_overflow;   /* more pairs than BACKEND_MAX_BUFS: dropped */
-	bool listening;       /* "listening on http://..." seen */
+	bool listening;       /* "listening on http://..." seen: llama-server
+	                       * v0.5.0 prints it once the model is loaded
+	                       * (its port answers 503 before that) */
 	bool oom;             /* an out-of-memory line seen (oom_line) */
 	bool load_failed;     /* a model/context load failure seen (fail_line) */
+	bool bind_failed;     /* "couldn't bind": the port was taken; start
+	                       * again on another (load_failed is set too) */
 	char oom_line[BACKEND_REPORT_LINE];  /* the first such line, without
 	                                      * its timestamp prefix */
 	char fail_line[BACKEND_REPORT_LINE]; /* the first such line */
@@ -67,7 +71,7 @@ void backend_report_init(struct backend_report *r);
 
 /* Parses one log line (without its newline; at most BACKEND_LINE_MAX
  * bytes are looked at) into r. Pure. */
-void backend_report_line(struct backend_report *r, const char *line, size_t n);
+void backend_report_parse_line(struct backend_report *r, const char *line, size_t n);
 
 /* The memory pool a buffer of this device is in: 0 the host (CPU*,
  * "AMX", *_Host), 1 + i the i-th GPU (CUDA<i>, ROCm<i>, MUSA<i>,
@@ -101,8 +105,8 @@ void backend_log_release(struct backend_log *lg);
 
 /* Feeds n bytes of output: kept in the tail, and every complete line
  * ("\n"-terminated; a "\r" before it is dropped) given to
- * backend_report_line(rep, ...). Lines over BACKEND_LINE_MAX are cut (the
- * rest of the line is dropped). rep may be NULL. */
+ * backend_report_parse_line(rep, ...). Lines over BACKEND_LINE_MAX are
+ * cut (the rest of the line is dropped). rep may be NULL. */
 void backend_log_feed(struct backend_log *lg, struct backend_report *rep, const char *p, size_t n);
 
 /* At the end of the output: a last line without a newline is parsed. */
@@ -111,7 +115,8 @@ void backend_log_flush(struct backend_log *lg, struct backend_report *rep);
 /* Copies the last output into buf (NUL-terminated; NUL bytes of the
  * output become '?') and returns the length. When the output is longer
  * than bufsz - 1, it starts after a newline where the window holds one,
- * so the first line is whole. */
+ * so the first line is whole; a last line still without its newline is
+ * included (it is the newest output). */
 size_t backend_log_tail(const struct backend_log *lg, char *buf, size_t bufsz);
 
 /* ---- the process ------------------------------------------------------ */

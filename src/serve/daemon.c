@@ -19,7 +19,7 @@
 
 #include "serve/daemon-int.h"
 
-#define HEALTH_POLL_MS 50
+#define HEALTH_POLL_MS 20
 #define TICK_MAX_MS 1000
 
 int64_t srv_now(void)
@@ -316,7 +316,13 @@ static void bk_out_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		if (n < 0)
-			return;
+			break;
+	}
+	/* it said something while loading ("model loaded", "all slots are
+	 * idle"): ask at once rather than at the next poll */
+	if (b->running && !b->healthy && !b->stopping && !b->health_inflight) {
+		evtimer_del(b->ev_timer);
+		bk_timer_cb(-1, 0, b);
 	}
 }
 
@@ -684,10 +690,10 @@ int serve_run(const struct serve_options *o, struct diag *d)
 	so.n_pools = o->n_pools;
 	e = sched_init(&s.sch, &so, n, cfg);
 	if (e < 0) {
-		diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "cannot set up the scheduler");
+		diag_set(d, e, DIAG_NO_OFFSET, "cannot set up the scheduler: %s", strerror(-e));
 		goto out;
 	}
-	cap = n * 4 + (size_t)so.max_queue * (n ? n : 1) + 64;
+	cap = sched_actions_max(&s.sch);
 	s.act_v = calloc(cap, sizeof(*s.act_v));
 	if (!s.act_v) {
 		e = -ENOMEM;

@@ -73,8 +73,15 @@ int footprint_key_make(struct footprint_key *k, const char *model_path, const ch
 	memcpy(k->path, model_path, strlen(model_path) + 1);
 	k->size = (uint64_t)st.st_size;
 	k->mtime_ns = mtime_ns(&st);
-	for (size_t i = 0; i < n_args; i++)
+	for (size_t i = 0; i < n_args; i++) {
+		/* what changes from one start to the next, not the memory */
+		if (!strcmp(args[i], "--port") || !strcmp(args[i], "--host") ||
+		    !strcmp(args[i], "--alias") || !strcmp(args[i], "-a")) {
+			i++;
+			continue;
+		}
 		h = fnv_item(h, args[i], strlen(args[i]));
+	}
 	if (exe) {
 		int64_t t;
 		uint64_t sz;

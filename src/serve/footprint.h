@@ -47,8 +47,10 @@ void footprint_cache_init(struct footprint_cache *c);
 void footprint_cache_release(struct footprint_cache *c);
 
 /* Makes the key of a model with these backend arguments (args[n_args],
- * the whole argv is best) and, if exe is not NULL, that llama-server.
- * stat()s the model (and exe). 0, or -errno (-ENOENT), -ENAMETOOLONG. */
+ * the whole argv is best; "--port", "--host", "--alias"/"-a" and the
+ * value after each are left out: they change from one start to the next)
+ * and, if exe is not NULL, that llama-server. stat()s the model (and
+ * exe). 0, or -errno (-ENOENT), -ENAMETOOLONG. */
 int footprint_key_make(struct footprint_key *k, const char *model_path, const char *exe,
 		       char *const *args, size_t n_args) ATTR_WUR;
 

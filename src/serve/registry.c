@@ -322,6 +322,7 @@ static const struct {
 	{ "models-preset", "a backend serves one model: give the file to llmem serve" },
 	{ "models-max", "llmem decides how many models are loaded" },
 	{ "models-autoload", "llmem decides when models load" },
+	{ "fit", "llmem places the model itself and starts llama-server with --fit off" },
 	{ "log-disable", "llmem reads the backend's log" },
 	{ "log-jsonl", "llmem reads the backend's text log" },
 	{ "help", "it makes llama-server print its help and exit" },
@@ -1335,6 +1336,10 @@ static int check_value(struct pctx *c, int idx, const char *key, const char *val
 	} else if (opt_is(idx, "priority")) {
 		if (parse_i64(value, &v) < 0 || v < INT32_MIN || v > INT32_MAX)
 			return PERR(c, -EBADMSG, "%s: '%.40s' is not an integer", key, value);
+	} else if (opt_is(idx, "log-verbosity")) {
+		if (parse_i64(value, &v) < 0 || v < 4)
+			return PERR(c, -EBADMSG, "%s: llmem reads the buffer sizes llama-server logs at 4 and above",
+				    key);
 	} else if (opt_is(idx, "keep-alive")) {
 		if (parse_duration_ms(value, &v) < 0)
 			return PERR(c, -EBADMSG, "%s: '%.40s' is not a duration (5m, 1h30m, 300, -1)", key, value);

@@ -24,7 +24,9 @@
  * llmem's keys: `keep-alive` (an Ollama duration: "5m", "1h30m", "-1"
  * forever, "0" at once, "300" seconds), `pin` (bool), `priority` (int),
  * `shrink` (bool, default true: may load with a smaller plan than the
- * best). Precedence: section over models-dir over [*].
+ * best). Precedence: section over models-dir over [*]. Paths are kept as
+ * written: a relative one is relative to the daemon's working directory
+ * (llama.cpp: "relative to server's CWD"), which its backends inherit.
  *
  * The file syntax is llama.cpp's: `key = value` with no indentation,
  * `[section]`, comments from ';' or '#' to the end of the line (anywhere:
@@ -32,8 +34,10 @@
  * llama.cpp is silent or lenient llmem says why, with the line:
  *  - keys that would take the backend out of llmem's hands are refused:
  *    host, port, api-key, api-key-file, ssl-key-file, ssl-cert-file,
- *    api-prefix, the router's models-* options, log-disable, log-jsonl,
- *    options that print and exit (help, version, list-devices, ...), and
+ *    api-prefix, the router's models-* options, fit (llmem places the
+ *    model: its backends run with --fit off), log-disable, log-jsonl,
+ *    log-verbosity below 4 (the buffer sizes are logged at 4), options
+ *    that print and exit (help, version, list-devices, ...), and
  *    downloads (hf-repo, hf-file, model-url, docker-repo, mmproj-url,
  *    hf-repo-draft: llmem serves local files);
  *  - a key llama-server v0.5.0 does not know is passed on as "--key value"

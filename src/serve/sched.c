@@ -439,10 +439,11 @@ enum verdict {
 };
 
 /* Admission of m, waiting for a load. head: the first in line, the only
- * one that may stop models or wait for unloads; the others only load when
- * they fit as things are (so a small model is not stuck behind a big one
- * waiting for busy models, yet never takes what the head is freeing). */
-static enum verdict consider(struct sched *s, size_t m, bool head, bool unloading, struct sched_actions *out)
+ * one that may stop models or shrink; the others only load when they fit
+ * as things are (so a small model is not stuck behind a big one waiting
+ * for busy models; while the head waits for its victims to exit, admit()
+ * considers nobody after it, so nobody takes what they free). */
+static enum verdict consider(struct sched *s, size_t m, bool head, struct sched_actions *out)
 {
 	struct sched_model *md = &s->models[m];
 	uint64_t avail[SCHED_MAX_POOLS] = { 0 };
@@ -479,7 +480,7 @@ static enum verdict consider(struct sched *s, size_t m, bool head, bool unloadin
 		reject_queue(s, m, 503, out, "%s", best.why[0] ? best.why : "the model does not fit in memory");
 		return V_REJECTED;
 	}
-	if (fits_now(s, best.need) && (head || !unloading)) {
+	if (fits_now(s, best.need)) {
 		start_load(s, m, &best, out);
 		return V_LOADED;
 	}
@@ -538,13 +539,12 @@ static size_t next_in_line(const struct sched *s, uint64_t prev)
  * (FIFO across models, as requests arrive). */
 static void admit(struct sched *s, int64_t now, struct sched_actions *out)
 {
-	bool unloading = false, head = true;
+	bool head = true;
 	uint64_t prev = 0;
 
 	for (size_t m = 0; m < s->n_models; m++) {
 		struct sched_model *md = &s->models[m];
 
-		unloading |= md->state == SCHED_UNLOADING;
 		if (!wants_load(md)) {
 			md->want_seq = 0;
 			wait_clear(md);
@@ -566,7 +566,7 @@ static void admit(struct sched *s, int64_t now, struct sched_actions *out)
 		 * is not due: not in line yet */
 		if (md->state != SCHED_UNLOADED || (md->failures > 0 && md->retry_at > now))
 			continue;
-		switch (consider(s, m, head, unloading, out)) {
+		switch (consider(s, m, head, out)) {
 		case V_LOADED:
 			return;
 		case V_PENDING:

@@ -22,11 +22,21 @@
  *    recently used) until it fits; if it cannot fit even then, it loads a
  *    smaller plan when its preset allows (may_shrink), else it waits for
  *    busy models to go idle, at most wait_ms, then its queue gets 503;
+ *    a model no plan of which fits even with every unpinned model stopped
+ *    gets 503 at once;
+ *  - models waiting for a load are admitted first come, first served: only
+ *    the first in line stops models or shrinks; the others load meanwhile
+ *    only when they fit as things are, and not while the first in line
+ *    waits for its victims to exit;
  *  - keep-alive as Ollama: a duration after the model's last request ends;
- *    0 = stop after the response; negative = never;
+ *    0 = stop after the response; negative = never; pinned: never;
  *  - failures: a backend that exits while ready is restarted by the next
- *    request; a start that fails is retried after 1 s, 2 s, 4 s; an
- *    out-of-memory exit caps the next plan below the failed one's need. */
+ *    request (its requests in flight get 502); a start that fails is
+ *    retried after 1 s, then 2 s; the SCHED_MAX_FAILURES-th failure in a
+ *    row makes it FAILED (500 at once for 60 s, or until sched_load()); an
+ *    out-of-memory exit caps the next plan below the failed one's need;
+ *  - memory pressure (budgets lowered): idle models are stopped until what
+ *    stays fits, and again whenever one goes idle while it does not. */
 #ifndef LLMEM_SERVE_SCHED_H
 #define LLMEM_SERVE_SCHED_H
 

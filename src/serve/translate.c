@@ -2178,7 +2178,7 @@ static int sse_line(struct tr_sse *s, tr_sse_fn fn, void *arg, struct diag *d)
 		vl--;
 	}
 	if (fl == 4 && memcmp(l, "data", 4) == 0) {
-		if (s->data.len + vl + 1 > s->cap)
+		if (s->data.len + vl + 2 > s->cap) /* "\n" and the terminator */
 			return diag_set(d, -E2BIG, s->offset,
 					"an event of the stream is over %zu bytes", s->cap);
 		e = sbuf_add(&s->data, val, vl);
@@ -2217,7 +2217,9 @@ int tr_sse_feed(struct tr_sse *s, const void *buf, size_t len, tr_sse_fn fn, voi
 		while (j < len && p[j] != '\n' && p[j] != '\r')
 			j++;
 		if (j > i) {
-			if (s->line.len + s->data.len + (j - i) > s->cap) {
+			/* "+ 1": with the terminator an sbuf stays within cap, so
+			 * its doubling never allocates past a power-of-two cap */
+			if (s->line.len + s->data.len + (j - i) + 1 > s->cap) {
 				s->error = diag_set(d, -E2BIG, s->offset + j,
 						    "an event of the stream is over %zu bytes (no end of line)",
 						    s->cap);

@@ -90,7 +90,9 @@ struct tr_request {
 	int64_t num_ctx;         /* options.num_ctx, or 0: not applied */
 	int64_t dimensions;      /* /api/embed "dimensions", 0 = all */
 	bool truncate;           /* /api/embed "truncate" (default true); llama-server
-	                          * cannot truncate an input, it answers 400 */
+	                          * cannot truncate: an input over its batch size gets
+	                          * HTTP 500 "input (N tokens) is too large to process.
+	                          * increase the physical batch size (...)" */
 	char ignored[TR_IGNORED_MAX]; /* "num_ctx, template, ...": given, not applied */
 };
 
@@ -189,8 +191,9 @@ int tr_stream_finish(struct tr_stream *st, int64_t now_ns, struct sbuf *out,
  * Lines end in "\n", "\r\n" or "\r"; ":" lines are comments (llama-server's
  * keep-alive pings); "id", "retry" and unknown fields are ignored; events
  * without data are dropped; a leading UTF-8 BOM is skipped. One event (its
- * lines and data) may hold at most cap bytes: past that, -E2BIG before
- * anything more is buffered. */
+ * lines and data) must stay under cap bytes: at cap, -E2BIG before anything
+ * more is buffered (so a body without newlines costs at most cap bytes; each
+ * of the two buffers allocates at most cap when cap is a power of two). */
 typedef int (*tr_sse_fn)(void *arg, const char *event, const char *data, size_t len);
 
 struct tr_sse {

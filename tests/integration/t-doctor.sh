@@ -150,6 +150,7 @@ contains "desktop-swap: gpu-procs fix" checks/check=gpu-procs/fix "kill 4242"
 contains "desktop-swap: fragmentation fix" checks/check=fragmentation/fix "echo 1 | sudo tee /proc/sys/vm/compact_memory"
 expect "desktop-swap: facts" facts/swappiness 60 facts/swaps/0/used $((1572860 * 1024)) \
 	facts/model_processes/1/pid 4242 facts/model_processes/1/swap $((262144 * 1024)) \
+	facts/model_processes/1/cgroup_limit null \
 	facts/memlock_soft 8388608 facts/psi/some/total_us 981234567 summary/warn 5
 doctor desktop-swap --model "$M8"
 verdicts "desktop-swap with an 8B model: memlock warns too" 0 \
@@ -204,6 +205,14 @@ verdicts "memlock-low with an 8B model: memlock warns" 0 \
 	ok ok ok ok ok ok warn ok ok ok ok ok ok
 contains "memlock-low: the model does not fit the limit" checks/check=memlock/found \
 	"model $M8 is 4.58 GiB: --mlock could not lock it"
+# the same as root: CAP_IPC_LOCK locks past the limit
+mkdir -p "$tmp/root-shell"
+cp -r "$FIX/memlock-low/." "$tmp/root-shell/"
+sed 's/^CapEff:.*/CapEff:\t000001ffffffffff/' "$FIX/memlock-low/proc/self/status" >"$tmp/root-shell/proc/self/status"
+LLMEM_NVML=none "$LLMEM" doctor --json --root "$tmp/root-shell" --model "$M8" >"$tmp/out" 2>"$tmp/err" </dev/null
+rc=$?
+expect "memlock-low as root (CAP_IPC_LOCK): ok, and says why" checks/check=memlock/verdict ok
+contains "memlock-low as root: the capability named" checks/check=memlock/found "CAP_IPC_LOCK (root)"
 
 # --- oom-llama: llama-server killed at llmem.service's 24 GiB limit ----------------
 doctor oom-llama
@@ -222,7 +231,8 @@ expect "oom-llama: facts" facts/oom_kills_total 2 facts/oom_kills/1/name llama-s
 	facts/oom_kills/1/pid 3817 facts/oom_kills/1/cgroup_limit true \
 	facts/oom_kills/1/task_memcg /system.slice/llmem.service \
 	facts/oom_kills/1/anon_rss $((24917440 * 1024)) facts/oom_kills/0/cgroup_limit false \
-	facts/cgroup_oom_kills/1/oom_kill 1 facts/model_processes/# 2 summary/bad 1
+	facts/cgroup_oom_kills/1/oom_kill 1 facts/model_processes/# 2 summary/bad 1 \
+	facts/model_processes/1/cgroup_limit $((24 * 1073741824))
 doctor oom-llama --model "$M70"
 verdicts "oom-llama with a 70B model: above the cgroup's limit, bad" 1 \
 	ok ok ok ok ok ok ok ok bad bad ok ok ok

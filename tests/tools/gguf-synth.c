@@ -966,13 +966,15 @@ static void usage(FILE *fp)
 {
 	fputs("usage: gguf-synth --shape NAME [--ftype q4_k_m|q8_0|f16|q4_0|mxfp4_moe]\n"
 	      "                  [--vocab-from VOCAB.gguf] [--order auto|quantize|convert]\n"
-	      "                  [SIZE OPTIONS] OUT.gguf\n"
+	      "                  [--random SEED] [SIZE OPTIONS] OUT.gguf\n"
 	      "       gguf-synth --list\n"
 	      "       gguf-synth --describe\n"
 	      "\n"
 	      "--vocab-from FILE copies every tokenizer.* key of FILE (llama.cpp's\n"
 	      "models/ggml-vocab-*.gguf) and sizes token_embd/output to its token\n"
 	      "count; with it the real llama-server loads the file.\n"
+	      "--random SEED writes tensor data (norms near 1, small weights; F32, F16\n"
+	      "and Q8_0 only) instead of a hole, for models whose output must be numbers.\n"
 	      "--order: the tensor order of the file. quantize = llama-quantize's (tensors\n"
 	      "outside the blocks, then block by block, by name within each); convert =\n"
 	      "the converter's (token_embd, the blocks, output_norm, output); auto (the\n"
@@ -1078,9 +1080,80 @@ static int apply_overrides(struct shape *s, const uint32_t *ov, uint32_t given)
 	return 0;
 }
 
+/* --random SEED: tensor data a model computes with (no NaN from all-zero
+ * norms): norms near 1, other weights small, from a fixed-seed generator,
+ * for F32, F16 and Q8_0 tensors. */
+struct fill {
+	const struct gguf_writer *w;
+	uint64_t state;
+};
+
+static uint32_t fill_next(struct fill *f)
+{
+	f->state = f->state * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(f->state >> 33);
+}
+
+static float fill_unit(struct fill *f) /* in [-1, 1) */
+{
+	return (float)fill_next(f) / (float)(1u << 30) - 1.0f;
+}
+
+static uint16_t to_half(float x)
+{
+	uint32_t b, sign, exp, man;
+
+	memcpy(&b, &x, 4);
+	sign = (b >> 16) & 0x8000;
+	exp = (b >> 23) & 0xff;
+	man = b & 0x7fffff;
+	if (exp < 103)
+		return (uint16_t)sign; /* too small: zero */
+	if (exp < 113) /* subnormal half */
+		return (uint16_t)(sign | ((man | 0x800000) >> (126 - exp)));
+	return (uint16_t)(sign | ((exp - 112) << 10) | (man >> 13));
+}
+
+static int fill_data(void *userdata, uint64_t i, uint8_t *buf, uint64_t n)
+{
+	struct fill *f = userdata;
+	uint32_t type = gguf_writer_tensor_type(f->w, i);
+	bool norm = strstr(gguf_writer_tensor_name(f->w, i), "norm") != NULL;
+
+	switch (type) {
+	case GGML_TYPE_F32:
+		for (uint64_t k = 0; k + 4 <= n; k += 4) {
+			float v = norm ? 1.0f + 0.1f * fill_unit(f) : 0.05f * fill_unit(f);
+
+			memcpy(buf + k, &v, 4);
+		}
+		return 0;
+	case GGML_TYPE_F16:
+		for (uint64_t k = 0; k + 2 <= n; k += 2) {
+			uint16_t h = to_half(norm ? 1.0f + 0.1f * fill_unit(f) : 0.05f * fill_unit(f));
+
+			memcpy(buf + k, &h, 2);
+		}
+		return 0;
+	case GGML_TYPE_Q8_0:
+		for (uint64_t k = 0; k + 34 <= n; k += 34) {
+			uint16_t d = to_half(0.05f / 127.0f);
+
+			memcpy(buf + k, &d, 2);
+			for (int j = 0; j < 32; j++)
+				buf[k + 2 + j] = (uint8_t)(int8_t)((int)(fill_next(f) % 255) - 127);
+		}
+		return 0;
+	default:
+		fprintf(stderr, "gguf-synth: --random fills F32, F16 and Q8_0 tensors only (use --ftype q8_0 or f16)\n");
+		return -EINVAL;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *shape = NULL, *ftype = "q4_k_m", *out = NULL, *vocab_from = NULL, *order = NULL;
+	const char *seed = NULL;
 	const struct shape *base = NULL;
 	struct shape s;
 	uint32_t ov[O_COUNT] = { 0 }, given = 0;
@@ -1119,6 +1192,8 @@ int main(int argc, char **argv)
 			vocab_from = argv[++i];
 		} else if (!strcmp(argv[i], "--order") && i + 1 < argc) {
 			order = argv[++i];
+		} else if (!strcmp(argv[i], "--random") && i + 1 < argc) {
+			seed = argv[++i];
 		} else if (argv[i][0] != '-' && !out) {
 			out = argv[i];
 		} else {
@@ -1177,8 +1252,13 @@ int main(int argc, char **argv)
 		gguf_writer_free(w);
 		return 1;
 	}
-	if (e == 0)
+	if (e == 0 && seed) {
+		struct fill f = { w, strtoull(seed, NULL, 10) * 2654435761u + 1 };
+
+		e = io_gguf_write(out, w, fill_data, &f);
+	} else if (e == 0) {
 		e = io_gguf_write(out, w, NULL, NULL);
+	}
 	gguf_writer_free(w);
 	if (e < 0) {
 		fprintf(stderr, "gguf-synth: %s: %s\n", out, strerror(-e));

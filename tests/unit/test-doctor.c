@@ -320,7 +320,8 @@ static void test_psi(void **state)
 static void test_proc_status(void **state)
 {
 	static const char st[] = "Name:\tllama-server\nUmask:\t0022\nState:\tS (sleeping)\n"
-				 "VmRSS:\t 5242880 kB\nRssAnon:\t 3932160 kB\nVmSwap:\t  262144 kB\n";
+				 "VmRSS:\t 5242880 kB\nRssAnon:\t 3932160 kB\nVmSwap:\t  262144 kB\n"
+				 "CapEff:\t000001fffeffffff\n";
 	static const char kthread[] = "Name:\tkworker/0:1\nState:\tI (idle)\n";
 	struct probe_proc_status s;
 
@@ -329,12 +330,18 @@ static void test_proc_status(void **state)
 	assert_string_equal(s.name, "llama-server");
 	assert_int_equal(s.vm_rss, 5 * GIB);
 	assert_int_equal(s.vm_swap, 256 * MIB);
+	assert_true(s.has_cap_eff);
+	assert_int_equal(s.cap_eff, 0x000001fffeffffffULL);
 	assert_int_equal(probe_parse_proc_status(S(kthread), &s), 0);
+	assert_false(s.has_cap_eff);
 	assert_int_equal(s.vm_rss, PROBE_UNKNOWN);
 	assert_int_equal(s.vm_swap, PROBE_UNKNOWN);
 	assert_int_equal(probe_parse_proc_status(S("VmRSS:\t 1 kB\n"), &s), -EBADMSG);
 	assert_int_equal(probe_parse_proc_status(S("Name:\tx\nVmSwap:\t lots kB\n"), &s), -EBADMSG);
 	assert_int_equal(probe_parse_proc_status(S("Name:\tx\nVmSwap:\t 12 MB\n"), &s), -EBADMSG);
+	assert_int_equal(probe_parse_proc_status(S("Name:\tx\nCapEff:\t0000000g\n"), &s), -EBADMSG);
+	assert_int_equal(probe_parse_proc_status(S("Name:\tx\nCapEff:\t00000000000000000\n"), &s),
+			 -EBADMSG);
 }
 
 static void test_node_meminfo(void **state)
@@ -546,6 +553,9 @@ static void test_check_overcommit_memlock(void **state)
 
 	f->memlock.soft = f->memlock.hard = 8 * MIB;
 	assert_int_equal(verdict_of(f, "memlock"), PROBE_VERDICT_WARN);
+	f->cap_ipc_lock = true; /* root: --mlock locks past the limit */
+	assert_int_equal(verdict_of(f, "memlock"), PROBE_VERDICT_OK);
+	f->cap_ipc_lock = false;
 	f->memlock.soft = 28 * GIB + 1;
 	assert_int_equal(verdict_of(f, "memlock"), PROBE_VERDICT_OK);
 	f->n_models = 0; /* no model: the limit is only reported */

@@ -627,6 +627,29 @@ static void test_small_model_passes_waiting_big_one(void **state)
 	fx_free(x);
 }
 
+/* While the head's victims unload, nobody else takes the memory they free. */
+static void test_no_bypass_while_head_evicts(void **state)
+{
+	struct fx *x = fx_new(4);
+
+	(void)state;
+	x->f.opts[2][0][1] = 14;
+	x->f.opts[3][0][1] = 2;
+	fx_start(x);
+	serve(x, 1, 0, 1);
+	serve(x, 2, 1, 2);
+	done(x, 3, 1);
+	req(x, 10, 2, 3, KA_DEF);
+	assert_int_equal(x->out.n, 1);
+	find(x, SCHED_ACT_STOP, 0);
+	req(x, 11, 3, 4, KA_DEF); /* would fit in what is free now */
+	assert_int_equal(x->out.n, 0);
+	exited(x, 12, 0, SCHED_EXIT_STOPPED, NULL);
+	assert_int_equal(x->out.n, 1);
+	find(x, SCHED_ACT_LOAD, 2);
+	fx_free(x);
+}
+
 static void test_may_shrink(void **state)
 {
 	struct fx *x = fx_new(3);
@@ -722,6 +745,33 @@ static void test_max_loaded(void **state)
 	assert_int_equal(x->out.n, 0);
 	tick(x, 6 + 10000);
 	assert_non_null(strstr(find_req(x, SCHED_ACT_REJECT, 3)->reason, "max_loaded 1"));
+	fx_free(x);
+}
+
+/* Pinned models holding every model slot: no wait could end. */
+static void test_max_loaded_all_pinned(void **state)
+{
+	struct fx *x = fx_new(2);
+
+	(void)state;
+	x->opt.max_loaded = 1;
+	x->opt.wait_ms = -1;
+	x->cfg[0].pin = true;
+	fx_start(x);
+	serve(x, 0, 0, 1);
+	done(x, 1, 1);
+	req(x, 2, 1, 2, KA_DEF);
+	assert_int_equal(x->out.n, 1);
+	assert_int_equal(find_req(x, SCHED_ACT_REJECT, 2)->status, 503);
+	assert_non_null(strstr(find_req(x, SCHED_ACT_REJECT, 2)->reason, "pinned"));
+	/* unless its unload is asked for */
+	clr(x);
+	sched_unload(&x->s, 3, 0, &x->out);
+	find(x, SCHED_ACT_STOP, 0);
+	req(x, 4, 1, 3, KA_DEF);
+	assert_int_equal(x->out.n, 0);
+	exited(x, 5, 0, SCHED_EXIT_STOPPED, NULL);
+	find(x, SCHED_ACT_LOAD, 1);
 	fx_free(x);
 }
 
@@ -1078,13 +1128,10 @@ static void test_cancel_queued_and_unknown(void **state)
 	done(x, 5, 1);
 	assert_int_equal(x->out.n, 1);
 	find_req(x, SCHED_ACT_DISPATCH, 3);
-	/* the only one waiting for a load goes: no load */
-	sched_release(&x->s);
-	fx_start(x);
-	req(x, 0, 0, 1, KA_DEF);
-	loaded(x, 1, 0);
-	done(x, 2, 1);
-	req(x, 3, 0, 404, KA_DEF);
+	/* answered already: ignored */
+	done(x, 6, 1);
+	assert_int_equal(x->out.n, 0);
+	assert_int_equal(x->s.models[0].busy, 1);
 	fx_free(x);
 }
 
@@ -1705,10 +1752,12 @@ int main(void)
 		cmocka_unit_test(test_wait_for_busy_then_load),
 		cmocka_unit_test(test_wait_timeout),
 		cmocka_unit_test(test_small_model_passes_waiting_big_one),
+		cmocka_unit_test(test_no_bypass_while_head_evicts),
 		cmocka_unit_test(test_may_shrink),
 		cmocka_unit_test(test_may_shrink_prefers_eviction),
 		cmocka_unit_test(test_loads_serialized),
 		cmocka_unit_test(test_max_loaded),
+		cmocka_unit_test(test_max_loaded_all_pinned),
 		cmocka_unit_test(test_crash_while_ready),
 		cmocka_unit_test(test_oom_caps_next_plan),
 		cmocka_unit_test(test_oom_cap_from_measured),

@@ -1,0 +1,191 @@
+#!/bin/sh
+# t-serve.sh: `llmem serve` end to end: the real llama-server (built by
+# scripts/build-llama.sh), tiny synthesized models, the official openai and
+# ollama npm clients (scripts/setup-clients.sh), the CLI clients (ps, load,
+# unload), and the request checks (404, 400, 413, Host, Origin, API key).
+set -u
+BUILD=${BUILD:-build}
+LLMEM=${LLMEM:-$PWD/$BUILD/llmem}
+TOOLS=${TOOLS:-$PWD/$BUILD/tools}
+CACHE=${LLMEM_CACHE:-$HOME/.cache/llmem}
+CLIENTS=$CACHE/npm-clients
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); echo "not ok $n - $*"; }
+skip() { n=$((n + 1)); echo "ok $n # SKIP $*"; }
+check() { # check DESCRIPTION COMMAND...
+	d=$1
+	shift
+	if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+
+bin=""
+src=""
+if [ -f "$CACHE/peers.env" ]; then
+	# shellcheck disable=SC1091
+	. "$CACHE/peers.env"
+	[ -x "$CACHE/llama-bin-${LLAMA_CPP_COMMIT:-none}/llama-server" ] &&
+		bin="$CACHE/llama-bin-$LLAMA_CPP_COMMIT/llama-server"
+	src=${LLMEM_PEERS_SRC:-}
+fi
+if [ -z "$bin" ] || [ ! -f "$src/models/ggml-vocab-llama-bpe.gguf" ]; then
+	skip "llama-server not built (run scripts/build-llama.sh)"
+	exit 0
+fi
+
+tmp=$(mktemp -d)
+pids=""
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null; done
+	sleep 0.3
+	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+wait_health() { # port
+	i=0
+	while [ $i -lt 100 ]; do
+		curl -s -o /dev/null "http://127.0.0.1:$1/health" && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+code() { # curl ARGS...: prints the HTTP status
+	curl -s -o "$tmp/body" -w '%{http_code}' --max-time 120 "$@"
+}
+
+mkdir -p "$tmp/models"
+"$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 4 --embd 512 --ff 1536 --heads 8 --kv-heads 2 \
+	--vocab-from "$src/models/ggml-vocab-llama-bpe.gguf" "$tmp/models/tiny-chat.gguf" >/dev/null 2>&1 ||
+	{ not_ok "gguf-synth"; exit 1; }
+# embeddings need real numbers: data, not a hole (--random)
+"$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 2 --embd 256 --ff 768 --heads 4 --kv-heads 2 \
+	--ftype q8_0 --random 1 --vocab-from "$src/models/ggml-vocab-llama-bpe.gguf" "$tmp/tiny-emb.gguf" >/dev/null 2>&1 ||
+	{ not_ok "gguf-synth"; exit 1; }
+cat >"$tmp/preset.ini" <<INI
+; an embedding model beside the models of --models-dir
+[*]
+ctx-size = 2048
+
+[tiny-emb]
+model = $tmp/tiny-emb.gguf
+embeddings = true
+pooling = mean
+INI
+
+port=$(free_port)
+"$LLMEM" serve --port "$port" --models-dir "$tmp/models" --models-preset "$tmp/preset.ini" \
+	--backend "$bin" --request-timeout 3 >"$tmp/serve.log" 2>&1 &
+pids="$!"
+serve_pid=$!
+if wait_health "$port"; then ok "serve answers /health"; else
+	not_ok "serve answers /health"
+	sed 's/^/# /' "$tmp/serve.log"
+	exit 1
+fi
+base="http://127.0.0.1:$port"
+
+# --- the official clients ---
+if [ -f "$CLIENTS/node_modules/openai/package.json" ] && [ -f "$CLIENTS/node_modules/ollama/package.json" ]; then
+	node tests/integration/serve-clients.mjs "$base" tiny-chat tiny-emb "$CLIENTS" 2>&1 |
+		sed -e "s/^ok - /ok - client: /" -e "s/^not ok - /not ok - client: /"
+else
+	skip "openai/ollama npm clients not installed (run scripts/setup-clients.sh)"
+fi
+
+# --- llmem's own clients ---
+out=$(LLMEM_HOST="127.0.0.1:$port" "$LLMEM" load tiny-chat 2>&1)
+check "llmem load loads the model" test "$out" = "loaded tiny-chat"
+out=$(LLMEM_HOST="127.0.0.1:$port" "$LLMEM" ps 2>&1)
+echo "$out" | sed 's/^/# /'
+check "llmem ps shows it, on the CPU, with its context" \
+	sh -c 'echo "$1" | grep -q "^tiny-chat .*100% CPU *2048 "' _ "$out"
+check "llmem ps has ollama's columns" sh -c 'echo "$1" | head -1 | grep -q "NAME.*SIZE.*PROCESSOR.*CONTEXT.*UNTIL"' _ "$out"
+out=$(LLMEM_HOST="127.0.0.1:$port" "$LLMEM" unload tiny-chat 2>&1)
+check "llmem unload answers" test "$out" = "unloading tiny-chat"
+i=0
+while [ $i -lt 50 ] && LLMEM_HOST="127.0.0.1:$port" "$LLMEM" ps | grep -q '^tiny-chat'; do sleep 0.1; i=$((i + 1)); done
+check "llmem unload unloads" test $i -lt 50
+LLMEM_HOST="127.0.0.1:$port" "$LLMEM" load no-such-model >/dev/null 2>&1
+check "llmem load of an unknown model exits 2" test $? -eq 2
+
+# --- the llama.cpp router's endpoints ---
+c=$(code -X POST "$base/models/load" -d '{"model":"tiny-chat"}')
+check "POST /models/load answers 200 once loaded" test "$c" = 200
+c=$(code "$base/models")
+check "GET /models lists the model as loaded" sh -c '[ "$1" = 200 ] && grep -q "\"id\":\"tiny-chat\"[^}]*\"status\":{\"value\":\"loaded\"" "$2"' _ "$c" "$tmp/body"
+c=$(code "$base/llmem/status")
+check "the status has the prediction and the measured footprint" \
+	sh -c '[ "$1" = 200 ] && grep -q "\"predicted_total\"" "$2" && grep -q "\"measured_total\"" "$2"' _ "$c" "$tmp/body"
+pred=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-chat/predicted_total)
+meas=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-chat/measured_total)
+check "measured footprint within 1% of the prediction ($meas vs $pred)" \
+	awk -v a="$meas" -v b="$pred" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= b / 100) }'
+
+# --- bad requests ---
+c=$(code "$base/v1/chat/completions" -d '{"model":"no-such","messages":[]}')
+check "unknown model: 404 with a JSON error" sh -c '[ "$1" = 404 ] && grep -q "\"error\"" "$2"' _ "$c" "$tmp/body"
+c=$(code "$base/v1/chat/completions" -d '{"model":')
+check "malformed JSON: 400" test "$c" = 400
+c=$(code "$base/api/chat" -d '[1,2]')
+check "Ollama: a body that is not an object: 400 {\"error\":...}" sh -c '[ "$1" = 400 ] && grep -q "^{\"error\":\"" "$2"' _ "$c" "$tmp/body"
+c=$(code "$base/v1/chat/completions" -d '{"model":"../../etc/passwd","messages":[]}')
+check "a path as a model name is only a name: 404" test "$c" = 404
+head -c $((65 * 1024 * 1024)) /dev/zero | tr '\0' 'a' >"$tmp/big"
+c=$(code "$base/v1/chat/completions" -H 'Content-Type: application/json' --data-binary @"$tmp/big")
+check "a body over the limit: 413" test "$c" = 413
+c=$(code -H 'Host: evil.example.com' "$base/v1/models")
+check "a foreign Host (DNS rebinding): 403" test "$c" = 403
+c=$(code -H 'Host: localhost:'"$port" "$base/v1/models")
+check "Host localhost:PORT: 200" test "$c" = 200
+c=$(code -H 'Origin: http://evil.example.com' "$base/v1/models")
+check "a foreign Origin: 403" test "$c" = 403
+c=$(code -H 'Origin: http://localhost:3000' "$base/v1/models")
+check "a localhost Origin: 200" test "$c" = 200
+c=$(code "$base/no/such/endpoint")
+check "unknown endpoint: 404" test "$c" = 404
+# slowloris: a client that never finishes its headers is dropped
+start=$(date +%s)
+python3 - "$port" <<'PY' >"$tmp/slow" 2>&1
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+s.settimeout(60)
+try:
+    d = s.recv(100)
+    print("closed" if d == b"" else "data")
+except Exception as e:
+    print("timeout", e)
+PY
+el=$(($(date +%s) - start))
+check "a request whose headers never end is dropped (${el} s)" sh -c 'grep -q -e closed -e data "$1" && [ "$2" -le 10 ]' _ "$tmp/slow" "$el"
+c=$(code "$base/health")
+check "still serving after the bad requests" test "$c" = 200
+
+# --- an API key ---
+port2=$(free_port)
+"$LLMEM" serve --port "$port2" --models-dir "$tmp/models" --backend "$bin" --api-key sekret >"$tmp/serve2.log" 2>&1 &
+pids="$pids $!"
+wait_health "$port2"
+c=$(code "http://127.0.0.1:$port2/v1/models")
+check "--api-key: no key, 401" test "$c" = 401
+c=$(code -H 'Authorization: Bearer wrong' "http://127.0.0.1:$port2/v1/models")
+check "--api-key: a wrong key, 401" test "$c" = 401
+c=$(code -H 'Authorization: Bearer sekret' "http://127.0.0.1:$port2/v1/models")
+check "--api-key: the key, 200" test "$c" = 200
+
+# --- stop: SIGTERM stops every backend ---
+kill -TERM "$serve_pid"
+i=0
+while [ $i -lt 150 ] && kill -0 "$serve_pid" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+check "SIGTERM: the daemon exits" test $i -lt 150
+sleep 0.2
+# ([l]lama: the pattern does not match pgrep's own command line)
+if pgrep -f "[l]lama-server -m $tmp/" >/dev/null; then not_ok "SIGTERM: no llama-server of it survives"; else
+	ok "SIGTERM: no llama-server of it survives"; fi
+exit 0
