@@ -20,8 +20,8 @@ endif
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
        -Wpointer-arith -Wvla -Wformat=2 -Wno-format-nonliteral
 # jansson: JSON; libevent: the daemon's loop, HTTP server and proxy client;
-# inih: llama.cpp router preset files; ncurses: `llmem top`.
-DEPS_PKGS = jansson libevent inih ncurses
+# ncurses: `llmem top`.
+DEPS_PKGS = jansson libevent ncurses
 DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS_PKGS) 2>/dev/null)
 DEPS_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS_PKGS) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)

@@ -3,7 +3,7 @@
 # and test, only those that are missing. Runs apt-get as root (or through
 # sudo). Pass --fuzz to add clang's libFuzzer runtime.
 set -eu
-pkgs="make gcc pkg-config libc6-dev libjansson-dev libcmocka-dev binutils libevent-dev libinih-dev libncurses-dev"
+pkgs="make gcc pkg-config libc6-dev libjansson-dev libcmocka-dev binutils libevent-dev libncurses-dev"
 for a in "$@"; do
 	case "$a" in
 	--fuzz) pkgs="$pkgs clang libclang-rt-dev" ;;

@@ -163,7 +163,10 @@ static int doctor_run(int argc, char **argv)
 	if (json) {
 		json_t *j = out_doctor_json(f, r);
 
-		if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10)) < 0) {
+		/* PSI's averages have two decimals: print 14.27, not 14.269999... */
+		size_t flags = JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10);
+
+		if (!j || json_dumpf(j, stdout, flags) < 0) {
 			cmd_error("cannot write JSON");
 			rc = CMD_EXIT_FAIL;
 		} else {

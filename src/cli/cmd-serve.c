@@ -472,6 +472,19 @@ static int serve_run_cmd(int argc, char **argv)
 	so.version = LLMEM_VERSION;
 	so.api_key = getenv("LLMEM_API_KEY");
 	so.ready_fd = -1;
+	/* the measured footprints, remembered across restarts */
+	{
+		static char fp[4096];
+		const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+		if (xdg && *xdg)
+			msgf(fp, sizeof(fp), "%s/llmem/footprints.json", xdg);
+		else if (home && *home)
+			msgf(fp, sizeof(fp), "%s/.cache/llmem/footprints.json", home);
+		else
+			fp[0] = '\0';
+		so.footprint_path = fp[0] ? fp : NULL;
+	}
 	if ((env = getenv("LLMEM_KEEP_ALIVE")) && duration_arg("LLMEM_KEEP_ALIVE", env, &so.default_keep_alive_ms) < 0)
 		return CMD_EXIT_INPUT;
 	if ((env = getenv("LLMEM_MAX_LOADED_MODELS")) && parse_u64(env, &u) == 0 && u < 1024)
@@ -593,6 +606,11 @@ static int serve_run_cmd(int argc, char **argv)
 			rc = CMD_EXIT_INPUT;
 			goto out;
 		}
+	}
+	if (registry_check(&reg, &d) < 0) {
+		cmd_error("%s", d.msg);
+		rc = CMD_EXIT_INPUT;
+		goto out;
 	}
 	if (reg.n == 0) {
 		cmd_error("no models found in the directories and presets given");

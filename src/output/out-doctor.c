@@ -109,6 +109,7 @@ static json_t *facts_json(const struct probe_doctor_facts *f)
 	json_t *swaps = json_array(), *procs = json_array(), *ooms = json_array();
 	json_t *cg = json_array(), *nodes = json_array();
 	uint64_t huge_free = 0, free_all = 0;
+	bool lock = f->memlock_state == PROBE_READ_OK;
 
 	for (size_t i = 0; i < f->n_swaps; i++)
 		json_array_append_new(swaps, json_pack("{s:o, s:o, s:o, s:o, s:I}", "name",
@@ -172,8 +173,8 @@ static json_t *facts_json(const struct probe_doctor_facts *f)
 			 "overcommit_ratio", i64n(f->overcommit_ratio),
 			 "commit_limit", u64n(m->commit_limit),
 			 "committed_as", u64n(m->committed_as),
-			 "memlock_soft", f->memlock_state == PROBE_READ_OK ? u64n(f->memlock.soft) : json_null(),
-			 "memlock_hard", f->memlock_state == PROBE_READ_OK ? u64n(f->memlock.hard) : json_null(),
+			 "memlock_soft", lock ? u64n(f->memlock.soft) : json_null(),
+			 "memlock_hard", lock ? u64n(f->memlock.hard) : json_null(),
 			 "psi", f->psi_state == PROBE_READ_OK ?
 			 json_pack("{s:o, s:o}", "some", psi_line(&f->psi.some), "full",
 				   psi_line(&f->psi.full)) : json_null(),

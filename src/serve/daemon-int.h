@@ -15,6 +15,7 @@
 #include "base/sbuf.h"
 #include "serve/backend.h"
 #include "serve/daemon.h"
+#include "serve/footprint.h"
 #include "serve/sched.h"
 #include "serve/translate.h"
 
@@ -49,6 +50,9 @@ struct bk {
 	struct serve_model_info info;
 	char info_msg[SCHED_REASON_LEN];
 	uint64_t n_requests;
+	char key[40];            /* its --api-key: only llmem talks to it */
+	struct footprint_key fkey; /* what its footprint is remembered by */
+	bool has_fkey;
 };
 
 enum rq_kind {
@@ -116,6 +120,7 @@ struct srv {
 	struct event *ev_tick, *ev_term, *ev_int, *ev_chld, *ev_pressure;
 	bool stopping;
 	int64_t started_ms;
+	struct footprint_cache fc; /* measured footprints, across restarts */
 	uint64_t n_http;          /* requests served */
 	uint64_t n_rejected;
 };

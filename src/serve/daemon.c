@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -234,6 +235,43 @@ static void bk_arm(struct bk *b, int64_t ms)
 	evtimer_add(b->ev_timer, &tv);
 }
 
+/* A backend's command line: llmem's options, then the plan's and the
+ * preset's (extra). Returns the count; argv[count] is NULL. */
+static size_t build_argv(struct srv *s, size_t model, const char *port, const char *key,
+			 const char **extra, int k, const char **argv)
+{
+	const struct reg_model *rm = &s->o->reg->v[model];
+	size_t n = 0;
+
+	argv[n++] = s->o->backend;
+	argv[n++] = "-m";
+	argv[n++] = rm->path;
+	argv[n++] = "--host";
+	argv[n++] = "127.0.0.1";
+	argv[n++] = "--port";
+	argv[n++] = port;
+	argv[n++] = "--alias";
+	argv[n++] = rm->name;
+	argv[n++] = "--fit";
+	argv[n++] = "off";
+	/* info-level logging: the buffer sizes llmem reads back */
+	argv[n++] = "-lv";
+	argv[n++] = "4";
+	argv[n++] = "--offline";
+	if (key && key[0]) {
+		argv[n++] = "--api-key";
+		argv[n++] = key;
+	}
+	if (rm->mmproj[0]) {
+		argv[n++] = "--mmproj";
+		argv[n++] = rm->mmproj;
+	}
+	for (int i = 0; i < k && n < SERVE_MAX_ARGS + 15; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	return n;
+}
+
 static void bk_start(struct srv *s, size_t model, uint32_t plan_id)
 {
 	struct bk *b = &s->bks[model];
@@ -257,33 +295,37 @@ static void bk_start(struct srv *s, size_t model, uint32_t plan_id)
 	if (e < 0)
 		goto fail;
 	snprintf(port, sizeof(port), "%u", b->port);
-	argv[n++] = s->o->backend;
-	argv[n++] = "-m";
-	argv[n++] = rm->path;
-	argv[n++] = "--host";
-	argv[n++] = "127.0.0.1";
-	argv[n++] = "--port";
-	argv[n++] = port;
-	argv[n++] = "--alias";
-	argv[n++] = rm->name;
-	argv[n++] = "--fit";
-	argv[n++] = "off";
-	/* info-level logging: the buffer sizes llmem reads back */
-	argv[n++] = "-lv";
-	argv[n++] = "4";
-	argv[n++] = "--offline";
-	if (rm->mmproj[0]) {
-		argv[n++] = "--mmproj";
-		argv[n++] = rm->mmproj;
+	/* a key of its own: nothing but llmem can use the backend's port */
+	{
+		uint8_t rnd[16];
+
+		b->key[0] = '\0';
+		if (getrandom(rnd, sizeof(rnd), 0) == (ssize_t)sizeof(rnd))
+			for (size_t i = 0; i < sizeof(rnd); i++)
+				snprintf(b->key + 2 * i, 3, "%02x", rnd[i]);
 	}
 	k = s->o->hooks.plan_args(s->o->hooks.ctx, model, plan_id, extra, SERVE_MAX_ARGS);
 	if (k < 0) {
 		e = k;
 		goto fail;
 	}
-	for (int i = 0; i < k; i++)
-		argv[n++] = extra[i];
+	n = build_argv(s, model, port, b->key, extra, k, argv);
 	argv[n] = NULL;
+	/* the footprint is remembered by the model and the arguments that
+	 * shape it (not the port, nor the key) */
+	{
+		char *fargs[SERVE_MAX_ARGS + 16];
+		size_t fn = 0;
+
+		for (size_t i = 1; i < n; i++) {
+			if (!strcmp(argv[i], "--api-key")) {
+				i++;
+				continue;
+			}
+			fargs[fn++] = (char *)argv[i];
+		}
+		b->has_fkey = footprint_key_make(&b->fkey, rm->path, s->o->backend, fargs, fn) == 0;
+	}
 	memset(&sp, 0, sizeof(sp));
 	sp.exe = s->o->backend;
 	sp.argv = (char *const *)argv;
@@ -346,6 +388,13 @@ static void bk_ready(struct bk *b)
 		b->measured[p] = other + logged[p];
 	}
 	b->has_measured = b->rep.n_bufs > 0;
+	if (b->has_measured && b->has_fkey && s->o->footprint_path) {
+		struct diag fd;
+
+		diag_init(&fd);
+		if (footprint_cache_store(&s->fc, &b->fkey, b->measured, np) == 0)
+			(void)!footprint_cache_save(&s->fc, s->o->footprint_path, &fd);
+	}
 	(void)!backend_rss(b->proc.pid, NULL, &b->rss_anon, &b->rss_file);
 	sched_loaded(&s->sch, srv_now(), b->model, b->has_measured ? b->measured : NULL, &s->acts);
 	srv_actions_run(s);
@@ -488,6 +537,44 @@ static void chld_cb(evutil_socket_t fd, short what, void *arg)
 	/* anything else (a stray child) */
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
+}
+
+/* The scheduler's planner: the caller's, with the footprint a plan
+ * measured when it last ran in place of the prediction. */
+static int plan_wrap(void *ctx, size_t model, const uint64_t *avail, struct sched_plan *plan)
+{
+	struct srv *s = ctx;
+	const struct reg_model *rm = &s->o->reg->v[model];
+	const char *extra[SERVE_MAX_ARGS];
+	char *fargs[SERVE_MAX_ARGS + 8];
+	struct footprint_key k;
+	uint64_t need[FOOTPRINT_MAX_POOLS];
+	size_t fn = 0, np = 0;
+	int e, n;
+
+	e = s->o->hooks.plan(s->o->hooks.ctx, model, avail, plan);
+	if (e < 0 || !plan->fits || !s->fc.n)
+		return e;
+	n = s->o->hooks.plan_args(s->o->hooks.ctx, model, plan->id, extra, SERVE_MAX_ARGS);
+	if (n < 0)
+		return 0;
+	/* the list bk_start() keys on */
+	{
+		const char *argv[SERVE_MAX_ARGS + 16];
+		size_t an = build_argv(s, model, "0", NULL, extra, n, argv);
+
+		for (size_t i = 1; i < an && fn < ARRAY_SIZE(fargs); i++)
+			fargs[fn++] = (char *)argv[i];
+	}
+	if (footprint_key_make(&k, rm->path, s->o->backend, fargs, fn) < 0 ||
+	    footprint_cache_lookup(&s->fc, &k, need, &np) != 1 || np != s->o->n_pools)
+		return 0;
+	for (size_t p = 0; p < np; p++) {
+		plan->need[p] = need[p];
+		if (need[p] > avail[p])
+			plan->fits = false;
+	}
+	return 0;
 }
 
 /* ---- the scheduler's actions ---- */
@@ -685,8 +772,15 @@ int serve_run(const struct serve_options *o, struct diag *d)
 			cfg[i].slots = pi.slots;
 	}
 	so = o->sched;
-	so.plan = o->hooks.plan;
-	so.plan_ctx = o->hooks.ctx;
+	so.plan = plan_wrap;
+	so.plan_ctx = &s;
+	footprint_cache_init(&s.fc);
+	if (o->footprint_path) {
+		struct diag fd;
+
+		diag_init(&fd);
+		(void)!footprint_cache_load(&s.fc, o->footprint_path, &fd);
+	}
 	so.n_pools = o->n_pools;
 	e = sched_init(&s.sch, &so, n, cfg);
 	if (e < 0) {
@@ -787,6 +881,7 @@ out:
 	if (s.base)
 		event_base_free(s.base);
 	sched_release(&s.sch);
+	footprint_cache_release(&s.fc);
 	free(s.act_v);
 	free(s.bks);
 	free(cfg);

@@ -358,6 +358,12 @@ void proxy_start(struct rq *r)
 	snprintf(host, sizeof(host), "127.0.0.1:%u", b->port);
 	evhttp_add_header(h, "Host", host);
 	evhttp_add_header(h, "Content-Type", "application/json");
+	if (b->key[0]) {
+		char auth[64];
+
+		snprintf(auth, sizeof(auth), "Bearer %s", b->key);
+		evhttp_add_header(h, "Authorization", auth);
+	}
 	if (r->stream)
 		evhttp_add_header(h, "Accept", "text/event-stream");
 	if (r->body)

@@ -1,0 +1,539 @@
+#!/bin/sh
+# `make bench`, part 5: `llmem serve` as a proxy, against a direct
+# connection to the same llama-server and against nginx (Debian's package)
+# as a reverse proxy to it, all in one run:
+#
+#  (a) latency added per request, p50 and p99: POST /v1/completions with
+#      "max_tokens": 1, one request at a time on one keep-alive connection
+#      (build/tools/http-bench lat), through each path to the same backend,
+#      the llama-server that llmem started (its port from GET /llmem/status).
+#      Two models: "tiny" (the brief's llama-3.2-1b cut to 4 layers, 512
+#      wide, 128k vocabulary: the backend takes ~3.5 ms per request) and
+#      "micro" (1 layer, 64 wide, 32k vocabulary: ~0.8 ms, so that the
+#      proxies' own cost is a larger share). Each path gets SERVE_LAT_N
+#      timed requests per model and round, in 5 blocks that rotate the paths,
+#      so that a change in the machine's load hits every path alike.
+#      Added latency = proxy percentile - direct percentile.
+#  (b) streamed throughput: "max_tokens": 256, "ignore_eos": true,
+#      "stream": true on tiny, tokens/s over the whole request, through
+#      each path (backend-bound: the ratio to direct is what counts).
+#  (c) idle RSS of the llmem process (not its children) with three models
+#      loaded (POST /models/load), 3 s after the last load; the peer is
+#      nginx's master + workers, idle after start.
+#  (d) cold start: a request for a model that is not loaded, through llmem:
+#      time to its first byte, minus the backend's own load time (from its
+#      spawn to its first 200 on GET /health). http-bench cold-llmem sees
+#      the spawn (llmem's new child in /proc) and polls the backend's
+#      /health every 1 ms itself; the load time used is the smaller of that
+#      and llmem's own load_ms (both are upper bounds of the true one). The
+#      peer: the same llama-server command line started directly, /health
+#      polled every 5 ms, then the same request (http-bench cold-direct).
+#
+# The whole set runs SERVE_ROUNDS times (default 3), each round with a
+# fresh llmem and nginx; every round is reported, and the pooled figures
+# carry the verdicts:
+#   - llmem adds no more latency than nginx (p50 and p99, both models);
+#   - llmem's idle RSS with three models loaded is under 10 MiB;
+#   - llmem's cold-start overhead (median) is under 50 ms.
+# Exit 0 even when a bar is missed (BENCH_STRICT=1: exit 3); exit 1 on an
+# infrastructure failure.
+#
+# Env: BUILD, BENCH_RESULTS, SERVE_ROUNDS (3), SERVE_LAT_N (500),
+# SERVE_LAT_WARM (20 per block), SERVE_STREAMS (3 per path and round),
+# SERVE_COLD_N (5 per side and round), NGINX (/usr/sbin/nginx).
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+SYNTH=$BUILD/tools/gguf-synth
+HB=$BUILD/tools/http-bench
+RESULTS=${BENCH_RESULTS:-$ROOT/bench/RESULTS.md}
+ROUNDS=${SERVE_ROUNDS:-3}
+LAT_N=${SERVE_LAT_N:-500}
+LAT_WARM=${SERVE_LAT_WARM:-20}
+STREAMS=${SERVE_STREAMS:-3}
+COLD_N=${SERVE_COLD_N:-5}
+NGINX=${NGINX:-/usr/sbin/nginx}
+BLOCKS=5
+PY=/usr/bin/python3
+
+say() { printf 'serve-bench: %s\n' "$*"; }
+fail() { printf 'serve-bench: FAIL: %s\n' "$*" >&2; exit 1; }
+
+for f in "$BUILD/llmem" "$SYNTH" "$HB"; do
+	[ -x "$f" ] || fail "$f not built (run make bench)"
+done
+[ -x "$NGINX" ] || fail "$NGINX missing (apt-get install nginx-light)"
+[ -x "$PY" ] || fail "$PY missing"
+command -v curl >/dev/null || fail "curl missing"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/llmem-bench-serve.XXXXXX")
+LPID=
+NPID=
+stop_all() {
+	if [ -n "$NPID" ]; then
+		kill -QUIT "$NPID" 2>/dev/null || true
+		wait "$NPID" 2>/dev/null || true
+		NPID=
+	fi
+	if [ -n "$LPID" ]; then
+		kill -TERM "$LPID" 2>/dev/null || true
+		wait "$LPID" 2>/dev/null || true
+		LPID=
+	fi
+}
+trap 'stop_all; rm -rf "$WORK"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+bin=$(bash "$ROOT/scripts/build-llama.sh" 2>"$WORK/setup.err" | tail -n 1)
+[ -x "$bin/llama-server" ] || { cat "$WORK/setup.err" >&2; fail "no llama-server from scripts/build-llama.sh ($bin)"; }
+LS=$bin/llama-server
+peers_env=$(bash "$ROOT/scripts/setup-peers.sh" --print-env 2>"$WORK/setup.err") ||
+	{ cat "$WORK/setup.err" >&2; fail "scripts/setup-peers.sh failed"; }
+eval "$peers_env"
+VOCABS=$LLMEM_PEERS_SRC/models
+
+# The binary under test, copied: a rebuild during the run changes nothing.
+cp "$BUILD/llmem" "$WORK/llmem"
+LLMEM=$WORK/llmem
+
+mkdir -p "$WORK/models"
+for m in a b c; do
+	"$SYNTH" --shape llama-3.2-1b --layers 4 --embd 512 --ff 1536 --heads 8 --kv-heads 2 \
+		--vocab-from "$VOCABS/ggml-vocab-llama-bpe.gguf" "$WORK/models/tiny-$m.gguf" >/dev/null ||
+		fail "gguf-synth tiny-$m"
+done
+"$SYNTH" --shape llama-3.2-1b --layers 1 --embd 64 --ff 128 --heads 2 --kv-heads 1 \
+	--vocab-from "$VOCABS/ggml-vocab-llama-spm.gguf" "$WORK/models/micro.gguf" >/dev/null ||
+	fail "gguf-synth micro"
+
+free_port() {
+	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+rss_kb() { # pid field
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+status() { curl -sf "http://127.0.0.1:$LP/llmem/status" >"$WORK/status.json"; }
+jget() { "$BUILD/tools/json-get" "$WORK/status.json" "$@"; }
+post() { # path body
+	curl -sf -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$LP$1" -d "$2" >/dev/null
+}
+nginx_rss() { # total KiB of master + workers
+	t=$(rss_kb "$NPID" VmRSS)
+	for w in $(ps -o pid= --ppid "$NPID"); do
+		t=$((t + $(rss_kb "$w" VmRSS)))
+	done
+	echo "$t"
+}
+wait_gone() { # pid
+	i=0
+	while [ -d "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; do
+		i=$((i + 1))
+		[ $i -lt 2000 ] || fail "process $1 did not exit"
+		sleep 0.01
+	done
+}
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
+
+say "llama-server: $LS; nginx: $("$NGINX" -v 2>&1 | sed 's/.*: //'); $ROUNDS rounds"
+printf 'round\tkey\tvalue\n' >"$WORK/facts.tsv"
+fact() { printf '%s\t%s\t%s\n' "$R" "$1" "$2" >>"$WORK/facts.tsv"; }
+t_start=$(date +%s)
+
+R=0
+while [ "$R" -lt "$ROUNDS" ]; do
+	R=$((R + 1))
+	say "round $R: starting llmem"
+	fact load_start "$(loadavg)"
+	LP=$(free_port)
+	"$LLMEM" serve --host 127.0.0.1 --port "$LP" --models-dir "$WORK/models" --backend "$LS" \
+		-c 2048 --keep-alive -1 >"$WORK/llmem-$R.log" 2>&1 &
+	LPID=$!
+	i=0
+	until curl -sf "http://127.0.0.1:$LP/health" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 500 ] || { cat "$WORK/llmem-$R.log" >&2; fail "llmem did not start"; }
+		sleep 0.01
+	done
+	fact llmem_start_rss "$(rss_kb "$LPID" VmRSS)"
+
+	# (c) idle RSS with three models loaded
+	for m in tiny-a tiny-b tiny-c; do
+		post /models/load "{\"model\":\"$m\"}" || { cat "$WORK/llmem-$R.log" >&2; fail "load $m"; }
+	done
+	sleep 3
+	fact llmem_idle_rss "$(rss_kb "$LPID" VmRSS)"
+	fact llmem_idle_anon "$(rss_kb "$LPID" RssAnon)"
+	fact llmem_idle_file "$(rss_kb "$LPID" RssFile)"
+	fact llmem_idle_huge "$(awk '/^AnonHugePages:/ { print $2 }' "/proc/$LPID/smaps_rollup")"
+	post /models/load '{"model":"micro"}' || fail "load micro"
+	status
+	TPORT=$(jget models/name=tiny-a/port)
+	MPORT=$(jget models/name=micro/port)
+	CPID=$(jget models/name=tiny-c/pid)
+	fact load_ms_tiny-c "$(jget models/name=tiny-c/load_ms)"
+	# the backend's command line, for the cold-start peer (another port)
+	DP=$(free_port)
+	tr '\0' '\n' <"/proc/$CPID/cmdline" |
+		awk -v p="$DP" 'prev == "--port" { print p; prev = ""; next } { print; prev = $0 }' >"$WORK/args"
+	[ "$R" -gt 1 ] || tr '\n' ' ' <"$WORK/args" | sed "s|$WORK|\$WORK|g; s|$bin|\$BIN|g" >"$WORK/args.txt"
+
+	# nginx in front of the same two backends
+	NG=$WORK/nginx-$R
+	mkdir -p "$NG"
+	NTP=$(free_port)
+	NMP=$(free_port)
+	cat >"$NG/nginx.conf" <<EOF
+worker_processes auto;
+error_log $NG/error.log warn;
+pid $NG/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $NG/body;
+    proxy_temp_path $NG/proxy;
+    upstream tiny { server 127.0.0.1:$TPORT; keepalive 16; }
+    upstream micro { server 127.0.0.1:$MPORT; keepalive 16; }
+    server {
+        listen 127.0.0.1:$NTP;
+        location / {
+            proxy_pass http://tiny;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_read_timeout 600s;
+        }
+    }
+    server {
+        listen 127.0.0.1:$NMP;
+        location / {
+            proxy_pass http://micro;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_read_timeout 600s;
+        }
+    }
+}
+EOF
+	[ "$R" -gt 1 ] || sed "s|$WORK|\$WORK|g; s|$TPORT|TINY_BACKEND_PORT|; s|$MPORT|MICRO_BACKEND_PORT|; s|$NTP|PORT1|; s|$NMP|PORT2|" \
+		"$NG/nginx.conf" >"$WORK/nginx.conf.txt"
+	"$NGINX" -p "$NG" -c "$NG/nginx.conf" -g 'daemon off;' >"$NG/out.log" 2>&1 &
+	NPID=$!
+	i=0
+	until curl -s -o /dev/null "http://127.0.0.1:$NMP/health" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 500 ] || { cat "$NG/out.log" "$NG/error.log" >&2; fail "nginx did not start"; }
+		sleep 0.01
+	done
+	sleep 1
+	fact nginx_idle_rss "$(nginx_rss)"
+	fact nginx_procs "$(($(ps -o pid= --ppid "$NPID" | wc -l) + 1))"
+
+	# (a) latency: blocks rotate the order of the paths
+	per=$((LAT_N / BLOCKS))
+	for model in micro tiny; do
+		if [ $model = micro ]; then
+			dport=$MPORT nport=$NMP mname=micro
+		else
+			dport=$TPORT nport=$NTP mname=tiny-a
+		fi
+		body="{\"model\":\"$mname\",\"prompt\":\"hi\",\"max_tokens\":1}"
+		b=0
+		while [ $b -lt $BLOCKS ]; do
+			case $(((b + R) % 3)) in
+			0) order="direct nginx llmem" ;;
+			1) order="nginx llmem direct" ;;
+			*) order="llmem direct nginx" ;;
+			esac
+			for path in $order; do
+				case $path in
+				direct) port=$dport ;;
+				nginx) port=$nport ;;
+				llmem) port=$LP ;;
+				esac
+				out=$(HB_RAW="$WORK/raw" "$HB" lat "$port" "$per" "$LAT_WARM" /v1/completions "$body") ||
+					fail "latency $model $path"
+				cat "$WORK/raw" >>"$WORK/lat-$R-$model-$path"
+				echo "$out" | awk -v r="$R" -v m="$model" -v p="$path" \
+					'{ print r "\t" m "\t" p "\t" $7 }' >>"$WORK/reconnects.tsv"
+			done
+			b=$((b + 1))
+		done
+		say "round $R: latency $model done"
+	done
+
+	# (b) streams
+	body='{"model":"tiny-a","prompt":"hi","max_tokens":256,"ignore_eos":true,"stream":true}'
+	k=0
+	while [ $k -lt "$STREAMS" ]; do
+		case $(((k + R) % 3)) in
+		0) order="direct nginx llmem" ;;
+		1) order="nginx llmem direct" ;;
+		*) order="llmem direct nginx" ;;
+		esac
+		for path in $order; do
+			case $path in
+			direct) port=$TPORT ;;
+			nginx) port=$NTP ;;
+			llmem) port=$LP ;;
+			esac
+			out=$("$HB" stream "$port" /v1/completions "$body") || fail "stream $path"
+			printf '%s\t%s\t%s\n' "$R" "$path" "$out" >>"$WORK/stream.tsv"
+		done
+		k=$((k + 1))
+	done
+	say "round $R: streams done"
+
+	# (d) cold start, llmem and the direct peer in turn
+	body='{"model":"tiny-c","prompt":"hi","max_tokens":1}'
+	k=0
+	while [ $k -lt "$COLD_N" ]; do
+		for side in llmem direct; do
+			if [ $side = llmem ]; then
+				status
+				old=$(jget models/name=tiny-c/pid 2>/dev/null || true)
+				post /models/unload '{"model":"tiny-c"}' || fail "unload tiny-c"
+				case $old in '' | *missing* | null) ;; *) wait_gone "$old" ;; esac
+				sleep 0.2
+				out=$("$HB" cold-llmem "$LP" "$LPID" 1000 /v1/completions "$body") ||
+					{ tail -20 "$WORK/llmem-$R.log" >&2; fail "cold llmem"; }
+				status
+				printf '%s\tllmem\t%s\t%s\n' "$R" "$out" "$(jget models/name=tiny-c/load_ms)" >>"$WORK/cold.tsv"
+			else
+				sleep 0.2
+				# shellcheck disable=SC2046
+				out=$("$HB" cold-direct 5000 "$DP" "$WORK/direct.log" /v1/completions "$body" -- \
+					$(cat "$WORK/args")) || { tail -20 "$WORK/direct.log" >&2; fail "cold direct"; }
+				printf '%s\tdirect\t%s\n' "$R" "$out" >>"$WORK/cold.tsv"
+			fi
+		done
+		k=$((k + 1))
+	done
+	say "round $R: cold starts done"
+
+	fact llmem_end_rss "$(rss_kb "$LPID" VmRSS)"
+	fact nginx_end_rss "$(nginx_rss)"
+	status
+	fact requests "$(jget models/name=tiny-a/requests models/name=micro/requests models/name=tiny-c/requests |
+		awk '{ s += $1 } END { print s }')"
+	fact load_end "$(loadavg)"
+	stop_all
+done
+t_total=$(($(date +%s) - t_start))
+
+# --- report -----------------------------------------------------------------
+cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
+hyper=$(lscpu | sed -n 's/^Hypervisor vendor: *//p' | head -n 1)
+mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+os=$(. /etc/os-release 2>/dev/null && printf '%s' "${PRETTY_NAME:-unknown OS}")
+machine="$cpu, $(nproc) CPUs (nproc), $mem RAM${hyper:+, $hyper guest}; $os, Linux $(uname -r)"
+if rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
+	git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || rev="$rev+uncommitted changes"
+else
+	rev="no commit yet"
+fi
+llmem_ver=$("$LLMEM" --version 2>/dev/null | head -n 1 || true)
+libevent=$(pkg-config --modversion libevent 2>/dev/null || echo '?')
+
+mkdir -p "$(dirname "$RESULTS")"
+[ -s "$RESULTS" ] || printf '%s\n\n%s\n' '# Benchmark results' \
+	'Appended by `make bench`, newest last. Every figure was measured in the run it is listed under.' >"$RESULTS"
+
+set +e
+B_MACHINE=$machine B_REV=$rev B_LLMEM_VER=$llmem_ver B_LIBEVENT=$libevent \
+B_NGINX=$("$NGINX" -v 2>&1 | sed 's/.*: //') B_LLAMA="$LLAMA_CPP_TAG ($(printf '%.10s' "$LLAMA_CPP_COMMIT"))" \
+B_ROUNDS=$ROUNDS B_LAT_N=$LAT_N B_WARM=$LAT_WARM B_STREAMS=$STREAMS B_COLD=$COLD_N B_TOTAL=$t_total \
+	"$PY" - "$WORK" "$RESULTS" <<'EOF'
+import collections, os, statistics, sys, time
+work, results = sys.argv[1], sys.argv[2]
+env = os.environ
+R = int(env["B_ROUNDS"])
+rounds = list(range(1, R + 1))
+PATHS = ["direct", "nginx", "llmem"]
+MODELS = ["micro", "tiny"]
+
+def pct(v, p):
+    v = sorted(v)
+    k = max(1, min(len(v), int(p / 100 * len(v) + 0.999999)))
+    return v[k - 1]
+
+med = statistics.median
+facts = collections.defaultdict(dict)
+for line in open(f"{work}/facts.tsv").read().splitlines()[1:]:
+    r, k, v = line.split("\t")
+    facts[int(r)][k] = v
+
+def lat(r, m, p):
+    return [int(x) for x in open(f"{work}/lat-{r}-{m}-{p}").read().split()]
+
+def us(x):
+    return f"{x:,.0f} us"
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if b > 0 else "n/a (nginx added none)"
+
+lines = []
+out = lines.append
+verdicts = []
+
+# (a) latency
+out("Latency per request (`POST /v1/completions`, `\"max_tokens\": 1`, one at a time on one keep-alive connection; "
+    f"{env['B_LAT_N']} timed requests per path, model and round, in 5 blocks rotating the paths, "
+    f"{env['B_WARM']} untimed per block); added = proxy - direct at the same percentile:")
+out("")
+out("| model | round | direct p50 / p99 | nginx p50 / p99 | llmem p50 / p99 | nginx added p50 / p99 | llmem added p50 / p99 | llmem added / nginx added, p50 / p99 |")
+out("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+lat_ok = True
+for m in MODELS:
+    for r in rounds + ["all"]:
+        rs = rounds if r == "all" else [r]
+        v = {p: sum((lat(x, m, p) for x in rs), []) for p in PATHS}
+        q = {p: (pct(v[p], 50), pct(v[p], 99)) for p in PATHS}
+        na = [q["nginx"][i] - q["direct"][i] for i in (0, 1)]
+        la = [q["llmem"][i] - q["direct"][i] for i in (0, 1)]
+        cell = lambda t: f"{us(t[0])} / {us(t[1])}"
+        lab = f"**{r}** ({len(v['direct'])} each)" if r == "all" else str(r)
+        out(f"| {m} | {lab} | {cell(q['direct'])} | {cell(q['nginx'])} | {cell(q['llmem'])} | "
+            f"{us(na[0])} / {us(na[1])} | {us(la[0])} / {us(la[1])} | {ratio(la[0], na[0])} / {ratio(la[1], na[1])} |")
+        if r == "all":
+            ok = la[0] <= max(na[0], 0) and la[1] <= max(na[1], 0)
+            lat_ok &= ok
+            verdicts.append(f"{m}: llmem adds {la[0]:,.0f} us at p50 and {la[1]:,.0f} us at p99, nginx "
+                            f"{na[0]:,.0f} and {na[1]:,.0f} us ({'within' if ok else 'over'} nginx)")
+rec = collections.Counter()
+for line in open(f"{work}/reconnects.tsv"):
+    r, m, p, n = line.split()
+    rec[p] += int(n)
+out("")
+out(f"Reconnects between timed requests (outside the timing; llama-server closes a client connection after 100 requests): "
+    + ", ".join(f"{p} {rec[p]}" for p in PATHS) + ".")
+out("")
+
+# (b) streams
+st = collections.defaultdict(list)
+for line in open(f"{work}/stream.tsv"):
+    r, p, ttfb, total, nbytes, events = line.split()
+    st[(int(r), p)].append((int(ttfb), int(total), int(nbytes), int(events)))
+out(f"Streamed throughput (tiny, `\"max_tokens\": 256, \"ignore_eos\": true, \"stream\": true`; {env['B_STREAMS']} streams per path and round, "
+    "tokens/s = 256 / whole request time; median per round; ratio = path / direct):")
+out("")
+out("| round | direct tok/s | nginx tok/s (ratio) | llmem tok/s (ratio) | SSE bytes per stream (direct / nginx / llmem) |")
+out("| --- | ---: | ---: | ---: | ---: |")
+for r in rounds + ["all"]:
+    rs = rounds if r == "all" else [r]
+    tps = {p: med([256 / (s[1] / 1e6) for x in rs for s in st[(x, p)]]) for p in PATHS}
+    by = {p: med([s[2] for x in rs for s in st[(x, p)]]) for p in PATHS}
+    out(f"| {'**all**' if r == 'all' else r} | {tps['direct']:.1f} | {tps['nginx']:.1f} ({tps['nginx'] / tps['direct']:.2f}) | "
+        f"{tps['llmem']:.1f} ({tps['llmem'] / tps['direct']:.2f}) | {by['direct']:,.0f} / {by['nginx']:,.0f} / {by['llmem']:,.0f} |")
+out("")
+
+# (c) RSS
+out("Idle RSS (llmem: the daemon alone, VmRSS 3 s after loading three models; nginx: master + workers, idle after start):")
+out("")
+out("| round | llmem at start | llmem, 3 models loaded (anon / file / of which THP) | nginx idle (processes) | llmem / nginx | llmem after the round's requests | nginx after |")
+out("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+mib = lambda k: f"{int(k) / 1024:.1f} MiB"
+rss = []
+for r in rounds:
+    f = facts[r]
+    rss.append(int(f["llmem_idle_rss"]))
+    out(f"| {r} | {mib(f['llmem_start_rss'])} | {mib(f['llmem_idle_rss'])} ({mib(f['llmem_idle_anon'])} / {mib(f['llmem_idle_file'])} / "
+        f"{mib(f['llmem_idle_huge'])}) | {mib(f['nginx_idle_rss'])} ({f['nginx_procs']}) | "
+        f"{int(f['llmem_idle_rss']) / int(f['nginx_idle_rss']):.2f} | {mib(f['llmem_end_rss'])} ({f['requests']} requests) | {mib(f['nginx_end_rss'])} |")
+rss_ok = max(rss) < 10 * 1024
+verdicts.append(f"idle RSS with three models: {max(rss) / 1024:.1f} MiB at most ({'under' if rss_ok else 'over'} 10 MiB)")
+out("")
+
+# (d) cold start
+cold = collections.defaultdict(list)
+for line in open(f"{work}/cold.tsv"):
+    f = line.split()
+    r, side = int(f[0]), f[1]
+    if side == "llmem":
+        ttfb, spawn, ready, total, pid, load_ms = map(int, f[2:8])
+        ext = ready - spawn if ready >= 0 else None
+        backend = min(ext, load_ms * 1000) if ext is not None else load_ms * 1000
+        cold[(r, side)].append(dict(ttfb=ttfb, spawn=spawn, load=backend, over=ttfb - backend,
+                                    over_llmem=ttfb - load_ms * 1000, ext=ext, load_ms=load_ms))
+    else:
+        ttfb, ready, total = map(int, f[2:5])
+        cold[(r, side)].append(dict(ttfb=ttfb, load=ready, over=ttfb - ready))
+ms = lambda x: f"{x / 1000:,.1f} ms"
+out(f"Cold start (tiny-c, `\"max_tokens\": 1`; {env['B_COLD']} per side and round, alternating; medians). "
+    "llmem: from sending the request; backend load = its spawn to its first 200 on /health (1 ms polling by the client, or llmem's load_ms if smaller); "
+    "overhead = first byte - backend load. Direct: from the fork; load = first 200 with 5 ms polling; overhead = first byte - load (the first request's own time):")
+out("")
+out("| round | direct: first byte / load / overhead | llmem: first byte / backend load / overhead | llmem: spawn seen | llmem: first byte - its load_ms | llmem first byte / direct first byte | llmem overhead - direct overhead |")
+out("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+allo = []
+for r in rounds + ["all"]:
+    rs = rounds if r == "all" else [r]
+    L = [c for x in rs for c in cold[(x, "llmem")]]
+    D = [c for x in rs for c in cold[(x, "direct")]]
+    g = lambda s, k: med([c[k] for c in s])
+    out(f"| {'**all**' if r == 'all' else r} | {ms(g(D, 'ttfb'))} / {ms(g(D, 'load'))} / {ms(g(D, 'over'))} | "
+        f"{ms(g(L, 'ttfb'))} / {ms(g(L, 'load'))} / {ms(g(L, 'over'))} | {ms(g(L, 'spawn'))} | {ms(g(L, 'over_llmem'))} | "
+        f"{g(L, 'ttfb') / g(D, 'ttfb'):.2f} | {ms(g(L, 'over') - g(D, 'over'))} |")
+    if r == "all":
+        allo = sorted(c["over"] for c in L)
+        dover = sorted(c["over"] for c in D)
+out("")
+out("Every cold start, overhead in ms (llmem: " + ", ".join(f"{x / 1000:.1f}" for x in allo)
+    + "; direct: " + ", ".join(f"{x / 1000:.1f}" for x in dover) + ").")
+cold_ok = med(allo) < 50000
+verdicts.append(f"cold-start overhead: median {med(allo) / 1000:.1f} ms, worst {allo[-1] / 1000:.1f} ms "
+                f"(direct peer: median {med(dover) / 1000:.1f} ms); the bar is 50 ms: {'met' if cold_ok else 'missed'} at the median")
+out("")
+
+loads = ", ".join(f"{facts[r]['load_start']} -> {facts[r]['load_end']}" for r in rounds)
+head = [
+    "",
+    f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: `llmem serve` as a proxy vs a direct connection and nginx",
+    "",
+    f"- Machine: {env['B_MACHINE']}; 1-minute load average at the start and end of each round: {loads}",
+    f"- llmem: {env['B_REV']}" + (f" ({env['B_LLMEM_VER']})" if env["B_LLMEM_VER"] else "") + f", libevent {env['B_LIBEVENT']}; "
+    f"`llmem serve --models-dir DIR -c 2048 --keep-alive -1`",
+    f"- Backend: llama.cpp {env['B_LLAMA']} llama-server (CPU build of scripts/build-llama.sh), the one llmem started for each model; "
+    f"peer: nginx {env['B_NGINX']} (Debian's nginx-light), `nginx -p DIR -c nginx.conf -g 'daemon off;'`",
+    "- Models (gguf-synth, sparse): tiny-a/b/c `--shape llama-3.2-1b --layers 4 --embd 512 --ff 1536 --heads 8 --kv-heads 2 "
+    "--vocab-from ggml-vocab-llama-bpe.gguf` (128,256 tokens, 7.5 MiB header); micro `--layers 1 --embd 64 --ff 128 --heads 2 --kv-heads 1 "
+    "--vocab-from ggml-vocab-llama-spm.gguf` (32,000 tokens)",
+    f"- Client: build/tools/http-bench (blocking sockets, CLOCK_MONOTONIC); {R} rounds, each with a fresh llmem and nginx; "
+    f"bench/serve.sh took {int(env['B_TOTAL']) // 60} min {int(env['B_TOTAL']) % 60} s",
+    "",
+]
+nginx_conf = open(f"{work}/nginx.conf.txt").read().rstrip()
+args = open(f"{work}/args.txt").read().strip()
+tail = [
+    "<details><summary>nginx.conf (ports and paths filled in per round) and the backend command line</summary>",
+    "",
+    "```nginx",
+    nginx_conf,
+    "```",
+    "",
+    f"Backend (as llmem started it; the cold-start peer runs it with another `--port`): `{args}`",
+    "",
+    "</details>",
+    "",
+    "Verdicts: " + "; ".join(verdicts) + ".",
+    f"Latency bar (llmem adds no more than nginx, p50 and p99, both models): {'PASS' if lat_ok else 'FAIL'}. "
+    f"RSS bar (under 10 MiB): {'PASS' if rss_ok else 'FAIL'}. Cold-start bar (under 50 ms): {'PASS' if cold_ok else 'FAIL'}.",
+]
+text = "\n".join(head + lines + tail) + "\n"
+print(text)
+with open(results, "a") as f:
+    f.write(text)
+sys.exit(0 if lat_ok and rss_ok and cold_ok else 3)
+EOF
+rc=$?
+set -e
+case $rc in
+0 | 3) say "results appended to $RESULTS" ;;
+*) fail "could not compute the report (exit $rc)" ;;
+esac
+if [ "$rc" = 3 ] && [ "${BENCH_STRICT:-0}" = 1 ]; then
+	fail "a bar was missed (BENCH_STRICT=1)"
+fi
