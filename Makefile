@@ -42,7 +42,7 @@ TOOL_SRC = $(wildcard tests/tools/*.c)
 TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 FUZZ_SRC = $(wildcard fuzz/fuzz-*.c)
 
-.PHONY: all check test-bins fuzz bench install clean check-pure demo
+.PHONY: all check test-bins fuzz fuzz-bins bench install clean check-pure demo
 all: $(BUILD)/llmem
 
 $(BUILD)/%.o: %.c
@@ -89,15 +89,37 @@ check: test-bins check-pure
 check-pure: $(BUILD)/libllmem-core.a
 	@sh scripts/check-pure.sh $(BUILD)/libllmem-core.a
 
-# libFuzzer targets: clang only, built with their own copy of the sources.
+# libFuzzer targets (fuzz/fuzz-*.c): clang only. The sources they reach are
+# built once, instrumented, into their own archive; each target links what
+# it needs from it. Of src/serve only the parsers of outside input: the
+# daemon's libevent side (daemon.c, api.c, proxy.c) and the rest parse
+# nothing a client or a backend sends; a target for a new parser there
+# adds its file here.
+# fuzz/run.sh runs each target for FUZZ_SECONDS on its own corpus.
 FUZZ_BUILD = build-fuzz
-FUZZ_CFLAGS = -std=c11 -g -O1 -Isrc $(DEPS_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-fuzz: $(BUILD)/tools/gguf-synth
-	@mkdir -p $(FUZZ_BUILD)
-	@for f in $(FUZZ_SRC); do \
-	  n=$$(basename $$f .c); \
-	  clang $(FUZZ_CFLAGS) -o $(FUZZ_BUILD)/$$n $$f $(CORE_SRC) || exit 1; \
-	done
+FUZZ_CC = clang
+FUZZ_CFLAGS = -std=c11 -g -O1 -Isrc $(DEPS_CFLAGS) -fsanitize=address,undefined \
+	      -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_LIB_SRC = $(CORE_SRC) $(wildcard src/probe/*.c) \
+	       $(addprefix src/serve/,translate.c backend.c registry.c footprint.c)
+FUZZ_LIB_OBJ = $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_BIN = $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/libllmem-fuzz.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz-%: fuzz/fuzz-%.c $(FUZZ_BUILD)/libllmem-fuzz.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(WARN) -fsanitize=fuzzer -MMD -MP -MF $@.d -o $@ $< \
+		$(FUZZ_BUILD)/libllmem-fuzz.a $(DEPS_LIBS) -lm
+
+fuzz-bins: $(FUZZ_BIN)
+
+fuzz: $(BUILD)/tools/gguf-synth $(FUZZ_BIN)
 	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) sh fuzz/run.sh
 
 # The README's first command: synthesize a Llama-3.1-8B-shaped Q4_K_M model
@@ -111,13 +133,19 @@ bench: $(BUILD)/llmem $(TOOL_BIN)
 	@BUILD=$(BUILD) sh bench/estimate.sh
 	@BUILD=$(BUILD) sh bench/fit.sh
 	@BUILD=$(BUILD) sh bench/accuracy.sh
+	@BUILD=$(BUILD) sh bench/recommend.sh
+	@BUILD=$(BUILD) sh bench/serve.sh
 
 install: $(BUILD)/llmem
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 755 $(BUILD)/llmem $(DESTDIR)$(PREFIX)/bin/llmem
 	install -m 644 docs/llmem.1 $(DESTDIR)$(PREFIX)/share/man/man1/llmem.1
+	install -m 644 contrib/llmem.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/llmem
+	sed 's|/usr/local/bin/llmem|$(PREFIX)/bin/llmem|' contrib/llmem.service >$(DESTDIR)$(PREFIX)/lib/systemd/system/llmem.service
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/llmem.service
 
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

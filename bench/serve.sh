@@ -6,14 +6,20 @@
 #  (a) latency added per request, p50 and p99: POST /v1/completions with
 #      "max_tokens": 1, one request at a time on one keep-alive connection
 #      (build/tools/http-bench lat), through each path to the same backend,
-#      the llama-server that llmem started (its port from GET /llmem/status).
+#      the llama-server that llmem started (its port from GET /llmem/status,
+#      its --api-key from its command line: nginx and the direct client send
+#      it, as llmem does).
 #      Two models: "tiny" (the brief's llama-3.2-1b cut to 4 layers, 512
 #      wide, 128k vocabulary: the backend takes ~3.5 ms per request) and
 #      "micro" (1 layer, 64 wide, 32k vocabulary: ~0.8 ms, so that the
-#      proxies' own cost is a larger share). Each path gets SERVE_LAT_N
-#      timed requests per model and round, in 5 blocks that rotate the paths,
-#      so that a change in the machine's load hits every path alike.
+#      proxies' own cost is a larger share). The paths are interleaved
+#      request by request (SERVE_LAT_N timed requests each per model and
+#      round), so that a change in the machine's load hits every path alike.
 #      Added latency = proxy percentile - direct percentile.
+#  (a') CPU time per request (micro, SERVE_CPU_N requests through one path
+#      at a time): the llmem process's and nginx's (master + workers)
+#      utime + stime; llmem's is also measured while the requests go direct,
+#      since it reads the log its backend writes for each request.
 #  (b) streamed throughput: "max_tokens": 256, "ignore_eos": true,
 #      "stream": true on tiny, tokens/s over the whole request, through
 #      each path (backend-bound: the ratio to direct is what counts).
@@ -39,8 +45,10 @@
 # infrastructure failure.
 #
 # Env: BUILD, BENCH_RESULTS, SERVE_ROUNDS (3), SERVE_LAT_N (500),
-# SERVE_LAT_WARM (20 per block), SERVE_STREAMS (3 per path and round),
-# SERVE_COLD_N (5 per side and round), NGINX (/usr/sbin/nginx).
+# SERVE_LAT_WARM (50 untimed rounds), SERVE_STREAMS (3 per path and round),
+# SERVE_COLD_N (5 per side and round), SERVE_CPU_N (2000), SERVE_QUIET_MAX (300: how long a round
+# waits for a quiet machine), SERVE_KEEP=1 (keep the work directory),
+# NGINX (/usr/sbin/nginx).
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,11 +59,11 @@ HB=$BUILD/tools/http-bench
 RESULTS=${BENCH_RESULTS:-$ROOT/bench/RESULTS.md}
 ROUNDS=${SERVE_ROUNDS:-3}
 LAT_N=${SERVE_LAT_N:-500}
-LAT_WARM=${SERVE_LAT_WARM:-20}
+LAT_WARM=${SERVE_LAT_WARM:-50}
 STREAMS=${SERVE_STREAMS:-3}
 COLD_N=${SERVE_COLD_N:-5}
+CPU_N=${SERVE_CPU_N:-2000}
 NGINX=${NGINX:-/usr/sbin/nginx}
-BLOCKS=5
 PY=/usr/bin/python3
 
 say() { printf 'serve-bench: %s\n' "$*"; }
@@ -83,7 +91,7 @@ stop_all() {
 		LPID=
 	fi
 }
-trap 'stop_all; rm -rf "$WORK"' EXIT
+trap 'stop_all; [ "${SERVE_KEEP:-0}" = 1 ] || rm -rf "$WORK"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -136,6 +144,34 @@ wait_gone() { # pid
 	done
 }
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
+cpu_snap() { # busy and total jiffies of the whole machine
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+}
+cpu_busy() { # "busy total" from cpu_snap: the machine's busy share since then, in CPUs
+	echo "$1 $(cpu_snap) $(nproc)" | awk '{ d = $4 - $2; printf "%.2f", (d > 0 ? ($3 - $1) / d * $5 : 0) }'
+}
+wait_quiet() { # until the machine is nearly idle for 2 s (at most SERVE_QUIET_MAX s)
+	q=0
+	waited=0
+	while [ $waited -lt "${SERVE_QUIET_MAX:-300}" ]; do
+		c=$(cpu_snap)
+		sleep 1
+		waited=$((waited + 1))
+		if [ "$(cpu_busy "$c" | awk '{ print ($1 < 0.25) }')" = 1 ]; then
+			q=$((q + 1))
+			[ $q -lt 2 ] || break
+		else
+			q=0
+		fi
+	done
+	echo "$waited"
+}
+cpu_ticks() { # user + system clock ticks of these processes
+	for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/stat"; done | awk '{ s += $1 } END { print s }'
+}
+key_of() { # the --api-key on pid's command line
+	tr '\0' '\n' <"/proc/$1/cmdline" | awk 'prev == "--api-key" { print; exit } { prev = $0 }'
+}
 
 say "llama-server: $LS; nginx: $("$NGINX" -v 2>&1 | sed 's/.*: //'); $ROUNDS rounds"
 printf 'round\tkey\tvalue\n' >"$WORK/facts.tsv"
@@ -145,11 +181,13 @@ t_start=$(date +%s)
 R=0
 while [ "$R" -lt "$ROUNDS" ]; do
 	R=$((R + 1))
+	say "round $R: waiting for a quiet machine"
+	fact quiet_wait "$(wait_quiet)"
 	say "round $R: starting llmem"
 	fact load_start "$(loadavg)"
 	LP=$(free_port)
 	"$LLMEM" serve --host 127.0.0.1 --port "$LP" --models-dir "$WORK/models" --backend "$LS" \
-		-c 2048 --keep-alive -1 >"$WORK/llmem-$R.log" 2>&1 &
+		-c 2048 --keep-alive -1 --footprints "$WORK/footprints.json" >"$WORK/llmem-$R.log" 2>&1 &
 	LPID=$!
 	i=0
 	until curl -sf "http://127.0.0.1:$LP/health" >/dev/null 2>&1; do
@@ -173,12 +211,17 @@ while [ "$R" -lt "$ROUNDS" ]; do
 	TPORT=$(jget models/name=tiny-a/port)
 	MPORT=$(jget models/name=micro/port)
 	CPID=$(jget models/name=tiny-c/pid)
+	# llmem gives each backend an --api-key of its own: the direct client
+	# and nginx send it
+	TKEY=$(key_of "$(jget models/name=tiny-a/pid)")
+	MKEY=$(key_of "$(jget models/name=micro/pid)")
+	CKEY=$(key_of "$CPID")
 	fact load_ms_tiny-c "$(jget models/name=tiny-c/load_ms)"
 	# the backend's command line, for the cold-start peer (another port)
 	DP=$(free_port)
 	tr '\0' '\n' <"/proc/$CPID/cmdline" |
 		awk -v p="$DP" 'prev == "--port" { print p; prev = ""; next } { print; prev = $0 }' >"$WORK/args"
-	[ "$R" -gt 1 ] || tr '\n' ' ' <"$WORK/args" | sed "s|$WORK|\$WORK|g; s|$bin|\$BIN|g" >"$WORK/args.txt"
+	[ "$R" -gt 1 ] || tr '\n' ' ' <"$WORK/args" | sed "s|$WORK|\$WORK|g; s|$bin|\$BIN|g; s|$CKEY|KEY|" >"$WORK/args.txt"
 
 	# nginx in front of the same two backends
 	NG=$WORK/nginx-$R
@@ -202,6 +245,7 @@ http {
             proxy_pass http://tiny;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_set_header Authorization "Bearer $TKEY";
             proxy_buffering off;
             proxy_read_timeout 600s;
         }
@@ -212,13 +256,14 @@ http {
             proxy_pass http://micro;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_set_header Authorization "Bearer $MKEY";
             proxy_buffering off;
             proxy_read_timeout 600s;
         }
     }
 }
 EOF
-	[ "$R" -gt 1 ] || sed "s|$WORK|\$WORK|g; s|$TPORT|TINY_BACKEND_PORT|; s|$MPORT|MICRO_BACKEND_PORT|; s|$NTP|PORT1|; s|$NMP|PORT2|" \
+	[ "$R" -gt 1 ] || sed "s|$WORK|\$WORK|g; s|$TPORT|TINY_BACKEND_PORT|; s|$MPORT|MICRO_BACKEND_PORT|; s|$NTP|PORT1|; s|$NMP|PORT2|; s|$TKEY|TINY_KEY|; s|$MKEY|MICRO_KEY|" \
 		"$NG/nginx.conf" >"$WORK/nginx.conf.txt"
 	"$NGINX" -p "$NG" -c "$NG/nginx.conf" -g 'daemon off;' >"$NG/out.log" 2>&1 &
 	NPID=$!
@@ -232,41 +277,49 @@ EOF
 	fact nginx_idle_rss "$(nginx_rss)"
 	fact nginx_procs "$(($(ps -o pid= --ppid "$NPID" | wc -l) + 1))"
 
-	# (a) latency: blocks rotate the order of the paths
-	per=$((LAT_N / BLOCKS))
+	# (a) latency: the three paths interleaved request by request
 	for model in micro tiny; do
 		if [ $model = micro ]; then
-			dport=$MPORT nport=$NMP mname=micro
+			dport=$MPORT nport=$NMP mname=micro dkey=$MKEY
 		else
-			dport=$TPORT nport=$NTP mname=tiny-a
+			dport=$TPORT nport=$NTP mname=tiny-a dkey=$TKEY
 		fi
 		body="{\"model\":\"$mname\",\"prompt\":\"hi\",\"max_tokens\":1}"
-		b=0
-		while [ $b -lt $BLOCKS ]; do
-			case $(((b + R) % 3)) in
-			0) order="direct nginx llmem" ;;
-			1) order="nginx llmem direct" ;;
-			*) order="llmem direct nginx" ;;
-			esac
-			for path in $order; do
-				case $path in
-				direct) port=$dport ;;
-				nginx) port=$nport ;;
-				llmem) port=$LP ;;
-				esac
-				out=$(HB_RAW="$WORK/raw" "$HB" lat "$port" "$per" "$LAT_WARM" /v1/completions "$body") ||
-					fail "latency $model $path"
-				cat "$WORK/raw" >>"$WORK/lat-$R-$model-$path"
-				echo "$out" | awk -v r="$R" -v m="$model" -v p="$path" \
-					'{ print r "\t" m "\t" p "\t" $7 }' >>"$WORK/reconnects.tsv"
-			done
-			b=$((b + 1))
+		cpu0=$(cpu_snap)
+		HB_RAW="$WORK/raw" "$HB" lat "$LAT_N" "$LAT_WARM" /v1/completions "$body" \
+			"$dport,$dkey" "$nport" "$LP" >"$WORK/lat.out" || fail "latency $model"
+		fact "busy_lat_$model" "$(cpu_busy "$cpu0")"
+		j=0
+		for path in direct nginx llmem; do
+			mv "$WORK/raw.$j" "$WORK/lat-$R-$model-$path"
+			sed -n "$((j + 1))p" "$WORK/lat.out" | awk -v r="$R" -v m="$model" -v p="$path" \
+				'{ print r "\t" m "\t" p "\t" $7 }' >>"$WORK/reconnects.tsv"
+			j=$((j + 1))
 		done
 		say "round $R: latency $model done"
 	done
 
+	# (a') CPU time per request (micro): llmem's and nginx's own, one path
+	# at a time; llmem also reads the log its backend writes for every
+	# request, whichever path the request took
+	body='{"model":"micro","prompt":"hi","max_tokens":1}'
+	for path in llmem nginx direct; do
+		case $path in
+		direct) target="$MPORT,$MKEY" ;;
+		nginx) target=$NMP ;;
+		llmem) target=$LP ;;
+		esac
+		l0=$(cpu_ticks "$LPID")
+		n0=$(cpu_ticks "$NPID" $(ps -o pid= --ppid "$NPID"))
+		"$HB" lat "$CPU_N" 20 /v1/completions "$body" "$target" >/dev/null || fail "cpu $path"
+		fact "cpu_llmem_$path" $(($(cpu_ticks "$LPID") - l0))
+		fact "cpu_nginx_$path" $(($(cpu_ticks "$NPID" $(ps -o pid= --ppid "$NPID")) - n0))
+	done
+	say "round $R: CPU per request done"
+
 	# (b) streams
 	body='{"model":"tiny-a","prompt":"hi","max_tokens":256,"ignore_eos":true,"stream":true}'
+	cpu0=$(cpu_snap)
 	k=0
 	while [ $k -lt "$STREAMS" ]; do
 		case $(((k + R) % 3)) in
@@ -275,20 +328,23 @@ EOF
 		*) order="llmem direct nginx" ;;
 		esac
 		for path in $order; do
+			key=
 			case $path in
-			direct) port=$TPORT ;;
+			direct) port=$TPORT key=$TKEY ;;
 			nginx) port=$NTP ;;
 			llmem) port=$LP ;;
 			esac
-			out=$("$HB" stream "$port" /v1/completions "$body") || fail "stream $path"
+			out=$(HB_KEY=$key "$HB" stream "$port" /v1/completions "$body") || fail "stream $path"
 			printf '%s\t%s\t%s\n' "$R" "$path" "$out" >>"$WORK/stream.tsv"
 		done
 		k=$((k + 1))
 	done
+	fact busy_stream "$(cpu_busy "$cpu0")"
 	say "round $R: streams done"
 
 	# (d) cold start, llmem and the direct peer in turn
 	body='{"model":"tiny-c","prompt":"hi","max_tokens":1}'
+	cpu0=$(cpu_snap)
 	k=0
 	while [ $k -lt "$COLD_N" ]; do
 		for side in llmem direct; do
@@ -305,13 +361,14 @@ EOF
 			else
 				sleep 0.2
 				# shellcheck disable=SC2046
-				out=$("$HB" cold-direct 5000 "$DP" "$WORK/direct.log" /v1/completions "$body" -- \
+				out=$(HB_KEY=$CKEY "$HB" cold-direct 5000 "$DP" "$WORK/direct.log" /v1/completions "$body" -- \
 					$(cat "$WORK/args")) || { tail -20 "$WORK/direct.log" >&2; fail "cold direct"; }
 				printf '%s\tdirect\t%s\n' "$R" "$out" >>"$WORK/cold.tsv"
 			fi
 		done
 		k=$((k + 1))
 	done
+	fact busy_cold "$(cpu_busy "$cpu0")"
 	say "round $R: cold starts done"
 
 	fact llmem_end_rss "$(rss_kb "$LPID" VmRSS)"
@@ -345,7 +402,7 @@ mkdir -p "$(dirname "$RESULTS")"
 set +e
 B_MACHINE=$machine B_REV=$rev B_LLMEM_VER=$llmem_ver B_LIBEVENT=$libevent \
 B_NGINX=$("$NGINX" -v 2>&1 | sed 's/.*: //') B_LLAMA="$LLAMA_CPP_TAG ($(printf '%.10s' "$LLAMA_CPP_COMMIT"))" \
-B_ROUNDS=$ROUNDS B_LAT_N=$LAT_N B_WARM=$LAT_WARM B_STREAMS=$STREAMS B_COLD=$COLD_N B_TOTAL=$t_total \
+B_ROUNDS=$ROUNDS B_CPU_N=$CPU_N B_HZ=$(getconf CLK_TCK) B_LAT_N=$LAT_N B_WARM=$LAT_WARM B_STREAMS=$STREAMS B_COLD=$COLD_N B_TOTAL=$t_total \
 	"$PY" - "$WORK" "$RESULTS" <<'EOF'
 import collections, os, statistics, sys, time
 work, results = sys.argv[1], sys.argv[2]
@@ -380,12 +437,13 @@ out = lines.append
 verdicts = []
 
 # (a) latency
-out("Latency per request (`POST /v1/completions`, `\"max_tokens\": 1`, one at a time on one keep-alive connection; "
-    f"{env['B_LAT_N']} timed requests per path, model and round, in 5 blocks rotating the paths, "
-    f"{env['B_WARM']} untimed per block); added = proxy - direct at the same percentile:")
+out("Latency per request (`POST /v1/completions`, `\"max_tokens\": 1`, one at a time, each path on its own keep-alive connection; "
+    f"the three paths interleaved request by request, each round of three starting with the next path; {env['B_LAT_N']} timed requests "
+    f"per path, model and round after {env['B_WARM']} untimed rounds); added = proxy - direct at the same percentile; "
+    "busy = the whole machine's CPU use during the measurement, in CPUs of 2, ours included:")
 out("")
-out("| model | round | direct p50 / p99 | nginx p50 / p99 | llmem p50 / p99 | nginx added p50 / p99 | llmem added p50 / p99 | llmem added / nginx added, p50 / p99 |")
-out("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+out("| model | round | direct p50 / p99 | nginx p50 / p99 | llmem p50 / p99 | nginx added p50 / p99 | llmem added p50 / p99 | llmem added / nginx added, p50 / p99 | busy |")
+out("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 lat_ok = True
 for m in MODELS:
     for r in rounds + ["all"]:
@@ -397,7 +455,8 @@ for m in MODELS:
         cell = lambda t: f"{us(t[0])} / {us(t[1])}"
         lab = f"**{r}** ({len(v['direct'])} each)" if r == "all" else str(r)
         out(f"| {m} | {lab} | {cell(q['direct'])} | {cell(q['nginx'])} | {cell(q['llmem'])} | "
-            f"{us(na[0])} / {us(na[1])} | {us(la[0])} / {us(la[1])} | {ratio(la[0], na[0])} / {ratio(la[1], na[1])} |")
+            f"{us(na[0])} / {us(na[1])} | {us(la[0])} / {us(la[1])} | {ratio(la[0], na[0])} / {ratio(la[1], na[1])} | "
+            f"{'' if r == 'all' else facts[r]['busy_lat_' + m]} |")
         if r == "all":
             ok = la[0] <= max(na[0], 0) and la[1] <= max(na[1], 0)
             lat_ok &= ok
@@ -412,6 +471,23 @@ out(f"Reconnects between timed requests (outside the timing; llama-server closes
     + ", ".join(f"{p} {rec[p]}" for p in PATHS) + ".")
 out("")
 
+# (a') CPU per request
+hz, cn = int(env["B_HZ"]), int(env["B_CPU_N"])
+cpu = lambda r, who, path: int(facts[r][f"cpu_{who}_{path}"]) / hz * 1e6 / cn
+out(f"CPU time per request (micro; {cn} requests through one path at a time; utime + stime from /proc, {1e6 / hz / cn:.0f} us resolution). "
+    "llmem reads its backend's log for every request, whichever path it took: the direct row is that cost alone:")
+out("")
+out("| round | llmem process, proxied by llmem | llmem process, request sent direct (log reading only) | nginx master + workers, proxied by nginx | llmem / nginx |")
+out("| --- | ---: | ---: | ---: | ---: |")
+for r in rounds + ["all"]:
+    rs = rounds if r == "all" else [r]
+    lp = med([cpu(x, "llmem", "llmem") for x in rs])
+    ld = med([cpu(x, "llmem", "direct") for x in rs])
+    nn = med([cpu(x, "nginx", "nginx") for x in rs])
+    out(f"| {'**median**' if r == 'all' else r} | {us(lp)} | {us(ld)} | {us(nn)} | {lp / nn:.1f} |" if nn > 0 else
+        f"| {'**median**' if r == 'all' else r} | {us(lp)} | {us(ld)} | {us(nn)} | n/a |")
+out("")
+
 # (b) streams
 st = collections.defaultdict(list)
 for line in open(f"{work}/stream.tsv"):
@@ -420,14 +496,15 @@ for line in open(f"{work}/stream.tsv"):
 out(f"Streamed throughput (tiny, `\"max_tokens\": 256, \"ignore_eos\": true, \"stream\": true`; {env['B_STREAMS']} streams per path and round, "
     "tokens/s = 256 / whole request time; median per round; ratio = path / direct):")
 out("")
-out("| round | direct tok/s | nginx tok/s (ratio) | llmem tok/s (ratio) | SSE bytes per stream (direct / nginx / llmem) |")
-out("| --- | ---: | ---: | ---: | ---: |")
+out("| round | direct tok/s | nginx tok/s (ratio) | llmem tok/s (ratio) | SSE bytes per stream (direct / nginx / llmem) | busy |")
+out("| --- | ---: | ---: | ---: | ---: | ---: |")
 for r in rounds + ["all"]:
     rs = rounds if r == "all" else [r]
     tps = {p: med([256 / (s[1] / 1e6) for x in rs for s in st[(x, p)]]) for p in PATHS}
     by = {p: med([s[2] for x in rs for s in st[(x, p)]]) for p in PATHS}
     out(f"| {'**all**' if r == 'all' else r} | {tps['direct']:.1f} | {tps['nginx']:.1f} ({tps['nginx'] / tps['direct']:.2f}) | "
-        f"{tps['llmem']:.1f} ({tps['llmem'] / tps['direct']:.2f}) | {by['direct']:,.0f} / {by['nginx']:,.0f} / {by['llmem']:,.0f} |")
+        f"{tps['llmem']:.1f} ({tps['llmem'] / tps['direct']:.2f}) | {by['direct']:,.0f} / {by['nginx']:,.0f} / {by['llmem']:,.0f} | "
+        f"{'' if r == 'all' else facts[r]['busy_stream']} |")
 out("")
 
 # (c) RSS
@@ -466,8 +543,8 @@ out(f"Cold start (tiny-c, `\"max_tokens\": 1`; {env['B_COLD']} per side and roun
     "llmem: from sending the request; backend load = its spawn to its first 200 on /health (1 ms polling by the client, or llmem's load_ms if smaller); "
     "overhead = first byte - backend load. Direct: from the fork; load = first 200 with 5 ms polling; overhead = first byte - load (the first request's own time):")
 out("")
-out("| round | direct: first byte / load / overhead | llmem: first byte / backend load / overhead | llmem: spawn seen | llmem: first byte - its load_ms | llmem first byte / direct first byte | llmem overhead - direct overhead |")
-out("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+out("| round | direct: first byte / load / overhead | llmem: first byte / backend load / overhead | llmem: spawn seen | llmem: first byte - its load_ms | llmem first byte / direct first byte | llmem overhead - direct overhead | busy |")
+out("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 allo = []
 for r in rounds + ["all"]:
     rs = rounds if r == "all" else [r]
@@ -476,7 +553,7 @@ for r in rounds + ["all"]:
     g = lambda s, k: med([c[k] for c in s])
     out(f"| {'**all**' if r == 'all' else r} | {ms(g(D, 'ttfb'))} / {ms(g(D, 'load'))} / {ms(g(D, 'over'))} | "
         f"{ms(g(L, 'ttfb'))} / {ms(g(L, 'load'))} / {ms(g(L, 'over'))} | {ms(g(L, 'spawn'))} | {ms(g(L, 'over_llmem'))} | "
-        f"{g(L, 'ttfb') / g(D, 'ttfb'):.2f} | {ms(g(L, 'over') - g(D, 'over'))} |")
+        f"{g(L, 'ttfb') / g(D, 'ttfb'):.2f} | {ms(g(L, 'over') - g(D, 'over'))} | {'' if r == 'all' else facts[r]['busy_cold']} |")
     if r == "all":
         allo = sorted(c["over"] for c in L)
         dover = sorted(c["over"] for c in D)
@@ -493,9 +570,10 @@ head = [
     "",
     f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: `llmem serve` as a proxy vs a direct connection and nginx",
     "",
-    f"- Machine: {env['B_MACHINE']}; 1-minute load average at the start and end of each round: {loads}",
+    f"- Machine: {env['B_MACHINE']}; shared with other work: each round waited for 2 s of near-idle CPU first "
+    f"(waited {', '.join(facts[r]['quiet_wait'] + ' s' for r in rounds)}); 1-minute load average at the start and end of each round: {loads}",
     f"- llmem: {env['B_REV']}" + (f" ({env['B_LLMEM_VER']})" if env["B_LLMEM_VER"] else "") + f", libevent {env['B_LIBEVENT']}; "
-    f"`llmem serve --models-dir DIR -c 2048 --keep-alive -1`",
+    f"`llmem serve --models-dir DIR -c 2048 --keep-alive -1 --footprints FILE` (a fresh footprint file)",
     f"- Backend: llama.cpp {env['B_LLAMA']} llama-server (CPU build of scripts/build-llama.sh), the one llmem started for each model; "
     f"peer: nginx {env['B_NGINX']} (Debian's nginx-light), `nginx -p DIR -c nginx.conf -g 'daemon off;'`",
     "- Models (gguf-synth, sparse): tiny-a/b/c `--shape llama-3.2-1b --layers 4 --embd 512 --ff 1536 --heads 8 --kv-heads 2 "

@@ -190,14 +190,19 @@ static int parse_go_duration_ns(const char *s, bool *neg, uint64_t *ret)
 	return 0;
 }
 
-/* A decimal number of seconds with an optional sign and fraction. */
-static int parse_seconds_ms(const char *s, bool *neg, uint64_t *ret)
+/* A decimal number of seconds with an optional sign and fraction, in
+ * milliseconds (fractions of one truncated), at most Go's limit of
+ * 2^63 - 1 ns; *nonzero says whether any digit was not 0 (so "-0.0001" is
+ * negative, as "-0.0001s" is). */
+static int parse_seconds_ms(const char *s, bool *neg, bool *nonzero, uint64_t *ret)
 {
+	const uint64_t lim = (uint64_t)INT64_MAX / 1000000;
 	uint64_t whole = 0, frac = 0;
 	int nfrac = 0;
 	bool digits = false;
 
 	*neg = false;
+	*nonzero = false;
 	if (*s == '-' || *s == '+')
 		*neg = *s++ == '-';
 	for (; *s >= '0' && *s <= '9'; s++) {
@@ -205,6 +210,7 @@ static int parse_seconds_ms(const char *s, bool *neg, uint64_t *ret)
 			return -ERANGE;
 		whole = whole * 10 + (uint64_t)(*s - '0');
 		digits = true;
+		*nonzero |= *s != '0';
 	}
 	if (*s == '.') {
 		for (s++; *s >= '0' && *s <= '9'; s++) {
@@ -213,13 +219,14 @@ static int parse_seconds_ms(const char *s, bool *neg, uint64_t *ret)
 				nfrac++;
 			}
 			digits = true;
+			*nonzero |= *s != '0';
 		}
 	}
 	if (*s || !digits)
 		return -EINVAL;
 	for (; nfrac < 3; nfrac++)
 		frac *= 10;
-	if (whole > ((uint64_t)INT64_MAX - frac) / 1000)
+	if (whole > (lim - frac) / 1000)
 		return -ERANGE;
 	*ret = whole * 1000 + frac;
 	return 0;
@@ -228,7 +235,7 @@ static int parse_seconds_ms(const char *s, bool *neg, uint64_t *ret)
 int parse_duration_ms(const char *s, int64_t *ms)
 {
 	uint64_t v;
-	bool neg;
+	bool neg, nonzero;
 	int e;
 
 	if (!s || !*s)
@@ -244,9 +251,9 @@ int parse_duration_ms(const char *s, int64_t *ms)
 	}
 	if (e == -ERANGE)
 		return e;
-	e = parse_seconds_ms(s, &neg, &v);
+	e = parse_seconds_ms(s, &neg, &nonzero, &v);
 	if (e < 0)
 		return e;
-	*ms = neg && v > 0 ? -1 : (int64_t)v;
+	*ms = neg && nonzero ? -1 : (int64_t)v;
 	return 0;
 }

@@ -207,7 +207,13 @@ bad:
 
 /* Devices and budgets: the ones given by hand, or the probed machine. */
 int cmd_fit_machine(const struct cmd_model_opts *mo, struct place_request *q, char models[][64],
-		   bool *probed)
+		    bool *probed)
+{
+	return cmd_fit_machine_headroom(mo, q, models, probed, NULL);
+}
+
+int cmd_fit_machine_headroom(const struct cmd_model_opts *mo, struct place_request *q, char models[][64],
+			     bool *probed, uint64_t *host_headroom)
 {
 	struct probe_result *pr = calloc(1, sizeof(*pr));
 	struct probe_options po = { mo->root, NULL, NULL };
@@ -243,6 +249,8 @@ int cmd_fit_machine(const struct cmd_model_opts *mo, struct place_request *q, ch
 		return -EINVAL;
 	}
 	q->budget[0] = pr->pools[0].available > h ? pr->pools[0].available - h : 0;
+	if (host_headroom)
+		*host_headroom = h;
 	if (q->base.n_devices) {
 		/* devices given by hand: their sizes, less the GPU headroom */
 		for (size_t i = 0; i < q->base.n_devices; i++) {

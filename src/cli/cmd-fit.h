@@ -13,6 +13,10 @@
  * errno on failure. */
 int cmd_fit_machine(const struct cmd_model_opts *mo, struct place_request *q, char models[][64],
 		    bool *probed);
+/* The same, with the headroom kept free in system RAM (bytes) into
+ * *host_headroom (`llmem serve` keeps it under memory pressure). */
+int cmd_fit_machine_headroom(const struct cmd_model_opts *mo, struct place_request *q, char models[][64],
+			     bool *probed, uint64_t *host_headroom);
 
 /* Memory bandwidths into q (mo->bandwidth, else measured/tabled).
  * Prints and returns -EINVAL on a bad --bandwidth. */

@@ -4,153 +4,16 @@
  * 127.0.0.1:11435), with the API key from LLMEM_API_KEY. */
 #include "base/compat.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
 #include <jansson.h>
 
-#include "base/parse.h"
 #include "cli/cmd.h"
-
-struct call {
-	int status;
-	char *body;
-	size_t len;
-	bool done;
-};
-
-static void call_done(struct evhttp_request *req, void *arg)
-{
-	struct call *c = arg;
-
-	c->done = true;
-	if (!req || evhttp_request_get_response_code(req) == 0)
-		return;
-	c->status = evhttp_request_get_response_code(req);
-	{
-		struct evbuffer *in = evhttp_request_get_input_buffer(req);
-
-		c->len = evbuffer_get_length(in);
-		c->body = malloc(c->len + 1);
-		if (c->body) {
-			evbuffer_copyout(in, c->body, c->len);
-			c->body[c->len] = '\0';
-		}
-	}
-}
-
-/* host:port from --host, LLMEM_HOST (as Ollama's OLLAMA_HOST: "ADDR",
- * "ADDR:PORT", "http://ADDR:PORT") or the default. */
-static int split_host(const char *spec, char *host, size_t n, uint16_t *port)
-{
-	const char *p = spec;
-	const char *colon;
-	uint64_t u;
-
-	*port = 11435;
-	if (!strncmp(p, "http://", 7))
-		p += 7;
-	colon = strrchr(p, ':');
-	if (colon && !strchr(colon, ']')) {
-		char pb[16];
-		size_t k = strcspn(colon + 1, "/");
-
-		if (k == 0 || k >= sizeof(pb))
-			return -EINVAL;
-		memcpy(pb, colon + 1, k);
-		pb[k] = '\0';
-		if (parse_u64(pb, &u) < 0 || u > 65535)
-			return -EINVAL;
-		*port = (uint16_t)u;
-		snprintf(host, n, "%.*s", (int)(colon - p), p);
-	} else {
-		snprintf(host, n, "%.*s", (int)strcspn(p, "/"), p);
-	}
-	if (!host[0])
-		snprintf(host, n, "127.0.0.1");
-	return 0;
-}
-
-/* One request to the daemon; returns 0 with *c filled, or prints why. */
-static int daemon_call(const char *hostspec, const char *method, const char *path, const char *body,
-		       int timeout_s, struct call *c)
-{
-	char host[256], hh[300];
-	uint16_t port;
-	struct event_base *base = NULL;
-	struct evhttp_connection *conn = NULL;
-	struct evhttp_request *req;
-	const char *key = getenv("LLMEM_API_KEY");
-	int e = 0;
-
-	memset(c, 0, sizeof(*c));
-	if (split_host(hostspec, host, sizeof(host), &port) < 0) {
-		cmd_error("bad host '%s' (expected ADDR[:PORT])", hostspec);
-		return -EINVAL;
-	}
-	base = event_base_new();
-	conn = base ? evhttp_connection_base_new(base, NULL, host, port) : NULL;
-	if (!conn) {
-		e = -ENOMEM;
-		goto out;
-	}
-	evhttp_connection_set_timeout(conn, timeout_s);
-	req = evhttp_request_new(call_done, c);
-	if (!req) {
-		e = -ENOMEM;
-		goto out;
-	}
-	snprintf(hh, sizeof(hh), "%s:%u", host, port);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Host", hh);
-	if (key) {
-		char auth[512];
-
-		snprintf(auth, sizeof(auth), "Bearer %s", key);
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Authorization", auth);
-	}
-	if (body) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-		evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
-	}
-	if (evhttp_make_request(conn, req, !strcmp(method, "POST") ? EVHTTP_REQ_POST : EVHTTP_REQ_GET,
-				path) < 0) {
-		e = -EIO;
-		goto out;
-	}
-	event_base_dispatch(base);
-	if (!c->status) {
-		cmd_error("cannot reach llmem serve at %s:%u (is it running?)", host, port);
-		e = -ECONNREFUSED;
-	}
-out:
-	if (conn)
-		evhttp_connection_free(conn);
-	if (base)
-		event_base_free(base);
-	return e;
-}
-
-static const char *host_default(void)
-{
-	const char *h = getenv("LLMEM_HOST");
-
-	return h && *h ? h : "127.0.0.1:11435";
-}
-
-static void human_size(uint64_t b, char *buf, size_t n)
-{
-	if (b >= (uint64_t)1 << 30)
-		snprintf(buf, n, "%.1f GB", (double)b / 1e9);
-	else
-		snprintf(buf, n, "%.0f MB", (double)b / 1e6);
-}
+#include "cli/cmd-client.h"
 
 static void until(const json_t *m, char *buf, size_t n)
 {
@@ -210,9 +73,9 @@ static int ps_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *host = host_default();
+	const char *host = cmd_daemon_host();
 	bool json = false;
-	struct call c;
+	struct cmd_call c;
 	json_t *st, *models;
 	int o;
 
@@ -225,7 +88,7 @@ static int ps_run(int argc, char **argv)
 		default: ps_usage(stderr); return CMD_EXIT_INPUT;
 		}
 	}
-	if (daemon_call(host, "GET", "/llmem/status", NULL, 10, &c) < 0)
+	if (cmd_daemon_call(host, "GET", "/llmem/status", NULL, 10, false, &c) < 0)
 		return CMD_EXIT_FAIL;
 	if (c.status != 200 || !c.body) {
 		cmd_error("llmem serve answered %d: %s", c.status, c.body ? c.body : "");
@@ -260,16 +123,8 @@ static int ps_run(int argc, char **argv)
 			if (p > 0)
 				gpu += v;
 		}
-		human_size(total, size, sizeof(size));
-		if (gpu == 0)
-			snprintf(proc, sizeof(proc), "100%% CPU");
-		else if (gpu >= total)
-			snprintf(proc, sizeof(proc), "100%% GPU");
-		else {
-			int g = (int)((gpu * 100 + total / 2) / total);
-
-			snprintf(proc, sizeof(proc), "%d%%/%d%% CPU/GPU", 100 - g, g);
-		}
+		cmd_daemon_size(total, size, sizeof(size));
+		cmd_daemon_processor(total, gpu, proc, sizeof(proc));
 		snprintf(ctx, sizeof(ctx), "%lld", (long long)json_integer_value(json_object_get(m, "ctx_size")));
 		until(m, unt, sizeof(unt));
 		printf("%-28s %-10s %-18s %-8s %s\n", json_string_value(json_object_get(m, "name")), size, proc,
@@ -295,8 +150,8 @@ static int load_common(int argc, char **argv, bool unload)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *host = host_default();
-	struct call c;
+	const char *host = cmd_daemon_host();
+	struct cmd_call c;
 	json_t *b;
 	char *body;
 	int o, rc = CMD_EXIT_OK;
@@ -319,7 +174,7 @@ static int load_common(int argc, char **argv, bool unload)
 	json_decref(b);
 	if (!body)
 		return CMD_EXIT_FAIL;
-	if (daemon_call(host, "POST", unload ? "/models/unload" : "/models/load", body, 3600, &c) < 0) {
+	if (cmd_daemon_call(host, "POST", unload ? "/models/unload" : "/models/load", body, 3600, false, &c) < 0) {
 		free(body);
 		return CMD_EXIT_FAIL;
 	}

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/checked.h"
 #include "base/parse.h"
 #include "base/sbuf.h"
 #include "cli/cmd.h"
@@ -202,8 +203,8 @@ static bool hopeless(const struct place_request *q, const struct model *m, uint6
 	uint64_t total = q->budget[0];
 
 	for (size_t i = 0; i < q->base.n_devices; i++)
-		if (q->base.devices[i].kind != EST_DEV_UNIFIED)
-			total += q->budget[i + 1];
+		if (q->base.devices[i].kind != EST_DEV_UNIFIED && !ck_add_u64(total, q->budget[i + 1], &total))
+			total = UINT64_MAX;
 	*ret_total = total;
 	return m->weight_bytes > total;
 }
@@ -227,7 +228,7 @@ static int cat_eval(struct rec *r, struct cat_model *c, size_t k, bool partial, 
 	struct out_rec_pick *pk = &c->picks[k];
 	struct quant_tensor *t;
 	struct model mq;
-	uint64_t tensor_bytes = 0, need[EST_MAX_DEVICES + 1];
+	uint64_t tensor_bytes = 0, total, need[EST_MAX_DEVICES + 1];
 	struct place_request *q = r->q;
 	int e;
 
@@ -259,7 +260,7 @@ static int cat_eval(struct rec *r, struct cat_model *c, size_t k, bool partial, 
 			(int64_t)c->m.n_ctx_train;
 	q->base.n_gpu_layers = -1;
 	e = place_check(&mq, &q->base, q->budget, r->est, need, d);
-	if (e == 0 && partial && hopeless(q, &mq, &tensor_bytes))
+	if (e == 0 && partial && hopeless(q, &mq, &total))
 		partial = false;
 	if (e == 1 || (e == 0 && partial)) {
 		e = place_solve(&mq, q, r->plan, d);
@@ -826,8 +827,10 @@ static int recommend_run(int argc, char **argv)
 	out.mem_given = mem != 0;
 	out.n_gpus = r.q->base.n_devices;
 	for (size_t i = 0; i < r.q->base.n_devices; i++) {
-		out.gpu_total += r.q->base.devices[i].total_bytes;
-		out.gpu_budget += r.q->budget[i + 1];
+		if (!ck_add_u64(out.gpu_total, r.q->base.devices[i].total_bytes, &out.gpu_total))
+			out.gpu_total = UINT64_MAX;
+		if (!ck_add_u64(out.gpu_budget, r.q->budget[i + 1], &out.gpu_budget))
+			out.gpu_budget = UINT64_MAX;
 	}
 	out.ram_budget = r.q->budget[0];
 	out.catalog = catalog;

@@ -24,7 +24,9 @@
 #include "gguf/ggml-type.h"
 #include "model/model-info.h"
 #include "place/place.h"
+#include "serve/cgroup.h"
 #include "serve/daemon.h"
+#include "serve/pressure.h"
 #include "serve/registry.h"
 
 #ifndef LLMEM_VERSION
@@ -365,7 +367,10 @@ static void serve_usage(FILE *fp)
 	      "  --keep-alive DUR       default keep-alive: 5m, 1h, 0, -1 (LLMEM_KEEP_ALIVE)\n"
 	      "  --budget SIZE          plan with at most SIZE of system RAM (what-if, sharing)\n"
 	      "  --device SPEC, --gpu SIZE   plan for these devices instead of probing\n"
-	      "  --headroom X           memory left free, as in 'llmem fit'\n"
+	      "  --headroom X           memory left free, as in 'llmem fit'; idle models are\n"
+	      "                         evicted when other programs leave less than this free\n"
+	      "  --no-pressure          fixed budgets: do not follow MemAvailable\n"
+	      "  --no-cgroups           no memory cgroup per model, even where delegated\n"
 	      "  -c N                   context for models whose preset sets none\n"
 	      "  --load-timeout DUR     kill a backend not healthy by then (default 10m)\n"
 	      "  --request-timeout S    drop a client connection idle this long while sending\n"
@@ -412,6 +417,7 @@ static int duration_arg(const char *opt, const char *v, int64_t *ms)
 enum {
 	O_HOST = 256, O_PORT, O_DIR, O_PRESET, O_BACKEND, O_MAXL, O_MAXQ, O_KA, O_BUDGET, O_DEVICE,
 	O_GPU, O_HEADROOM, O_APIKEY, O_ORIGINS, O_FOOT, O_ROOT, O_LOADTO, O_READYFD, O_REQTO,
+	O_NOPRESS, O_NOCG,
 };
 
 static int serve_run_cmd(int argc, char **argv)
@@ -436,6 +442,8 @@ static int serve_run_cmd(int argc, char **argv)
 		{ "load-timeout", required_argument, NULL, O_LOADTO },
 		{ "ready-fd", required_argument, NULL, O_READYFD },
 		{ "request-timeout", required_argument, NULL, O_REQTO },
+		{ "no-pressure", no_argument, NULL, O_NOPRESS },
+		{ "no-cgroups", no_argument, NULL, O_NOCG },
 		{ "ctx-size", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -450,10 +458,14 @@ static int serve_run_cmd(int argc, char **argv)
 	const char *backend = getenv("LLMEM_BACKEND"), *budget = NULL, *devspec = NULL, *gpu = NULL;
 	const char *env;
 	char *origin_buf = NULL, bbuf[PATH_MAX], models[EST_MAX_DEVICES][64];
-	bool probed = false;
+	bool probed = false, no_pressure = false, no_cgroups = false;
 	int o, e, rc = CMD_EXIT_OK;
-	uint64_t u;
+	uint64_t u, headroom = 0;
+	struct pressure_cfg pc;
+	struct cgroup_tree cgt;
 
+	memset(&pc, 0, sizeof(pc));
+	pc.trigger_fd = pc.psi_fd = -1;
 	memset(&so, 0, sizeof(so));
 	memset(&p, 0, sizeof(p));
 	memset(&gmo, 0, sizeof(gmo));
@@ -569,6 +581,8 @@ static int serve_run_cmd(int argc, char **argv)
 			}
 			so.header_timeout_s = (int)u;
 			break;
+		case O_NOPRESS: no_pressure = true; break;
+		case O_NOCG: no_cgroups = true; break;
 		case 'c': p.ctx_default = optarg; break;
 		case 'h': serve_usage(stdout); return CMD_EXIT_OK;
 		default: serve_usage(stderr); return CMD_EXIT_INPUT;
@@ -639,7 +653,7 @@ static int serve_run_cmd(int argc, char **argv)
 	}
 	p.q0.base = gmo.c;
 	memset(models, 0, sizeof(models));
-	if (cmd_fit_machine(&gmo, &p.q0, models, &probed) < 0 ||
+	if (cmd_fit_machine_headroom(&gmo, &p.q0, models, &probed, &headroom) < 0 ||
 	    cmd_fit_set_bandwidths(&gmo, &p.q0, models) < 0) {
 		rc = CMD_EXIT_INPUT;
 		goto out;
@@ -658,6 +672,14 @@ static int serve_run_cmd(int argc, char **argv)
 		snprintf(so.pool_names[i + 1], sizeof(so.pool_names[i + 1]), "%s", p.q0.base.devices[i].name);
 	for (size_t i = 0; i < so.n_pools; i++)
 		so.sched.budget[i] = p.q0.budget[i];
+	/* the pools' sizes, for GET /metrics */
+	{
+		long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+
+		so.pool_total[0] = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
+		for (size_t i = 0; i < p.q0.base.n_devices; i++)
+			so.pool_total[i + 1] = p.q0.base.devices[i].total_bytes;
+	}
 	p.n = reg.n;
 	p.m = calloc(reg.n, sizeof(*p.m));
 	if (!p.m) {
@@ -680,6 +702,34 @@ static int serve_run_cmd(int argc, char **argv)
 	for (size_t i = 1; i < so.n_pools; i++)
 		fprintf(stderr, ", %s %.1f GiB", so.pool_names[i], (double)so.sched.budget[i] / (1024.0 * 1024 * 1024));
 	fprintf(stderr, ")\n");
+	/* memory pressure: the RAM budget follows MemAvailable, --budget its cap */
+	if (!no_pressure) {
+		if (pressure_cfg_init(&pc) < 0) {
+			rc = CMD_EXIT_FAIL;
+			goto out;
+		}
+		pc.root = gmo.root;
+		pc.n_pools = so.n_pools;
+		memcpy(pc.budget, so.sched.budget, sizeof(pc.budget));
+		pc.cap = budget ? so.sched.budget[0] : UINT64_MAX;
+		pc.headroom = headroom;
+		(void)!pressure_trigger_open(&pc);
+		so.hooks.budget = pressure_budget_hook;
+		so.hooks.budget_ctx = &pc;
+		so.pressure_fd = pc.trigger_fd > 0 ? pc.trigger_fd : 0;
+		fprintf(stderr, "llmem: idle models are evicted when less than %.1f GiB of RAM is available (%s)\n",
+			(double)headroom / (1024.0 * 1024 * 1024),
+			pc.trigger_fd > 0 ? pc.trigger_why : "read every second");
+	}
+	/* a memory cgroup per backend, where the daemon's is delegated */
+	if (!no_cgroups && !gmo.root) {
+		cgroup_tree_setup(&cgt, NULL);
+		so.cgroup = &cgt;
+		if (cgt.delegated)
+			fprintf(stderr, "llmem: %s\n", cgt.why);
+		else
+			fprintf(stderr, "llmem: no memory limit per model: %s\n", cgt.why);
+	}
 	e = serve_run(&so, &d);
 	if (e < 0) {
 		cmd_error("%s", d.msg);
@@ -693,6 +743,7 @@ out:
 	}
 	registry_release(&reg);
 	free(origin_buf);
+	pressure_cfg_release(&pc);
 	return rc;
 }
 

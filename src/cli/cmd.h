@@ -35,6 +35,7 @@ extern const struct cmd cmd_serve;
 extern const struct cmd cmd_ps;
 extern const struct cmd cmd_load;
 extern const struct cmd cmd_unload;
+extern const struct cmd cmd_top;
 
 /* Prints "llmem: PATH: offset N: MESSAGE" (or without the offset) as one
  * line on stderr. */

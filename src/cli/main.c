@@ -25,6 +25,7 @@ static const struct cmd *const commands[] = {
 	&cmd_ps,
 	&cmd_load,
 	&cmd_unload,
+	&cmd_top,
 };
 
 static void usage(FILE *fp)

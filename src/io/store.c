@@ -160,11 +160,22 @@ static struct io_store_entry *find_file(struct io_store *s, const struct stat *s
 	return NULL;
 }
 
+/* whether list (names with ", " between them) holds name */
+static bool listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; p; p = strstr(p, ", "), p = p ? p + 2 : NULL)
+		if (!strncmp(p, name, n) && (p[n] == '\0' || (p[n] == ',' && p[n + 1] == ' ')))
+			return true;
+	return false;
+}
+
 static int also_add(struct io_store_entry *e, const char *name)
 {
 	char *n;
 
-	if (!strcmp(e->name, name) || (e->also && strstr(e->also, name)))
+	if (!strcmp(e->name, name) || (e->also && listed(e->also, name)))
 		return 0;
 	if (asprintf(&n, "%s%s%s", e->also ? e->also : "", e->also ? ", " : "", name) < 0)
 		return -ENOMEM;

@@ -175,7 +175,13 @@ static void files_text(FILE *fp, const struct out_recommend *r)
 		char ngl[16], ctx[16], sp[32];
 
 		fputs("  ", fp);
-		put_pad(fp, f->name, w);
+		if (strlen(f->name) > w) {
+			/* a long name on a line of its own */
+			put(fp, f->name);
+			fprintf(fp, "\n  %*s", (int)w, "");
+		} else {
+			put_pad(fp, f->name, w);
+		}
 		fprintf(fp, "  %-9s %8.2f  %-6s", f->source, (double)f->file_bytes / GB, fits_word(f));
 		if (f->failed) {
 			fputs("  ", fp);

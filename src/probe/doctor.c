@@ -519,6 +519,7 @@ static void check_oom(const struct probe_doctor_facts *f, struct probe_check *c)
 {
 	const struct probe_oom_kill *model_kill = NULL;
 	bool cg_kills = false;
+	size_t n_quiet = 0;
 
 	switch (f->kmsg_state) {
 	case PROBE_READ_OK:
@@ -561,14 +562,21 @@ static void check_oom(const struct probe_doctor_facts *f, struct probe_check *c)
 			  f->kmsg_state == PROBE_READ_DENIED ? "; run llmem doctor as root to see it" : "");
 		break;
 	}
+	/* the cgroups' counters: those with kills, the rest counted */
 	for (size_t i = 0; i < f->n_cg_ooms; i++) {
 		const struct probe_cg_oom *g = &f->cg_ooms[i];
 
+		if (!g->oom_kill) {
+			n_quiet++;
+			continue;
+		}
 		cat(c->found, sizeof(c->found), "; cgroup %s (%s): %llu OOM kill%s", g->path, g->who,
 		    (unsigned long long)g->oom_kill, g->oom_kill == 1 ? "" : "s");
-		if (g->oom_kill)
-			cg_kills = true;
+		cg_kills = true;
 	}
+	if (n_quiet)
+		cat(c->found, sizeof(c->found), "; %zu %scgroup%s of llmem and the model servers: no "
+		    "OOM kill", n_quiet, cg_kills ? "other " : "", n_quiet == 1 ? "" : "s");
 	if (model_kill) {
 		c->verdict = PROBE_VERDICT_BAD;
 		probe_fmt(c->why, sizeof(c->why),

@@ -26,7 +26,7 @@
 #define PROBE_DOCTOR_MAX_CHECKS 16
 #define PROBE_BUDDY_MAX_ORDERS 16
 #define PROBE_BUDDY_MAX_ZONES 32
-#define PROBE_CHECK_TEXT 720
+#define PROBE_CHECK_TEXT 1024
 
 /* How reading an optional file went. */
 enum probe_read_state {

@@ -202,6 +202,8 @@ json_t *api_status_json(struct srv *s)
 	json_object_set_new(o, "models", models);
 	json_object_set_new(o, "requests_open", json_integer((json_int_t)s->n_rqs));
 	json_object_set_new(o, "rejected", json_integer((json_int_t)s->n_rejected));
+	json_object_set_new(o, "pressure", srv_pressure_json(s));
+	json_object_set_new(o, "cgroup", srv_cgroup_json(s));
 	return o;
 }
 
@@ -708,6 +710,8 @@ void api_handle(struct evhttp_request *req, void *arg)
 		h_ollama(s, req, RQ_OLLAMA_EMBEDDINGS);
 	else if (get && !strcmp(path, "/llmem/status"))
 		api_reply_json(req, 200, api_status_json(s));
+	else if (get && !strcmp(path, "/metrics"))
+		metrics_reply(s, req);
 	else if (get && !strcmp(path, "/")) {
 		struct evbuffer *b = evbuffer_new();
 

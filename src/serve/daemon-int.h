@@ -123,6 +123,7 @@ struct srv {
 	struct footprint_cache fc; /* measured footprints, across restarts */
 	uint64_t n_http;          /* requests served */
 	uint64_t n_rejected;
+	struct srv_mem *mem;      /* memory pressure, cgroups (daemon-mem.c) */
 };
 
 /* daemon.c */
@@ -145,6 +146,25 @@ void api_reply_error(struct evhttp_request *req, int status, bool ollama, const 
 	ATTR_PRINTF(4, 5);
 json_t *api_status_json(struct srv *s);
 void api_format_time(int64_t unix_ns, char *buf, size_t n);
+
+/* metrics.c: answers GET /metrics (Prometheus text format) */
+void metrics_reply(struct srv *s, struct evhttp_request *req);
+
+/* daemon-mem.c: memory pressure (the budget hook, every second and on a
+ * PSI trigger) and a memory cgroup per backend where delegated */
+int srv_mem_start(struct srv *s);   /* once the loop exists; 0 or -ENOMEM */
+void srv_mem_stop(struct srv *s);   /* after the backends are reaped */
+void srv_mem_update(struct srv *s); /* reads the budgets now */
+/* Before backend_start(): the backend's cgroup, into sp->cgroup_procs */
+void srv_cgroup_prepare(struct bk *b, struct backend_spec *sp);
+/* backend_start() failed with e while sp->cgroup_procs was set: the
+ * cgroup goes (the start is tried again without it) */
+void srv_cgroup_failed(struct bk *b, int e);
+/* After the backend exited: whether the kernel's OOM killer killed it in
+ * its cgroup (msg says so, with the limit); the cgroup goes. */
+bool srv_cgroup_exited(struct bk *b, char *msg, size_t n);
+json_t *srv_pressure_json(struct srv *s);
+json_t *srv_cgroup_json(struct srv *s);
 
 /* proxy.c */
 void proxy_start(struct rq *r);

@@ -329,7 +329,13 @@ static void bk_start(struct srv *s, size_t model, uint32_t plan_id)
 	memset(&sp, 0, sizeof(sp));
 	sp.exe = s->o->backend;
 	sp.argv = (char *const *)argv;
+	srv_cgroup_prepare(b, &sp);
 	e = backend_start(&sp, &b->proc);
+	if (e < 0 && sp.cgroup_procs) {
+		srv_cgroup_failed(b, e);
+		sp.cgroup_procs = NULL;
+		e = backend_start(&sp, &b->proc);
+	}
 	if (e < 0)
 		goto fail;
 	b->running = true;
@@ -489,8 +495,8 @@ static void bk_exited(struct bk *b, int wstatus)
 {
 	struct srv *s = b->s;
 	enum sched_exit why;
-	char desc[96];
-	bool was_loading = !b->healthy;
+	char desc[96], cg_msg[SCHED_REASON_LEN];
+	bool was_loading = !b->healthy, cg_oom;
 
 	while (b->proc.out_fd >= 0 && backend_read(&b->proc, &b->log, &b->rep) > 0)
 		;
@@ -498,9 +504,13 @@ static void bk_exited(struct bk *b, int wstatus)
 	b->running = false;
 	b->healthy = false;
 	backend_describe_exit(wstatus, desc, sizeof(desc));
+	cg_oom = srv_cgroup_exited(b, cg_msg, sizeof(cg_msg));
 	if (b->stopping) {
 		why = SCHED_EXIT_STOPPED;
 		snprintf(b->exit_msg, sizeof(b->exit_msg), "stopped (%s)", desc);
+	} else if (cg_oom) {
+		why = SCHED_EXIT_OOM;
+		msgf(b->exit_msg, sizeof(b->exit_msg), "%s: %.80s", cg_msg, desc);
 	} else if (b->rep.oom) {
 		why = SCHED_EXIT_OOM;
 		msgf(b->exit_msg, sizeof(b->exit_msg), "out of memory (%s): %.120s", desc, b->rep.oom_line);
@@ -663,12 +673,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (s->o->hooks.budget) {
-		uint64_t budget[SCHED_MAX_POOLS];
-
-		if (s->o->hooks.budget(s->o->hooks.ctx, budget) == 0)
-			sched_set_budget(&s->sch, srv_now(), budget, &s->acts);
-	}
+	/* the budgets are read by daemon-mem.c's own timer */
 	sched_tick(&s->sch, srv_now(), &s->acts);
 	srv_actions_run(s);
 }
@@ -833,6 +838,12 @@ int serve_run(const struct serve_options *o, struct diag *d)
 			goto out;
 		}
 	}
+	/* the budgets as memory stands now, before any load */
+	if (srv_mem_start(&s) < 0) {
+		e = -ENOMEM;
+		diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (o->reg->v[i].load_on_startup)
 			sched_load(&s.sch, srv_now(), i, SCHED_KEEP_ALIVE_DEFAULT, &s.acts);
@@ -858,6 +869,7 @@ int serve_run(const struct serve_options *o, struct diag *d)
 	event_base_loop(s.base, EVLOOP_NONBLOCK);
 	stop_all(&s);
 out:
+	srv_mem_stop(&s);
 	if (s.bks) {
 		for (size_t i = 0; i < n; i++) {
 			bk_clear(&s.bks[i]);

@@ -42,6 +42,28 @@ struct serve_model_info {
 	bool embedding;          /* served with --embeddings */
 };
 
+/* Memory pressure as the budget hook last read it (bytes; PSI averages
+ * in hundredths of a percent), for /llmem/status. */
+struct serve_pressure {
+	bool known;                /* read at least once */
+	uint64_t mem_available;    /* MemAvailable */
+	uint64_t cgroup_available; /* what the process's memory cgroup leaves;
+	                            * UINT64_MAX without a limit */
+	uint64_t available;        /* the smaller: what the rule takes */
+	uint64_t headroom;         /* kept free in system RAM */
+	uint64_t held;             /* what the models hold in RAM */
+	uint64_t cap;              /* the configured budget, UINT64_MAX none */
+	uint64_t budget;           /* the RAM budget now */
+	bool has_psi;
+	uint32_t psi_some_avg10, psi_full_avg10;
+	bool psi_trigger;          /* a PSI trigger wakes the daemon */
+	uint64_t n_triggers;       /* times it fired (the daemon counts) */
+	char why[SCHED_REASON_LEN]; /* the reason evictions get now; "" while
+	                             * available holds the headroom */
+};
+
+struct cgroup_tree;
+
 struct serve_hooks {
 	void *ctx;
 	/* opens the model's header (once) and describes it; a negative errno
@@ -56,8 +78,13 @@ struct serve_hooks {
 	 * a negative errno. */
 	int (*plan_args)(void *ctx, size_t model, uint32_t plan_id, const char **argv, size_t max);
 	int (*plan_info)(void *ctx, size_t model, uint32_t plan_id, struct serve_plan_info *info);
-	/* the budgets now (memory pressure); NULL = fixed */
-	int (*budget)(void *ctx, uint64_t *budget);
+	/* the budgets now (memory pressure, serve/pressure.h), called every
+	 * second and when a PSI trigger fires, with budget_ctx: held[p] is
+	 * what the models hold in pool p; fills budget[n_pools] and what it
+	 * read into *p (for status, and the reason of evictions). 0 or a
+	 * negative errno (the budgets stay). NULL = fixed budgets. */
+	int (*budget)(void *ctx, const uint64_t *held, uint64_t *budget, struct serve_pressure *p);
+	void *budget_ctx;
 };
 
 struct serve_options {
@@ -69,6 +96,7 @@ struct serve_options {
 	                             * plan/plan_ctx are filled from hooks */
 	size_t n_pools;
 	char pool_names[SCHED_MAX_POOLS][32]; /* "RAM", "CUDA0", ... */
+	uint64_t pool_total[SCHED_MAX_POOLS]; /* their sizes, 0 = unknown */
 	const char *api_key;       /* NULL = none */
 	const char *const *origins; /* extra allowed Origin patterns */
 	size_t n_origins;
@@ -81,6 +109,10 @@ struct serve_options {
 	const char *version;
 	struct serve_hooks hooks;
 	int ready_fd;              /* >= 0: write "ready\n" there once listening */
+	int pressure_fd;           /* > 0: readable when a PSI trigger fires
+	                            * (serve/pressure.h); 0 = none */
+	struct cgroup_tree *cgroup; /* a cgroup per backend where delegated
+	                             * (serve/cgroup.h); NULL = none */
 };
 
 /* Runs the daemon until SIGTERM or SIGINT; then stops every backend

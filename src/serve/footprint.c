@@ -150,7 +150,11 @@ int footprint_cache_store(struct footprint_cache *c, const struct footprint_key 
 	e->key = *k;
 	e->n_pools = n_pools;
 	memcpy(e->need, need, n_pools * sizeof(*need));
-	e->seq = ++c->seq;
+	/* a file may hold any seq up to INT64_MAX: stay there rather than
+	 * save one the next load refuses */
+	if (c->seq < (uint64_t)INT64_MAX)
+		c->seq++;
+	e->seq = c->seq;
 	return 0;
 }
 

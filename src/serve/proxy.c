@@ -192,10 +192,15 @@ static void up_chunk_cb(struct evhttp_request *req, void *arg)
 		out_flush(r);
 		if (e < 0) {
 			/* the stream is over: an error line was written when it could */
-			if (!r->ts.done)
+			if (!r->ts.done && !r->reply_started) {
 				proxy_fail(r, 502, d.msg[0] ? d.msg : "the backend's stream is malformed");
-			else
+			} else {
+				if (!r->ts.done) {
+					(void)!tr_stream_finish(&r->ts, wall_ns(), &r->out, &d);
+					out_flush(r);
+				}
 				ollama_stream_over(r);
+			}
 		}
 		return;
 	}

@@ -220,10 +220,12 @@ static void set_keep_alive(struct sched_model *md, int64_t keep_alive_ms)
 	md->keep_alive_ms = keep_alive_ms == SCHED_KEEP_ALIVE_DEFAULT ? md->cfg.keep_alive_ms : keep_alive_ms;
 }
 
-static void stop(struct sched *s, size_t m, bool eviction, const char *reason, struct sched_actions *out)
+static void stop(struct sched *s, size_t m, enum sched_stop why, const char *reason,
+		 struct sched_actions *out)
 {
 	struct sched_model *md = &s->models[m];
 	struct sched_action *a;
+	bool eviction = why == SCHED_STOP_MAKE_ROOM || why == SCHED_STOP_PRESSURE;
 
 	/* never a model in use: requests are never interrupted */
 	if (md->state != SCHED_READY || md->busy > 0 || md->n_queued > 0)
@@ -231,6 +233,7 @@ static void stop(struct sched *s, size_t m, bool eviction, const char *reason, s
 	md->state = SCHED_UNLOADING;
 	md->unload_when_idle = false;
 	md->expires_at = INT64_MAX;
+	md->n_stops[why < SCHED_STOP_N ? why : SCHED_STOP_OTHER]++;
 	if (eviction) {
 		md->n_evictions++;
 		snprintf(md->reason, sizeof(md->reason), "%s", reason);
@@ -362,8 +365,8 @@ static size_t next_victim(const struct sched *s, size_t prev)
  * then. Called once without apply to see whether stopping is worth it, then
  * with apply: the choice is the same both times (ranks_before()), and a
  * model stopped on the way keeps its rank. */
-static bool make_room(struct sched *s, const uint64_t *need, bool slot, bool apply, const char *reason,
-		      struct sched_actions *out)
+static bool make_room(struct sched *s, const uint64_t *need, bool slot, bool apply, enum sched_stop why,
+		      const char *reason, struct sched_actions *out)
 {
 	struct room r;
 	size_t j = SIZE_MAX;
@@ -379,7 +382,7 @@ static bool make_room(struct sched *s, const uint64_t *need, bool slot, bool app
 			r.held[p] = sub_sat(r.held[p], s->models[j].need[p]);
 		r.count--;
 		if (apply)
-			stop(s, j, true, reason, out);
+			stop(s, j, why, reason, out);
 	}
 	return true;
 }
@@ -486,8 +489,8 @@ static enum verdict consider(struct sched *s, size_t m, bool head, struct sched_
 	}
 	if (!head)
 		return V_WAIT;
-	if (make_room(s, best.need, true, false, NULL, out)) {
-		make_room(s, best.need, true, true, "evicted to load another model", out);
+	if (make_room(s, best.need, true, false, SCHED_STOP_MAKE_ROOM, NULL, out)) {
+		make_room(s, best.need, true, true, SCHED_STOP_MAKE_ROOM, "evicted to load another model", out);
 		return V_PENDING;
 	}
 	if (md->cfg.may_shrink) {
@@ -509,8 +512,8 @@ static enum verdict consider(struct sched *s, size_t m, bool head, struct sched_
 				start_load(s, m, &small, out);
 				return V_LOADED;
 			}
-			if (make_room(s, small.need, true, false, NULL, out)) {
-				make_room(s, small.need, true, true, "evicted to load another model", out);
+			if (make_room(s, small.need, true, false, SCHED_STOP_MAKE_ROOM, NULL, out)) {
+				make_room(s, small.need, true, true, SCHED_STOP_MAKE_ROOM, "evicted to load another model", out);
 				return V_PENDING;
 			}
 		}
@@ -625,13 +628,14 @@ static void pass(struct sched *s, int64_t now, struct sched_actions *out)
 		if (!is_idle(md))
 			continue;
 		if (md->unload_when_idle)
-			stop(s, m, false, "unloaded on request", out);
+			stop(s, m, SCHED_STOP_UNLOAD_REQUEST, "unloaded on request", out);
 		else if (!md->cfg.pin && md->expires_at <= now)
-			stop(s, m, false, "keep-alive expired", out);
+			stop(s, m, SCHED_STOP_KEEP_ALIVE, "keep-alive expired", out);
 	}
 	/* over budget (budgets lowered, or a backend measured more than its
 	 * plan): idle models go until what stays fits */
-	make_room(s, nothing, false, true, "memory pressure", out);
+	make_room(s, nothing, false, true, SCHED_STOP_PRESSURE,
+		  s->budget_why[0] ? s->budget_why : "memory pressure", out);
 	do
 		admit(s, now, out);
 	while (time_out_one(s, now, out));
@@ -938,8 +942,15 @@ void sched_tick(struct sched *s, int64_t now, struct sched_actions *out)
 
 void sched_set_budget(struct sched *s, int64_t now, const uint64_t *budget, struct sched_actions *out)
 {
+	sched_set_budget_why(s, now, budget, NULL, out);
+}
+
+void sched_set_budget_why(struct sched *s, int64_t now, const uint64_t *budget, const char *why,
+			  struct sched_actions *out)
+{
 	for (size_t p = 0; p < s->opt.n_pools; p++)
 		s->opt.budget[p] = budget[p];
+	snprintf(s->budget_why, sizeof(s->budget_why), "%s", why ? why : "");
 	pass(s, now, out);
 }
 
@@ -997,4 +1008,22 @@ const char *sched_state_name(enum sched_state st)
 		return "failed";
 	}
 	return "?";
+}
+
+const char *sched_stop_name(enum sched_stop why)
+{
+	switch (why) {
+	case SCHED_STOP_KEEP_ALIVE:
+		return "keep_alive";
+	case SCHED_STOP_PRESSURE:
+		return "pressure";
+	case SCHED_STOP_MAKE_ROOM:
+		return "make_room";
+	case SCHED_STOP_UNLOAD_REQUEST:
+		return "unload_request";
+	case SCHED_STOP_OTHER:
+	case SCHED_STOP_N:
+		break;
+	}
+	return "other";
 }

@@ -73,6 +73,16 @@ struct sched_plan {
 typedef int (*sched_plan_fn)(void *ctx, size_t model, const uint64_t *avail,
 			     struct sched_plan *plan);
 
+/* Why the scheduler stopped a model, for the per-reason counters. */
+enum sched_stop {
+	SCHED_STOP_KEEP_ALIVE,     /* its keep-alive expired (or was 0) */
+	SCHED_STOP_PRESSURE,       /* memory pressure: budgets lowered */
+	SCHED_STOP_MAKE_ROOM,      /* evicted to load another model */
+	SCHED_STOP_UNLOAD_REQUEST, /* sched_unload() */
+	SCHED_STOP_OTHER,
+	SCHED_STOP_N,
+};
+
 /* What the preset says of a model. */
 struct sched_model_cfg {
 	int32_t priority;      /* higher is evicted later; default 0 */
@@ -109,7 +119,9 @@ struct sched_model {
 	                                 * unloading (kept after, for status) */
 	uint64_t cap[SCHED_MAX_POOLS];  /* after an OOM exit; UINT64_MAX in
 	                                 * pools that need nothing */
-	uint64_t n_loads, n_evictions, n_crashes, n_ooms; /* counters */
+	uint64_t n_loads, n_evictions, n_crashes, n_ooms; /* counters;
+	                          * evictions: MAKE_ROOM and PRESSURE stops */
+	uint64_t n_stops[SCHED_STOP_N]; /* every stop, by why */
 	char reason[SCHED_REASON_LEN]; /* last failure or eviction, for status */
 };
 
@@ -176,6 +188,9 @@ struct sched {
 	struct sched_memo *memo; /* the planner's last answers, 2 per model
 	                          * (a solve takes milliseconds, and a waiting
 	                          * model is planned again on every event) */
+	char budget_why[SCHED_REASON_LEN]; /* why the budgets are what they
+	                                    * are (sched_set_budget_why());
+	                                    * "" = "memory pressure" */
 };
 
 /* Initializes s for n models with cfg[n] (copied). Allocates the queues
@@ -232,6 +247,12 @@ void sched_tick(struct sched *s, int64_t now, struct sched_actions *out);
 /* New budgets (memory pressure, or other programs freed memory): when the
  * models hold more than budget, idle ones are stopped ("memory pressure"). */
 void sched_set_budget(struct sched *s, int64_t now, const uint64_t *budget, struct sched_actions *out);
+/* The same, with what the budgets come from ("memory pressure: MemAvailable
+ * 812 MiB, headroom 2048 MiB"): the reason of the evictions they cause, now
+ * and later while they hold (a busy model stopped once idle). NULL or ""
+ * = "memory pressure". */
+void sched_set_budget_why(struct sched *s, int64_t now, const uint64_t *budget, const char *why,
+			  struct sched_actions *out);
 
 /* The earliest time sched_tick() has something to do; INT64_MAX if none.
  * Never a time already handled (no busy loop while a model waits for
@@ -250,5 +271,7 @@ void sched_replan(struct sched *s, size_t model);
 uint64_t sched_used(const struct sched *s, size_t pool);
 
 const char *sched_state_name(enum sched_state st);
+/* "keep_alive", "pressure", "make_room", "unload_request", "other" */
+const char *sched_stop_name(enum sched_stop why);
 
 #endif

@@ -1739,7 +1739,8 @@ int tr_response(const struct tr_meta *m, const char *body, size_t len, json_t **
 	if (json_object_get(root, "error")) {
 		msg = error_message(root, &mn);
 		e = diag_set(d, -EPROTO, DIAG_NO_OFFSET, "the model's backend failed: %.*s",
-			     (int)(mn > 200 ? 200 : mn), msg ? msg : "(no message)");
+			     msg && mn ? (int)(mn > 200 ? 200 : mn) : 12,
+			     msg && mn ? msg : "(no message)");
 	} else if (m->api == TR_API_EMBED || m->api == TR_API_EMBEDDINGS) {
 		e = resp_embed(m, root, out, d);
 	} else if (m->backend == TR_BE_CHAT || m->backend == TR_BE_COMPLETIONS ||
@@ -2093,8 +2094,9 @@ int tr_stream_event(struct tr_stream *st, const char *data, size_t len, int64_t 
 	}
 	if (json_object_get(root, "error")) {
 		msg = error_message(root, &mn);
-		snprintf(buf, sizeof(buf), "%.*s", (int)(mn > 200 ? 200 : mn),
-			 msg && mn ? msg : "the model's backend failed");
+		snprintf(buf, sizeof(buf), "%.*s", (int)(mn > 200 ? 200 : mn), msg ? msg : "");
+		if (!buf[0]) /* no message, or one that starts with a NUL */
+			snprintf(buf, sizeof(buf), "the model's backend failed");
 		json_decref(root);
 		return stream_fail(st, out, d, -EPROTO, buf);
 	}

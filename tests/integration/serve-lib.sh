@@ -64,9 +64,29 @@ serve_cleanup() {
 		kill -KILL "$p" 2>/dev/null
 	done
 	wait 2>/dev/null
+	# the model cgroups of a daemon killed before it could remove them
+	# (llmem serve makes them where its cgroup is delegated)
+	# (their backends may take a moment to be gone)
+	i=0
+	while [ $i -lt 20 ]; do
+		_left=0
+		for _cg in "/sys/fs/cgroup/memory$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3; exit}' /proc/self/cgroup)" \
+			"/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)"; do
+			for p in $DAEMONS; do
+				for c in "${_cg%/}"/model-*-"$p"-*; do
+					[ -d "$c" ] && ! rmdir "$c" 2>/dev/null && _left=1
+				done
+			done
+		done
+		[ $_left = 0 ] && break
+		sleep 0.1
+		i=$((i + 1))
+	done
 	if [ -n "$CGROUP" ] && [ -d "$CGROUP" ]; then
 		i=0
-		while ! rmdir "$CGROUP" 2>/dev/null && [ $i -lt 50 ]; do
+		# what a daemon made in it first (its v2 leaf, model cgroups)
+		while ! { for c in "$CGROUP"/*/; do [ -d "$c" ] && rmdir "$c" 2>/dev/null; done
+			rmdir "$CGROUP" 2>/dev/null; } && [ $i -lt 50 ]; do
 			sleep 0.1
 			i=$((i + 1))
 		done

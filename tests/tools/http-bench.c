@@ -1,14 +1,21 @@
 /* http-bench.c: the HTTP client of bench/serve.sh. Plain blocking sockets
- * (no library between the clock and the wire), CLOCK_MONOTONIC, one
- * keep-alive connection; times in microseconds.
+ * (no library between the clock and the wire), CLOCK_MONOTONIC, keep-alive
+ * connections; times in microseconds.
  *
- *   http-bench lat PORT N WARMUP PATH BODY
- *       WARMUP untimed requests, then N timed ones, one at a time; each is
- *       timed from just before send() to the last byte of the body.
- *       Prints "n p50 p90 p99 max mean reconnects". A connection the server
+ *   http-bench lat N WARMUP PATH BODY PORT[,KEY]...
+ *       Interleaved latency of several servers: WARMUP untimed rounds, then
+ *       N timed ones; each round sends one request to every PORT in turn
+ *       (round i starts with port i mod the number of ports), one at a time,
+ *       each on its own keep-alive connection, so that a change in the
+ *       machine's load falls on every port alike. A request is timed from
+ *       just before send() to the last byte of the body. Prints one line per
+ *       PORT: "n p50 p90 p99 max mean reconnects". A connection the server
  *       closes (Connection: close, as llama-server says every 100 requests)
  *       is reopened between requests, outside the timing; reconnects counts
- *       them. HB_RAW=FILE also writes every sample, one a line.
+ *       them. KEY: sent as "Authorization: Bearer KEY" to that port. A
+ *       PORT written +PORT gets a new connection for every request instead,
+ *       its connect() timed with the request.
+ *       HB_RAW=PREFIX also writes every sample to PREFIX.0, PREFIX.1, ...
  *   http-bench stream PORT PATH BODY
  *       One request; prints "ttfb total bytes events": time to the first byte
  *       of the response, to its last byte, body bytes (chunked framing
@@ -28,6 +35,8 @@
  *       Prints "ttfb ready total", from the fork. Stops the server
  *       (SIGTERM, then SIGKILL after 10 s) before exiting.
  *
+ * HB_KEY=KEY adds "Authorization: Bearer KEY" to the requests of the other
+ * modes (llmem starts each backend with an --api-key of its own).
  * A status other than 200 or a malformed answer exits 1 with a message. */
 #include "base/compat.h"
 
@@ -154,14 +163,23 @@ static int line(struct conn *c, char *out, size_t cap)
 	return 0;
 }
 
-static int send_req(struct conn *c, const char *method, const char *path, const char *body)
+static const char *env_key(void)
+{
+	const char *k = getenv("HB_KEY");
+
+	return k && k[0] ? k : NULL;
+}
+
+static int send_req(struct conn *c, const char *method, const char *path, const char *body,
+		    const char *key)
 {
 	char req[8192];
 	size_t bl = body ? strlen(body) : 0;
 	int n = snprintf(req, sizeof(req),
 			 "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
-			 "Content-Length: %zu\r\n\r\n%s",
-			 method, path, c->port, bl, body ? body : "");
+			 "%s%s%sContent-Length: %zu\r\n\r\n%s",
+			 method, path, c->port, key ? "Authorization: Bearer " : "", key ? key : "",
+			 key ? "\r\n" : "", bl, body ? body : "");
 
 	if (n < 0 || (size_t)n >= sizeof(req))
 		die("%s", "request too long");
@@ -293,49 +311,91 @@ static int64_t pct(const int64_t *v, size_t n, double p)
 	return v[k - 1];
 }
 
-static int mode_lat(int port, long n, long warm, const char *path, const char *body)
+struct target {
+	struct conn c;
+	bool fresh;      /* a new connection for every request, timed */
+	const char *key;
+	int64_t *t;
+	long reconnects;
+};
+
+static void target_send(struct target *tg, const char *path, const char *body, struct resp *r)
 {
-	struct conn *c = calloc(1, sizeof(*c));
-	int64_t *t = calloc((size_t)n, sizeof(*t)), sum = 0;
-	long reconnects = 0;
+	if (send_req(&tg->c, "POST", path, body, tg->key) < 0 || read_resp(&tg->c, r) < 0)
+		die("%s", "request failed (connection closed?)");
+}
+
+static int mode_lat(long n, long warm, const char *path, const char *body, int nt, char **spec)
+{
+	struct target *tg = calloc((size_t)nt, sizeof(*tg));
 	const char *raw = getenv("HB_RAW");
 	struct resp r;
 
-	if (!c || !t || n < 1)
+	if (!tg || n < 1 || nt < 1)
 		die("%s", "bad arguments or out of memory");
-	conn_open(c, port);
-	for (long i = -warm; i < n; i++) {
-		int64_t t0 = now_us();
+	for (int j = 0; j < nt; j++) {
+		char *comma = strchr(spec[j], ',');
 
-		if (send_req(c, "POST", path, body) < 0 || read_resp(c, &r) < 0)
-			die("%s", "request failed (connection closed?)");
-		if (i >= 0)
-			t[i] = now_us() - t0;
-		expect_ok(&r, "lat");
-		if (r.close) {
-			close(c->fd);
-			conn_open(c, port);
+		if (spec[j][0] == '+') {
+			tg[j].fresh = true;
+			spec[j]++;
+		}
+		if (comma) {
+			*comma = '\0';
+			tg[j].key = comma + 1;
+		}
+		tg[j].t = calloc((size_t)n, sizeof(int64_t));
+		if (!tg[j].t)
+			die("%s", "out of memory");
+		conn_open(&tg[j].c, atoi(spec[j]));
+	}
+	/* request i goes to every target in turn, starting with target i % nt:
+	 * a change in the machine's load falls on all of them alike */
+	for (long i = -warm; i < n; i++) {
+		for (int jj = 0; jj < nt; jj++) {
+			struct target *t = &tg[((i + warm) + jj) % nt];
+			int64_t t0 = now_us();
+
+			if (t->fresh) {
+				close(t->c.fd);
+				conn_open(&t->c, t->c.port);
+			}
+			target_send(t, path, body, &r);
 			if (i >= 0)
-				reconnects++;
+				t->t[i] = now_us() - t0;
+			expect_ok(&r, "lat");
+			if (r.close && !t->fresh) {
+				close(t->c.fd);
+				conn_open(&t->c, t->c.port);
+				if (i >= 0)
+					t->reconnects++;
+			}
 		}
 	}
-	close(c->fd);
-	if (raw) {
-		FILE *f = fopen(raw, "w");
+	for (int j = 0; j < nt; j++) {
+		int64_t sum = 0, *t = tg[j].t;
 
-		for (long i = 0; f && i < n; i++)
-			fprintf(f, "%lld\n", (long long)t[i]);
-		if (f)
-			fclose(f);
+		close(tg[j].c.fd);
+		if (raw) {
+			char fn[4096];
+			FILE *f;
+
+			snprintf(fn, sizeof(fn), "%s.%d", raw, j);
+			f = fopen(fn, "w");
+			for (long i = 0; f && i < n; i++)
+				fprintf(f, "%lld\n", (long long)t[i]);
+			if (f)
+				fclose(f);
+		}
+		for (long i = 0; i < n; i++)
+			sum += t[i];
+		qsort(t, (size_t)n, sizeof(*t), cmp_i64);
+		printf("%ld %lld %lld %lld %lld %lld %ld\n", n, (long long)pct(t, (size_t)n, 50),
+		       (long long)pct(t, (size_t)n, 90), (long long)pct(t, (size_t)n, 99),
+		       (long long)t[n - 1], (long long)(sum / n), tg[j].reconnects);
+		free(t);
 	}
-	for (long i = 0; i < n; i++)
-		sum += t[i];
-	qsort(t, (size_t)n, sizeof(*t), cmp_i64);
-	printf("%ld %lld %lld %lld %lld %lld %ld\n", n, (long long)pct(t, (size_t)n, 50),
-	       (long long)pct(t, (size_t)n, 90), (long long)pct(t, (size_t)n, 99),
-	       (long long)t[n - 1], (long long)(sum / n), reconnects);
-	free(t);
-	free(c);
+	free(tg);
 	return 0;
 }
 
@@ -349,7 +409,7 @@ static int mode_stream(int port, const char *path, const char *body)
 		die("%s", "out of memory");
 	conn_open(c, port);
 	t0 = now_us();
-	if (send_req(c, "POST", path, body) < 0 || read_resp(c, &r) < 0)
+	if (send_req(c, "POST", path, body, env_key()) < 0 || read_resp(c, &r) < 0)
 		die("%s", "stream request failed");
 	expect_ok(&r, "stream");
 	printf("%lld %lld %ld %ld\n", (long long)(c->t_first - t0), (long long)(now_us() - t0),
@@ -371,7 +431,7 @@ static int health(int port)
 	hc.fd = dial(port, 1000);
 	if (hc.fd < 0)
 		return 0;
-	st = send_req(&hc, "GET", "/health", NULL) < 0 || read_resp(&hc, &r) < 0 ? 0 : r.status;
+	st = send_req(&hc, "GET", "/health", NULL, NULL) < 0 || read_resp(&hc, &r) < 0 ? 0 : r.status;
 	close(hc.fd);
 	return st;
 }
@@ -416,13 +476,20 @@ static long ppid_of(long pid)
 	return atol(q + 4);
 }
 
-/* The --port of pid's command line, once it has exec'd (0: not yet). */
-static int port_of(long pid)
+/* The --port of pid's command line, once it has exec'd: its executable is
+ * no longer its parent's (0: not yet). */
+static int port_of(long pid, long parent)
 {
-	char p[64], b[8192];
-	ssize_t n;
+	char p[64], b[8192], e1[4096], e2[4096];
+	ssize_t n, k1, k2;
 	int fd;
 
+	snprintf(p, sizeof(p), "/proc/%ld/exe", pid);
+	k1 = readlink(p, e1, sizeof(e1));
+	snprintf(p, sizeof(p), "/proc/%ld/exe", parent);
+	k2 = readlink(p, e2, sizeof(e2));
+	if (k1 <= 0 || (k1 == k2 && !memcmp(e1, e2, (size_t)k1)))
+		return 0;
 	snprintf(p, sizeof(p), "/proc/%ld/cmdline", pid);
 	fd = open(p, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -455,7 +522,7 @@ static int mode_cold_llmem(int port, long llmem_pid, long poll_us, const char *p
 		die("%s", "out of memory");
 	conn_open(c, port);
 	t0 = now_us();
-	if (send_req(c, "POST", path, body) < 0)
+	if (send_req(c, "POST", path, body, env_key()) < 0)
 		die("%s", "send failed");
 	for (;;) {
 		struct pollfd pf = { c->fd, POLLIN, 0 };
@@ -479,7 +546,7 @@ static int mode_cold_llmem(int port, long llmem_pid, long poll_us, const char *p
 			if (top > seen)
 				seen = top;
 		} else if (!bport) {
-			bport = port_of(child);
+			bport = port_of(child, llmem_pid);
 		} else if (t_ready < 0 && now >= next) {
 			next = now + poll_us;
 			if (health(bport) == 200)
@@ -540,7 +607,7 @@ static int mode_cold_direct(long poll_us, int port, const char *log, const char 
 	t_ready = now_us() - t0;
 	conn_open(c, port);
 	t_send = now_us();
-	if (send_req(c, "POST", path, body) < 0 || read_resp(c, &r) < 0) {
+	if (send_req(c, "POST", path, body, env_key()) < 0 || read_resp(c, &r) < 0) {
 		kill(pid, SIGKILL);
 		die("%s", "request failed");
 	}
@@ -570,7 +637,7 @@ static int mode_cold_direct(long poll_us, int port, const char *log, const char 
 int main(int argc, char **argv)
 {
 	if (argc >= 7 && !strcmp(argv[1], "lat"))
-		return mode_lat(atoi(argv[2]), atol(argv[3]), atol(argv[4]), argv[5], argv[6]);
+		return mode_lat(atol(argv[2]), atol(argv[3]), argv[4], argv[5], argc - 6, argv + 6);
 	if (argc >= 5 && !strcmp(argv[1], "stream"))
 		return mode_stream(atoi(argv[2]), argv[3], argv[4]);
 	if (argc >= 7 && !strcmp(argv[1], "cold-llmem"))
@@ -578,7 +645,7 @@ int main(int argc, char **argv)
 	if (argc >= 9 && !strcmp(argv[1], "cold-direct") && !strcmp(argv[7], "--"))
 		return mode_cold_direct(atol(argv[2]), atoi(argv[3]), argv[4], argv[5], argv[6],
 					argv + 8);
-	fprintf(stderr, "usage: http-bench lat PORT N WARMUP PATH BODY\n"
+	fprintf(stderr, "usage: http-bench lat N WARMUP PATH BODY PORT[,KEY]...\n"
 			"       http-bench stream PORT PATH BODY\n"
 			"       http-bench cold-llmem PORT LLMEM_PID POLL_US PATH BODY\n"
 			"       http-bench cold-direct POLL_US PORT LOG PATH BODY -- ARGV...\n");

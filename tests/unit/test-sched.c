@@ -1078,6 +1078,60 @@ static void test_unload(void **state)
 	fx_free(x);
 }
 
+/* Every stop is counted by why (GET /metrics' evictions by reason); only
+ * make_room and pressure count as evictions. */
+static void test_stop_counters(void **state)
+{
+	struct fx *x = fx_new(3);
+	const struct sched_model *m0;
+
+	(void)state;
+	fx_start(x);
+	m0 = &x->s.models[0];
+	/* keep-alive */
+	serve(x, 0, 0, 1);
+	done(x, 1, 1);
+	tick(x, 1 + DEF_KA);
+	find(x, SCHED_ACT_STOP, 0);
+	exited(x, 2 + DEF_KA, 0, SCHED_EXIT_STOPPED, NULL);
+	assert_int_equal(m0->n_stops[SCHED_STOP_KEEP_ALIVE], 1);
+	assert_int_equal(m0->n_evictions, 0);
+	/* an unload request */
+	serve(x, 10 + DEF_KA, 0, 2);
+	done(x, 11 + DEF_KA, 2);
+	clr(x);
+	sched_unload(&x->s, 12 + DEF_KA, 0, &x->out);
+	find(x, SCHED_ACT_STOP, 0);
+	exited(x, 13 + DEF_KA, 0, SCHED_EXIT_STOPPED, NULL);
+	assert_int_equal(m0->n_stops[SCHED_STOP_UNLOAD_REQUEST], 1);
+	assert_int_equal(m0->n_evictions, 0);
+	/* make room: 0 and 1 hold 20 of 24 GPU bytes; 2 needs 10 */
+	serve(x, 20 + DEF_KA, 0, 3);
+	done(x, 21 + DEF_KA, 3);
+	serve(x, 22 + DEF_KA, 1, 4);
+	done(x, 23 + DEF_KA, 4);
+	req(x, 24 + DEF_KA, 2, 5, KA_DEF);
+	find(x, SCHED_ACT_STOP, 0);
+	exited(x, 25 + DEF_KA, 0, SCHED_EXIT_STOPPED, NULL);
+	find(x, SCHED_ACT_LOAD, 2);
+	assert_int_equal(m0->n_stops[SCHED_STOP_MAKE_ROOM], 1);
+	assert_int_equal(m0->n_evictions, 1);
+	/* pressure: model 1 is idle */
+	budget(x, 26 + DEF_KA, 100, 10);
+	find(x, SCHED_ACT_STOP, 1);
+	assert_int_equal(x->s.models[1].n_stops[SCHED_STOP_PRESSURE], 1);
+	assert_int_equal(x->s.models[1].n_evictions, 1);
+	assert_int_equal(m0->n_stops[SCHED_STOP_PRESSURE], 0);
+	assert_int_equal(m0->n_stops[SCHED_STOP_OTHER], 0);
+	assert_string_equal(sched_stop_name(SCHED_STOP_KEEP_ALIVE), "keep_alive");
+	assert_string_equal(sched_stop_name(SCHED_STOP_PRESSURE), "pressure");
+	assert_string_equal(sched_stop_name(SCHED_STOP_MAKE_ROOM), "make_room");
+	assert_string_equal(sched_stop_name(SCHED_STOP_UNLOAD_REQUEST), "unload_request");
+	assert_string_equal(sched_stop_name(SCHED_STOP_OTHER), "other");
+	assert_string_equal(sched_stop_name(SCHED_STOP_N), "other");
+	fx_free(x);
+}
+
 static void test_explicit_load(void **state)
 {
 	struct fx *x = fx_new(1);
@@ -1767,6 +1821,7 @@ int main(void)
 		cmocka_unit_test(test_no_plan_fits),
 		cmocka_unit_test(test_pressure),
 		cmocka_unit_test(test_unload),
+		cmocka_unit_test(test_stop_counters),
 		cmocka_unit_test(test_explicit_load),
 		cmocka_unit_test(test_cancel_queued_and_unknown),
 		cmocka_unit_test(test_cancel_last_waiting),

@@ -1,0 +1,307 @@
+/* daemon-mem.c: the daemon's side of memory pressure and of the backends'
+ * cgroups (issue #7 items 4 and 5). Every second, and at once when a PSI
+ * trigger fires, the budget hook (serve/pressure.h) reads MemAvailable and
+ * gives the budgets the scheduler is held to (sched_set_budget_why(): idle
+ * models go while other programs need the memory). Where the daemon's
+ * cgroup is delegated (serve/cgroup.h), each backend starts in a cgroup
+ * of its own limited to its planned footprint and a margin; a backend the
+ * kernel's OOM killer kills there is reported as out of memory, and the
+ * cgroup is removed once the backend has exited. */
+#include "base/compat.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "serve/cgroup.h"
+#include "serve/daemon-int.h"
+#include "serve/pressure.h"
+
+#define MEM_PERIOD_MS 1000
+#define MAX_PENDING 32
+#define MIB (UINT64_C(1) << 20)
+
+struct srv_mem {
+	struct event *ev_timer;     /* every MEM_PERIOD_MS */
+	struct event *ev_psi;       /* the PSI trigger fired */
+	struct serve_pressure pr;   /* the last reading */
+	struct cgroup_model *cg;    /* per model: its backend's cgroup */
+	char *cg_err;               /* per model: why its backend has none */
+	size_t n;
+	/* cgroups whose removal failed (a process still in them): retried */
+	struct cgroup_model pending[MAX_PENDING];
+	size_t n_pending;
+	uint64_t n_cg_made, n_cg_failed, n_cg_ooms;
+};
+
+#define CG_ERR_LEN 200
+
+/* snprintf that may cut (messages) */
+static void msgf(char *buf, size_t n, const char *fmt, ...) ATTR_PRINTF(3, 4);
+static void msgf(char *buf, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+}
+
+static void retry_pending(struct srv_mem *m)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < m->n_pending; i++)
+		if (cgroup_model_remove(&m->pending[i]) < 0)
+			m->pending[k++] = m->pending[i];
+	m->n_pending = k;
+}
+
+/* Removes c, or keeps it to try again later. */
+static void cg_drop(struct srv_mem *m, struct cgroup_model *c)
+{
+	if (!c->active)
+		return;
+	if (cgroup_model_remove(c) == 0)
+		return;
+	if (m->n_pending < MAX_PENDING)
+		m->pending[m->n_pending++] = *c;
+	c->active = false;
+}
+
+void srv_mem_update(struct srv *s)
+{
+	struct srv_mem *m = s->mem;
+	uint64_t held[SCHED_MAX_POOLS] = { 0 }, budget[SCHED_MAX_POOLS];
+	struct serve_pressure p;
+
+	if (!m)
+		return;
+	retry_pending(m);
+	if (!s->o->hooks.budget || s->stopping)
+		return;
+	for (size_t i = 0; i < s->o->n_pools; i++)
+		held[i] = sched_used(&s->sch, i);
+	memcpy(budget, s->sch.opt.budget, sizeof(budget));
+	memset(&p, 0, sizeof(p));
+	if (s->o->hooks.budget(s->o->hooks.budget_ctx, held, budget, &p) < 0)
+		return;
+	p.n_triggers = m->pr.n_triggers;
+	m->pr = p;
+	sched_set_budget_why(&s->sch, srv_now(), budget, p.why, &s->acts);
+	srv_actions_run(s);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	srv_mem_update(arg);
+}
+
+static void psi_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct srv *s = arg;
+	struct srv_mem *m = s->mem;
+
+	(void)what;
+	m->pr.n_triggers++;
+	if (pressure_trigger_drain(fd) < 0) {
+		/* gone: the periodic reading goes on */
+		event_del(m->ev_psi);
+		m->pr.psi_trigger = false;
+	}
+	srv_mem_update(s);
+}
+
+int srv_mem_start(struct srv *s)
+{
+	struct srv_mem *m = calloc(1, sizeof(*m));
+	size_t n = s->o->reg->n;
+	struct timeval tv = { MEM_PERIOD_MS / 1000, (MEM_PERIOD_MS % 1000) * 1000 };
+
+	if (!m)
+		return -ENOMEM;
+	s->mem = m;
+	m->n = n;
+	m->cg = calloc(n ? n : 1, sizeof(*m->cg));
+	m->cg_err = calloc(n ? n : 1, CG_ERR_LEN);
+	m->ev_timer = event_new(s->base, -1, EV_PERSIST, timer_cb, s);
+	if (!m->cg || !m->cg_err || !m->ev_timer)
+		return -ENOMEM;
+	event_add(m->ev_timer, &tv);
+	if (s->o->pressure_fd > 0) {
+		m->ev_psi = event_new(s->base, s->o->pressure_fd, EV_READ | EV_PERSIST, psi_cb, s);
+		if (!m->ev_psi)
+			return -ENOMEM;
+		event_add(m->ev_psi, NULL);
+	}
+	srv_mem_update(s);
+	return 0;
+}
+
+void srv_mem_stop(struct srv *s)
+{
+	struct srv_mem *m = s->mem;
+
+	if (!m)
+		return;
+	if (m->ev_timer)
+		event_free(m->ev_timer);
+	if (m->ev_psi)
+		event_free(m->ev_psi);
+	/* the backends are reaped: their cgroups go (a moment for the
+	 * kernel to let go of one just emptied) */
+	for (size_t i = 0; m->cg && i < m->n; i++)
+		cg_drop(m, &m->cg[i]);
+	for (int tries = 0; m->n_pending && tries < 50; tries++) {
+		usleep(20000);
+		retry_pending(m);
+	}
+	free(m->cg);
+	free(m->cg_err);
+	free(m);
+	s->mem = NULL;
+}
+
+/* ---- a backend's cgroup ---- */
+
+void srv_cgroup_prepare(struct bk *b, struct backend_spec *sp)
+{
+	struct srv *s = b->s;
+	struct srv_mem *m = s->mem;
+	struct cgroup_model *c;
+	uint64_t need;
+
+	if (!m || !s->o->cgroup || !s->o->cgroup->delegated)
+		return;
+	c = &m->cg[b->model];
+	cg_drop(m, c); /* the last backend's, should it be there still */
+	need = b->plan.need[0];
+	if (s->sch.models[b->model].need[0] > need)
+		need = s->sch.models[b->model].need[0];
+	m->cg_err[b->model * CG_ERR_LEN] = '\0';
+	if (cgroup_model_create(s->o->cgroup, s->o->reg->v[b->model].name, cgroup_limit_compute(need), c,
+				m->cg_err + b->model * CG_ERR_LEN, CG_ERR_LEN) < 0) {
+		m->n_cg_failed++;
+		return;
+	}
+	m->n_cg_made++;
+	sp->cgroup_procs = c->procs;
+}
+
+void srv_cgroup_failed(struct bk *b, int e)
+{
+	struct srv_mem *m = b->s->mem;
+
+	if (!m)
+		return;
+	msgf(m->cg_err + b->model * CG_ERR_LEN, CG_ERR_LEN, "cannot move the backend into %s: %s",
+		 m->cg[b->model].dir, strerror(e < 0 ? -e : e));
+	m->n_cg_failed++;
+	cg_drop(m, &m->cg[b->model]);
+}
+
+bool srv_cgroup_exited(struct bk *b, char *msg, size_t n)
+{
+	struct srv_mem *m = b->s->mem;
+	struct cgroup_model *c;
+	uint64_t kills = 0;
+	bool oom, own = false;
+
+	if (!m)
+		return false;
+	c = &m->cg[b->model];
+	if (!c->active)
+		return false;
+	oom = cgroup_model_oom_kills(c, &kills, &own) == 0 && kills > 0;
+	if (oom && own) {
+		m->n_cg_ooms++;
+		msgf(msg, n, "killed by the kernel's OOM killer in its cgroup (%s %llu MiB)",
+		     cgroup_limit_name(c->version), (unsigned long long)(c->limit / MIB));
+	} else if (oom) {
+		m->n_cg_ooms++;
+		msgf(msg, n, "killed by the kernel's OOM killer: memory ran out above its cgroup (%s %llu MiB "
+		     "not reached: the machine's, or a parent cgroup's limit)", cgroup_limit_name(c->version),
+		     (unsigned long long)(c->limit / MIB));
+	}
+	cg_drop(m, c);
+	return oom;
+}
+
+/* ---- status ---- */
+
+static json_t *bytes_or_null(uint64_t v)
+{
+	return v == UINT64_MAX ? json_null() : json_integer((json_int_t)v);
+}
+
+json_t *srv_pressure_json(struct srv *s)
+{
+	struct srv_mem *m = s->mem;
+	const struct serve_pressure *p;
+	json_t *o = json_object();
+
+	json_object_set_new(o, "watched", json_boolean(m && s->o->hooks.budget));
+	if (!m || !m->pr.known)
+		return o;
+	p = &m->pr;
+	json_object_set_new(o, "mem_available", json_integer((json_int_t)p->mem_available));
+	json_object_set_new(o, "cgroup_available", bytes_or_null(p->cgroup_available));
+	json_object_set_new(o, "available", json_integer((json_int_t)p->available));
+	json_object_set_new(o, "headroom", json_integer((json_int_t)p->headroom));
+	json_object_set_new(o, "held", json_integer((json_int_t)p->held));
+	json_object_set_new(o, "budget", json_integer((json_int_t)p->budget));
+	json_object_set_new(o, "cap", bytes_or_null(p->cap));
+	json_object_set_new(o, "under_pressure", json_boolean(p->available < p->headroom));
+	if (p->has_psi)
+		json_object_set_new(o, "psi", json_pack("{s:f, s:f}", "some_avg10", p->psi_some_avg10 / 100.0,
+							"full_avg10", p->psi_full_avg10 / 100.0));
+	else
+		json_object_set_new(o, "psi", json_null());
+	json_object_set_new(o, "psi_trigger", json_boolean(p->psi_trigger && m->ev_psi));
+	json_object_set_new(o, "triggers", json_integer((json_int_t)p->n_triggers));
+	json_object_set_new(o, "reason", json_string(p->why));
+	return o;
+}
+
+json_t *srv_cgroup_json(struct srv *s)
+{
+	const struct cgroup_tree *t = s->o->cgroup;
+	struct srv_mem *m = s->mem;
+	json_t *o = json_object(), *models = json_array();
+
+	json_object_set_new(o, "delegated", json_boolean(t && t->delegated));
+	json_object_set_new(o, "why", json_string(t ? t->why : "cgroups are off"));
+	if (t && t->version)
+		json_object_set_new(o, "version", json_integer(t->version));
+	if (t && t->delegated)
+		json_object_set_new(o, "path", json_string(t->path));
+	for (size_t i = 0; m && i < m->n; i++) {
+		const struct cgroup_model *c = &m->cg[i];
+		const char *err = m->cg_err + i * CG_ERR_LEN;
+		json_t *j;
+
+		if (!c->active && !err[0])
+			continue;
+		j = json_object();
+		json_object_set_new(j, "name", json_string(s->o->reg->v[i].name));
+		if (c->active) {
+			json_object_set_new(j, "dir", json_string(c->dir));
+			json_object_set_new(j, "limit", json_integer((json_int_t)c->limit));
+		}
+		if (err[0])
+			json_object_set_new(j, "error", json_string(err));
+		json_array_append_new(models, j);
+	}
+	json_object_set_new(o, "models", models);
+	if (m) {
+		json_object_set_new(o, "made", json_integer((json_int_t)m->n_cg_made));
+		json_object_set_new(o, "failed", json_integer((json_int_t)m->n_cg_failed));
+		json_object_set_new(o, "oom_kills", json_integer((json_int_t)m->n_cg_ooms));
+	}
+	return o;
+}
