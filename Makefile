@@ -53,6 +53,16 @@ $(BUILD)/libllmem-core.a: $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# The dashboard of `llmem serve` (GET /): the files of src/serve/dashboard/,
+# embedded in dashboard.o as C arrays by scripts/embed.sh.
+DASH_FILES = $(sort $(wildcard src/serve/dashboard/*.html src/serve/dashboard/*.js \
+			      src/serve/dashboard/*.css src/serve/dashboard/*.svg))
+$(BUILD)/gen/dashboard-assets.inc: scripts/embed.sh $(DASH_FILES)
+	@mkdir -p $(dir $@)
+	sh scripts/embed.sh $@ $(DASH_FILES)
+$(BUILD)/src/serve/dashboard.o: $(BUILD)/gen/dashboard-assets.inc
+$(BUILD)/src/serve/dashboard.o: CFLAGS_ALL += -I$(BUILD)/gen
+
 $(BUILD)/libllmem.a: $(REST_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

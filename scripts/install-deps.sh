@@ -2,7 +2,9 @@
 # install-deps.sh: installs the Debian/Ubuntu packages llmem needs to build
 # and test, only those that are missing. Runs apt-get as root (or through
 # sudo). Pass --fuzz to add clang's libFuzzer runtime, --serve-tests to add
-# what the `llmem serve` and `llmem top` tests use: curl, tmux, and
+# what the `llmem serve` and `llmem top` tests use: curl, tmux, chromium
+# and a font for it (the dashboard test, t-serve-dashboard.sh, drives it
+# with playwright-core from scripts/setup-clients.sh), and
 # Prometheus' promtool (tests/integration/t-serve-metrics.sh). promtool is
 # taken out of Debian's prometheus package into the cache
 # ($LLMEM_CACHE/promtool/promtool) rather than installed: the package would
@@ -13,7 +15,7 @@ promtool=0
 for a in "$@"; do
 	case "$a" in
 	--fuzz) pkgs="$pkgs clang libclang-rt-dev" ;;
-	--serve-tests) pkgs="$pkgs curl tmux"; promtool=1 ;;
+	--serve-tests) pkgs="$pkgs curl tmux chromium fonts-dejavu-core"; promtool=1 ;;
 	*) echo "install-deps: unknown option $a" >&2; exit 2 ;;
 	esac
 done
@@ -41,8 +43,8 @@ if [ "$promtool" -eq 1 ]; then
 		trap 'rm -rf "$work"' EXIT
 		# apt-get download writes into the current directory, as the
 		# caller; -o keeps it from complaining about the _apt sandbox
-		(cd "$work" && apt-get download -qq -o APT::Sandbox::User=root prometheus >/dev/null 2>&1 ||
-			apt-get download -qq prometheus >/dev/null)
+		(cd "$work" && { apt-get download -qq -o APT::Sandbox::User=root prometheus >/dev/null 2>&1 ||
+			apt-get download -qq prometheus >/dev/null; })
 		dpkg-deb -x "$work"/prometheus_*.deb "$work/x"
 		mkdir -p "$cache/promtool"
 		cp "$work/x/usr/bin/promtool" "$cache/promtool/promtool.tmp"

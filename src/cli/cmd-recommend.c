@@ -462,8 +462,36 @@ static void why_join(struct out_rec_file *f, const struct place_plan *p)
 struct scratch {
 	struct place_request q;
 	struct place_plan plan, plan2;
+	struct est_result est;
 	struct io_buffers bufs;      /* this thread's header buffers */
 };
+
+/* The largest context that fits with p's placement, in llama.cpp's
+ * 256-cell steps up to the training context: a bisection over what
+ * place_check says (a larger context only adds to every device). */
+static uint32_t max_ctx(const struct model *m, const struct place_request *q,
+			const struct place_plan *p, uint64_t train, struct scratch *s)
+{
+	struct est_config c = p->config;
+	uint64_t need[EST_MAX_DEVICES + 1];
+	int64_t lo = (int64_t)(p->est.n_ctx + 255) / 256, hi = (int64_t)(train / 256);
+	uint32_t best = p->est.n_ctx;
+	struct diag d;
+
+	while (lo <= hi) {
+		int64_t mid = lo + (hi - lo) / 2;
+
+		c.n_ctx = mid * 256;
+		diag_init(&d);
+		if (place_check(m, &c, q->budget, &s->est, need, &d) == 1) {
+			best = (uint32_t)(mid * 256) > best ? (uint32_t)(mid * 256) : best;
+			lo = mid + 1;
+		} else {
+			hi = mid - 1;
+		}
+	}
+	return best;
+}
 
 static void file_plan(const struct rec *r, const struct model *m, struct out_rec_file *f,
 		      struct scratch *s)
@@ -497,13 +525,7 @@ static void file_plan(const struct rec *r, const struct model *m, struct out_rec
 		if (place_solve(m, q, &s->plan2, &d) == 0 && s->plan2.fits)
 			s->plan = s->plan2;
 	} else if (e == 0) {
-		/* the largest context at the placement found */
-		q->base = s->plan.config;
-		q->ngl_fixed = q->ncmoe_fixed = q->ts_fixed = q->mmap_fixed = true;
-		q->ctx_fixed = false;
-		q->ctx_max = true;
-		if (place_solve(m, q, &s->plan2, &d) == 0 && s->plan2.fits)
-			f->max_ctx = s->plan2.est.n_ctx;
+		f->max_ctx = max_ctx(m, q, &s->plan, train, s);
 	}
 	if (e < 0) {
 		file_error(f, NULL, &d);

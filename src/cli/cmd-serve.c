@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -376,6 +377,7 @@ static void serve_usage(FILE *fp)
 	      "  --request-timeout S    drop a client connection idle this long while sending\n"
 	      "                         its request or not reading the answer (default 30)\n"
 	      "  --api-key KEY          require 'Authorization: Bearer KEY' (LLMEM_API_KEY)\n"
+	      "  --insecure             allow a --host beyond this machine without an API key\n"
 	      "  --origins LIST         extra allowed Origins, comma-separated (LLMEM_ORIGINS)\n"
 	      "  --footprints FILE      the measured-footprint cache\n"
 	      "  --root DIR             probe a fixture tree instead of this machine\n", fp);
@@ -417,8 +419,32 @@ static int duration_arg(const char *opt, const char *v, int64_t *ms)
 enum {
 	O_HOST = 256, O_PORT, O_DIR, O_PRESET, O_BACKEND, O_MAXL, O_MAXQ, O_KA, O_BUDGET, O_DEVICE,
 	O_GPU, O_HEADROOM, O_APIKEY, O_ORIGINS, O_FOOT, O_ROOT, O_LOADTO, O_READYFD, O_REQTO,
-	O_NOPRESS, O_NOCG,
+	O_NOPRESS, O_NOCG, O_INSECURE,
 };
+
+/* Whether a listen address is this machine only (docs/SECURITY.md, B1). */
+static bool host_is_loopback(const char *h)
+{
+	unsigned char a[16];
+	char buf[64];
+	size_t n = strlen(h);
+
+	if (n >= 2 && n < sizeof(buf) && h[0] == '[' && h[n - 1] == ']') {
+		memcpy(buf, h + 1, n - 2);
+		buf[n - 2] = '\0';
+		h = buf;
+	}
+	if (!strcasecmp(h, "localhost"))
+		return true;
+	if (inet_pton(AF_INET, h, a) == 1)
+		return a[0] == 127;
+	if (inet_pton(AF_INET6, h, a) == 1) {
+		static const unsigned char lo[16] = { [15] = 1 };
+
+		return !memcmp(a, lo, 16);
+	}
+	return false;
+}
 
 static int serve_run_cmd(int argc, char **argv)
 {
@@ -444,6 +470,7 @@ static int serve_run_cmd(int argc, char **argv)
 		{ "request-timeout", required_argument, NULL, O_REQTO },
 		{ "no-pressure", no_argument, NULL, O_NOPRESS },
 		{ "no-cgroups", no_argument, NULL, O_NOCG },
+		{ "insecure", no_argument, NULL, O_INSECURE },
 		{ "ctx-size", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -458,7 +485,7 @@ static int serve_run_cmd(int argc, char **argv)
 	const char *backend = getenv("LLMEM_BACKEND"), *budget = NULL, *devspec = NULL, *gpu = NULL;
 	const char *env;
 	char *origin_buf = NULL, bbuf[PATH_MAX], models[EST_MAX_DEVICES][64];
-	bool probed = false, no_pressure = false, no_cgroups = false;
+	bool probed = false, no_pressure = false, no_cgroups = false, insecure = false;
 	int o, e, rc = CMD_EXIT_OK;
 	uint64_t u, headroom = 0;
 	struct pressure_cfg pc;
@@ -583,6 +610,7 @@ static int serve_run_cmd(int argc, char **argv)
 			break;
 		case O_NOPRESS: no_pressure = true; break;
 		case O_NOCG: no_cgroups = true; break;
+		case O_INSECURE: insecure = true; break;
 		case 'c': p.ctx_default = optarg; break;
 		case 'h': serve_usage(stdout); return CMD_EXIT_OK;
 		default: serve_usage(stderr); return CMD_EXIT_INPUT;
@@ -591,6 +619,16 @@ static int serve_run_cmd(int argc, char **argv)
 	if (optind != argc) {
 		serve_usage(stderr);
 		return CMD_EXIT_INPUT;
+	}
+	/* beyond this machine: a key, or the user says so (B1) */
+	if (!host_is_loopback(so.host) && !(so.api_key && *so.api_key)) {
+		if (!insecure) {
+			cmd_error("--host %s listens beyond this machine: give an API key (--api-key, LLMEM_API_KEY), "
+				  "or --insecure to serve anyone who reaches the port", so.host);
+			return CMD_EXIT_INPUT;
+		}
+		fprintf(stderr, "llmem: WARNING: listening on %s with no API key (--insecure): anyone who "
+			"reaches this port can run and load the models\n", so.host);
 	}
 	if (!n_dirs && !n_presets) {
 		cmd_error("no models: give --models-dir DIR or --models-preset FILE");

@@ -300,6 +300,8 @@ static int keep_alive_of(struct evhttp_request *req, json_t *body, bool ollama, 
 	return 0;
 }
 
+static int check_body(struct evhttp_request *req, const json_t *body, bool ollama);
+
 /* ---- OpenAI ---- */
 
 static void h_openai(struct srv *s, struct evhttp_request *req, const char *path)
@@ -315,7 +317,8 @@ static void h_openai(struct srv *s, struct evhttp_request *req, const char *path
 	if (!body)
 		return;
 	idx = find_model(s, req, body, false, &name);
-	if (idx < 0 || keep_alive_of(req, body, false, &ka, &present) < 0) {
+	if (idx < 0 || keep_alive_of(req, body, false, &ka, &present) < 0 ||
+	    check_body(req, body, false) < 0) {
 		json_decref(body);
 		return;
 	}
@@ -597,6 +600,8 @@ static void h_ollama(struct srv *s, struct evhttp_request *req, enum rq_kind kin
 		submit(s, r, ka);
 		return;
 	}
+	if (check_body(req, r->tq.body, true) < 0)
+		goto drop;
 	snprintf(r->path, sizeof(r->path), "%s", tr_backend_path(r->tq.backend));
 	r->stream = r->tq.stream;
 	r->body = tr_dump(r->tq.body, &r->body_len);
@@ -617,6 +622,249 @@ static void h_version(struct srv *s, struct evhttp_request *req)
 
 	json_object_set_new(o, "version", json_string(s->o->version));
 	api_reply_json(req, 200, o);
+}
+
+/* ---- request checks (docs/SECURITY.md) ---- */
+
+#define API_JSON_VALUES_MAX ((size_t)1 << 20) /* values in one body */
+#define API_JSON_DEPTH_MAX 256
+
+/* Whether a JSON text's shape is within bounds, from a scan that builds
+ * nothing: jansson allocates a value for every element, so 64 MiB of
+ * "[0,0,..." would take 1.5 GiB before any other check could run (B10).
+ * Strings are skipped; what is not JSON is left to the parser. */
+static bool json_shape_ok(const char *p, size_t n, char *why, size_t wn)
+{
+	size_t values = 0, depth = 0;
+	bool str = false;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+
+		if (str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				str = false;
+			continue;
+		}
+		if (c == '"') {
+			str = true;
+		} else if (c == '[' || c == '{' || c == ',') {
+			if (c != ',' && ++depth > API_JSON_DEPTH_MAX) {
+				snprintf(why, wn, "the JSON body nests deeper than %d levels", API_JSON_DEPTH_MAX);
+				return false;
+			}
+			if (++values > API_JSON_VALUES_MAX) {
+				snprintf(why, wn, "the JSON body has over %zu values", API_JSON_VALUES_MAX);
+				return false;
+			}
+		} else if ((c == ']' || c == '}') && depth) {
+			depth--;
+		}
+	}
+	return true;
+}
+
+/* Numeric fields whose out-of-range values crashed or hung llama-server
+ * (CVE-2026-21869: n_discard < 0; llama.cpp #12178: n_probs; 2^31 and up
+ * wrap in its int32 fields), with the ranges llama-server v0.5.0's own
+ * schema enforces. The daemon checks them first (B11), so an older
+ * --backend is not the only line and a bad request costs no load. */
+static const struct {
+	const char *name;
+	int64_t min, max;
+} num_fields[] = {
+	{ "n_predict", -1, INT32_MAX }, { "max_tokens", -1, INT32_MAX },
+	{ "max_completion_tokens", -1, INT32_MAX }, { "n_keep", -1, INT32_MAX },
+	{ "n_discard", 0, INT32_MAX }, { "n_indent", 0, INT32_MAX },
+	{ "n_probs", 0, 1024 }, { "top_logprobs", 0, 1024 }, { "logprobs", 0, 1024 },
+	{ "n_cmpl", 1, 1024 }, { "n", 1, 1024 }, { "n_cache_reuse", 0, INT32_MAX },
+	{ "id_slot", -1, INT32_MAX }, { "min_keep", 0, INT32_MAX },
+	{ "repeat_last_n", -1, INT32_MAX }, { "penalty_last_n", -1, INT32_MAX },
+	{ "dry_penalty_last_n", -1, INT32_MAX }, { "top_k", INT32_MIN, INT32_MAX },
+	{ "mirostat", 0, 2 },
+};
+
+static bool num_in(const json_t *v, int64_t min, int64_t max)
+{
+	double x;
+
+	if (json_is_integer(v))
+		return json_integer_value(v) >= min && json_integer_value(v) <= max;
+	x = json_real_value(v);
+	return x >= (double)min && x <= (double)max;
+}
+
+/* A token id: an integer in 0..INT32_MAX (the backend checks it against
+ * its vocabulary). */
+static bool token_ok(const json_t *v)
+{
+	return !json_is_number(v) || num_in(v, 0, INT32_MAX);
+}
+
+/* prompt / input: a string, token ids, or arrays of those (any depth). */
+static bool tokens_ok(const json_t *v)
+{
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v))
+		return token_ok(v);
+	json_array_foreach (v, i, e)
+		if (!tokens_ok(e))
+			return false;
+	return true;
+}
+
+/* logit_bias: {"id": bias} or [[id, bias], ...]; ids given as text are
+ * tokenized by the backend. */
+static bool logit_bias_ok(const json_t *v)
+{
+	const char *k;
+	json_t *e;
+	size_t i;
+
+	if (json_is_object(v)) {
+		json_object_foreach ((json_t *)v, k, e) {
+			char *end;
+			long long id;
+
+			errno = 0;
+			id = strtoll(k, &end, 10);
+			if (*k && !*end && (errno || id < 0 || id > INT32_MAX))
+				return false;
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach (v, i, e)
+			if (json_is_array(e) && !token_ok(json_array_get(e, 0)))
+				return false;
+	}
+	return true;
+}
+
+/* A media part's URL: llama-server downloads http(s) URLs itself (and
+ * reads file:// ones under --media-path), so a client could make it fetch
+ * from wherever the machine reaches. Only data: URLs and bare base64 (no
+ * ':' at all) go through. */
+static bool media_url_ok(const json_t *v)
+{
+	const char *u = json_string_value(v);
+
+	return !u || !strncmp(u, "data:", 5) || !strchr(u, ':');
+}
+
+static bool media_ok(const json_t *body)
+{
+	const json_t *msgs = json_object_get(body, "messages"), *m, *c, *part;
+	size_t i, j;
+
+	json_array_foreach (msgs, i, m) {
+		c = json_object_get(m, "content");
+		json_array_foreach (c, j, part) {
+			const char *type = json_string_value(json_object_get(part, "type"));
+			const json_t *o;
+
+			if (!type)
+				continue;
+			if (!strcmp(type, "image_url")) {
+				o = json_object_get(part, "image_url");
+				if (!media_url_ok(json_is_object(o) ? json_object_get(o, "url") : o))
+					return false;
+			} else if (!strcmp(type, "input_audio") || !strcmp(type, "input_video") ||
+				   !strcmp(type, "video_url")) {
+				o = json_object_get(part, type);
+				if (!media_url_ok(json_object_get(o, "data")) || !media_url_ok(json_object_get(o, "url")))
+					return false;
+			}
+		}
+	}
+	return true;
+}
+
+/* The checks of a body that goes to a backend: 0, or 400 sent (-1). */
+static int check_body(struct evhttp_request *req, const json_t *body, bool ollama)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(num_fields); i++) {
+		const json_t *v = json_object_get(body, num_fields[i].name);
+
+		if (json_is_number(v) && !num_in(v, num_fields[i].min, num_fields[i].max)) {
+			api_reply_error(req, 400, ollama, "\"%s\" must be between %lld and %lld",
+					num_fields[i].name, (long long)num_fields[i].min,
+					(long long)num_fields[i].max);
+			return -1;
+		}
+	}
+	if (!tokens_ok(json_object_get(body, "prompt")) || !tokens_ok(json_object_get(body, "input"))) {
+		api_reply_error(req, 400, ollama, "token ids must be between 0 and %d", INT32_MAX);
+		return -1;
+	}
+	if (!logit_bias_ok(json_object_get(body, "logit_bias"))) {
+		api_reply_error(req, 400, ollama, "logit_bias token ids must be between 0 and %d", INT32_MAX);
+		return -1;
+	}
+	if (!media_ok(body)) {
+		api_reply_error(req, 400, ollama,
+				"media must be sent inline (a data: URL or base64), not as a URL to fetch");
+		return -1;
+	}
+	return 0;
+}
+
+/* Request framing a proxy in front of llmem could read differently
+ * (smuggling, B19): more than one Content-Length or Transfer-Encoding, or
+ * both. libevent itself answers 400 to the last and to bad chunk sizes. */
+static bool framing_ok(struct evkeyvalq *h)
+{
+	struct evkeyval *kv;
+	int cl = 0, te = 0;
+
+	for (kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
+		if (!evutil_ascii_strcasecmp(kv->key, "Content-Length"))
+			cl++;
+		else if (!evutil_ascii_strcasecmp(kv->key, "Transfer-Encoding"))
+			te++;
+	}
+	return cl <= 1 && te <= 1 && !(cl && te);
+}
+
+/* A browser's cross-site "simple" POST (text/plain, a form) has no CORS
+ * preflight: a compute or state-changing endpoint takes JSON only when
+ * the request comes from a page (has an Origin), B3. */
+static bool json_content_type(const char *ct)
+{
+	static const char want[] = "application/json";
+
+	if (!ct)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	return !evutil_ascii_strncasecmp(ct, want, sizeof(want) - 1) &&
+	       (ct[sizeof(want) - 1] == '\0' || ct[sizeof(want) - 1] == ';' || ct[sizeof(want) - 1] == ' ');
+}
+
+/* The checks of every POST before its handler: 0, or an error sent. */
+static int check_post(struct evhttp_request *req, bool ollama)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t n = evbuffer_get_length(in);
+	char why[96];
+
+	if (!framing_ok(h)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		api_reply_error(req, 400, ollama, "ambiguous request framing (Content-Length and Transfer-Encoding)");
+		return -1;
+	}
+	if (evhttp_find_header(h, "Origin") && !json_content_type(evhttp_find_header(h, "Content-Type"))) {
+		api_reply_error(req, 415, ollama, "a request from a web page must be Content-Type: application/json");
+		return -1;
+	}
+	if (n && !json_shape_ok((const char *)evbuffer_pullup(in, -1), n, why, sizeof(why))) {
+		api_reply_error(req, 400, ollama, "%s", why);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- routing ---- */
@@ -678,7 +926,12 @@ void api_handle(struct evhttp_request *req, void *arg)
 		api_reply_json(req, 200, o);
 		return;
 	}
+	/* GET /, /dashboard.js, ...: the dashboard (dashboard.c) */
+	if (get && dashboard_reply(s, req, path))
+		return;
 	if (!check_safety(s, req, &ollama))
+		return;
+	if (post && check_post(req, ollama) < 0)
 		return;
 	if (post && !strcmp(path, "/v1/chat/completions"))
 		h_openai(s, req, "/v1/chat/completions");
@@ -712,15 +965,6 @@ void api_handle(struct evhttp_request *req, void *arg)
 		api_reply_json(req, 200, api_status_json(s));
 	else if (get && !strcmp(path, "/metrics"))
 		metrics_reply(s, req);
-	else if (get && !strcmp(path, "/")) {
-		struct evbuffer *b = evbuffer_new();
-
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain");
-		if (b)
-			evbuffer_add_printf(b, "llmem is running\n");
-		evhttp_send_reply(req, 200, NULL, b);
-		if (b)
-			evbuffer_free(b);
-	} else
+	else
 		api_reply_error(req, 404, ollama, "no such endpoint: %s", path);
 }

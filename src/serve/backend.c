@@ -541,7 +541,10 @@ static void child_run(const struct backend_spec *sp, pid_t parent, int out_w, in
 	}
 	sigemptyset(&empty);
 	sigprocmask(SIG_SETMASK, &empty, NULL);
-	execv(sp->exe, sp->argv);
+	if (sp->envp)
+		execve(sp->exe, sp->argv, sp->envp);
+	else
+		execv(sp->exe, sp->argv);
 	child_fail(st_w, 3);
 }
 

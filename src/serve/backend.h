@@ -127,6 +127,7 @@ struct backend_spec {
 	const char *cgroup_procs; /* optional: a cgroup.procs file the child
 	                           * writes its pid into before exec; NULL =
 	                           * none */
+	char *const *envp;    /* its environment; NULL = the daemon's */
 };
 
 struct backend_proc {

@@ -546,14 +546,12 @@ int cgroup_model_oom_kills(const struct cgroup_model *m, uint64_t *kills, bool *
 	if (e < 0)
 		return e;
 	if (m->version == 1) {
-		/* with swap accounted, the memory+swap counter may be the one
-		 * that fails first */
-		static const char *const cnt[] = { "memory.failcnt", "memory.memsw.failcnt" };
-
-		for (size_t i = 0; i < ARRAY_SIZE(cnt) && !*own_limit; i++)
-			if (dir_file(p, sizeof(p), m->dir, cnt[i]) == 0 && file_read(p, buf, sizeof(buf), &n) == 0 &&
-			    probe_parse_u64_file(buf, n, &v) == 0)
-				*own_limit = v > 0;
+		/* v1 counts no "oom" events, and its failcnt is not reliable
+		 * (6.x kernels): the peak usage reaching the limit (within a
+		 * huge page) says it */
+		if (dir_file(p, sizeof(p), m->dir, "memory.max_usage_in_bytes") == 0 &&
+		    file_read(p, buf, sizeof(buf), &n) == 0 && probe_parse_u64_file(buf, n, &v) == 0)
+			*own_limit = v + 2 * MIB >= m->limit;
 	} else if (probe_parse_keyed_u64(buf, n, "oom", &v) == 0) {
 		*own_limit = v > 0;
 	}

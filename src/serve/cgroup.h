@@ -65,7 +65,7 @@ int cgroup_model_create(struct cgroup_tree *t, const char *name, uint64_t limit,
 
 /* The OOM kills in m so far (v2 memory.events, v1 memory.oom_control),
  * and whether m's own limit was reached (v2: its "oom" count; v1: its
- * memory.failcnt or memory.memsw.failcnt): when not, a limit above it ran out (the machine's, a
+ * peak usage, memory.max_usage_in_bytes, at the limit): when not, a limit above it ran out (the machine's, a
  * parent cgroup's). 0 or -errno. */
 int cgroup_model_oom_kills(const struct cgroup_model *m, uint64_t *kills, bool *own_limit) ATTR_WUR;
 

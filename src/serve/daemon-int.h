@@ -51,6 +51,7 @@ struct bk {
 	char info_msg[SCHED_REASON_LEN];
 	uint64_t n_requests;
 	char key[40];            /* its --api-key: only llmem talks to it */
+	unsigned bind_retries;   /* starts again after "couldn't bind" */
 	struct footprint_key fkey; /* what its footprint is remembered by */
 	bool has_fkey;
 };
@@ -150,6 +151,11 @@ void api_format_time(int64_t unix_ns, char *buf, size_t n);
 /* metrics.c: answers GET /metrics (Prometheus text format) */
 void metrics_reply(struct srv *s, struct evhttp_request *req);
 
+/* dashboard.c: answers GET / and the dashboard's other files (true) after
+ * the Host and Origin checks, without the API key (the page asks for it);
+ * false for any other path */
+bool dashboard_reply(struct srv *s, struct evhttp_request *req, const char *path);
+
 /* daemon-mem.c: memory pressure (the budget hook, every second and on a
  * PSI trigger) and a memory cgroup per backend where delegated */
 int srv_mem_start(struct srv *s);   /* once the loop exists; 0 or -ENOMEM */
@@ -169,7 +175,8 @@ json_t *srv_cgroup_json(struct srv *s);
 /* proxy.c */
 void proxy_start(struct rq *r);
 /* Ends r with an error: a status reply if nothing was sent yet, else an
- * error event or line in the stream, then the end of the reply. */
+ * error event or line in the stream, then the connection is closed
+ * without the reply's end, so the client sees the answer cut (B21). */
 void proxy_fail(struct rq *r, int status, const char *msg);
 void proxy_cancel(struct rq *r);
 

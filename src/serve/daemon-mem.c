@@ -27,6 +27,7 @@
 struct srv_mem {
 	struct event *ev_timer;     /* every MEM_PERIOD_MS */
 	struct event *ev_psi;       /* the PSI trigger fired */
+	bool psi_on;                /* ev_psi is waited on */
 	struct serve_pressure pr;   /* the last reading */
 	struct cgroup_model *cg;    /* per model: its backend's cgroup */
 	char *cg_err;               /* per model: why its backend has none */
@@ -87,6 +88,14 @@ void srv_mem_update(struct srv *s)
 		held[i] = sched_used(&s->sch, i);
 	memcpy(budget, s->sch.opt.budget, sizeof(budget));
 	memset(&p, 0, sizeof(p));
+	/* the backends' mapped weights: in MemAvailable and in held both */
+	for (size_t i = 0; i < s->o->reg->n; i++) {
+		const struct bk *b = &s->bks[i];
+		uint64_t anon, file;
+
+		if (b->running && b->proc.pid > 0 && backend_rss(b->proc.pid, NULL, &anon, &file) == 0)
+			p.mapped += file;
+	}
 	if (s->o->hooks.budget(s->o->hooks.budget_ctx, held, budget, &p) < 0)
 		return;
 	p.n_triggers = m->pr.n_triggers;
@@ -112,7 +121,7 @@ static void psi_cb(evutil_socket_t fd, short what, void *arg)
 	if (pressure_trigger_drain(fd) < 0) {
 		/* gone: the periodic reading goes on */
 		event_del(m->ev_psi);
-		m->pr.psi_trigger = false;
+		m->psi_on = false;
 	}
 	srv_mem_update(s);
 }
@@ -138,6 +147,7 @@ int srv_mem_start(struct srv *s)
 		if (!m->ev_psi)
 			return -ENOMEM;
 		event_add(m->ev_psi, NULL);
+		m->psi_on = true;
 	}
 	srv_mem_update(s);
 	return 0;
@@ -224,8 +234,8 @@ bool srv_cgroup_exited(struct bk *b, char *msg, size_t n)
 		     cgroup_limit_name(c->version), (unsigned long long)(c->limit / MIB));
 	} else if (oom) {
 		m->n_cg_ooms++;
-		msgf(msg, n, "killed by the kernel's OOM killer: memory ran out above its cgroup (%s %llu MiB "
-		     "not reached: the machine's, or a parent cgroup's limit)", cgroup_limit_name(c->version),
+		msgf(msg, n, "killed by the kernel's OOM killer (a parent cgroup's or the machine's memory ran "
+		     "out, not its own %s %llu MiB)", cgroup_limit_name(c->version),
 		     (unsigned long long)(c->limit / MIB));
 	}
 	cg_drop(m, c);
@@ -251,6 +261,7 @@ json_t *srv_pressure_json(struct srv *s)
 	p = &m->pr;
 	json_object_set_new(o, "mem_available", json_integer((json_int_t)p->mem_available));
 	json_object_set_new(o, "cgroup_available", bytes_or_null(p->cgroup_available));
+	json_object_set_new(o, "mapped", json_integer((json_int_t)p->mapped));
 	json_object_set_new(o, "available", json_integer((json_int_t)p->available));
 	json_object_set_new(o, "headroom", json_integer((json_int_t)p->headroom));
 	json_object_set_new(o, "held", json_integer((json_int_t)p->held));
@@ -262,7 +273,7 @@ json_t *srv_pressure_json(struct srv *s)
 							"full_avg10", p->psi_full_avg10 / 100.0));
 	else
 		json_object_set_new(o, "psi", json_null());
-	json_object_set_new(o, "psi_trigger", json_boolean(p->psi_trigger && m->ev_psi));
+	json_object_set_new(o, "psi_trigger", json_boolean(p->psi_trigger && m->psi_on));
 	json_object_set_new(o, "triggers", json_integer((json_int_t)p->n_triggers));
 	json_object_set_new(o, "reason", json_string(p->why));
 	return o;

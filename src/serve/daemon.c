@@ -14,9 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <event2/listener.h>
 
 #include "serve/daemon-int.h"
 
@@ -235,8 +238,51 @@ static void bk_arm(struct bk *b, int64_t ms)
 	evtimer_add(b->ev_timer, &tv);
 }
 
+extern char **environ;
+
+/* Variables of the daemon's environment a backend does not get: llama-server
+ * reads LLAMA_ARG_* for the options not on its command line, and these
+ * would change where it listens, its key, or what it exposes (B40). */
+static const char *const env_dropped[] = {
+	"LLAMA_API_KEY=", "LLAMA_ARG_API_KEY_FILE=", "LLAMA_ARG_HOST=", "LLAMA_ARG_PORT=",
+	"LLAMA_ARG_RPC=", "LLAMA_ARG_ENDPOINT_PROPS=", "LLAMA_ARG_TOOLS", "LLAMA_ARG_MCP_",
+	"LLAMA_ARG_AGENT=", "LLAMA_ARG_UI_MCP_PROXY=", "LLAMA_ARG_SSL_", "LLAMA_ARG_API_PREFIX=",
+};
+
+/* A backend's environment (malloc'd; its strings are environ's and
+ * keyvar): the daemon's less env_dropped, plus LLAMA_API_KEY=key, its key
+ * given there rather than on its command line, which every user of the
+ * machine can read in /proc (B4). */
+static char **bk_env(const char *key, char *keyvar, size_t n)
+{
+	size_t c = 0, k = 0;
+	char **v;
+
+	while (environ && environ[c])
+		c++;
+	v = malloc((c + 2) * sizeof(*v));
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < c; i++) {
+		bool drop = false;
+
+		for (size_t j = 0; j < ARRAY_SIZE(env_dropped) && !drop; j++)
+			drop = !strncmp(environ[i], env_dropped[j], strlen(env_dropped[j]));
+		if (!drop)
+			v[k++] = environ[i];
+	}
+	if (key && key[0]) {
+		snprintf(keyvar, n, "LLAMA_API_KEY=%s", key);
+		v[k++] = keyvar;
+	}
+	v[k] = NULL;
+	return v;
+}
+
 /* A backend's command line: llmem's options, then the plan's and the
- * preset's (extra). Returns the count; argv[count] is NULL. */
+ * preset's (extra). Returns the count; argv[count] is NULL. The key goes
+ * in its environment (bk_env()); key here is only for tests of its
+ * presence (a NULL key and a key give the same list). */
 static size_t build_argv(struct srv *s, size_t model, const char *port, const char *key,
 			 const char **extra, int k, const char **argv)
 {
@@ -258,10 +304,7 @@ static size_t build_argv(struct srv *s, size_t model, const char *port, const ch
 	argv[n++] = "-lv";
 	argv[n++] = "4";
 	argv[n++] = "--offline";
-	if (key && key[0]) {
-		argv[n++] = "--api-key";
-		argv[n++] = key;
-	}
+	(void)key;
 	if (rm->mmproj[0]) {
 		argv[n++] = "--mmproj";
 		argv[n++] = rm->mmproj;
@@ -277,7 +320,7 @@ static void bk_start(struct srv *s, size_t model, uint32_t plan_id)
 	struct bk *b = &s->bks[model];
 	const struct reg_model *rm = &s->o->reg->v[model];
 	const char *argv[SERVE_MAX_ARGS + 16], *extra[SERVE_MAX_ARGS];
-	char port[16];
+	char port[16], keyvar[64], **envp;
 	struct backend_spec sp;
 	size_t n = 0;
 	int k, e;
@@ -329,6 +372,12 @@ static void bk_start(struct srv *s, size_t model, uint32_t plan_id)
 	memset(&sp, 0, sizeof(sp));
 	sp.exe = s->o->backend;
 	sp.argv = (char *const *)argv;
+	envp = bk_env(b->key, keyvar, sizeof(keyvar));
+	if (!envp) {
+		e = -ENOMEM;
+		goto fail;
+	}
+	sp.envp = envp;
 	srv_cgroup_prepare(b, &sp);
 	e = backend_start(&sp, &b->proc);
 	if (e < 0 && sp.cgroup_procs) {
@@ -336,6 +385,7 @@ static void bk_start(struct srv *s, size_t model, uint32_t plan_id)
 		sp.cgroup_procs = NULL;
 		e = backend_start(&sp, &b->proc);
 	}
+	free(envp);
 	if (e < 0)
 		goto fail;
 	b->running = true;
@@ -505,6 +555,13 @@ static void bk_exited(struct bk *b, int wstatus)
 	b->healthy = false;
 	backend_describe_exit(wstatus, desc, sizeof(desc));
 	cg_oom = srv_cgroup_exited(b, cg_msg, sizeof(cg_msg));
+	/* another program took the port between backend_pick_port() and the
+	 * backend's bind: start it again on another, not a failure (B30) */
+	if (!b->stopping && b->rep.bind_failed && !cg_oom && b->bind_retries < 3) {
+		b->bind_retries++;
+		bk_start(s, b->model, b->plan_id);
+		return;
+	}
 	if (b->stopping) {
 		why = SCHED_EXIT_STOPPED;
 		snprintf(b->exit_msg, sizeof(b->exit_msg), "stopped (%s)", desc);
@@ -541,8 +598,12 @@ static void chld_cb(evutil_socket_t fd, short what, void *arg)
 		struct bk *b = &s->bks[i];
 		int ws;
 
-		if (b->running && backend_reap(&b->proc, &ws) == 1)
+		if (b->running && backend_reap(&b->proc, &ws) == 1) {
+			/* what it left in its process group (a child ignoring
+			 * SIGTERM) goes now, before the group id can be reused */
+			(void)!backend_signal(&b->proc, SIGKILL);
 			bk_exited(b, ws);
+		}
 	}
 	/* anything else (a stray child) */
 	while (waitpid(-1, NULL, WNOHANG) > 0)
@@ -609,6 +670,7 @@ static void act_one(struct srv *s, const struct sched_action *a)
 
 	switch (a->kind) {
 	case SCHED_ACT_LOAD:
+		s->bks[a->model].bind_retries = 0;
 		bk_start(s, a->model, a->plan_id);
 		break;
 	case SCHED_ACT_STOP:
@@ -638,6 +700,10 @@ static void act_one(struct srv *s, const struct sched_action *a)
 		r->done_told = true; /* the scheduler has dropped it */
 		if (a->kind == SCHED_ACT_REJECT)
 			s->n_rejected++;
+		/* a full queue, or no room in time: when to ask again (B16) */
+		if (a->kind == SCHED_ACT_REJECT && a->status == 503 && r->client && !r->client_gone &&
+		    !r->reply_started)
+			evhttp_add_header(evhttp_request_get_output_headers(r->client), "Retry-After", "5");
 		if (r->kind == RQ_LOAD) {
 			if (!r->client_gone)
 				api_reply_error(r->client, a->status, r->ollama_err, "%s", a->reason);
@@ -690,6 +756,35 @@ static void term_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	s->stopping = true;
 	event_base_loopbreak(s->base);
+}
+
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(arg);
+}
+
+/* accept() failed for want of descriptors (or memory), a connection flood:
+ * libevent would try again at once, in a busy loop that prints a line
+ * each time; accepting pauses for 100 ms instead, the waiting connections
+ * stay in the backlog, and the daemon serves those it has (B15). */
+static void accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	static int64_t warned;
+	struct timeval tv = { 0, 100000 };
+	int e = EVUTIL_SOCKET_ERROR();
+	int64_t now = srv_now();
+
+	(void)arg;
+	if (!warned || now - warned >= 60000) {
+		warned = now;
+		fprintf(stderr, "llmem: cannot accept connections: %s (pausing 100 ms; said once a minute)\n",
+			strerror(e));
+	}
+	evconnlistener_disable(lev);
+	if (event_base_once(evconnlistener_get_base(lev), -1, EV_TIMEOUT, accept_resume_cb, lev, &tv) < 0)
+		evconnlistener_enable(lev);
 }
 
 /* Stops every backend: SIGTERM, then SIGKILL after its stop-timeout (at
@@ -748,6 +843,15 @@ int serve_run(const struct serve_options *o, struct diag *d)
 	s.rqs.next = s.rqs.prev = &s.rqs;
 	s.started_ms = srv_now();
 	signal(SIGPIPE, SIG_IGN);
+	/* a descriptor per connection: as many as the hard limit allows */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max && rl.rlim_cur < 65536) {
+			rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	cfg = calloc(n ? n : 1, sizeof(*cfg));
 	s.bks = calloc(n ? n : 1, sizeof(*s.bks));
 	if (!cfg || !s.bks) {
@@ -820,6 +924,7 @@ int serve_run(const struct serve_options *o, struct diag *d)
 			 o->host, o->port);
 		goto out;
 	}
+	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(s.sock), accept_error_cb);
 	s.ev_tick = evtimer_new(s.base, tick_cb, &s);
 	s.ev_term = evsignal_new(s.base, SIGTERM, term_cb, &s);
 	s.ev_int = evsignal_new(s.base, SIGINT, term_cb, &s);

@@ -49,7 +49,12 @@ struct serve_pressure {
 	uint64_t mem_available;    /* MemAvailable */
 	uint64_t cgroup_available; /* what the process's memory cgroup leaves;
 	                            * UINT64_MAX without a limit */
-	uint64_t available;        /* the smaller: what the rule takes */
+	uint64_t mapped;           /* in: the file pages the backends map
+	                            * (their weights): MemAvailable counts
+	                            * them, and so does held */
+	uint64_t available;        /* MemAvailable less mapped, or the
+	                            * cgroup's room when smaller: what the
+	                            * rule takes */
 	uint64_t headroom;         /* kept free in system RAM */
 	uint64_t held;             /* what the models hold in RAM */
 	uint64_t cap;              /* the configured budget, UINT64_MAX none */

@@ -59,12 +59,15 @@ void pressure_reason_format(char *buf, size_t n, const struct serve_pressure *p)
 	buf[0] = '\0';
 	if (!p->known || p->available >= p->headroom)
 		return;
-	if (p->cgroup_available < p->mem_available)
+	if (p->available == p->cgroup_available && p->cgroup_available != UINT64_MAX)
 		msgf(buf, n, "memory pressure: the cgroup's limit leaves %llu MiB, under the headroom of %llu MiB",
-			 mib(p->cgroup_available), mib(p->headroom));
+		     mib(p->cgroup_available), mib(p->headroom));
+	else if (p->mapped)
+		msgf(buf, n, "memory pressure: MemAvailable %llu MiB less the models' mapped files %llu MiB "
+		     "is under the headroom of %llu MiB", mib(p->mem_available), mib(p->mapped), mib(p->headroom));
 	else
 		msgf(buf, n, "memory pressure: MemAvailable %llu MiB, under the headroom of %llu MiB",
-			 mib(p->mem_available), mib(p->headroom));
+		     mib(p->mem_available), mib(p->headroom));
 }
 
 /* ---- readings ---- */
@@ -103,7 +106,10 @@ int pressure_read(struct pressure_cfg *c, struct serve_pressure *p, struct diag 
 		return e;
 	p->mem_available = c->pr->mem.mem_available;
 	p->cgroup_available = c->pr->cgroup.version ? c->pr->cgroup.available : UINT64_MAX;
-	p->available = min_u64(p->mem_available, p->cgroup_available);
+	/* page cache counts as available, the backends' mapped weights too:
+	 * they are held already */
+	p->available = min_u64(p->mem_available > p->mapped ? p->mem_available - p->mapped : 0,
+			       p->cgroup_available);
 	p->has_psi = false;
 	p->psi_some_avg10 = p->psi_full_avg10 = 0;
 	if (probe_file_read(root, "proc/pressure/memory", &buf, &n) == 0) {

@@ -5,8 +5,9 @@
  * The rule: the system-RAM budget the daemon may use is
  *   min(configured budget, held + available - headroom)
  * where held is what llmem's models hold now (as the scheduler counts
- * them) and available is MemAvailable, or what the process's cgroup
- * leaves when less. The models fit it exactly while available stays at or
+ * them) and available is MemAvailable less the file pages the backends
+ * map (their weights: held counts them, and MemAvailable counts page
+ * cache as available), or what the process's cgroup leaves when less. The models fit it exactly while available stays at or
  * above the headroom: when other programs grow past that, the scheduler
  * stops idle models (sched_set_budget_why()) until it holds again, before
  * the kernel's OOM killer has to act; when they shrink, models load again
@@ -39,7 +40,8 @@
 uint64_t pressure_budget_compute(uint64_t cap, uint64_t held, uint64_t available, uint64_t headroom);
 
 /* The eviction reason while available is below headroom: "memory
- * pressure: MemAvailable 812 MiB, under the headroom of 2048 MiB" (or the
+ * pressure: MemAvailable 812 MiB, under the headroom of 2048 MiB" (with
+ * "less the models' mapped files N MiB is" when they count; or the
  * cgroup's room, when that is what binds); "" otherwise. */
 void pressure_reason_format(char *buf, size_t n, const struct serve_pressure *p);
 
@@ -69,7 +71,7 @@ int pressure_cfg_init(struct pressure_cfg *c) ATTR_WUR;
 void pressure_cfg_release(struct pressure_cfg *c);
 
 /* MemAvailable, the cgroup's room and PSI into p (mem_available,
- * cgroup_available, available, has_psi, psi_*). 0, or -errno with d when
+ * cgroup_available, available, has_psi, psi_*; p->mapped is read). 0, or -errno with d when
  * meminfo cannot be read (PSI and the cgroup are optional). */
 int pressure_read(struct pressure_cfg *c, struct serve_pressure *p, struct diag *d) ATTR_WUR;
 

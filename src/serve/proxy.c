@@ -94,30 +94,74 @@ static void client_send_str(struct rq *r, const char *s, size_t n, int status, c
 	evbuffer_free(b);
 }
 
-static void client_send_json_line(struct rq *r, json_t *o, int status)
-{
-	char *txt = json_dumps(o, JSON_COMPACT);
-
-	if (!txt)
-		return;
-	{
-		size_t n = strlen(txt);
-		char *line = malloc(n + 2);
-
-		if (line) {
-			memcpy(line, txt, n);
-			line[n] = '\n';
-			client_send_str(r, line, n + 1, status, "application/x-ndjson");
-			free(line);
-		}
-	}
-	free(txt);
-}
-
 static void client_end(struct rq *r)
 {
 	if (!r->client_gone && !r->answered && r->reply_started)
 		evhttp_send_reply_end(r->client);
+}
+
+/* A reply cut short, once what was queued (the error event) is written:
+ * the connection is closed without the reply's end. */
+static void abort_drained_cb(struct evhttp_connection *conn, void *arg)
+{
+	(void)arg;
+	evhttp_connection_set_closecb(conn, NULL, NULL);
+	evhttp_connection_free(conn); /* and the request on it */
+}
+
+/* ... or the client went first (or timed out): evhttp detached the
+ * request and left it to us (docs/DESIGN.md, libevent pitfall 6). */
+static void abort_close_cb(struct evhttp_connection *conn, void *arg)
+{
+	struct evhttp_request *req = arg;
+
+	(void)conn;
+	if (!evhttp_request_get_connection(req))
+		evhttp_send_reply_end(req); /* with no connection: frees it */
+}
+
+/* Ends r after an error when its reply has started: buf (the error event
+ * or line; may be NULL or empty) is sent, then the connection closes
+ * without the reply's end: no terminating chunk, no missing bytes of a
+ * Content-Length. Ending it normally would make a truncated answer look
+ * complete (B21: h2o and nginx cut the connection too). Finishes r. */
+static void client_abort(struct rq *r, struct evbuffer *buf)
+{
+	struct evhttp_connection *conn = r->client_gone ? NULL : r->client_conn;
+	struct evhttp_request *req = r->client;
+	struct bufferevent *bev = client_bev(r);
+
+	proxy_cancel(r);
+	r->answered = true;
+	if (conn && req && buf && evbuffer_get_length(buf)) {
+		/* replaces client_drained_cb (r is freed soon) */
+		evhttp_send_reply_chunk_with_cb(req, buf, abort_drained_cb, NULL);
+		srv_rq_finish(r); /* clears the close callback: set after */
+		evhttp_connection_set_closecb(conn, abort_close_cb, req);
+		return;
+	}
+	srv_rq_finish(r);
+	if (!conn)
+		return;
+	/* nothing to add: what is queued goes now if it can, then the end */
+	if (bev && evbuffer_get_length(bufferevent_get_output(bev)))
+		(void)evbuffer_write(bufferevent_get_output(bev), bufferevent_getfd(bev));
+	evhttp_connection_set_closecb(conn, NULL, NULL);
+	evhttp_connection_free(conn);
+}
+
+/* A translated stream that failed after its reply started: the lines in
+ * r->out (its error line) go out, then the connection is cut. */
+static void ollama_stream_abort(struct rq *r)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	if (b && r->out.len)
+		evbuffer_add(b, r->out.buf, r->out.len);
+	sbuf_release(&r->out);
+	client_abort(r, b);
+	if (b)
+		evbuffer_free(b);
 }
 
 /* ---- the Ollama translation of a stream ---- */
@@ -189,6 +233,14 @@ static void up_chunk_cb(struct evhttp_request *req, void *arg)
 		diag_init(&d);
 		e = tr_sse_feed(&r->sse, p, n, sse_event, r, &d);
 		evbuffer_drain(in, n);
+		if (e < 0 && r->reply_started) {
+			/* the stream is over: its error line (when it could be
+			 * written) goes out, then the connection is cut */
+			if (!r->ts.done)
+				(void)!tr_stream_finish(&r->ts, wall_ns(), &r->out, &d);
+			ollama_stream_abort(r);
+			return;
+		}
 		out_flush(r);
 		if (e < 0) {
 			/* the stream is over: an error line was written when it could */
@@ -249,7 +301,7 @@ static void up_done_cb(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (!req || evhttp_request_get_response_code(req) == 0) {
-		proxy_fail(r, 502, "the backend closed the connection (it may have crashed)");
+		proxy_fail(r, 502, "the backend closed the connection or sent a malformed answer (it may have crashed)");
 		return;
 	}
 	if (!r->up_status)
@@ -261,6 +313,11 @@ static void up_done_cb(struct evhttp_request *req, void *arg)
 			diag_init(&d);
 			(void)!tr_sse_end(&r->sse, &d);
 			(void)!tr_stream_finish(&r->ts, wall_ns(), &r->out, &d);
+			if (r->ts.failed && r->reply_started) {
+				/* it stopped short: the error line, then the cut */
+				ollama_stream_abort(r);
+				return;
+			}
 			out_flush(r);
 			client_end(r);
 			r->answered = true;
@@ -296,35 +353,28 @@ void proxy_fail(struct rq *r, int status, const char *msg)
 		return;
 	}
 	proxy_cancel(r);
-	if (!r->client_gone) {
-		if (!r->reply_started) {
-			api_reply_error(r->client, status, is_ollama(r) || r->ollama_err, "%s", msg);
-		} else if (is_ollama(r)) {
-			json_t *o = tr_error_ollama(msg);
+	if (!r->client_gone && r->reply_started) {
+		/* the status is out: an error event (SSE) or line (NDJSON),
+		 * then the connection is cut (no "[DONE]", no last chunk) */
+		json_t *o = is_ollama(r) ? tr_error_ollama(msg) : tr_error_openai(status, msg);
+		char *txt = o && (r->stream || is_ollama(r)) ? json_dumps(o, JSON_COMPACT) : NULL;
+		struct evbuffer *b = evbuffer_new();
 
-			if (o)
-				client_send_json_line(r, o, status);
-			json_decref(o);
-			client_end(r);
-		} else {
-			json_t *o = tr_error_openai(status, msg);
-			char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-			if (txt) {
-				struct evbuffer *b = evbuffer_new();
-
-				if (b) {
-					if (r->stream)
-						evbuffer_add_printf(b, "data: %s\n\n", txt);
-					client_send(r, b, status, NULL);
-					evbuffer_free(b);
-				}
-			}
-			free(txt);
-			json_decref(o);
-			client_end(r);
+		if (b && txt) {
+			if (is_ollama(r))
+				evbuffer_add_printf(b, "%s\n", txt);
+			else
+				evbuffer_add_printf(b, "data: %s\n\n", txt);
 		}
+		free(txt);
+		json_decref(o);
+		client_abort(r, b);
+		if (b)
+			evbuffer_free(b);
+		return;
 	}
+	if (!r->client_gone)
+		api_reply_error(r->client, status, is_ollama(r) || r->ollama_err, "%s", msg);
 	r->answered = true;
 	srv_rq_finish(r);
 }

@@ -335,7 +335,28 @@ static const struct {
 	{ "docker-repo", "llmem serves local files: download the model and give its path as model" },
 	{ "mmproj-url", "llmem serves local files: download the projector and give its path as mmproj" },
 	{ "hf-repo-draft", "llmem serves local files: download the draft model and give its path as model-draft" },
+	/* what would let a client reach past the model (docs/SECURITY.md, B40) */
+	{ "rpc", "a backend computes on this machine only (RPC servers take tensors from anyone who connects)" },
+	{ "props", "POST /props would let a client change the backend's settings" },
+	{ "slot-save-path", "slot files would be written where a client names them" },
+	{ "media-path", "clients would read files of this machine through file:// URLs" },
+	{ "tools", "llama-server's built-in tools read, write and run files for the client" },
+	{ "tools-runtime", "llama-server's built-in tools read, write and run files for the client" },
+	{ "agent", "llama-server's built-in tools read, write and run files for the client" },
+	{ "mcp-servers-config", "MCP servers run with the backend's rights" },
+	{ "mcp-servers-json", "MCP servers run with the backend's rights" },
+	{ "ui-mcp-proxy", "the MCP proxy forwards requests anywhere the machine reaches" },
 };
+
+/* A key llama-server v0.5.0 does not know (passed on as "--key") that
+ * refused[] names (--rpc exists only in builds with the RPC backend). */
+static const char *refused_unknown(const char *key)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(refused); i++)
+		if (!strcmp(key, refused[i].name))
+			return refused[i].why;
+	return NULL;
+}
 
 /* Whether the space-separated list holds name, leading dashes ignored. */
 static bool tok_has(const char *list, const char *name)
@@ -1370,6 +1391,8 @@ static int key_value(struct pctx *c, const char *key, const char *value)
 	if (idx < 0) {
 		if (!strncmp(key, "LLAMA_", 6) || key[0] == '_')
 			return PERR(c, -EBADMSG, "%s is not an option of llama-server", key);
+		if (refused_unknown(key))
+			return PERR(c, -EBADMSG, "%s is not allowed: %s", key, refused_unknown(key));
 	} else {
 		e = check_value(c, idx, key, value, global);
 		if (e < 0)

@@ -62,9 +62,13 @@ const openai = new OpenAI({
   timeout: REQ_TIMEOUT_S * 1000,
 });
 // ollama-js has no timeout: its fetch gets one
+const withTimeout = (sig) => {
+  const t = AbortSignal.timeout(REQ_TIMEOUT_S * 1000);
+  return sig && AbortSignal.any ? AbortSignal.any([sig, t]) : t;
+};
 const ollama = new Ollama({
   host: URL_,
-  fetch: (u, o = {}) => fetch(u, { ...o, signal: o.signal ? AbortSignal.any([o.signal, AbortSignal.timeout(REQ_TIMEOUT_S * 1000)]) : AbortSignal.timeout(REQ_TIMEOUT_S * 1000) }),
+  fetch: (u, o = {}) => fetch(u, { ...o, signal: withTimeout(o.signal) }),
 });
 
 const KINDS = ['openai-chat', 'openai-chat-stream', 'ollama-chat', 'ollama-chat-stream'];
@@ -166,10 +170,14 @@ async function pollOnce() {
       }
       if ((m.state === 'unloading' || m.state === 'unloaded' || m.state === 'failed') && m.busy > 0)
         poll.busyViolations.push(`${(sent / 1000).toFixed(1)} s: ${m.name} ${m.state} with busy ${m.busy}`);
+      // the first load's (later ones may be planned from the footprint
+      // the daemon remembered, not from the estimate)
       if (m.predicted_total !== undefined) {
         const f = (poll.foot[m.name] ||= {});
-        f.predicted = m.predicted_total;
-        if (m.measured_total !== undefined) f.measured = m.measured_total;
+        if (f.measured === undefined) {
+          f.predicted = m.predicted_total;
+          if (m.measured_total !== undefined) f.measured = m.measured_total;
+        }
       }
       if (poll.states[m.name] !== undefined && poll.states[m.name] !== m.state) poll.transitions++;
       poll.states[m.name] = m.state;

@@ -46,7 +46,15 @@ set -- $(printf '%s\n' $fp | sort -n)
 budget=$(($2 + $3 + $1 / 2))
 note "predicted footprints at -c 2048: small $fp_small, mid $fp_mid, big $fp_big; budget $budget (three need $(($1 + $2 + $3)))"
 
-if ! serve_start "$tmp/d.log" --models-dir "$M" --backend "$LLAMA_SERVER" -c 2048 --budget "$budget"; then
+# LOAD_THREADS: llama-server's -t for every model (default: its own choice)
+extra=""
+if [ -n "${LOAD_THREADS:-}" ]; then
+	printf '[*]\nthreads = %s\n' "$LOAD_THREADS" >"$tmp/preset.ini"
+	extra="--models-preset $tmp/preset.ini"
+fi
+# shellcheck disable=SC2086
+if ! serve_start "$tmp/d.log" --models-dir "$M" $extra --backend "$LLAMA_SERVER" -c 2048 --budget "$budget" \
+	--no-pressure --footprints "$tmp/fp.json"; then
 	not_ok "llmem serve did not start"
 	exit 1
 fi

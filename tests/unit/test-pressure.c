@@ -186,6 +186,24 @@ static void test_read_and_hook(void **state UNUSED)
 	assert_int_equal(budget[0], 3 * GIB - 512 * MIB);
 	assert_string_equal(p.why, "memory pressure: MemAvailable 512 MiB, under the headroom of 1024 MiB");
 
+	/* the backends' mapped weights are in MemAvailable and in held: they
+	 * are taken off MemAvailable */
+	machine("2097152");
+	p.mapped = 256 * MIB;
+	assert_int_equal(pressure_budget_hook(&c, held, budget, &p), 0);
+	assert_int_equal(p.available, 2 * GIB - 256 * MIB);
+	assert_int_equal(budget[0], 3 * GIB + 2 * GIB - 256 * MIB - 1 * GIB);
+	assert_string_equal(p.why, "");
+	machine("1048576");
+	assert_int_equal(pressure_budget_hook(&c, held, budget, &p), 0);
+	assert_string_equal(p.why, "memory pressure: MemAvailable 1024 MiB less the models' mapped files "
+			    "256 MiB is under the headroom of 1024 MiB");
+	p.mapped = 4 * GIB; /* more than MemAvailable: nothing left */
+	assert_int_equal(pressure_budget_hook(&c, held, budget, &p), 0);
+	assert_int_equal(p.available, 0);
+	assert_int_equal(budget[0], 2 * GIB);
+	p.mapped = 0;
+
 	/* --budget caps it */
 	c.cap = 2 * GIB;
 	machine("20971520");
@@ -480,6 +498,24 @@ static void test_cgroup_setup(void **state UNUSED)
 		put(rel, "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n");
 		assert_int_equal(cgroup_model_oom_kills(&m, &k, &own), 0);
 		assert_true(own);
+		/* v1: the kills in memory.oom_control, the limit reached by the
+		 * peak usage */
+		m.version = 1;
+		m.limit = 64 * MIB;
+		snprintf(rel, sizeof(rel), "%s/memory.oom_control", self);
+		put(rel, "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
+		snprintf(rel, sizeof(rel), "%s/memory.max_usage_in_bytes", self);
+		put(rel, "67108864\n");
+		assert_int_equal(cgroup_model_oom_kills(&m, &k, &own), 0);
+		assert_int_equal(k, 2);
+		assert_true(own);
+		put(rel, "41943040\n");
+		assert_int_equal(cgroup_model_oom_kills(&m, &k, &own), 0);
+		assert_false(own);
+		snprintf(rel, sizeof(rel), "%s/%s/memory.oom_control", tree, self);
+		assert_int_equal(unlink(rel), 0);
+		snprintf(rel, sizeof(rel), "%s/%s/memory.max_usage_in_bytes", tree, self);
+		assert_int_equal(unlink(rel), 0);
 		/* not empty: it stays */
 		assert_true(cgroup_model_remove(&m) < 0);
 		assert_true(m.active);

@@ -1,0 +1,479 @@
+#!/bin/sh
+# t-serve-security.sh: `llmem serve` against the attack and fault cases of
+# docs/SECURITY.md (the B numbers of its table), each a test:
+#  B1  a --host beyond this machine needs --api-key or --insecure
+#  B3  a cross-site POST: a foreign Origin 403 everywhere, a page's POST
+#      must be JSON (415), the Origin reflected only when allowed
+#  B4  the API key: 401 OpenAI- or Ollama-shaped, /health exempt, the key
+#      never in the log; B39 no prompt in the log; B40 a backend's own key
+#      is not on its command line, and its port refuses a request without it
+#  B5  hostile model names: 400 or 404, no backend started
+#  B9  Content-Length of 10 GiB and a chunked body past the cap: 413, closed
+#  B10 deep nesting and a 2-million-value array: 400 at once, RSS bounded
+#  B11 dangerous sampling fields (/v1 and /api): 400 before any load
+#  B12 300 slowloris connections: other clients served meanwhile
+#  B13 a body that stops coming: the connection dropped
+#  B14 a client that stops reading a 20 MB stream: the daemon's RSS stays
+#      bounded, the stream resumes complete; a client stalled past the
+#      request timeout is dropped and the backend's request cancelled
+#  B15 a connection flood past the daemon's descriptor limit: it stays up,
+#      quiet, and serves once they close
+#  B16 a full queue: 503 with Retry-After; B17 a request that leaves while
+#      queued: dequeued, and its model never loaded
+#  B19 ambiguous framing (Content-Length with Transfer-Encoding, two
+#      Content-Lengths, bad chunk sizes): 4xx and the connection closed
+#  B20 a backend that dies before answering, B34 one that answers garbage:
+#      502; B21 one that dies (or sends a bad chunk) mid-stream: an error
+#      event or line, then the connection cut: no [DONE], no last chunk
+#  B28 a backend that ignores SIGTERM, or leaves a child that does: nothing
+#      of it survives the unload
+#  B30 a backend that finds its port taken: started again on another, not
+#      counted as a crash
+#  B33 a model that cannot fit even alone: refused at once, nothing evicted
+#  B36 a model file truncated after it was served: the load fails with the
+#      reason (needs the llama.cpp build)
+#  and the passthrough's image URLs: only data: URLs reach llama-server.
+# The backends are tests/tools/fake-backend.py (its behaviour from the
+# model's name); B36 runs the real llama-server. Needs curl and python3.
+. "$(dirname "$0")/serve-lib.sh"
+
+skip_all() {
+	skip "serve security: $1"
+	exit 0
+}
+command -v curl >/dev/null 2>&1 || skip_all "no curl"
+command -v python3 >/dev/null 2>&1 || skip_all "no python3"
+
+ATK="python3 $ROOT/tests/integration/serve-attack.py"
+FAKE=$tmp/fake-backend
+cp "$ROOT/tests/tools/fake-backend.py" "$FAKE" && chmod +x "$FAKE"
+M=$tmp/models
+mkdir -p "$M"
+# fake models: llmem plans with their headers, fake-backend.py acts by name
+for f in ok one other dies early garbage badchunk stubborn orphaner bindfail; do
+	"$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 2 --embd 64 --ff 128 --heads 2 --kv-heads 1 \
+		"$M/$f.gguf" >"$tmp/synth.log" 2>&1 || { not_ok "gguf-synth failed: $(tail -3 "$tmp/synth.log")"; exit 1; }
+done
+# llama-70b's shape (a sparse file): fits no test machine
+"$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 80 --embd 8192 --ff 28672 --heads 64 --kv-heads 8 \
+	"$M/huge.gguf" >"$tmp/synth.log" 2>&1 || { not_ok "gguf-synth huge failed"; exit 1; }
+{
+	for f in ok other dies early garbage badchunk bindfail; do
+		printf '[%s]\nmodel = %s/%s.gguf\n' "$f" "$M" "$f"
+	done
+	printf '[one]\nmodel = %s/one.gguf\nparallel = 1\n' "$M"
+	for f in stubborn orphaner; do
+		printf '[%s]\nmodel = %s/%s.gguf\nstop-timeout = 1\n' "$f" "$M" "$f"
+	done
+} >"$tmp/f.ini"
+
+kv() { # kv KEY LINE: the value of KEY=... in LINE
+	echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+code() { # code ARGS...: curl's HTTP status, the body in $tmp/body
+	curl -s -m 30 -o "$tmp/body" -w '%{http_code}' "$@"
+}
+post() { # post PATH JSON [CURL ARGS...]
+	_p=$1
+	_b=$2
+	shift 2
+	code -H 'Content-Type: application/json' "$@" "$URL$_p" -d "$_b"
+}
+loads_total() {
+	status "$tmp/st.json" && python3 -c 'import json,sys; print(sum(m["loads"] for m in json.load(open(sys.argv[1]))["models"]))' "$tmp/st.json"
+}
+rss() { sed -n 's/^VmRSS: *\([0-9]*\).*/\1/p' "/proc/$1/status"; }
+hwm() { sed -n 's/^VmHWM: *\([0-9]*\).*/\1/p' "/proc/$1/status"; }
+alive() { kill -0 "$1" 2>/dev/null; }
+field_is() { [ "$(sget "$1" "$2")" = "$3" ]; }
+no_backends() { [ -z "$(our_backends)" ]; }
+of_model() { pgrep -f -- "-m $M/$1" 2>/dev/null; }
+none_of() { [ -z "$(of_model "$1")" ]; }
+
+# ---- B1: beyond loopback ----
+"$LLMEM" serve --host 0.0.0.0 --port "$(free_port)" --models-preset "$tmp/f.ini" --backend "$FAKE" \
+	>"$tmp/b1.log" 2>&1
+rc=$?
+check "B1: --host 0.0.0.0 without a key refuses to start (exit $rc: $(head -c 120 "$tmp/b1.log"))" \
+	sh -c '[ "$1" -eq 2 ] && grep -q -- "--insecure" "$2"' _ "$rc" "$tmp/b1.log"
+for extra in "--api-key k3y" "--insecure"; do
+	# shellcheck disable=SC2086
+	if serve_start "$tmp/b1b.log" --host 0.0.0.0 $extra --models-preset "$tmp/f.ini" --backend "$FAKE"; then
+		ok "B1: --host 0.0.0.0 $extra starts"
+		[ "$extra" = --insecure ] &&
+			check "B1: --insecure warns loudly" grep -q "WARNING.*no API key" "$tmp/b1b.log"
+		kill -TERM "$DPID"
+		serve_wait_exit "$DPID" 10 || kill -KILL "$DPID"
+	else
+		not_ok "B1: --host 0.0.0.0 $extra starts"
+	fi
+done
+
+# ---- B40: presets that would expose the backend ----
+for kvp in "rpc = 10.0.0.1:50052" "props = true" "tools = all" "media-path = /" "slot-save-path = /tmp"; do
+	printf '[x]\nmodel = %s/ok.gguf\n%s\n' "$M" "$kvp" >"$tmp/bad.ini"
+	"$LLMEM" serve --port "$(free_port)" --models-preset "$tmp/bad.ini" --backend "$FAKE" >"$tmp/b40.log" 2>&1
+	rc=$?
+	check "B40: a preset with '$kvp' is refused (exit $rc: $(grep -o 'is not allowed.*' "$tmp/b40.log" | head -c 80))" \
+		sh -c '[ "$1" -eq 2 ] && grep -q "not allowed" "$2"' _ "$rc" "$tmp/b40.log"
+done
+
+# ---- daemon F: the fake backends ----
+if ! serve_start "$tmp/f.log" --models-preset "$tmp/f.ini" --backend "$FAKE" -c 512 --request-timeout 4; then
+	not_ok "llmem serve did not start"
+	exit 1
+fi
+F=$DPID
+
+# B5: hostile names, before anything loads
+bad=0
+long=$(head -c 10240 /dev/zero | tr '\0' a)
+for name in '../../etc/passwd' '%2e%2e%2f%2e%2e%2fetc%2fpasswd' '/etc/passwd' 'ok\u0000../x' \
+	'..\\..\\windows\\win.ini' 'ok/../ok' ' ok' "$long"; do
+	for ep in /v1/chat/completions /api/chat /api/show /models/load; do
+		c=$(post "$ep" "{\"model\":\"$name\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")
+		case $c in
+		400 | 404) ;;
+		*)
+			bad=$((bad + 1))
+			note "B5: $ep model '$(printf %.40s "$name")': $c $(head -c 120 "$tmp/body")"
+			;;
+		esac
+	done
+done
+check "B5: 8 hostile model names on 4 endpoints: each 400 or 404 ($bad not)" [ "$bad" -eq 0 ]
+check "B5: ... and no backend was started for them" [ "$(loads_total)" = 0 ]
+
+# B14: a client that stops reading a 20 MB stream (first: the heap is fresh)
+body='{"model":"ok","prompt":"x","max_tokens":5000,"fake_pad":4000,"stream":true}'
+chat_ok() { [ "$(post /v1/completions '{"model":"ok","prompt":"x","max_tokens":2}')" = 200 ]; }
+chat_ok || note "ok did not answer"
+r=$($ATK slowread "$PORT" "$F" "$body" 2)
+note "B14: $r"
+b0=$(kv rss_before "$r")
+b1=$(kv rss_stalled "$r")
+check "B14: a stalled reader of a 20 MB stream costs the daemon <= 8 MiB ($b0 -> $b1 KiB)" \
+	[ $((b1 - b0)) -le 8192 ]
+check "B14: ... and once it reads, the stream is complete (bytes $(kv bytes "$r"), [DONE])" \
+	[ "$(kv done "$r")" = 1 ]
+r=$($ATK slowread "$PORT" "$F" "$body" 9)
+check "B14: a reader stalled past --request-timeout (4 s) is dropped: $r" [ "$(kv done "$r")" = 0 ]
+check "B14: ... and its request ends (ok busy 0)" wait_for 5 field_is ok busy 0
+
+# B3: cross-site requests
+bad=0
+for ep in /v1/chat/completions /v1/completions /api/generate /api/chat /models/load /models/unload /api/show; do
+	c=$(code -H 'Origin: https://evil.example' -H 'Content-Type: text/plain' "$URL$ep" \
+		-d '{"model":"ok","prompt":"x","messages":[]}')
+	[ "$c" = 403 ] || { bad=$((bad + 1)); note "B3: $ep from evil.example: $c"; }
+done
+check "B3: a foreign Origin's text/plain POST: 403 on 7 endpoints ($bad not)" [ "$bad" -eq 0 ]
+curl -s -m 10 -D "$tmp/h" -o /dev/null -H 'Origin: https://evil.example' "$URL/v1/models"
+check "B3: a foreign Origin is never reflected" sh -c '! grep -qi "access-control-allow-origin" "$1"' _ "$tmp/h"
+for ct in text/plain application/x-www-form-urlencoded multipart/form-data; do
+	c=$(code -H 'Origin: http://localhost:3000' -H "Content-Type: $ct" "$URL/v1/completions" \
+		-d '{"model":"ok","prompt":"x","max_tokens":1}')
+	check "B3: a page's $ct POST (allowed Origin): 415" [ "$c" = 415 ]
+done
+curl -s -m 10 -D "$tmp/h" -o /dev/null -H 'Origin: http://localhost:3000' -H 'Content-Type: application/json' \
+	"$URL/v1/completions" -d '{"model":"ok","prompt":"x","max_tokens":1}'
+check "B3: a page's JSON POST: 200, its Origin reflected exactly, no credentials" \
+	sh -c 'grep -q "^HTTP/1.1 200" "$1" && grep -qi "^access-control-allow-origin: http://localhost:3000.$" "$1" &&
+		! grep -qi "allow-credentials" "$1"' _ "$tmp/h"
+c=$(code "$URL/v1/completions" -d '{"model":"ok","prompt":"x","max_tokens":1}')
+check "B3: a POST with no Origin (curl, SDKs) needs no Content-Type: $c" [ "$c" = 200 ]
+
+# the passthrough's media: llama-server would fetch a URL itself
+msg() { printf '{"model":"ok","max_tokens":1,"messages":[{"role":"user","content":[{"type":"%s",%s}]}]}' "$1" "$2"; }
+for part in 'image_url:"image_url":{"url":"http://169.254.169.254/latest/meta-data"}' \
+	'image_url:"image_url":{"url":"HTTPS://example.com/a.png"}' \
+	'image_url:"image_url":{"url":"file:///etc/passwd"}' \
+	'image_url:"image_url":"http://127.0.0.1:22/"' \
+	'input_audio:"input_audio":{"url":"http://example.com/a.wav","format":"wav"}' \
+	'video_url:"video_url":{"url":"https://example.com/v.mp4"}'; do
+	c=$(post /v1/chat/completions "$(msg "${part%%:*}" "${part#*:}")")
+	check "media: a ${part%%:*} URL to fetch is refused ($(echo "${part#*:}" | grep -o '"[a-zA-Z]*://[^"/]*' | head -1)...): $c" [ "$c" = 400 ]
+done
+c=$(post /v1/chat/completions "$(msg image_url '"image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}')")
+check "media: a data: URL goes through: $c" [ "$c" = 200 ]
+
+# B11: dangerous sampling fields
+bad=0
+for f in '"n_probs":100000' '"top_logprobs":1000000' '"max_tokens":9223372036854775807' '"max_tokens":4294967297' \
+	'"n_predict":-7' '"n_discard":-1' '"n_keep":-5' '"max_tokens":1e300' '"logit_bias":{"4294967296":5}' \
+	'"logit_bias":[[-1,5]]' '"n_cmpl":100000000' '"id_slot":-9'; do
+	c=$(post /v1/completions "{\"model\":\"ok\",\"prompt\":\"x\",$f}")
+	[ "$c" = 400 ] || { bad=$((bad + 1)); note "B11: $f: $c"; }
+done
+for p in '[1,2,-1]' '[[1],[2,2147483648]]' '[5,1e20]'; do
+	c=$(post /v1/completions "{\"model\":\"ok\",\"prompt\":$p}")
+	[ "$c" = 400 ] || { bad=$((bad + 1)); note "B11: prompt $p: $c"; }
+done
+c=$(post /v1/embeddings '{"model":"ok","input":[-3]}')
+[ "$c" = 400 ] || { bad=$((bad + 1)); note "B11: embeddings input [-3]: $c"; }
+for o in '"num_predict":99999999999' '"num_keep":-9' '"repeat_last_n":-5000000000'; do
+	c=$(post /api/generate "{\"model\":\"ok\",\"prompt\":\"x\",\"options\":{$o}}")
+	[ "$c" = 400 ] || { bad=$((bad + 1)); note "B11: /api/generate $o: $c"; }
+done
+check "B11: 19 dangerous values on /v1 and /api: each 400 ($bad not)" [ "$bad" -eq 0 ]
+c=$(post /v1/completions '{"model":"ok","prompt":[1,2,3],"max_tokens":-1,"n_probs":5,"n_keep":-1,"logit_bias":{"15":-100}}')
+check "B11: the same fields in range go through: $c" [ "$c" = 200 ]
+
+# B9: sizes
+r=$($ATK raw "$PORT" 'POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10737418240\r\n\r\n' 5)
+check "B9: Content-Length 10 GiB: 413 before the body, closed ($r)" \
+	[ "$(kv status "$r")/$(kv eof "$r")" = 413/1 ]
+r=$($ATK bigchunked "$PORT" 70)
+check "B9: a chunked body past the 64 MiB cap: 413, closed ($r)" [ "$(kv status "$r")" = 413 ]
+
+# B10: shapes
+h0=$(hwm "$F")
+python3 -c "print('{\"model\":\"ok\",\"prompt\":' + '['*100000 + ']'*100000 + '}')" >"$tmp/deep.json"
+python3 -c "print('{\"model\":\"ok\",\"prompt\":[' + ','.join(['0']*2000000) + ']}')" >"$tmp/wide.json"
+python3 -c "print('{\"model\":\"ok\",\"prompt\":\"x\",\"stop\":[' + ','.join(['{}']*2000000) + ']}')" >"$tmp/objs.json"
+for f in deep wide objs; do
+	t0=$(date +%s)
+	c=$(code -H 'Content-Type: application/json' "$URL/v1/completions" --data-binary @"$tmp/$f.json")
+	c2=$(code -H 'Content-Type: application/json' "$URL/api/generate" --data-binary @"$tmp/$f.json")
+	el=$(($(date +%s) - t0))
+	check "B10: a $f JSON body ($(wc -c <"$tmp/$f.json") bytes): 400 on /v1 and /api ($c, $c2, $el s)" \
+		[ "$c/$c2/$((el <= 10))" = 400/400/1 ]
+done
+h1=$(hwm "$F")
+check "B10: ... the daemon's peak RSS grew <= 100 MiB ($h0 -> $h1 KiB)" [ $((h1 - h0)) -le 102400 ]
+
+# B19: framing
+for t in 'CL+TE:POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\nGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' \
+	'two CL:POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Length: 41\r\n\r\n{}GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' \
+	'bad chunk size:POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n' \
+	'negative chunk size:POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n-2\r\n{}\r\n0\r\n\r\n' \
+	'TE gzip:POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n' \
+	'negative CL:POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n{}'; do
+	r=$($ATK raw "$PORT" "${t#*:}" 5)
+	case $(kv status "$r")/$(kv eof "$r") in
+	4[0-9][0-9]/1) ok "B19: ${t%%:*}: refused and closed ($r)" ;;
+	*) not_ok "B19: ${t%%:*}: $r" ;;
+	esac
+done
+
+# B13: a body that stops coming
+r=$($ATK slowbody "$PORT")
+s=$(kv closed_after "$r")
+check "B13: a body that stops coming is dropped after the request timeout (${s} s, timeout 4)" \
+	awk -v s="$s" 'BEGIN { exit !(s >= 3 && s <= 10) }'
+
+# B12: slowloris
+$ATK slowloris "$PORT" 300 8 >"$tmp/loris" &
+LP=$!
+BG="$BG $LP"
+sleep 2
+worst=0
+fails=0
+for i in 1 2 3 4 5; do
+	t=$(curl -s -m 10 -o /dev/null -w '%{http_code} %{time_total}' "$URL/v1/models")
+	[ "${t% *}" = 200 ] || fails=$((fails + 1))
+	worst=$(awk -v a="$worst" -v b="${t#* }" 'BEGIN { print (b > a ? b : a) }')
+	sleep 0.5
+done
+wait "$LP"
+note "B12: slowloris: $(cat "$tmp/loris") (dripping a byte a second keeps a connection: the timeout is per read)"
+check "B12: with 300 slowloris connections, other clients are served (5/5: $fails failed, worst ${worst} s)" \
+	sh -c '[ "$1" -eq 0 ] && awk -v w="$2" "BEGIN { exit !(w < 3) }"' _ "$fails" "$worst"
+
+# B20/B34: the backend fails before answering
+c=$(post /v1/completions '{"model":"early","prompt":"x","max_tokens":3}')
+check "B20: a backend that dies before answering: 502 with the reason: $(head -c 100 "$tmp/body")" \
+	sh -c '[ "$1" = 502 ] && grep -q "\"error\"" "$2"' _ "$c" "$tmp/body"
+for st in false true; do
+	c=$(post /v1/completions "{\"model\":\"garbage\",\"prompt\":\"x\",\"max_tokens\":3,\"stream\":$st}")
+	check "B34: a backend that answers garbage (stream $st): 502" [ "$c" = 502 ]
+done
+# B21: mid-stream
+for m in dies badchunk; do
+	r=$($ATK stream "$PORT" /v1/completions "{\"model\":\"$m\",\"prompt\":\"x\",\"max_tokens\":10,\"stream\":true}")
+	check "B21: SSE, backend $m mid-stream: an error event, no [DONE], no last chunk, closed ($r)" \
+		[ "$(kv status "$r")/$(kv error "$r")/$(kv done "$r")/$(kv last_chunk "$r")/$(kv eof "$r")" = 200/1/0/0/1 ]
+done
+r=$($ATK stream "$PORT" /api/generate '{"model":"dies","prompt":"x"}')
+check "B21: Ollama NDJSON, backend dies mid-stream: an error line, no done:true, no last chunk ($r)" \
+	[ "$(kv status "$r")/$(kv error "$r")/$(kv done "$r")/$(kv last_chunk "$r")/$(kv eof "$r")" = 200/1/0/0/1 ]
+curl -sN -m 30 -o /dev/null "$URL/v1/completions" -H 'Content-Type: application/json' \
+	-d '{"model":"dies","prompt":"x","max_tokens":10,"stream":true}'
+rc=$?
+check "B21: curl reports the cut stream (exit $rc: 18 = partial transfer)" [ "$rc" -eq 18 ]
+r=$($ATK stream "$PORT" /v1/completions '{"model":"ok","prompt":"x","max_tokens":10,"stream":true}')
+check "B21: a complete stream still ends normally ($r)" \
+	[ "$(kv done "$r")/$(kv last_chunk "$r")" = 1/1 ]
+check "after the backend faults: the daemon serves" chat_ok
+
+# B40: the backend's own key
+post /v1/completions '{"model":"ok","prompt":"x","max_tokens":1}' >/dev/null
+bpid=$(sget ok pid)
+bport=$(sget ok port)
+if [ -n "$bpid" ] && [ -r "/proc/$bpid/cmdline" ]; then
+	check "B40: the backend's key is not on its command line (ps shows it to every user)" \
+		sh -c '! tr "\0" "\n" <"/proc/$1/cmdline" | grep -q -- "--api-key"' _ "$bpid"
+	check "B40: ... it is in its environment" grep -q LLAMA_API_KEY= "/proc/$bpid/environ"
+	c=$(code -H 'Content-Type: application/json' "http://127.0.0.1:$bport/v1/completions" -d '{"prompt":"x"}')
+	check "B40: the backend's port refuses a request without its key: $c" [ "$c" = 401 ]
+else
+	skip "B40: no backend pid in the status"
+fi
+
+# B28: process groups
+for m in stubborn orphaner; do
+	post /v1/completions "{\"model\":\"$m\",\"prompt\":\"x\",\"max_tokens\":1}" >/dev/null
+	nb=$(of_model "$m.gguf" | wc -l)
+	post /models/unload "{\"model\":\"$m\"}" >/dev/null
+	check "B28: $m (ignores SIGTERM itself or in a child; $nb processes): none left 3 s after the unload" \
+		wait_for 4 none_of "$m.gguf"
+done
+
+# B30: the port taken
+c=$(post /v1/completions '{"model":"bindfail","prompt":"x","max_tokens":1}')
+check "B30: a backend whose port was taken: started again, served ($c)" [ "$c" = 200 ]
+check "B30: ... not counted as a crash or a failure" \
+	[ "$(sget bindfail crashes)/$(sget bindfail failures)" = 0/0 ]
+
+check "daemon F still serves after every case" chat_ok
+kill -TERM "$F"
+serve_wait_exit "$F" 15 || kill -KILL "$F"
+check "daemon F left no backend" wait_for 5 no_backends
+
+# ---- B16, B17: daemon Q, one slot, one model loaded at a time ----
+if serve_start "$tmp/q.log" --models-preset "$tmp/f.ini" --backend "$FAKE" -c 512 --max-queue 1 --max-loaded 1; then
+	Q=$DPID
+	slow='{"model":"one","prompt":"x","max_tokens":60,"fake_delay":0.1,"stream":true}'
+	curl -sN -m 60 -o "$tmp/q1.out" -H 'Content-Type: application/json' "$URL/v1/completions" -d "$slow" &
+	Q1=$!
+	BG="$BG $Q1"
+	wait_for 20 sh -c '[ -s "$1" ]' _ "$tmp/q1.out"
+	curl -s -m 60 -o "$tmp/q2.out" -H 'Content-Type: application/json' "$URL/v1/completions" \
+		-d '{"model":"one","prompt":"x","max_tokens":1}' &
+	Q2=$!
+	BG="$BG $Q2"
+	if wait_for 5 field_is one queued 1; then
+		curl -s -m 10 -D "$tmp/h" -o "$tmp/body" -H 'Content-Type: application/json' "$URL/v1/completions" \
+			-d '{"model":"one","prompt":"x","max_tokens":1}'
+		check "B16: a full queue: 503 with Retry-After ($(grep -i retry-after "$tmp/h" | tr -d '\r'))" \
+			sh -c 'grep -q "^HTTP/1.1 503" "$1" && grep -qi "^retry-after: [0-9]" "$1"' _ "$tmp/h"
+	else
+		not_ok "B16: the second request is not queued"
+	fi
+	# B17: a request for another model waits (one model at a time, one
+	# busy); its client leaves
+	curl -s -m 60 -o /dev/null -H 'Content-Type: application/json' "$URL/v1/completions" \
+		-d '{"model":"other","prompt":"x","max_tokens":1}' &
+	Q3=$!
+	BG="$BG $Q3"
+	if wait_for 5 field_is other queued 1; then
+		kill -TERM "$Q3"
+		check "B17: a queued request whose client left is dequeued" wait_for 3 field_is other queued 0
+		wait "$Q1" 2>/dev/null
+		wait "$Q2" 2>/dev/null
+		sleep 1
+		check "B17: ... and its model is never loaded (loads $(sget other loads), state $(sget other state))" \
+			[ "$(sget other loads)/$(test -e "$M/other.gguf.requests" && echo asked)" = 0/ ]
+	else
+		not_ok "B17: the request for another model is not queued"
+	fi
+	kill -TERM "$Q"
+	serve_wait_exit "$Q" 15 || kill -KILL "$Q"
+else
+	not_ok "daemon Q did not start"
+fi
+
+# ---- B4, B39: daemon K with an API key ----
+KEY=k3y-$$-never-logged
+if serve_start "$tmp/k.log" --models-preset "$tmp/f.ini" --backend "$FAKE" -c 512 --api-key "$KEY"; then
+	K=$DPID
+	c=$(code "$URL/health")
+	check "B4: /health needs no key: $c" [ "$c" = 200 ]
+	c=$(post /v1/completions '{"model":"ok","prompt":"x"}' -H 'Authorization: Bearer wrong-key-abc')
+	check "B4: a wrong key: 401 OpenAI-shaped" \
+		sh -c '[ "$1" = 401 ] && grep -q "\"type\":\"authentication_error\"" "$2"' _ "$c" "$tmp/body"
+	c=$(post /api/generate '{"model":"ok","prompt":"x"}')
+	check "B4: no key on /api: 401 Ollama-shaped" sh -c '[ "$1" = 401 ] && grep -q "^{\"error\":\"" "$2"' _ "$c" "$tmp/body"
+	c=$(code -H "Authorization: Bearer ${KEY}x" "$URL/v1/models")
+	check "B4: the key with a byte more: 401" [ "$c" = 401 ]
+	c=$(post /v1/completions '{"model":"ok","prompt":"PROMPT-MARKER-'$$'","max_tokens":1}' -H "Authorization: Bearer $KEY")
+	check "B4: the key: 200" [ "$c" = 200 ]
+	post /v1/completions '{"model":"no-such","prompt":"PROMPT-MARKER-'$$'"}' -H "Authorization: Bearer $KEY" >/dev/null
+	kill -TERM "$K"
+	serve_wait_exit "$K" 15 || kill -KILL "$K"
+	check "B4: the key is not in the daemon's output" sh -c '! grep -q -e "$1" -e wrong-key-abc "$2"' _ "$KEY" "$tmp/k.log"
+	check "B39: no prompt in the daemon's output" sh -c '! grep -q "PROMPT-MARKER" "$1"' _ "$tmp/k.log"
+else
+	not_ok "daemon K did not start"
+fi
+
+# ---- B15: a connection flood past the descriptor limit ----
+PORT=$(free_port)
+URL="http://127.0.0.1:$PORT"
+(ulimit -n 64 && exec "$LLMEM" serve --port "$PORT" --models-preset "$tmp/f.ini" --backend "$FAKE" -c 512) \
+	>"$tmp/l.log" 2>&1 &
+L=$!
+DAEMONS="$DAEMONS $L"
+if wait_for 20 curl -s -m 1 -o /dev/null "$URL/health"; then
+	cpu0=$(awk '{print $14 + $15}' "/proc/$L/stat")
+	r=$($ATK flood "$PORT" 150 3)
+	cpu1=$(awk '{print $14 + $15}' "/proc/$L/stat")
+	check "B15: 150 connections against a limit of 64 descriptors ($r): the daemon stays up" alive "$L"
+	check "B15: ... and quiet: one line in its log, not one per accept() ($(grep -c 'accept' "$tmp/l.log") lines)" \
+		[ "$(grep -c 'accept' "$tmp/l.log")" -le 2 ]
+	check "B15: ... not spinning ($(((cpu1 - cpu0) * 10)) ms of CPU in 3 s)" [ $((cpu1 - cpu0)) -le 100 ]
+	check "B15: once they close, /health answers" wait_for 3 curl -sf -m 1 -o /dev/null "$URL/health"
+	check "B15: ... and a model serves" chat_ok
+	kill -TERM "$L"
+	serve_wait_exit "$L" 15 || kill -KILL "$L"
+else
+	not_ok "B15: the daemon with 64 descriptors did not start: $(tail -2 "$tmp/l.log")"
+fi
+
+# ---- B33: a model that cannot fit even alone ----
+small=$("$LLMEM" estimate "$M/ok.gguf" -c 512 --json 2>/dev/null | "$GET" /dev/stdin devices/0/total)
+printf '[ok]\nmodel = %s/ok.gguf\n[huge]\nmodel = %s/huge.gguf\n' "$M" "$M" >"$tmp/c.ini"
+# a small GPU of its own: the same plan on any machine
+if serve_start "$tmp/c.log" --models-preset "$tmp/c.ini" --backend "$FAKE" -c 512 --gpu 64MiB \
+	--budget $((small * 4)) --no-pressure; then
+	C=$DPID
+	chat_ok || note "B33: ok did not serve"
+	t0=$(date +%s)
+	c=$(post /v1/completions '{"model":"huge","prompt":"x","max_tokens":1}')
+	el=$(($(date +%s) - t0))
+	check "B33: a model over the budget alone: refused at once ($c in ${el} s: $(head -c 120 "$tmp/body"))" \
+		sh -c '[ "$1" = 503 ] && [ "$2" -le 5 ]' _ "$c" "$el"
+	check "B33: ... nothing was evicted for it (ok loaded, evictions 0)" \
+		[ "$(sget ok state)/$(sget ok evictions)" = ready/0 ]
+	kill -TERM "$C"
+	serve_wait_exit "$C" 15 || kill -KILL "$C"
+else
+	not_ok "daemon C did not start"
+fi
+
+# ---- B36: the model file truncated after it was served (real llama-server) ----
+if [ -z "$LLAMA_SERVER" ] || [ ! -f "$VOCAB_DIR/ggml-vocab-llama-bpe.gguf" ]; then
+	skip "B36: no llama.cpp build (run scripts/build-llama.sh)"
+else
+	mkdir -p "$tmp/real"
+	synth "$tmp/real/tiny.gguf" 2 || not_ok "B36: gguf-synth failed"
+	if serve_start "$tmp/r.log" --models-dir "$tmp/real" --backend "$LLAMA_SERVER" -c 512; then
+		R=$DPID
+		c=$(post /v1/completions '{"model":"tiny","prompt":"x","max_tokens":1}')
+		check "B36: the model serves first ($c)" [ "$c" = 200 ]
+		post /models/unload '{"model":"tiny"}' >/dev/null
+		wait_for 10 field_is tiny state unloaded
+		truncate -s $(($(wc -c <"$tmp/real/tiny.gguf") / 2)) "$tmp/real/tiny.gguf"
+		c=$(post /v1/completions '{"model":"tiny","prompt":"x","max_tokens":1}')
+		check "B36: truncated: the request gets an error with the reason ($c: $(head -c 160 "$tmp/body"))" \
+			sh -c '[ "$1" -ge 500 ] && grep -qi "load\|bounds\|corrupt" "$2"' _ "$c" "$tmp/body"
+		reason=$(sget tiny reason)
+		check "B36: ... the status says why ($(echo "$reason" | head -c 100))" \
+			sh -c 'echo "$1" | grep -qi "load\|bounds\|corrupt"' _ "$reason"
+		kill -TERM "$R"
+		serve_wait_exit "$R" 15 || kill -KILL "$R"
+	else
+		not_ok "daemon R did not start"
+	fi
+fi
+check "no backend left at the end" wait_for 5 no_backends
