@@ -613,7 +613,7 @@ static int run_to_end(struct backend_proc *bp, struct backend_log *lg, struct ba
 
 static int start(struct backend_proc *bp, const char *exe, char *const *argv)
 {
-	struct backend_spec sp = { exe, argv, NULL };
+	struct backend_spec sp = { exe, argv, NULL, NULL };
 
 	return backend_start(&sp, bp);
 }
@@ -803,7 +803,7 @@ static void test_parent_death(void **state)
 	if (mid == 0) {
 		char *argv[] = { "sleep", "100", NULL };
 		struct backend_proc bp;
-		struct backend_spec sp = { "/bin/sleep", argv, NULL };
+		struct backend_spec sp = { "/bin/sleep", argv, NULL, NULL };
 
 		close(p[0]);
 		if (backend_start(&sp, &bp) < 0)
@@ -877,8 +877,8 @@ static void test_cgroup_procs(void **state)
 {
 	char *argv[] = { "true", NULL };
 	char path[] = "/tmp/llmem-test-cgroup-XXXXXX", buf[32], want[32];
-	struct backend_spec sp = { "/bin/true", argv, path };
-	struct backend_spec bad = { "/bin/true", argv, "/nonexistent/cgroup.procs" };
+	struct backend_spec sp = { "/bin/true", argv, path, NULL };
+	struct backend_spec bad = { "/bin/true", argv, "/nonexistent/cgroup.procs", NULL };
 	struct backend_proc bp;
 	struct backend_log *lg = malloc(sizeof(*lg));
 	ssize_t n;
