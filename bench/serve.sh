@@ -7,8 +7,8 @@
 #      "max_tokens": 1, one request at a time on one keep-alive connection
 #      (build/tools/http-bench lat), through each path to the same backend,
 #      the llama-server that llmem started (its port from GET /llmem/status,
-#      its --api-key from its command line: nginx and the direct client send
-#      it, as llmem does).
+#      its private API key from its environment, LLAMA_API_KEY, or its
+#      --api-key: nginx and the direct client send it, as llmem does).
 #      Two models: "tiny" (the brief's llama-3.2-1b cut to 4 layers, 512
 #      wide, 128k vocabulary: the backend takes ~3.5 ms per request) and
 #      "micro" (1 layer, 64 wide, 32k vocabulary: ~0.8 ms, so that the
@@ -169,8 +169,11 @@ wait_quiet() { # until the machine is nearly idle for 2 s (at most SERVE_QUIET_M
 cpu_ticks() { # user + system clock ticks of these processes
 	for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/stat"; done | awk '{ s += $1 } END { print s }'
 }
-key_of() { # the --api-key on pid's command line
-	tr '\0' '\n' <"/proc/$1/cmdline" | awk 'prev == "--api-key" { print; exit } { prev = $0 }'
+key_of() { # the backend's key: LLAMA_API_KEY in its environment, or its --api-key
+	{
+		tr '\0' '\n' <"/proc/$1/environ" | sed -n 's/^LLAMA_API_KEY=//p'
+		tr '\0' '\n' <"/proc/$1/cmdline" | awk 'prev == "--api-key" { print } { prev = $0 }'
+	} | head -n 1
 }
 
 say "llama-server: $LS; nginx: $("$NGINX" -v 2>&1 | sed 's/.*: //'); $ROUNDS rounds"
@@ -211,8 +214,8 @@ while [ "$R" -lt "$ROUNDS" ]; do
 	TPORT=$(jget models/name=tiny-a/port)
 	MPORT=$(jget models/name=micro/port)
 	CPID=$(jget models/name=tiny-c/pid)
-	# llmem gives each backend an --api-key of its own: the direct client
-	# and nginx send it
+	# llmem gives each backend a key of its own: the direct client and
+	# nginx send it
 	TKEY=$(key_of "$(jget models/name=tiny-a/pid)")
 	MKEY=$(key_of "$(jget models/name=micro/pid)")
 	CKEY=$(key_of "$CPID")
@@ -221,7 +224,7 @@ while [ "$R" -lt "$ROUNDS" ]; do
 	DP=$(free_port)
 	tr '\0' '\n' <"/proc/$CPID/cmdline" |
 		awk -v p="$DP" 'prev == "--port" { print p; prev = ""; next } { print; prev = $0 }' >"$WORK/args"
-	[ "$R" -gt 1 ] || tr '\n' ' ' <"$WORK/args" | sed "s|$WORK|\$WORK|g; s|$bin|\$BIN|g; s|$CKEY|KEY|" >"$WORK/args.txt"
+	[ "$R" -gt 1 ] || tr '\n' ' ' <"$WORK/args" | sed "s|$WORK|\$WORK|g; s|$bin|\$BIN|g; s|${CKEY:-@none@}|KEY|" >"$WORK/args.txt"
 
 	# nginx in front of the same two backends
 	NG=$WORK/nginx-$R
@@ -263,7 +266,7 @@ http {
     }
 }
 EOF
-	[ "$R" -gt 1 ] || sed "s|$WORK|\$WORK|g; s|$TPORT|TINY_BACKEND_PORT|; s|$MPORT|MICRO_BACKEND_PORT|; s|$NTP|PORT1|; s|$NMP|PORT2|; s|$TKEY|TINY_KEY|; s|$MKEY|MICRO_KEY|" \
+	[ "$R" -gt 1 ] || sed "s|$WORK|\$WORK|g; s|$TPORT|TINY_BACKEND_PORT|; s|$MPORT|MICRO_BACKEND_PORT|; s|$NTP|PORT1|; s|$NMP|PORT2|; s|${TKEY:-@none@}|TINY_KEY|; s|${MKEY:-@none@}|MICRO_KEY|" \
 		"$NG/nginx.conf" >"$WORK/nginx.conf.txt"
 	"$NGINX" -p "$NG" -c "$NG/nginx.conf" -g 'daemon off;' >"$NG/out.log" 2>&1 &
 	NPID=$!
@@ -361,7 +364,7 @@ EOF
 			else
 				sleep 0.2
 				# shellcheck disable=SC2046
-				out=$(HB_KEY=$CKEY "$HB" cold-direct 5000 "$DP" "$WORK/direct.log" /v1/completions "$body" -- \
+				out=$(LLAMA_API_KEY=$CKEY HB_KEY=$CKEY "$HB" cold-direct 5000 "$DP" "$WORK/direct.log" /v1/completions "$body" -- \
 					$(cat "$WORK/args")) || { tail -20 "$WORK/direct.log" >&2; fail "cold direct"; }
 				printf '%s\tdirect\t%s\n' "$R" "$out" >>"$WORK/cold.tsv"
 			fi
@@ -557,6 +560,11 @@ for r in rounds + ["all"]:
     if r == "all":
         allo = sorted(c["over"] for c in L)
         dover = sorted(c["over"] for c in D)
+lag = sorted(c["load_ms"] * 1000 - c["ext"] for x in rounds for c in cold[(x, "llmem")] if c["ext"] is not None)
+if lag:
+    out("")
+    out(f"When llmem saw its backend ready (its load_ms, whole ms) compared with the client's own 1 ms /health polling: "
+        f"median {med(lag) / 1000:+.1f} ms, range {lag[0] / 1000:+.1f} to {lag[-1] / 1000:+.1f} ms (positive: llmem later).")
 out("")
 out("Every cold start, overhead in ms (llmem: " + ", ".join(f"{x / 1000:.1f}" for x in allo)
     + "; direct: " + ", ".join(f"{x / 1000:.1f}" for x in dover) + ").")
@@ -592,7 +600,7 @@ tail = [
     nginx_conf,
     "```",
     "",
-    f"Backend (as llmem started it; the cold-start peer runs it with another `--port`): `{args}`",
+    f"Backend (as llmem started it, with its key in `LLAMA_API_KEY`; the cold-start peer runs the same with another `--port`): `{args}`",
     "",
     "</details>",
     "",

@@ -192,8 +192,8 @@ static int parse_go_duration_ns(const char *s, bool *neg, uint64_t *ret)
 
 /* A decimal number of seconds with an optional sign and fraction, in
  * milliseconds (fractions of one truncated), at most Go's limit of
- * 2^63 - 1 ns; *nonzero says whether any digit was not 0 (so "-0.0001" is
- * negative, as "-0.0001s" is). */
+ * 2^63 - 1 ns; *nonzero says whether it is at least a nanosecond (so
+ * "-0.0001" is negative, as "-0.0001s" is, and "-0.0000000001" is 0). */
 static int parse_seconds_ms(const char *s, bool *neg, bool *nonzero, uint64_t *ret)
 {
 	const uint64_t lim = (uint64_t)INT64_MAX / 1000000;
@@ -214,12 +214,13 @@ static int parse_seconds_ms(const char *s, bool *neg, bool *nonzero, uint64_t *r
 	}
 	if (*s == '.') {
 		for (s++; *s >= '0' && *s <= '9'; s++) {
-			if (nfrac < 3) {
+			if (nfrac < 3)
 				frac = frac * 10 + (uint64_t)(*s - '0');
+			if (nfrac < 9) {
+				*nonzero |= *s != '0';
 				nfrac++;
 			}
 			digits = true;
-			*nonzero |= *s != '0';
 		}
 	}
 	if (*s || !digits)

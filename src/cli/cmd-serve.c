@@ -503,6 +503,7 @@ static int serve_run_cmd(int argc, char **argv)
 	so.port = SERVE_DEFAULT_PORT;
 	so.sched.max_queue = 512;
 	so.sched.wait_ms = 10 * 60 * 1000;
+	so.sched.drain_after_ms = 2000;
 	so.default_keep_alive_ms = 5 * 60 * 1000;
 	so.max_body = (size_t)64 << 20;
 	so.max_headers = 64 << 10;

@@ -110,15 +110,28 @@ static uint64_t total_of(const uint64_t *v, size_t n)
 }
 
 /* When the model expires, as wall time in ns (0 = never). */
+/* wall time (ns) ms milliseconds from now, saturated: a keep-alive may be
+ * up to 292 years */
+static int64_t wall_after_ms(int64_t ms)
+{
+	int64_t now = wall_ns();
+
+	if (ms <= 0)
+		return now;
+	if (ms > (INT64_MAX - now) / 1000000)
+		return INT64_MAX;
+	return now + ms * 1000000;
+}
+
+/* When the model expires, as wall time in ns (0 = never). */
 static int64_t expires_wall_ns(struct srv *s, const struct sched_model *m)
 {
-	int64_t now = srv_now();
-
-	if (m->busy || m->n_queued || m->cfg.pin || m->expires_at == INT64_MAX || m->keep_alive_ms < 0)
-		return m->busy || m->n_queued ? wall_ns() + (m->keep_alive_ms > 0 ? m->keep_alive_ms : 0) * 1000000
-					       : 0;
 	(void)s;
-	return wall_ns() + (m->expires_at - now) * 1000000;
+	if (m->busy || m->n_queued)
+		return wall_after_ms(m->keep_alive_ms > 0 ? m->keep_alive_ms : 0);
+	if (m->cfg.pin || m->expires_at == INT64_MAX || m->keep_alive_ms < 0)
+		return 0;
+	return wall_after_ms(m->expires_at - srv_now());
 }
 
 json_t *api_status_json(struct srv *s)
@@ -139,6 +152,7 @@ json_t *api_status_json(struct srv *s)
 		json_object_set_new(j, "path", json_string(s->o->reg->v[i].path));
 		json_object_set_new(j, "state", json_string(sched_state_name(m->state)));
 		json_object_set_new(j, "busy", json_integer(m->busy));
+		json_object_set_new(j, "draining", json_boolean(m->draining));
 		json_object_set_new(j, "queued", json_integer(m->n_queued));
 		json_object_set_new(j, "pin", json_boolean(m->cfg.pin));
 		json_object_set_new(j, "priority", json_integer(m->cfg.priority));

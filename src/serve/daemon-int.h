@@ -76,6 +76,7 @@ struct rq {
 	struct evhttp_request *client;
 	struct evhttp_connection *client_conn;
 	bool client_gone;
+	struct event *ev_gone;   /* watches the client while r waits */
 	bool answered;           /* the reply is complete (or the client gone) */
 	bool in_sched;           /* the scheduler knows it */
 	bool done_told;          /* sched_request_done() called */

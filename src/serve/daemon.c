@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,6 +118,8 @@ static void rq_free_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (r->ev_gone)
+		event_free(r->ev_gone);
 	if (r->up_conn)
 		evhttp_connection_free(r->up_conn);
 	r->up_conn = NULL;
@@ -142,6 +145,8 @@ void srv_rq_finish(struct rq *r)
 	if (r->finished)
 		return;
 	r->finished = true;
+	if (r->ev_gone)
+		event_del(r->ev_gone);
 	if (r->client_conn && !r->client_gone)
 		evhttp_connection_set_closecb(r->client_conn, NULL, NULL);
 	r->answered = true;
@@ -174,10 +179,43 @@ static void client_close_cb(struct evhttp_connection *conn, void *arg)
 	srv_rq_finish(r);
 }
 
+/* While r waits (queued, loading, or for its first token), evhttp does
+ * not read the client's socket, so it would not see the client leave:
+ * the request would stay queued, and load its model for no one (B17).
+ * This watches the socket meanwhile. Once the reply starts, evhttp
+ * watches it itself. */
+static void client_gone_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rq *r = arg;
+	char c;
+	ssize_t n;
+
+	(void)what;
+	if (r->finished || r->client_gone || r->reply_started || !r->client_conn)
+		return;
+	n = recv(fd, &c, 1, MSG_PEEK);
+	if (n > 0)
+		return; /* the client's next request (pipelined): it is there */
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		event_add(r->ev_gone, NULL);
+		return;
+	}
+	/* EOF or an error: as evhttp does then (client_close_cb runs) */
+	evhttp_connection_free(r->client_conn);
+}
+
 void srv_client_watch(struct rq *r)
 {
-	if (r->client_conn && !r->client_gone)
-		evhttp_connection_set_closecb(r->client_conn, client_close_cb, r);
+	if (!r->client_conn || r->client_gone)
+		return;
+	evhttp_connection_set_closecb(r->client_conn, client_close_cb, r);
+	if (!r->ev_gone && !r->reply_started) {
+		struct bufferevent *bev = evhttp_connection_get_bufferevent(r->client_conn);
+
+		r->ev_gone = bev ? event_new(r->s->base, bufferevent_getfd(bev), EV_READ, client_gone_cb, r) : NULL;
+		if (r->ev_gone)
+			event_add(r->ev_gone, NULL);
+	}
 }
 
 /* An explicit load (POST /models/load, an Ollama request with no prompt)
@@ -867,6 +905,7 @@ int serve_run(const struct serve_options *o, struct diag *d)
 		cfg[i].may_shrink = rm->may_shrink;
 		cfg[i].slots = 1;
 		cfg[i].keep_alive_ms = rm->keep_alive_set ? rm->keep_alive_ms : o->default_keep_alive_ms;
+		cfg[i].name = rm->name;
 		s.bks[i].s = &s;
 		s.bks[i].model = i;
 		s.bks[i].proc.out_fd = -1;
@@ -891,6 +930,7 @@ int serve_run(const struct serve_options *o, struct diag *d)
 		(void)!footprint_cache_load(&s.fc, o->footprint_path, &fd);
 	}
 	so.n_pools = o->n_pools;
+	memcpy(so.pool_names, o->pool_names, sizeof(so.pool_names));
 	e = sched_init(&s.sch, &so, n, cfg);
 	if (e < 0) {
 		diag_set(d, e, DIAG_NO_OFFSET, "cannot set up the scheduler: %s", strerror(-e));

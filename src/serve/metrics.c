@@ -196,7 +196,7 @@ static void models(struct srv *s, struct evbuffer *b)
 		     "Requests forwarded to the model's backend.");
 	model_simple(s, b, "llmem_model_loads_total", "counter", MF_LOADS, "Backend starts of the model.");
 	fam(b, "llmem_model_evictions_total", "counter",
-	    "Backends the scheduler stopped, by reason: keep_alive (expired), pressure (budgets lowered), make_room (to load another model), unload_request, other.");
+	    "Backends the scheduler stopped, by reason: keep_alive (expired), pressure (budgets lowered), make_room (to load another model), unload_request, drain (to load a model that waited for busy ones), other.");
 	for (size_t i = 0; i < s->o->reg->n; i++) {
 		label_escape(s->o->reg->v[i].name, ml, sizeof(ml));
 		for (int r = 0; r < SCHED_STOP_N; r++)

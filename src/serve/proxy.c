@@ -55,6 +55,21 @@ static void client_drained_cb(struct evhttp_connection *conn, void *arg)
 	up_resume(r);
 }
 
+/* The client's timeouts while its reply streams: a write that makes no
+ * progress for --request-timeout ends it (a stalled reader, B14), but
+ * not silence on its side. evhttp arms its read timeout again only when
+ * a chunk is queued, so a slow reader draining a paused stream, or a
+ * model quiet between two tokens for that long, would be cut. Both are
+ * back before the reply ends (the connection may carry another request). */
+static void client_timeouts(struct rq *r, bool streaming)
+{
+	struct bufferevent *bev = client_bev(r);
+	struct timeval tv = { r->s->o->header_timeout_s, 0 };
+
+	if (bev && tv.tv_sec > 0)
+		bufferevent_set_timeouts(bev, streaming ? NULL : &tv, &tv);
+}
+
 /* Sends buf to the client as the next piece of the reply (starting it
  * with status and content type the first time), and pauses the backend
  * when the client falls behind. */
@@ -73,6 +88,7 @@ static void client_send(struct rq *r, struct evbuffer *buf, int status, const ch
 			evhttp_add_header(h, "Cache-Control", "no-cache");
 		evhttp_send_reply_start(r->client, status, NULL);
 		r->reply_started = true;
+		client_timeouts(r, true);
 	}
 	evhttp_send_reply_chunk_with_cb(r->client, buf, client_drained_cb, r);
 	bev = client_bev(r);
@@ -96,8 +112,10 @@ static void client_send_str(struct rq *r, const char *s, size_t n, int status, c
 
 static void client_end(struct rq *r)
 {
-	if (!r->client_gone && !r->answered && r->reply_started)
+	if (!r->client_gone && !r->answered && r->reply_started) {
+		client_timeouts(r, false);
 		evhttp_send_reply_end(r->client);
+	}
 }
 
 /* A reply cut short, once what was queued (the error event) is written:

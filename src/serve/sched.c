@@ -8,8 +8,9 @@
  * (unloading models included: their memory is not free until they have
  * exited) fits every pool's budget, and only one at a time. Every event ends
  * with one pass (pass()): idle models that should stop are stopped, memory
- * pressure is relieved, and the models waiting for a load are admitted in
- * the order they started waiting. */
+ * pressure is relieved, the models waiting for a load are admitted in the
+ * order they started waiting, and, when the first in line has waited
+ * drain_after_ms, models in use are drained for it (drain_step()). */
 #include "base/compat.h"
 
 #include <errno.h>
@@ -86,6 +87,17 @@ static void vreason(char *dst, const char *fmt, va_list ap) ATTR_PRINTF(2, 0);
 static void vreason(char *dst, const char *fmt, va_list ap)
 {
 	vsnprintf(dst, SCHED_REASON_LEN, fmt, ap);
+}
+
+/* A reason of SCHED_REASON_LEN, truncated as it must be. */
+static void reasonf(char *dst, const char *fmt, ...) ATTR_PRINTF(2, 3);
+static void reasonf(char *dst, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreason(dst, fmt, ap);
+	va_end(ap);
 }
 
 /* Appends an action; when the array is full, sets overflow and drops it
@@ -188,12 +200,12 @@ static void reject_queue(struct sched *s, size_t m, int status, struct sched_act
 }
 
 /* Sends queued requests to a ready model while it has free slots, oldest
- * first. */
+ * first; none to a draining one (they wait for it to load again). */
 static void pump(struct sched *s, size_t m, struct sched_actions *out)
 {
 	struct sched_model *md = &s->models[m];
 
-	while (md->state == SCHED_READY && md->n_queued > 0 && md->busy < md->cfg.slots) {
+	while (md->state == SCHED_READY && !md->draining && md->n_queued > 0 && md->busy < md->cfg.slots) {
 		uint64_t req = q_pop(s, m);
 		struct sched_action *a;
 
@@ -220,17 +232,43 @@ static void set_keep_alive(struct sched_model *md, int64_t keep_alive_ms)
 	md->keep_alive_ms = keep_alive_ms == SCHED_KEEP_ALIVE_DEFAULT ? md->cfg.keep_alive_ms : keep_alive_ms;
 }
 
+/* A model's name for reasons. */
+static const char *model_name(const struct sched *s, size_t m, char *buf, size_t len)
+{
+	if (m < s->n_models && s->models[m].cfg.name && s->models[m].cfg.name[0])
+		return s->models[m].cfg.name;
+	snprintf(buf, len, "model %zu", m);
+	return buf;
+}
+
+static const char *pool_name(const struct sched *s, size_t p, char *buf, size_t len)
+{
+	if (s->opt.pool_names[p][0]) {
+		snprintf(buf, len, "%.31s", s->opt.pool_names[p]);
+		return buf;
+	}
+	if (p == 0)
+		snprintf(buf, len, "RAM");
+	else
+		snprintf(buf, len, "GPU%zu", p - 1);
+	return buf;
+}
+
+/* Stops a ready model. Never one in use: requests are never interrupted;
+ * queued requests only of a draining one (they make it wait for a load in
+ * turn). */
 static void stop(struct sched *s, size_t m, enum sched_stop why, const char *reason,
 		 struct sched_actions *out)
 {
 	struct sched_model *md = &s->models[m];
 	struct sched_action *a;
-	bool eviction = why == SCHED_STOP_MAKE_ROOM || why == SCHED_STOP_PRESSURE;
+	bool eviction = why == SCHED_STOP_MAKE_ROOM || why == SCHED_STOP_PRESSURE || why == SCHED_STOP_DRAIN;
 
-	/* never a model in use: requests are never interrupted */
-	if (md->state != SCHED_READY || md->busy > 0 || md->n_queued > 0)
+	if (md->state != SCHED_READY || md->busy > 0 || (md->n_queued > 0 && !md->draining))
 		return;
 	md->state = SCHED_UNLOADING;
+	md->draining = false;
+	md->drain_pick = false;
 	md->unload_when_idle = false;
 	md->expires_at = INT64_MAX;
 	md->n_stops[why < SCHED_STOP_N ? why : SCHED_STOP_OTHER]++;
@@ -249,6 +287,8 @@ static void to_unloaded(struct sched_model *md)
 {
 	md->state = SCHED_UNLOADED;
 	md->busy = 0;
+	md->draining = false;
+	md->drain_pick = false;
 	md->unload_when_idle = false;
 	md->expires_at = INT64_MAX;
 }
@@ -434,6 +474,42 @@ static void start_load(struct sched *s, size_t m, const struct sched_plan *plan,
 		a->plan_id = plan->id;
 }
 
+/* MiB, rounded up (a need of a few bytes is not 0 MiB). */
+static unsigned long long mib(uint64_t n)
+{
+	return (unsigned long long)(n / (1u << 20) + (n % (1u << 20) != 0));
+}
+
+/* No plan fits under the cap an out-of-memory exit set: the model is
+ * FAILED (500 for FAILED_HOLD_MS, then a request retries; sched_load()
+ * at once), with a reason that says what to change. Leaving FAILED drops
+ * the cap: memory may have been freed meanwhile. */
+static void oom_fail(struct sched *s, size_t m, struct sched_actions *out)
+{
+	struct sched_model *md = &s->models[m];
+	char needs[160] = "", name[40];
+	size_t k = 0;
+
+	for (size_t p = 0; p < s->opt.n_pools && k < sizeof(needs); p++) {
+		int w;
+
+		if (!md->oom_need[p])
+			continue;
+		w = snprintf(needs + k, sizeof(needs) - k, "%s%llu MiB of %s", k ? ", " : "", mib(md->oom_need[p]),
+			     pool_name(s, p, name, sizeof(name)));
+		if (w < 0)
+			break;
+		k += (size_t)w;
+	}
+	md->state = SCHED_FAILED;
+	md->retry_at = after(s->now, FAILED_HOLD_MS);
+	/* (the backend's last words last: truncated first) */
+	reasonf(md->reason, "ran out of memory %s (needed %s); no smaller plan fits its fixed options: lower -c or "
+		"-ngl in its preset, or free memory (%s)",
+		md->oom_at_start ? "at its last start" : "while running", needs[0] ? needs : "?", md->oom_msg);
+	reject_queue(s, m, 500, out, "%s", md->reason);
+}
+
 enum verdict {
 	V_LOADED,   /* LOAD emitted */
 	V_PENDING,  /* it fits once the unloading models (some just stopped) exit */
@@ -446,7 +522,8 @@ enum verdict {
  * as things are (so a small model is not stuck behind a big one waiting
  * for busy models; while the head waits for its victims to exit, admit()
  * considers nobody after it, so nobody takes what they free). */
-static enum verdict consider(struct sched *s, size_t m, bool head, struct sched_actions *out)
+static enum verdict consider(struct sched *s, size_t m, bool head, uint64_t *wait_need,
+			    struct sched_actions *out)
 {
 	struct sched_model *md = &s->models[m];
 	uint64_t avail[SCHED_MAX_POOLS] = { 0 };
@@ -478,6 +555,11 @@ static enum verdict consider(struct sched *s, size_t m, bool head, struct sched_
 		reject_queue(s, m, 500, out, "cannot plan the model's placement (error %d)", -rc);
 		return V_REJECTED;
 	}
+	if (!best.fits && md->has_cap) {
+		/* it fitted before its OOM exit: the cap is what does not */
+		oom_fail(s, m, out);
+		return V_REJECTED;
+	}
 	if (!best.fits) {
 		/* nothing to wait for: no model that could ever stop makes room */
 		reject_queue(s, m, 503, out, "%s", best.why[0] ? best.why : "the model does not fit in memory");
@@ -487,6 +569,7 @@ static enum verdict consider(struct sched *s, size_t m, bool head, struct sched_
 		start_load(s, m, &best, out);
 		return V_LOADED;
 	}
+	memcpy(wait_need, best.need, sizeof(best.need));
 	if (!head)
 		return V_WAIT;
 	if (make_room(s, best.need, true, false, SCHED_STOP_MAKE_ROOM, NULL, out)) {
@@ -557,9 +640,11 @@ static void admit(struct sched *s, int64_t now, struct sched_actions *out)
 	}
 	if (s->loading)
 		return; /* one at a time: the next one is admitted when it ends */
+	s->drain_head = SIZE_MAX;
 	for (;;) {
 		size_t m = next_in_line(s, prev);
 		struct sched_model *md;
+		uint64_t need[SCHED_MAX_POOLS];
 
 		if (m == SIZE_MAX)
 			return;
@@ -569,18 +654,27 @@ static void admit(struct sched *s, int64_t now, struct sched_actions *out)
 		 * is not due: not in line yet */
 		if (md->state != SCHED_UNLOADED || (md->failures > 0 && md->retry_at > now))
 			continue;
-		switch (consider(s, m, head, out)) {
+		switch (consider(s, m, head, need, out)) {
 		case V_LOADED:
 			return;
 		case V_PENDING:
 			wait_clear(md);
 			return;
 		case V_WAIT:
-			head = false;
 			if (!md->waiting) {
 				md->waiting = true;
 				md->wait_since = now;
 			}
+			if (head) {
+				s->drain_head = m;
+				memcpy(s->drain_need, need, sizeof(need));
+				/* while models drain for it, nobody takes what
+				 * is free: it would only make them drain more */
+				for (size_t j = 0; j < s->n_models; j++)
+					if (s->models[j].draining)
+						return;
+			}
+			head = false;
 			break;
 		case V_REJECTED:
 			break;
@@ -616,6 +710,112 @@ static bool time_out_one(struct sched *s, int64_t now, struct sched_actions *out
 	return true;
 }
 
+/* A model a drain may stop: ready, and not pinned (unless its unload is
+ * pending: it goes once idle anyway). */
+static bool is_drainable(const struct sched_model *md)
+{
+	return md->state == SCHED_READY && (!md->cfg.pin || md->unload_when_idle);
+}
+
+/* Drain order: the models already draining first (a drain under way is
+ * kept, not traded for another), then eviction order. */
+static bool drains_before(const struct sched *s, size_t a, size_t b)
+{
+	if (s->models[a].draining != s->models[b].draining)
+		return s->models[a].draining;
+	return ranks_before(s, a, b);
+}
+
+static size_t next_drain_victim(const struct sched *s, size_t prev)
+{
+	size_t best = SIZE_MAX;
+
+	for (size_t j = 0; j < s->n_models; j++) {
+		if (!is_drainable(&s->models[j]))
+			continue;
+		if (prev != SIZE_MAX && !drains_before(s, prev, j))
+			continue;
+		if (best == SIZE_MAX || drains_before(s, j, best))
+			best = j;
+	}
+	return best;
+}
+
+/* As make_room(), among the drainable models, busy or not: picks
+ * (drain_pick) those that must go for need to fit; false (and none picked)
+ * when it does not fit even with them all gone. */
+static bool drain_room(struct sched *s, const uint64_t *need)
+{
+	struct room r;
+	size_t j = SIZE_MAX;
+
+	for (size_t m = 0; m < s->n_models; m++)
+		s->models[m].drain_pick = false;
+	room_init(s, &r);
+	while (!room_fits(s, &r, need, true)) {
+		j = next_drain_victim(s, j);
+		if (j == SIZE_MAX) {
+			for (size_t m = 0; m < s->n_models; m++)
+				s->models[m].drain_pick = false;
+			return false;
+		}
+		if (!room_helps(s, &r, need, true, j))
+			continue;
+		for (size_t p = 0; p < s->opt.n_pools; p++)
+			r.held[p] = sub_sat(r.held[p], s->models[j].need[p]);
+		r.count--;
+		s->models[j].drain_pick = true;
+	}
+	return true;
+}
+
+/* Fairness: when the first in line (drain_head) has waited drain_after_ms
+ * for models in use, the models that must go for it are drained: nothing
+ * new is dispatched to them, and each is stopped once its requests in
+ * flight are done, queued ones or not. Models no longer needed for it (it
+ * loaded, left the line, or needs less) are dispatched to again. Returns
+ * whether it stopped one. */
+static bool drain_step(struct sched *s, int64_t now, struct sched_actions *out)
+{
+	size_t h = s->drain_head;
+	bool stopped = false, want = false;
+	char reason[SCHED_REASON_LEN], name[40];
+
+	if (h != SIZE_MAX) {
+		const struct sched_model *hd = &s->models[h];
+
+		/* (while a load is under way admit() does not look again) */
+		if (hd->state != SCHED_UNLOADED || !hd->waiting || !hd->want_seq)
+			s->drain_head = h = SIZE_MAX;
+		else
+			want = s->opt.drain_after_ms > 0 && now >= after(hd->wait_since, s->opt.drain_after_ms);
+	}
+	if (!want || !drain_room(s, s->drain_need))
+		for (size_t m = 0; m < s->n_models; m++)
+			s->models[m].drain_pick = false;
+	if (h != SIZE_MAX)
+		snprintf(reason, sizeof(reason), "drained for %s (waiting %lld ms)",
+			 model_name(s, h, name, sizeof(name)), (long long)(now - s->models[h].wait_since));
+	for (size_t m = 0; m < s->n_models; m++) {
+		struct sched_model *md = &s->models[m];
+
+		if (md->draining && !md->drain_pick) {
+			md->draining = false;
+			pump(s, m, out);
+			if (is_idle(md))
+				went_idle(md, now);
+		} else if (md->drain_pick) {
+			md->draining = true;
+		}
+		md->drain_pick = false;
+		if (md->draining && md->busy == 0) {
+			stop(s, m, SCHED_STOP_DRAIN, reason, out);
+			stopped |= md->state == SCHED_UNLOADING;
+		}
+	}
+	return stopped;
+}
+
 /* The end of every event. */
 static void pass(struct sched *s, int64_t now, struct sched_actions *out)
 {
@@ -636,9 +836,12 @@ static void pass(struct sched *s, int64_t now, struct sched_actions *out)
 	 * plan): idle models go until what stays fits */
 	make_room(s, nothing, false, true, SCHED_STOP_PRESSURE,
 		  s->budget_why[0] ? s->budget_why : "memory pressure", out);
-	do
-		admit(s, now, out);
-	while (time_out_one(s, now, out));
+	/* (a drain stops models: the first in line may be pending then) */
+	do {
+		do
+			admit(s, now, out);
+		while (time_out_one(s, now, out));
+	} while (drain_step(s, now, out));
 }
 
 int sched_init(struct sched *s, const struct sched_options *opt, size_t n, const struct sched_model_cfg *cfg)
@@ -679,6 +882,7 @@ int sched_init(struct sched *s, const struct sched_options *opt, size_t n, const
 		md->keep_alive_ms = cfg[m].keep_alive_ms;
 		md->expires_at = INT64_MAX;
 	}
+	s->drain_head = SIZE_MAX;
 	return 0;
 }
 
@@ -712,9 +916,11 @@ void sched_request(struct sched *s, int64_t now, size_t model, uint64_t req, int
 			pass(s, now, out);
 			return;
 		}
-		/* held long enough: this request tries again */
+		/* held long enough: this request tries again, full size (an
+		 * OOM cap goes: memory may have been freed meanwhile) */
 		md->state = SCHED_UNLOADED;
 		md->failures = 0;
+		md->has_cap = false;
 	}
 	if (md->n_queued >= s->opt.max_queue) {
 		/* (a ready model with a free slot has an empty queue: pump()) */
@@ -784,8 +990,11 @@ void sched_loaded(struct sched *s, int64_t now, size_t model, const uint64_t *me
 /* After an out-of-memory exit: the next plan gets at most OOM_CAP_PCT% of
  * this one's need in every pool it used (the estimate was short by an
  * unknown amount somewhere). */
-static void cap_after_oom(struct sched_model *md, size_t n_pools)
+static void cap_after_oom(struct sched_model *md, size_t n_pools, bool at_start, const char *msg)
 {
+	memcpy(md->oom_need, md->need, sizeof(md->oom_need));
+	md->oom_at_start = at_start;
+	snprintf(md->oom_msg, sizeof(md->oom_msg), "%s", msg);
 	for (size_t p = 0; p < n_pools; p++) {
 		uint64_t n = md->need[p], c;
 
@@ -827,8 +1036,11 @@ void sched_exited(struct sched *s, int64_t now, size_t model, enum sched_exit wh
 		msg = exit_name(why);
 	switch (md->state) {
 	case SCHED_UNLOADING:
-		/* gone, as asked (a crash on the way out changes nothing) */
+		/* gone, as asked (a crash on the way out changes nothing); a
+		 * model that loaded under an OOM cap starts from its best plan
+		 * again next time */
 		to_unloaded(md);
+		md->has_cap = false;
 		break;
 	case SCHED_READY: {
 		uint64_t *in = inflight(s, model);
@@ -839,7 +1051,7 @@ void sched_exited(struct sched *s, int64_t now, size_t model, enum sched_exit wh
 			act_req(out, SCHED_ACT_ABORT, model, in[i], 502, "%s", md->reason);
 		if (why == SCHED_EXIT_OOM) {
 			md->n_ooms++;
-			cap_after_oom(md, s->opt.n_pools);
+			cap_after_oom(md, s->opt.n_pools, false, msg);
 		} else {
 			md->n_crashes++;
 		}
@@ -852,7 +1064,7 @@ void sched_exited(struct sched *s, int64_t now, size_t model, enum sched_exit wh
 		md->failures++;
 		if (why == SCHED_EXIT_OOM) {
 			md->n_ooms++;
-			cap_after_oom(md, s->opt.n_pools);
+			cap_after_oom(md, s->opt.n_pools, true, msg);
 		} else if (why == SCHED_EXIT_CRASH) {
 			md->n_crashes++;
 		}
@@ -917,6 +1129,7 @@ void sched_load(struct sched *s, int64_t now, size_t model, int64_t keep_alive_m
 		md->failures = 0;
 		md->retry_at = 0;
 		md->load_wanted = true;
+		md->has_cap = false; /* full size again */
 		break;
 	case SCHED_UNLOADED:
 	case SCHED_UNLOADING:
@@ -970,6 +1183,10 @@ int64_t sched_next_deadline(const struct sched *s)
 			d = md->retry_at;
 		if (md->waiting && s->opt.wait_ms >= 0 && after(md->wait_since, s->opt.wait_ms) < d)
 			d = after(md->wait_since, s->opt.wait_ms);
+		/* a drain is due (once passed, it is decided on every event) */
+		if (md->waiting && s->opt.drain_after_ms > 0 && after(md->wait_since, s->opt.drain_after_ms) > s->now &&
+		    after(md->wait_since, s->opt.drain_after_ms) < d)
+			d = after(md->wait_since, s->opt.drain_after_ms);
 	}
 	return d;
 }
@@ -1021,6 +1238,8 @@ const char *sched_stop_name(enum sched_stop why)
 		return "make_room";
 	case SCHED_STOP_UNLOAD_REQUEST:
 		return "unload_request";
+	case SCHED_STOP_DRAIN:
+		return "drain";
 	case SCHED_STOP_OTHER:
 	case SCHED_STOP_N:
 		break;

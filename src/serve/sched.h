@@ -24,6 +24,13 @@
  *    busy models to go idle, at most wait_ms, then its queue gets 503;
  *    a model no plan of which fits even with every unpinned model stopped
  *    gets 503 at once;
+ *  - fairness (drain_after_ms > 0): when the first in line has waited that
+ *    long, ready unpinned models are chosen in eviction order, busy or not,
+ *    until what stays leaves room for it, and drained: no new dispatches
+ *    (their new and queued requests wait in their queues), their requests
+ *    in flight finish, then they are stopped ("drained for <model>"); their
+ *    queued requests then wait for a load in turn, the same way. Nothing is
+ *    drained for a model that would not fit with them all gone;
  *  - models waiting for a load are admitted first come, first served: only
  *    the first in line stops models or shrinks; the others load meanwhile
  *    only when they fit as things are, and not while the first in line
@@ -34,7 +41,11 @@
  *    request (its requests in flight get 502); a start that fails is
  *    retried after 1 s, then 2 s; the SCHED_MAX_FAILURES-th failure in a
  *    row makes it FAILED (500 at once for 60 s, or until sched_load()); an
- *    out-of-memory exit caps the next plan below the failed one's need;
+ *    out-of-memory exit caps the next plan below the failed one's need,
+ *    and when no plan fits under the cap the model is FAILED at once with
+ *    a reason that says so (lower -c or -ngl in its preset, or free
+ *    memory); leaving FAILED drops the cap (a full-size start again), and
+ *    so does the next normal stop of a model that loaded capped;
  *  - memory pressure (budgets lowered): idle models are stopped until what
  *    stays fits, and again whenever one goes idle while it does not. */
 #ifndef LLMEM_SERVE_SCHED_H
@@ -44,7 +55,7 @@
 #include "estimate/estimate.h"
 
 #define SCHED_MAX_POOLS (EST_MAX_DEVICES + 1)
-#define SCHED_REASON_LEN 200
+#define SCHED_REASON_LEN 320
 #define SCHED_MAX_FAILURES 3
 #define SCHED_KEEP_ALIVE_DEFAULT INT64_MIN /* a request without keep_alive */
 
@@ -79,6 +90,7 @@ enum sched_stop {
 	SCHED_STOP_PRESSURE,       /* memory pressure: budgets lowered */
 	SCHED_STOP_MAKE_ROOM,      /* evicted to load another model */
 	SCHED_STOP_UNLOAD_REQUEST, /* sched_unload() */
+	SCHED_STOP_DRAIN,          /* drained for a model that waited too long */
 	SCHED_STOP_OTHER,
 	SCHED_STOP_N,
 };
@@ -90,6 +102,9 @@ struct sched_model_cfg {
 	bool may_shrink;       /* may load a smaller plan than the best one */
 	uint32_t slots;        /* requests dispatched at once (-np), >= 1 */
 	int64_t keep_alive_ms; /* default keep-alive; < 0 never; 0 at once */
+	const char *name;      /* for reasons ("drained for NAME"); NULL =
+	                        * "model INDEX". Not copied: it must outlive
+	                        * the scheduler */
 };
 
 struct sched_model {
@@ -108,19 +123,28 @@ struct sched_model {
 	                          * without queued requests (until ready) */
 	uint64_t want_seq;       /* private: admission order (FIFO) */
 	uint32_t busy;           /* requests dispatched and not done */
+	bool draining;           /* ready, chosen to stop for a model that
+	                          * waited drain_after_ms: nothing new is
+	                          * dispatched to it, it stops once busy is 0 */
+	bool drain_pick;         /* private: chosen by the current drain */
 	uint32_t n_queued;       /* requests waiting */
 	uint32_t failures;       /* failed starts in a row */
 	bool measured;           /* need[] is what the backend reported */
 	bool unload_when_idle;   /* unload asked while busy or loading
 	                          * (keep_alive 0 works through expires_at) */
-	bool has_cap;
+	bool has_cap;            /* cap[] holds (after an OOM exit) */
+	bool oom_at_start;       /* the last OOM exit was while loading */
 	uint32_t plan_id;        /* the plan loading or loaded */
 	uint64_t need[SCHED_MAX_POOLS]; /* footprint while loading/ready/
 	                                 * unloading (kept after, for status) */
 	uint64_t cap[SCHED_MAX_POOLS];  /* after an OOM exit; UINT64_MAX in
 	                                 * pools that need nothing */
+	uint64_t oom_need[SCHED_MAX_POOLS]; /* the need that ran out of
+	                                     * memory last (for the reason) */
+	char oom_msg[SCHED_REASON_LEN]; /* and how its backend ended */
 	uint64_t n_loads, n_evictions, n_crashes, n_ooms; /* counters;
-	                          * evictions: MAKE_ROOM and PRESSURE stops */
+	                          * evictions: MAKE_ROOM, PRESSURE and DRAIN
+	                          * stops */
 	uint64_t n_stops[SCHED_STOP_N]; /* every stop, by why */
 	char reason[SCHED_REASON_LEN]; /* last failure or eviction, for status */
 };
@@ -167,6 +191,11 @@ struct sched_options {
 	uint32_t max_queue;    /* per model, >= 1 */
 	int64_t wait_ms;       /* waiting for busy models, then 503; < 0 =
 	                        * wait as long as it takes */
+	int64_t drain_after_ms; /* the first in line waited this long: drain
+	                         * busy models for it (fairness); <= 0 =
+	                         * never (it waits for them to go idle) */
+	char pool_names[SCHED_MAX_POOLS][32]; /* for reasons; "" = "RAM" for
+	                                       * pool 0, "GPU<p-1>" */
 	sched_plan_fn plan;
 	void *plan_ctx;
 };
@@ -191,6 +220,9 @@ struct sched {
 	char budget_why[SCHED_REASON_LEN]; /* why the budgets are what they
 	                                    * are (sched_set_budget_why());
 	                                    * "" = "memory pressure" */
+	size_t drain_head;  /* private: the first in line, waiting (SIZE_MAX:
+	                     * none), as the last admission found it ... */
+	uint64_t drain_need[SCHED_MAX_POOLS]; /* ... and its best plan's need */
 };
 
 /* Initializes s for n models with cfg[n] (copied). Allocates the queues
@@ -206,8 +238,8 @@ void sched_release(struct sched *s);
  * when it has none). Request ids are the daemon's, unique among the
  * requests not yet answered. Statuses: 503 queue full, waited wait_ms in
  * vain, or no plan fits even with every unpinned model stopped (reason:
- * the planner's why); 500 the model FAILED (reason: the last failure) or
- * the planner failed; 502 (ABORT) its backend died under it. A model
+ * the planner's why); 500 the model FAILED (reason: the last failure; an
+ * OOM cap no plan fits under fails it too) or the planner failed; 502 (ABORT) its backend died under it. A model
  * index out of range is rejected with 404. */
 void sched_request(struct sched *s, int64_t now, size_t model, uint64_t req, int64_t keep_alive_ms,
 		   struct sched_actions *out);
@@ -225,14 +257,15 @@ void sched_loaded(struct sched *s, int64_t now, size_t model, const uint64_t *me
  * it, msg for status (the log line that says why, or the exit status; may
  * be NULL). While unloading: unloaded, whatever the reason. While ready:
  * its in-flight requests are aborted (502), queued ones load it again;
- * OOM caps the next plan at 85% of this one's need. While loading: a
+ * OOM caps the next plan at 85% of this one's need (if none fits under
+ * the cap, the model is FAILED). While loading: a
  * failed start (STOPPED too: it was never asked to stop). Ignored in
  * other states. */
 void sched_exited(struct sched *s, int64_t now, size_t model, enum sched_exit why, const char *msg,
 		  struct sched_actions *out);
 /* Explicit load (POST /models/load, an empty Ollama prompt): loads it if
  * it is not loaded (retried as a request would be, until it is ready),
- * clears a failed state, restarts an idle model's keep-alive and cancels
+ * clears a failed state (and an OOM cap with it), restarts an idle model's keep-alive and cancels
  * an sched_unload() not yet done. keep_alive_ms as in sched_request; 0 is
  * an unload, as an empty Ollama prompt with keep_alive 0 is. */
 void sched_load(struct sched *s, int64_t now, size_t model, int64_t keep_alive_ms,
@@ -271,7 +304,8 @@ void sched_replan(struct sched *s, size_t model);
 uint64_t sched_used(const struct sched *s, size_t pool);
 
 const char *sched_state_name(enum sched_state st);
-/* "keep_alive", "pressure", "make_room", "unload_request", "other" */
+/* "keep_alive", "pressure", "make_room", "unload_request", "drain",
+ * "other" */
 const char *sched_stop_name(enum sched_stop why);
 
 #endif

@@ -10,7 +10,7 @@
 #   stream PORT PATH BODY      POSTs BODY, reads the whole reply (until EOF,
 #                              30 s): status=N chunked=0|1 last_chunk=0|1
 #                              done=0|1 error=0|1 eof=0|1 bytes=N
-#   slowread PORT PID BODY STALL   POSTs BODY with a 4 KiB receive buffer,
+#   slowread PORT PID BODY STALL   POSTs BODY (256 KiB receive buffer),
 #                              reads nothing for STALL s, then all of it:
 #                              rss_before=KiB rss_stalled=KiB done=0|1
 #                              bytes=N eof=0|1
@@ -98,7 +98,7 @@ def cmd_stream(port, path, body):
 
 def cmd_slowread(port, pid, body, stall):
     before = rss_kib(pid)
-    s = connect(int(port), rcvbuf=4096)
+    s = connect(int(port), rcvbuf=1 << 18)
     s.sendall(post("/v1/completions", body))
     time.sleep(float(stall))
     stalled = rss_kib(pid)

@@ -104,7 +104,6 @@ if ! serve_start "$tmp/a.log" --footprints "$tmp/fp-a.json" --models-preset "$tm
 	exit 1
 fi
 A=$DPID
-URL_A=$URL
 check "baseline: a chat request on tiny succeeds" chat_ok tiny
 
 # 1. backend SIGKILL mid-stream
@@ -325,7 +324,7 @@ fi
 if serve_start "$tmp/h.log" --footprints "$tmp/fp-h.json" --models-preset "$tmp/a.ini" --backend "$FAKE" -c 2048 --load-timeout 3s; then
 	H=$DPID
 	tiny_up=false
-	for try in 1 2; do
+	for _ in 1 2; do
 		chat_ok tiny && { tiny_up=true; break; }
 	done
 	curl -s -m 90 -o "$tmp/h.out" -w '%{http_code} %{time_total}\n' -H 'Content-Type: application/json' \

@@ -11,7 +11,8 @@
 # each measured footprint within 2% of its prediction, the budget forced
 # evictions, and the daemon ends clean (exit 0, no backend left).
 #
-# Env: LOAD_SECONDS, LOAD_CLIENTS (100), SEED (replays the clients' choices).
+# Env: LOAD_SECONDS, LOAD_CLIENTS (100), LOAD_THREADS (llama-server -t, 1;
+# empty: llama.cpp's default), SEED (replays the clients' choices).
 # Needs the llama.cpp build that scripts/build-llama.sh caches, node and the
 # clients that scripts/setup-clients.sh installs; skipped without them.
 . "$(dirname "$0")/serve-lib.sh"
@@ -46,9 +47,15 @@ set -- $(printf '%s\n' $fp | sort -n)
 budget=$(($2 + $3 + $1 / 2))
 note "predicted footprints at -c 2048: small $fp_small, mid $fp_mid, big $fp_big; budget $budget (three need $(($1 + $2 + $3)))"
 
-# LOAD_THREADS: llama-server's -t for every model (default: its own choice)
+# llama-server's -t for every model (a preset's [*]): 1 by default, as two
+# backends busy at once with llama.cpp's default (every core each, threads
+# that spin while they wait) oversubscribe a small machine: on a shared
+# 2-core machine the load ran 1.3 requests/s so, 8.7 with one thread each.
+# LOAD_THREADS=""
+# leaves llama.cpp's default.
+LOAD_THREADS=${LOAD_THREADS-1}
 extra=""
-if [ -n "${LOAD_THREADS:-}" ]; then
+if [ -n "$LOAD_THREADS" ]; then
 	printf '[*]\nthreads = %s\n' "$LOAD_THREADS" >"$tmp/preset.ini"
 	extra="--models-preset $tmp/preset.ini"
 fi

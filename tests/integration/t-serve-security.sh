@@ -437,7 +437,7 @@ printf '[ok]\nmodel = %s/ok.gguf\n[huge]\nmodel = %s/huge.gguf\n' "$M" "$M" >"$t
 if serve_start "$tmp/c.log" --models-preset "$tmp/c.ini" --backend "$FAKE" -c 512 --gpu 64MiB \
 	--budget $((small * 4)) --no-pressure; then
 	C=$DPID
-	chat_ok || note "B33: ok did not serve"
+	chat_ok || note "B33: ok did not serve: $(head -c 300 "$tmp/body")"
 	t0=$(date +%s)
 	c=$(post /v1/completions '{"model":"huge","prompt":"x","max_tokens":1}')
 	el=$(($(date +%s) - t0))
