@@ -826,18 +826,23 @@ static int check_body(struct evhttp_request *req, const json_t *body, bool ollam
 }
 
 /* Request framing a proxy in front of llmem could read differently
- * (smuggling, B19): more than one Content-Length or Transfer-Encoding, or
- * both. libevent itself answers 400 to the last and to bad chunk sizes. */
+ * (smuggling, B19): more than one Content-Length or Transfer-Encoding,
+ * both, or a Transfer-Encoding other than "chunked" (libevent reads
+ * "gzip, chunked" as no body at all, and the rest as the next request).
+ * libevent itself answers 400 to some of these, 413 to bad chunk sizes. */
 static bool framing_ok(struct evkeyvalq *h)
 {
 	struct evkeyval *kv;
 	int cl = 0, te = 0;
 
 	for (kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
-		if (!evutil_ascii_strcasecmp(kv->key, "Content-Length"))
+		if (!evutil_ascii_strcasecmp(kv->key, "Content-Length")) {
 			cl++;
-		else if (!evutil_ascii_strcasecmp(kv->key, "Transfer-Encoding"))
+		} else if (!evutil_ascii_strcasecmp(kv->key, "Transfer-Encoding")) {
 			te++;
+			if (evutil_ascii_strcasecmp(kv->value, "chunked"))
+				return false;
+		}
 	}
 	return cl <= 1 && te <= 1 && !(cl && te);
 }

@@ -314,12 +314,23 @@ static uint32_t n_holding(const struct sched *s)
 	return n;
 }
 
+/* Pool p is short for need on top of held. For a model to load (slot), a
+ * pool it does not use is never short: what others hold over the budget
+ * there (pinned models that measured more than planned) is not its to
+ * relieve, and its load changes nothing there. */
+static bool pool_short(const struct sched *s, uint64_t held, const uint64_t *need, size_t p, bool slot)
+{
+	if (slot && need[p] == 0)
+		return false;
+	return add_sat(held, need[p]) > s->opt.budget[p];
+}
+
 /* need fits now: on top of everything held, unloading models included,
  * and under max_loaded counting them too. */
 static bool fits_now(const struct sched *s, const uint64_t *need)
 {
 	for (size_t p = 0; p < s->opt.n_pools; p++)
-		if (add_sat(sched_used(s, p), need[p]) > s->opt.budget[p])
+		if (pool_short(s, sched_used(s, p), need, p, true))
 			return false;
 	return !s->opt.max_loaded || n_holding(s) < s->opt.max_loaded;
 }
@@ -350,7 +361,7 @@ static void room_init(const struct sched *s, struct room *r)
 static bool room_fits(const struct sched *s, const struct room *r, const uint64_t *need, bool slot)
 {
 	for (size_t p = 0; p < s->opt.n_pools; p++)
-		if (add_sat(r->held[p], need[p]) > s->opt.budget[p])
+		if (pool_short(s, r->held[p], need, p, slot))
 			return false;
 	return !slot || !s->opt.max_loaded || r->count < s->opt.max_loaded;
 }
@@ -363,7 +374,7 @@ static bool room_helps(const struct sched *s, const struct room *r, const uint64
 	if (slot && s->opt.max_loaded && r->count >= s->opt.max_loaded)
 		return true;
 	for (size_t p = 0; p < s->opt.n_pools; p++)
-		if (add_sat(r->held[p], need[p]) > s->opt.budget[p] && s->models[j].need[p] > 0)
+		if (pool_short(s, r->held[p], need, p, slot) && s->models[j].need[p] > 0)
 			return true;
 	return false;
 }
@@ -556,9 +567,18 @@ static enum verdict consider(struct sched *s, size_t m, bool head, uint64_t *wai
 		return V_REJECTED;
 	}
 	if (!best.fits && md->has_cap) {
-		/* it fitted before its OOM exit: the cap is what does not */
-		oom_fail(s, m, out);
-		return V_REJECTED;
+		/* the cap is what does not fit, unless the budgets or pinned
+		 * models leave too little for any plan anyway (then: the
+		 * planner's why, below) */
+		struct sched_plan full;
+
+		md->has_cap = false;
+		rc = plan_for(s, m, avail, MEMO_SMALL, &full);
+		md->has_cap = true;
+		if (rc == 0 && full.fits) {
+			oom_fail(s, m, out);
+			return V_REJECTED;
+		}
 	}
 	if (!best.fits) {
 		/* nothing to wait for: no model that could ever stop makes room */
@@ -774,11 +794,11 @@ static bool drain_room(struct sched *s, const uint64_t *need)
  * new is dispatched to them, and each is stopped once its requests in
  * flight are done, queued ones or not. Models no longer needed for it (it
  * loaded, left the line, or needs less) are dispatched to again. Returns
- * whether it stopped one. */
+ * whether it stopped one or gave one back (admission may go on then). */
 static bool drain_step(struct sched *s, int64_t now, struct sched_actions *out)
 {
 	size_t h = s->drain_head;
-	bool stopped = false, want = false;
+	bool changed = false, want = false;
 	char reason[SCHED_REASON_LEN], name[40];
 
 	if (h != SIZE_MAX) {
@@ -801,6 +821,7 @@ static bool drain_step(struct sched *s, int64_t now, struct sched_actions *out)
 
 		if (md->draining && !md->drain_pick) {
 			md->draining = false;
+			changed = true;
 			pump(s, m, out);
 			if (is_idle(md))
 				went_idle(md, now);
@@ -810,10 +831,10 @@ static bool drain_step(struct sched *s, int64_t now, struct sched_actions *out)
 		md->drain_pick = false;
 		if (md->draining && md->busy == 0) {
 			stop(s, m, SCHED_STOP_DRAIN, reason, out);
-			stopped |= md->state == SCHED_UNLOADING;
+			changed |= md->state == SCHED_UNLOADING;
 		}
 	}
-	return stopped;
+	return changed;
 }
 
 /* The end of every event. */
@@ -836,12 +857,16 @@ static void pass(struct sched *s, int64_t now, struct sched_actions *out)
 	 * plan): idle models go until what stays fits */
 	make_room(s, nothing, false, true, SCHED_STOP_PRESSURE,
 		  s->budget_why[0] ? s->budget_why : "memory pressure", out);
-	/* (a drain stops models: the first in line may be pending then) */
-	do {
+	/* a drain that stops models (the first in line may be pending then)
+	 * or gives them back (the others may load again) is followed by
+	 * another admission; each round stops or gives back a model */
+	for (size_t round = 0;; round++) {
 		do
 			admit(s, now, out);
 		while (time_out_one(s, now, out));
-	} while (drain_step(s, now, out));
+		if (!drain_step(s, now, out) || round > 2 * s->n_models)
+			break;
+	}
 }
 
 int sched_init(struct sched *s, const struct sched_options *opt, size_t n, const struct sched_model_cfg *cfg)

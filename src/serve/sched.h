@@ -34,7 +34,7 @@
  *  - models waiting for a load are admitted first come, first served: only
  *    the first in line stops models or shrinks; the others load meanwhile
  *    only when they fit as things are, and not while the first in line
- *    waits for its victims to exit;
+ *    waits for its victims to exit or to drain;
  *  - keep-alive as Ollama: a duration after the model's last request ends;
  *    0 = stop after the response; negative = never; pinned: never;
  *  - failures: a backend that exits while ready is restarted by the next

@@ -3,8 +3,10 @@
  * the planner returns the first that fits what it is given). One test per
  * rule of sched.h, then thousands of random events checked against a model
  * of the daemon: loads fit the budgets, one load at a time, no model stopped
- * while in use or pinned, slots respected, FIFO dispatch, and every request
- * answered exactly once. */
+ * while in use or pinned, slots respected, FIFO dispatch, nothing new
+ * dispatched to a draining model, and every request answered exactly once;
+ * and, under continuous load on the loaded models, every request answered
+ * within a bound (fairness: models in use are drained for one that waits). */
 #include "base/compat.h"
 
 #include <errno.h>
@@ -917,23 +919,175 @@ static void test_start_failures_backoff_failed(void **state)
 	fx_free(x);
 }
 
-/* An OOM cap under every plan of the model: 503 with the planner's why,
- * until sched_replan() (its preset or file changed) drops the cap. */
+#define MIB ((uint64_t)1 << 20)
+
+/* An OOM cap under every plan of the model (its options fixed by the
+ * preset): FAILED at once, 500 with a reason that says so (not the
+ * planner's why), for a minute; leaving FAILED (a request after the
+ * minute, or sched_load()) drops the cap: a full-size start again, as
+ * memory may have been freed meanwhile. sched_replan() drops it too. */
 static void test_oom_cap_below_every_plan(void **state)
+{
+	struct fx *x = fx_new(1);
+	const struct sched_action *a;
+	const struct sched_model *md;
+
+	(void)state;
+	x->f.opts[0][0][0] = 1200 * MIB;
+	x->f.opts[0][0][1] = 6000 * MIB;
+	x->opt.budget[0] = 64000 * MIB;
+	x->opt.budget[1] = 24000 * MIB;
+	snprintf(x->opt.pool_names[1], sizeof(x->opt.pool_names[1]), "CUDA0");
+	fx_start(x);
+	md = &x->s.models[0];
+	req(x, 0, 0, 1, KA_DEF);
+	find(x, SCHED_ACT_LOAD, 0);
+	exited(x, 10, 0, SCHED_EXIT_OOM, "out of memory (exit status 1): failed to allocate CUDA0 buffer");
+	/* a failed start: retried after 1 s, capped */
+	assert_int_equal(x->out.n, 0);
+	assert_int_equal(md->n_ooms, 1);
+	assert_true(md->has_cap);
+	tick(x, 1010);
+	assert_int_equal(x->out.n, 1);
+	a = find_req(x, SCHED_ACT_REJECT, 1);
+	assert_int_equal(a->status, 500);
+	assert_non_null(strstr(a->reason, "ran out of memory at its last start (needed 1200 MiB of RAM, 6000 MiB of "
+					  "CUDA0); no smaller plan fits its fixed options: lower -c or -ngl in its "
+					  "preset, or free memory"));
+	assert_non_null(strstr(a->reason, "failed to allocate CUDA0 buffer"));
+	assert_null(strstr(a->reason, "GPU bytes")); /* not the planner's why */
+	assert_int_equal(ST(x, 0), SCHED_FAILED);
+	assert_string_equal(md->reason, a->reason);
+	assert_int_equal(sched_next_deadline(&x->s), INT64_MAX);
+	/* within the minute: at once, the same reason */
+	req(x, 2000, 0, 2, KA_DEF);
+	assert_int_equal(x->out.n, 1);
+	a = find_req(x, SCHED_ACT_REJECT, 2);
+	assert_int_equal(a->status, 500);
+	assert_non_null(strstr(a->reason, "ran out of memory at its last start"));
+	/* after it: full size again */
+	req(x, 1010 + 60000, 0, 3, KA_DEF);
+	assert_int_equal(find(x, SCHED_ACT_LOAD, 0)->plan_id, 0);
+	assert_false(md->has_cap);
+	assert_int_equal(x->f.last_avail[0][1], 24000 * MIB);
+	loaded(x, 61100, 0);
+	find_req(x, SCHED_ACT_DISPATCH, 3);
+	/* out of memory while running, this time, and nothing queued */
+	exited(x, 61200, 0, SCHED_EXIT_OOM, "oom-kill");
+	assert_int_equal(x->out.n, 1);
+	find_req(x, SCHED_ACT_ABORT, 3);
+	assert_int_equal(ST(x, 0), SCHED_UNLOADED);
+	req(x, 61300, 0, 4, KA_DEF);
+	assert_int_equal(x->out.n, 1);
+	a = find_req(x, SCHED_ACT_REJECT, 4);
+	assert_int_equal(a->status, 500);
+	assert_non_null(strstr(a->reason, "ran out of memory while running (needed 1200 MiB of RAM, 6000 MiB"));
+	assert_non_null(strstr(a->reason, "(oom-kill)"));
+	assert_int_equal(ST(x, 0), SCHED_FAILED);
+	/* an explicit load: full size at once */
+	clr(x);
+	sched_load(&x->s, 61400, 0, KA_DEF, &x->out);
+	assert_int_equal(find(x, SCHED_ACT_LOAD, 0)->plan_id, 0);
+	assert_false(md->has_cap);
+	/* and sched_replan() (the preset changed) drops a cap too */
+	exited(x, 61500, 0, SCHED_EXIT_OOM, NULL);
+	assert_true(md->has_cap);
+	sched_replan(&x->s, 0);
+	assert_false(md->has_cap);
+	tick(x, 62500);
+	assert_int_equal(find(x, SCHED_ACT_LOAD, 0)->plan_id, 0);
+	assert_int_equal(md->n_ooms, 3);
+	fx_free(x);
+}
+
+/* Pools without names in the options: "RAM" and "GPU<i>"; a need under a
+ * MiB is not 0 MiB. */
+static void test_oom_reason_default_names(void **state)
 {
 	struct fx *x = fx_new(1);
 
 	(void)state;
 	fx_start(x);
+	req(x, 0, 0, 1, KA_DEF);
+	exited(x, 1, 0, SCHED_EXIT_OOM, NULL);
+	tick(x, 1001);
+	assert_non_null(strstr(find_req(x, SCHED_ACT_REJECT, 1)->reason,
+			       "(needed 1 MiB of RAM, 1 MiB of GPU0)"));
+	assert_non_null(strstr(x->s.models[0].reason, "(out of memory)"));
+	fx_free(x);
+}
+
+/* Capped, but no plan would fit without the cap either (the budgets went
+ * down): the planner's why, 503, as for any model; not FAILED. */
+static void test_oom_cap_and_no_room_anyway(void **state)
+{
+	struct fx *x = fx_new(1);
+	const struct sched_action *a;
+
+	(void)state;
+	fx_start(x);
+	serve(x, 0, 0, 1);
+	exited(x, 1, 0, SCHED_EXIT_OOM, NULL);
+	budget(x, 2, 100, 5);
+	req(x, 3, 0, 2, KA_DEF);
+	a = find_req(x, SCHED_ACT_REJECT, 2);
+	assert_int_equal(a->status, 503);
+	assert_non_null(strstr(a->reason, "needs 10 GPU bytes, 5 available"));
+	assert_int_equal(ST(x, 0), SCHED_UNLOADED);
+	assert_true(x->s.models[0].has_cap);
+	budget(x, 4, 100, 24);
+	req(x, 5, 0, 3, KA_DEF);
+	a = find_req(x, SCHED_ACT_REJECT, 3);
+	assert_int_equal(a->status, 500);
+	assert_non_null(strstr(a->reason, "ran out of memory while running"));
+	assert_int_equal(ST(x, 0), SCHED_FAILED);
+	fx_free(x);
+}
+
+/* A capped load that succeeds keeps its smaller plan (a crash reloads it
+ * capped too); the cap goes when the model is next stopped normally, so
+ * the next load starts from the best plan again. */
+static void test_oom_capped_plan_kept_until_unloaded(void **state)
+{
+	struct fx *x = fx_new(1);
+	static const uint64_t opts[3][NP] = { { 10, 20 }, { 8, 16 }, { 6, 8 } };
+	const struct sched_model *md;
+
+	(void)state;
+	x->f.n_opts[0] = 3;
+	memcpy(x->f.opts[0], opts, sizeof(opts));
+	fx_start(x);
+	md = &x->s.models[0];
 	serve(x, 0, 0, 1);
 	exited(x, 1, 0, SCHED_EXIT_OOM, NULL);
 	req(x, 2, 0, 2, KA_DEF);
-	assert_int_equal(x->out.n, 1);
-	assert_int_equal(find_req(x, SCHED_ACT_REJECT, 2)->status, 503);
-	sched_replan(&x->s, 0);
-	assert_false(x->s.models[0].has_cap);
-	req(x, 3, 0, 3, KA_DEF);
-	find(x, SCHED_ACT_LOAD, 0);
+	assert_int_equal(find(x, SCHED_ACT_LOAD, 0)->plan_id, 1);
+	loaded(x, 3, 0);
+	find_req(x, SCHED_ACT_DISPATCH, 2);
+	done(x, 4, 2);
+	req(x, 5, 0, 3, KA_DEF);
+	assert_int_equal(x->out.n, 1); /* no reload: the plan stays */
+	find_req(x, SCHED_ACT_DISPATCH, 3);
+	assert_int_equal(md->plan_id, 1);
+	assert_true(md->has_cap);
+	/* a crash (not out of memory): reloaded capped */
+	req(x, 6, 0, 4, KA_DEF);
+	exited(x, 7, 0, SCHED_EXIT_CRASH, "signal 11");
+	find_req(x, SCHED_ACT_ABORT, 3);
+	assert_int_equal(find(x, SCHED_ACT_LOAD, 0)->plan_id, 1);
+	loaded(x, 8, 0);
+	find_req(x, SCHED_ACT_DISPATCH, 4);
+	done(x, 9, 4);
+	/* keep-alive: stopped normally; the cap goes once it has exited */
+	tick(x, 9 + DEF_KA);
+	find(x, SCHED_ACT_STOP, 0);
+	assert_true(md->has_cap);
+	exited(x, 10 + DEF_KA, 0, SCHED_EXIT_STOPPED, NULL);
+	assert_false(md->has_cap);
+	req(x, 11 + DEF_KA, 0, 5, KA_DEF);
+	assert_int_equal(find(x, SCHED_ACT_LOAD, 0)->plan_id, 0);
+	assert_int_equal(md->n_ooms, 1);
+	assert_int_equal(md->n_crashes, 1);
 	fx_free(x);
 }
 
@@ -1297,12 +1451,421 @@ static void test_init_errors_and_overflow(void **state)
 	fx_free(x);
 }
 
+/* A pool over its budget (a pinned model measured more than its plan) is
+ * not in the way of a model that does not use it. */
+static void test_unused_pool_over_budget(void **state)
+{
+	struct fx *x = fx_new(2);
+	uint64_t meas[SCHED_MAX_POOLS] = { 10, 30 };
+
+	(void)state;
+	x->cfg[0].pin = true;
+	x->f.opts[0][0][1] = 20;
+	x->f.opts[1][0][1] = 0; /* RAM only */
+	x->opt.wait_ms = -1;
+	fx_start(x);
+	req(x, 0, 0, 1, KA_DEF);
+	clr(x);
+	sched_loaded(&x->s, 1, 0, meas, &x->out);
+	find_req(x, SCHED_ACT_DISPATCH, 1);
+	assert_true(sched_used(&x->s, 1) > x->s.opt.budget[1]);
+	req(x, 2, 1, 2, KA_DEF);
+	find(x, SCHED_ACT_LOAD, 1);
+	fx_free(x);
+}
+
+/* ---- fairness: draining models in use for one that waits ---- */
+
+/* What the tests below saw: each model's request in flight (slots 1), the
+ * last load and stop, the rejected requests. */
+struct book {
+	uint64_t run[MAXM];
+	bool has[MAXM];
+	uint64_t next;
+	int64_t load_at[MAXM], stop_at[MAXM];
+	char stop_why[MAXM][SCHED_REASON_LEN];
+	unsigned rejects, dispatches[MAXM];
+};
+
+static void book(struct fx *x, struct book *b, int64_t now)
+{
+	for (size_t i = 0; i < x->out.n; i++) {
+		const struct sched_action *a = &x->out.v[i];
+
+		switch (a->kind) {
+		case SCHED_ACT_DISPATCH:
+			assert_false(b->has[a->model]);
+			b->run[a->model] = a->req;
+			b->has[a->model] = true;
+			b->dispatches[a->model]++;
+			break;
+		case SCHED_ACT_LOAD:
+			b->load_at[a->model] = now;
+			break;
+		case SCHED_ACT_STOP:
+			b->stop_at[a->model] = now;
+			snprintf(b->stop_why[a->model], sizeof(b->stop_why[a->model]), "%s", a->reason);
+			break;
+		case SCHED_ACT_REJECT:
+		case SCHED_ACT_ABORT:
+			b->rejects++;
+			break;
+		}
+	}
+}
+
+static void b_req(struct fx *x, struct book *b, int64_t now, size_t m)
+{
+	req(x, now, m, b->next++, KA_DEF);
+	book(x, b, now);
+}
+
+static void b_done(struct fx *x, struct book *b, int64_t now, size_t m)
+{
+	assert_true(b->has[m]);
+	b->has[m] = false;
+	done(x, now, b->run[m]);
+	book(x, b, now);
+}
+
+static void b_loaded(struct fx *x, struct book *b, int64_t now, size_t m)
+{
+	loaded(x, now, m);
+	book(x, b, now);
+}
+
+static void b_exited(struct fx *x, struct book *b, int64_t now, size_t m)
+{
+	exited(x, now, m, SCHED_EXIT_STOPPED, NULL);
+	book(x, b, now);
+}
+
+/* Continuous load on m: a request comes before the one in flight ends, so
+ * the model is never idle (and never evicted). */
+static void busy_step(struct fx *x, struct book *b, int64_t now, size_t m)
+{
+	b_req(x, b, now, m);
+	if (b->has[m])
+		b_done(x, b, now, m);
+}
+
+static struct fx *abc(int64_t drain_after_ms, int64_t wait_ms)
+{
+	struct fx *x = fx_new(3);
+	static const char *const names[] = { "A", "B", "C" };
+
+	for (size_t m = 0; m < 3; m++)
+		x->cfg[m].name = names[m];
+	x->opt.drain_after_ms = drain_after_ms;
+	x->opt.wait_ms = wait_ms;
+	fx_start(x);
+	return x;
+}
+
+/* The starvation the load tests found: A and B loaded and kept busy by a
+ * steady stream, C waits for the memory one of them holds. C is loaded
+ * within drain_after_ms plus the end of the victim's request in flight
+ * (and its exit); the victim's requests wait, unanswered, and it is loaded
+ * again the same way. */
+static void test_drain_starvation(void **state)
+{
+	struct fx *x = abc(2000, 10000);
+	struct book b = { .next = 1 };
+	const struct sched_model *ma = &x->s.models[0], *mb = &x->s.models[1], *mc = &x->s.models[2];
+	size_t victim;
+	int64_t t;
+
+	(void)state;
+	b_req(x, &b, 0, 0);
+	b_loaded(x, &b, 0, 0);
+	b_req(x, &b, 1, 1);
+	b_loaded(x, &b, 1, 1);
+	assert_true(b.has[0] && b.has[1]);
+	/* C: both busy, nothing idle to evict */
+	b_req(x, &b, 10, 2);
+	assert_int_equal(x->out.n, 0);
+	assert_true(mc->waiting);
+	assert_int_equal(sched_next_deadline(&x->s), 10 + 2000);
+	for (t = 100; t <= 2000; t += 100) {
+		busy_step(x, &b, t, 0);
+		busy_step(x, &b, t, 1);
+		assert_int_equal(count(x, SCHED_ACT_STOP, SIZE_MAX), 0);
+	}
+	assert_false(ma->draining || mb->draining);
+	/* the drain is due: A, the first in eviction order (same priority,
+	 * same last use: registry order), is drained; it is busy: no stop */
+	tick(x, 2010);
+	assert_int_equal(x->out.n, 0);
+	assert_true(ma->draining);
+	assert_false(mb->draining);
+	assert_int_equal(ST(x, 0), SCHED_READY);
+	assert_int_equal(sched_next_deadline(&x->s), 10 + 10000); /* not 2010 again */
+	/* a new request for A waits; its request in flight ends: stopped,
+	 * with its queue kept */
+	b_req(x, &b, 2050, 0);
+	assert_int_equal(x->out.n, 0);
+	b_req(x, &b, 2060, 0);
+	assert_int_equal(x->out.n, 0);
+	assert_int_equal(ma->n_queued, 2);
+	b_done(x, &b, 2100, 0);
+	assert_int_equal(x->out.n, 1);
+	assert_int_equal(count(x, SCHED_ACT_DISPATCH, SIZE_MAX), 0);
+	assert_non_null(strstr(find(x, SCHED_ACT_STOP, 0)->reason, "drained for C (waiting 2090 ms)"));
+	assert_int_equal(ST(x, 0), SCHED_UNLOADING);
+	assert_false(ma->draining);
+	assert_int_equal(ma->n_queued, 2);
+	assert_int_equal(ma->n_stops[SCHED_STOP_DRAIN], 1);
+	assert_int_equal(ma->n_evictions, 1);
+	assert_non_null(strstr(ma->reason, "drained for C"));
+	busy_step(x, &b, 2100, 1);
+	b_exited(x, &b, 2150, 0);
+	assert_int_equal(count(x, SCHED_ACT_LOAD, 2), 1);
+	assert_true(b.load_at[2] - 10 <= 2000 + 100 + 50);
+	b_loaded(x, &b, 2200, 2);
+	assert_true(b.has[2]);
+	/* now A waits, since C's start ended */
+	assert_true(ma->waiting);
+	assert_int_equal(ma->wait_since, 2200);
+	assert_int_equal(sched_next_deadline(&x->s), 2200 + 2000);
+	for (t = 2300; t <= 4100; t += 100) {
+		busy_step(x, &b, t, 1);
+		busy_step(x, &b, t, 2);
+	}
+	assert_false(mb->draining || mc->draining);
+	/* due at 4200: the least recently used of B and C drains, and stops
+	 * when its request in flight ends */
+	for (t = 4200;; t += 100) {
+		assert_true(t <= 4200 + 100);
+		for (size_t m = 1; m <= 2; m++)
+			if (ST(x, m) == SCHED_READY)
+				busy_step(x, &b, t, m);
+		victim = ST(x, 1) == SCHED_UNLOADING ? 1 : ST(x, 2) == SCHED_UNLOADING ? 2 : SIZE_MAX;
+		if (victim != SIZE_MAX)
+			break;
+		assert_true(mb->draining != mc->draining);
+	}
+	assert_non_null(strstr(b.stop_why[victim], "drained for A"));
+	assert_int_equal(ST(x, 3 - victim), SCHED_READY);
+	b_exited(x, &b, t + 50, victim);
+	assert_int_equal(count(x, SCHED_ACT_LOAD, 0), 1);
+	assert_true(b.load_at[0] - 4200 <= 100 + 50);
+	b_loaded(x, &b, t + 100, 0);
+	/* A's requests, queued since 2050 and before: served in order */
+	assert_int_equal(ST(x, 0), SCHED_READY);
+	assert_true(b.has[0]);
+	assert_int_equal(ma->n_queued, 1);
+	b_done(x, &b, t + 10, 0);
+	assert_true(b.has[0]);
+	assert_int_equal(ma->n_queued, 0);
+	assert_int_equal(b.rejects, 0);
+	assert_string_equal(sched_stop_name(SCHED_STOP_DRAIN), "drain");
+	fx_free(x);
+
+	/* drain_after_ms 0: the old way, C waits for an idle model forever */
+	x = abc(0, -1);
+	memset(&b, 0, sizeof(b));
+	b.next = 1;
+	b_req(x, &b, 0, 0);
+	b_loaded(x, &b, 0, 0);
+	b_req(x, &b, 1, 1);
+	b_loaded(x, &b, 1, 1);
+	b_req(x, &b, 10, 2);
+	assert_int_equal(sched_next_deadline(&x->s), INT64_MAX);
+	for (t = 100; t <= 100000; t += 100) {
+		busy_step(x, &b, t, 0);
+		busy_step(x, &b, t, 1);
+		assert_int_equal(count(x, SCHED_ACT_STOP, SIZE_MAX), 0);
+	}
+	tick(x, t);
+	assert_int_equal(x->out.n, 0);
+	assert_true(x->s.models[2].waiting);
+	assert_false(x->s.models[0].draining || x->s.models[1].draining);
+	fx_free(x);
+}
+
+/* Victims: never pinned; lowest priority first, then least recently used;
+ * only as many as it takes. Requests for a draining model wait. */
+static void test_drain_victims(void **state)
+{
+	struct fx *x = fx_new(5);
+	struct book b = { .next = 1 };
+	static const char *const names[] = { "A", "B", "D", "E", "C" };
+	static const size_t order[] = { 0, 2, 1, 3 };
+
+	(void)state;
+	for (size_t m = 0; m < 5; m++)
+		x->cfg[m].name = names[m];
+	x->cfg[0].pin = true;
+	x->cfg[3].priority = 1;
+	x->opt.budget[1] = 40;
+	x->opt.drain_after_ms = 1000;
+	fx_start(x);
+	/* used in this order: A (pinned), D, B, E (priority 1); each busy
+	 * with one more request queued */
+	for (size_t i = 0; i < 4; i++) {
+		size_t m = order[i];
+
+		b_req(x, &b, (int64_t)i + 1, m);
+		b_loaded(x, &b, (int64_t)i + 1, m);
+		b_req(x, &b, (int64_t)i + 1, m);
+	}
+	b_req(x, &b, 10, 4);
+	assert_true(x->s.models[4].waiting);
+	tick(x, 1009);
+	assert_int_equal(x->out.n, 0);
+	for (size_t m = 0; m < 4; m++)
+		assert_false(x->s.models[m].draining);
+	tick(x, 1010);
+	assert_int_equal(x->out.n, 0);
+	for (size_t m = 0; m < 4; m++)
+		assert_int_equal(x->s.models[m].draining, m == 2);
+	/* a request for D waits in its queue; B still gets its own */
+	b_req(x, &b, 1020, 2);
+	assert_int_equal(x->out.n, 0);
+	assert_int_equal(x->s.models[2].n_queued, 2);
+	b_done(x, &b, 1030, 1);
+	assert_int_equal(count(x, SCHED_ACT_DISPATCH, 1), 1);
+	b_done(x, &b, 1040, 2);
+	assert_int_equal(x->out.n, 1);
+	assert_non_null(strstr(find(x, SCHED_ACT_STOP, 2)->reason, "drained for C"));
+	assert_int_equal(x->s.models[2].n_queued, 2);
+	b_exited(x, &b, 1050, 2);
+	find(x, SCHED_ACT_LOAD, 4);
+	assert_int_equal(b.rejects, 0);
+	fx_free(x);
+}
+
+/* A drain no longer needed is given back: the waiting model's request was
+ * cancelled, or its wait timed out; the drained model's queue is served. */
+static void test_drain_given_back(void **state)
+{
+	struct fx *x = abc(2000, 10000);
+	struct book b = { .next = 1 };
+	uint64_t c_req;
+
+	(void)state;
+	b_req(x, &b, 0, 0);
+	b_loaded(x, &b, 0, 0);
+	b_req(x, &b, 1, 1);
+	b_loaded(x, &b, 1, 1);
+	c_req = b.next;
+	b_req(x, &b, 10, 2);
+	tick(x, 2010);
+	assert_true(x->s.models[0].draining);
+	b_req(x, &b, 2020, 0);
+	assert_int_equal(x->s.models[0].n_queued, 1);
+	/* C's client goes away */
+	done(x, 2030, c_req);
+	assert_int_equal(x->out.n, 0); /* A's one slot is still busy */
+	assert_false(x->s.models[0].draining);
+	b_done(x, &b, 2040, 0);
+	assert_int_equal(x->out.n, 1);
+	assert_int_equal(count(x, SCHED_ACT_DISPATCH, 0), 1);
+	fx_free(x);
+
+	/* a wait that times out gives the drain back too */
+	x = abc(2000, 3000);
+	memset(&b, 0, sizeof(b));
+	b.next = 1;
+	b_req(x, &b, 0, 0);
+	b_loaded(x, &b, 0, 0);
+	b_req(x, &b, 1, 1);
+	b_loaded(x, &b, 1, 1);
+	b_req(x, &b, 10, 2);
+	tick(x, 2010);
+	assert_true(x->s.models[0].draining);
+	b_req(x, &b, 2020, 0);
+	tick(x, 3010);
+	assert_int_equal(x->out.n, 1);
+	assert_int_equal(x->out.v[0].kind, SCHED_ACT_REJECT);
+	assert_int_equal(x->out.v[0].status, 503);
+	assert_false(x->s.models[0].draining);
+	b_done(x, &b, 3020, 0);
+	assert_int_equal(count(x, SCHED_ACT_DISPATCH, 0), 1);
+	fx_free(x);
+}
+
+/* Nothing is drained while the waiting model would not fit even with every
+ * drainable model gone (here: another model's start holds memory); once it
+ * would, as many as it takes are. */
+static void test_drain_not_while_it_cannot_fit(void **state)
+{
+	struct fx *x = fx_new(4);
+	struct book b = { .next = 1 };
+
+	(void)state;
+	x->opt.budget[1] = 25;
+	x->f.opts[2][0][1] = 21;
+	x->f.opts[3][0][1] = 5;
+	x->opt.drain_after_ms = 2000;
+	fx_start(x);
+	b_req(x, &b, 0, 0);
+	b_loaded(x, &b, 0, 0);
+	b_req(x, &b, 1, 1);
+	b_loaded(x, &b, 1, 1);
+	b_req(x, &b, 10, 2);
+	assert_true(x->s.models[2].waiting);
+	/* a small model that fits in what is free starts meanwhile */
+	b_req(x, &b, 20, 3);
+	find(x, SCHED_ACT_LOAD, 3);
+	tick(x, 2010);
+	assert_int_equal(x->out.n, 0);
+	for (size_t m = 0; m < 4; m++)
+		assert_false(x->s.models[m].draining);
+	/* started: now all three must go */
+	b_loaded(x, &b, 2100, 3);
+	assert_int_equal(count(x, SCHED_ACT_DISPATCH, 3), 1);
+	assert_true(x->s.models[0].draining && x->s.models[1].draining && x->s.models[3].draining);
+	b_done(x, &b, 2200, 0);
+	find(x, SCHED_ACT_STOP, 0);
+	b_done(x, &b, 2210, 1);
+	find(x, SCHED_ACT_STOP, 1);
+	b_exited(x, &b, 2220, 0);
+	b_exited(x, &b, 2230, 1);
+	assert_int_equal(x->out.n, 0);
+	b_done(x, &b, 2240, 3);
+	find(x, SCHED_ACT_STOP, 3);
+	b_exited(x, &b, 2250, 3);
+	find(x, SCHED_ACT_LOAD, 2);
+	fx_free(x);
+}
+
+/* max_loaded: a model slot is drained for, like memory. */
+static void test_drain_for_a_model_slot(void **state)
+{
+	struct fx *x = abc(500, 10000);
+	struct book b = { .next = 1 };
+
+	(void)state;
+	sched_release(&x->s);
+	x->opt.max_loaded = 2;
+	x->opt.budget[1] = 1000;
+	fx_start(x);
+	b_req(x, &b, 0, 0);
+	b_loaded(x, &b, 0, 0);
+	b_req(x, &b, 1, 1);
+	b_loaded(x, &b, 1, 1);
+	b_req(x, &b, 10, 2);
+	assert_true(x->s.models[2].waiting);
+	/* (an idle one would just be evicted) */
+	b_req(x, &b, 20, 0);
+	b_req(x, &b, 21, 1);
+	tick(x, 510);
+	assert_true(x->s.models[0].draining);
+	assert_false(x->s.models[1].draining);
+	b_done(x, &b, 600, 0);
+	assert_non_null(strstr(find(x, SCHED_ACT_STOP, 0)->reason, "drained for C"));
+	b_exited(x, &b, 700, 0);
+	find(x, SCHED_ACT_LOAD, 2);
+	fx_free(x);
+}
+
 /* ---- random events against a model of the daemon ---- */
 
 enum rq_state { RQ_QUEUED, RQ_RUNNING, RQ_CLOSED };
 enum be_state { BE_NONE, BE_STARTING, BE_RUNNING, BE_STOPPING };
 
-#define MAXR 4096
+#define MAXR 16384
 
 struct world {
 	struct fx *x;
@@ -1312,10 +1875,21 @@ struct world {
 	uint32_t n_req;
 	size_t rq_model[MAXR];
 	enum rq_state rq[MAXR];
+	int64_t rq_at[MAXR];     /* when it arrived */
+	int64_t rq_end[MAXR];    /* stream(): when a running one ends */
+	uint32_t open[MAXR];     /* the requests not closed, in no order */
+	uint32_t open_ix[MAXR];  /* where in open[] */
+	uint32_t n_open;
+	uint32_t n_q[MAXM], n_run[MAXM]; /* per model: queued, running */
+	uint32_t fifo_lo[MAXM];  /* no request of the model below is queued */
 	enum be_state be[MAXM];
+	int64_t be_at[MAXM];     /* stream(): when its start or stop ends */
 	uint64_t need[MAXM][NP];
 	bool unload_asked[MAXM];
-	unsigned n_loads, n_stops, n_dispatch, n_reject, n_abort, n_evict, n_shrink;
+	bool was_draining[MAXM]; /* draining as the last event left it */
+	bool timing;             /* stream(): measure the waits */
+	int64_t max_wait;        /* the longest arrival to dispatch or reject */
+	unsigned n_loads, n_stops, n_dispatch, n_reject, n_abort, n_evict, n_shrink, n_drains;
 };
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -1330,20 +1904,55 @@ static uint64_t rnd(uint64_t n)
 
 static uint32_t model_queued(const struct world *w, size_t m)
 {
-	uint32_t n = 0;
-
-	for (uint32_t r = 0; r < w->n_req; r++)
-		n += w->rq_model[r] == m && w->rq[r] == RQ_QUEUED;
-	return n;
+	return w->n_q[m];
 }
 
 static uint32_t model_running(const struct world *w, size_t m)
 {
-	uint32_t n = 0;
+	return w->n_run[m];
+}
 
-	for (uint32_t r = 0; r < w->n_req; r++)
-		n += w->rq_model[r] == m && w->rq[r] == RQ_RUNNING;
-	return n;
+/* A request changes state; the counters and the open list follow. */
+static void set_rq(struct world *w, uint32_t r, enum rq_state st)
+{
+	size_t m = w->rq_model[r];
+	enum rq_state old = w->rq[r];
+
+	if (old == RQ_QUEUED)
+		w->n_q[m]--;
+	else if (old == RQ_RUNNING)
+		w->n_run[m]--;
+	if (st == RQ_QUEUED)
+		w->n_q[m]++;
+	else if (st == RQ_RUNNING)
+		w->n_run[m]++;
+	if (st == RQ_CLOSED && old != RQ_CLOSED) {
+		uint32_t i = w->open_ix[r], last = w->open[--w->n_open];
+
+		w->open[i] = last;
+		w->open_ix[last] = i;
+	}
+	w->rq[r] = st;
+}
+
+/* A new request for m (queued, before the scheduler hears of it). */
+static uint32_t new_rq(struct world *w, size_t m)
+{
+	uint32_t r = w->n_req++;
+
+	w->rq_model[r] = m;
+	w->rq[r] = RQ_QUEUED;
+	w->rq_at[r] = w->now;
+	w->n_q[m]++;
+	w->open_ix[r] = w->n_open;
+	w->open[w->n_open++] = r;
+	return r;
+}
+
+static void note_wait(struct world *w, uint32_t r)
+{
+	if (w->timing && w->now - w->rq_at[r] > w->max_wait)
+		w->max_wait = w->now - w->rq_at[r];
 }
 
 /* Progress: with no load under way and nothing unloading, a model waiting
@@ -1354,7 +1963,9 @@ static void assert_no_missed_load(const struct world *w)
 	uint32_t holding = 0;
 
 	for (size_t m = 0; m < w->n; m++) {
-		if (s->models[m].state == SCHED_LOADING || s->models[m].state == SCHED_UNLOADING)
+		/* (while models drain for the first in line, the others wait) */
+		if (s->models[m].state == SCHED_LOADING || s->models[m].state == SCHED_UNLOADING ||
+		    s->models[m].draining)
 			return;
 		holding += s->models[m].state == SCHED_READY;
 	}
@@ -1392,8 +2003,10 @@ static void assert_no_missed_load(const struct world *w)
 		}
 		if (o == w->x->f.n_opts[m])
 			continue; /* no plan: rejected (or it will be) */
+		/* (a pool it does not use is never in its way) */
 		for (size_t p = 0; p < NP; p++)
-			fits &= sched_used(s, p) + w->x->f.opts[m][o][p] <= s->opt.budget[p];
+			fits &= w->x->f.opts[m][o][p] == 0 ||
+				sched_used(s, p) + w->x->f.opts[m][o][p] <= s->opt.budget[p];
 		if (s->opt.max_loaded && holding >= s->opt.max_loaded)
 			fits = false;
 		if (fits)
@@ -1406,6 +2019,7 @@ static void apply(struct world *w, bool expect_abort_of, size_t abort_model)
 {
 	struct fx *x = w->x;
 	bool loaded_now = false;
+	size_t loaded_m = 0;
 
 	assert_false(x->out.overflow);
 	for (size_t i = 0; i < x->out.n; i++) {
@@ -1423,31 +2037,48 @@ static void apply(struct world *w, bool expect_abort_of, size_t abort_model)
 			w->n_shrink += a->plan_id % 10 > 0;
 			memcpy(w->need[m], w->x->f.opts[m][a->plan_id % 10], sizeof(w->need[m]));
 			w->be[m] = BE_STARTING;
+			w->be_at[m] = w->now + 50 + (int64_t)rnd(250);
 			w->unload_asked[m] = false;
 			loaded_now = true;
+			loaded_m = m;
 			w->n_loads++;
 			break;
-		case SCHED_ACT_STOP:
+		case SCHED_ACT_STOP: {
+			bool drained = strncmp(a->reason, "drained for ", 12) == 0;
+
 			assert_int_equal(w->be[m], BE_RUNNING);
 			assert_int_equal(model_running(w, m), 0); /* never in use */
-			assert_int_equal(model_queued(w, m), 0);
+			/* queued requests only on a drained one: they wait */
+			if (drained)
+				assert_true(x->s.opt.drain_after_ms > 0);
+			else
+				assert_int_equal(model_queued(w, m), 0);
 			if (x->cfg[m].pin)
 				assert_true(w->unload_asked[m]);
-			w->n_evict += strstr(a->reason, "evicted") || strstr(a->reason, "pressure");
+			w->n_evict += strstr(a->reason, "evicted") || strstr(a->reason, "pressure") || drained;
+			w->n_drains += drained;
 			w->be[m] = BE_STOPPING;
+			w->be_at[m] = w->now + 50 + (int64_t)rnd(250);
 			w->unload_asked[m] = false;
 			w->n_stops++;
 			break;
+		}
 		case SCHED_ACT_DISPATCH:
 			assert_true(a->req < w->n_req);
 			assert_int_equal(w->rq[a->req], RQ_QUEUED);
 			assert_int_equal(w->rq_model[a->req], m);
 			assert_int_equal(w->be[m], BE_RUNNING);
 			assert_true(model_running(w, m) < x->cfg[m].slots);
+			/* nothing new to a model that drains (one given back
+			 * in this event, or chosen after it, may have got it) */
+			assert_false(w->was_draining[m] && x->s.models[m].draining);
 			/* FIFO: no older request of this model still queued */
-			for (uint32_t r = 0; r < a->req; r++)
+			for (uint32_t r = w->fifo_lo[m]; r < a->req; r++)
 				assert_false(w->rq_model[r] == m && w->rq[r] == RQ_QUEUED);
-			w->rq[a->req] = RQ_RUNNING;
+			w->fifo_lo[m] = (uint32_t)a->req;
+			note_wait(w, (uint32_t)a->req);
+			set_rq(w, (uint32_t)a->req, RQ_RUNNING);
+			w->rq_end[a->req] = w->now + 50 + (int64_t)rnd(550);
 			w->n_dispatch++;
 			break;
 		case SCHED_ACT_REJECT:
@@ -1455,7 +2086,8 @@ static void apply(struct world *w, bool expect_abort_of, size_t abort_model)
 			assert_int_equal(w->rq[a->req], RQ_QUEUED);
 			assert_true(a->status == 503 || a->status == 500);
 			assert_true(a->reason[0] != '\0');
-			w->rq[a->req] = RQ_CLOSED;
+			note_wait(w, (uint32_t)a->req);
+			set_rq(w, (uint32_t)a->req, RQ_CLOSED);
 			w->n_reject++;
 			break;
 		case SCHED_ACT_ABORT:
@@ -1464,7 +2096,7 @@ static void apply(struct world *w, bool expect_abort_of, size_t abort_model)
 			assert_true(a->req < w->n_req);
 			assert_int_equal(w->rq[a->req], RQ_RUNNING);
 			assert_int_equal(a->status, 502);
-			w->rq[a->req] = RQ_CLOSED;
+			set_rq(w, (uint32_t)a->req, RQ_CLOSED);
 			w->n_abort++;
 			break;
 		}
@@ -1489,8 +2121,18 @@ static void apply(struct world *w, bool expect_abort_of, size_t abort_model)
 			assert_int_equal(md->n_queued, model_queued(w, m));
 			assert_true(md->busy <= md->cfg.slots);
 			assert_true(md->n_queued <= s->opt.max_queue);
-			if (md->state == SCHED_READY && md->n_queued > 0)
+			if (md->state == SCHED_READY && md->n_queued > 0 && !md->draining)
 				assert_int_equal(md->busy, md->cfg.slots);
+			/* a draining model is ready, in use (else it would
+			 * have been stopped), and never pinned (unless its
+			 * unload is asked for) */
+			if (md->draining) {
+				assert_true(s->opt.drain_after_ms > 0);
+				assert_int_equal(md->state, SCHED_READY);
+				assert_true(md->busy > 0);
+				assert_true(!md->cfg.pin || md->unload_when_idle);
+			}
+			w->was_draining[m] = md->draining;
 			if (md->state == SCHED_FAILED)
 				assert_int_equal(md->n_queued, 0);
 			if (md->state != SCHED_READY)
@@ -1505,8 +2147,9 @@ static void apply(struct world *w, bool expect_abort_of, size_t abort_model)
 		assert_no_missed_load(w);
 		for (size_t p = 0; p < NP; p++) {
 			assert_int_equal(sched_used(s, p), held[p]);
-			/* a load starts only when it and everything held fit */
-			if (loaded_now)
+			/* a load starts only when it and everything held fit
+			 * (in the pools it uses) */
+			if (loaded_now && w->need[loaded_m][p] > 0)
 				assert_true(held[p] <= s->opt.budget[p]);
 		}
 		dl = sched_next_deadline(s);
@@ -1529,14 +2172,20 @@ static size_t pick_req(const struct world *w, enum rq_state st)
 {
 	uint32_t n = 0, k;
 
-	for (uint32_t r = 0; r < w->n_req; r++)
-		n += w->rq[r] == st;
+	if (st == RQ_CLOSED) {
+		/* any closed one will do */
+		uint32_t r = w->n_req ? (uint32_t)rnd(w->n_req) : 0;
+
+		return r < w->n_req && w->rq[r] == RQ_CLOSED ? r : SIZE_MAX;
+	}
+	for (uint32_t i = 0; i < w->n_open; i++)
+		n += w->rq[w->open[i]] == st;
 	if (!n)
 		return SIZE_MAX;
 	k = (uint32_t)rnd(n);
-	for (uint32_t r = 0; r < w->n_req; r++)
-		if (w->rq[r] == st && k-- == 0)
-			return r;
+	for (uint32_t i = 0; i < w->n_open; i++)
+		if (w->rq[w->open[i]] == st && k-- == 0)
+			return w->open[i];
 	return SIZE_MAX;
 }
 
@@ -1598,23 +2247,21 @@ static void random_event(struct world *w)
 		static const int64_t kas[] = { KA_DEF, KA_DEF, 0, 1500, -1 };
 
 		m = rnd(w->n);
-		r = w->n_req++;
-		w->rq_model[r] = m;
-		w->rq[r] = RQ_QUEUED;
+		r = new_rq(w, m);
 		req(x, w->now, m, r, kas[rnd(ARRAY_SIZE(kas))]);
 		apply(w, false, 0);
 	} else if (k < 50) {
 		r = pick_req(w, RQ_RUNNING);
 		if (r == SIZE_MAX)
 			return;
-		w->rq[r] = RQ_CLOSED;
+		set_rq(w, (uint32_t)r, RQ_CLOSED);
 		done(x, w->now, r);
 		apply(w, false, 0);
 	} else if (k < 54) {
 		r = pick_req(w, RQ_QUEUED);
 		if (r == SIZE_MAX)
 			return;
-		w->rq[r] = RQ_CLOSED;
+		set_rq(w, (uint32_t)r, RQ_CLOSED);
 		done(x, w->now, r);
 		apply(w, false, 0);
 	} else if (k < 56) {
@@ -1675,7 +2322,7 @@ static void random_event(struct world *w)
 
 /* No new requests: everything in flight ends, backends start and stop,
  * time passes; every request must end answered. */
-static void drain(struct world *w)
+static void settle(struct world *w)
 {
 	struct fx *x = w->x;
 	int round;
@@ -1688,7 +2335,7 @@ static void drain(struct world *w)
 		bool open = false;
 
 		while ((r = pick_req(w, RQ_RUNNING)) != SIZE_MAX) {
-			w->rq[r] = RQ_CLOSED;
+			set_rq(w, (uint32_t)r, RQ_CLOSED);
 			w->now++;
 			done(x, w->now, r);
 			apply(w, false, 0);
@@ -1704,8 +2351,7 @@ static void drain(struct world *w)
 		w->now += 70000;
 		tick(x, w->now);
 		apply(w, false, 0);
-		for (uint32_t i = 0; i < w->n_req; i++)
-			open |= w->rq[i] != RQ_CLOSED;
+		open = w->n_open > 0;
 		if (!open)
 			return;
 	}
@@ -1720,50 +2366,67 @@ static void drain(struct world *w)
 			print_message("  plan %u: %llu/%llu\n", o, (unsigned long long)x->f.opts[m][o][0],
 				      (unsigned long long)x->f.opts[m][o][1]);
 	}
-	print_message("budget %llu/%llu max_loaded %u wait %lld\n", (unsigned long long)x->s.opt.budget[0],
-		      (unsigned long long)x->s.opt.budget[1], x->s.opt.max_loaded, (long long)x->s.opt.wait_ms);
+	print_message("budget %llu/%llu max_loaded %u wait %lld drain after %lld\n",
+		      (unsigned long long)x->s.opt.budget[0], (unsigned long long)x->s.opt.budget[1],
+		      x->s.opt.max_loaded, (long long)x->s.opt.wait_ms, (long long)x->s.opt.drain_after_ms);
 	fail_msg("requests still open after draining");
+}
+
+/* A world of 2 to 5 models with random presets and plans, budgets that
+ * hold some of them, and random options. */
+static struct world *world_new(void)
+{
+	size_t n = 2 + rnd(4);
+	struct fx *x = fx_new(n);
+	struct world *w = calloc(1, sizeof(*w));
+
+	assert_non_null(w);
+	w->x = x;
+	w->n = n;
+	w->now = 1000;
+	for (size_t m = 0; m < n; m++) {
+		static const int64_t kas[] = { 0, 500, 5000, 60000, -1 };
+
+		x->cfg[m].priority = (int32_t)rnd(3);
+		x->cfg[m].pin = rnd(6) == 0;
+		x->cfg[m].may_shrink = rnd(2);
+		x->cfg[m].slots = 1 + (uint32_t)rnd(3);
+		x->cfg[m].keep_alive_ms = kas[rnd(ARRAY_SIZE(kas))];
+		x->f.n_opts[m] = 1 + (uint32_t)rnd(MAXO);
+		for (uint32_t o = 0; o < x->f.n_opts[m]; o++) {
+			/* each option smaller than the one before */
+			x->f.opts[m][o][0] = o ? x->f.opts[m][o - 1][0] - rnd(3) : 5 + rnd(30);
+			x->f.opts[m][o][1] = o ? x->f.opts[m][o - 1][1] / 2 : rnd(4) ? rnd(20) : 0;
+		}
+	}
+	x->opt.budget[0] = w->base_budget[0] = 40 + rnd(60);
+	x->opt.budget[1] = w->base_budget[1] = 8 + rnd(30);
+	x->opt.max_loaded = (uint32_t)rnd(4);
+	x->opt.max_queue = 1 + (uint32_t)rnd(4);
+	x->opt.wait_ms = rnd(5) ? (int64_t)rnd(8000) : -1;
+	x->opt.drain_after_ms = rnd(2) ? 0 : 1 + (int64_t)rnd(3000);
+	return w;
+}
+
+static void world_free(struct world *w)
+{
+	fx_free(w->x);
+	free(w);
 }
 
 static void test_random_invariants(void **state)
 {
 	unsigned events = 0, loads = 0, stops = 0, dispatched = 0, rejected = 0, aborted = 0, evicted = 0,
-		 shrunk = 0, requests = 0;
+		 shrunk = 0, requests = 0, drains = 0;
 
 	(void)state;
 	for (int round = 0; round < 300; round++) {
-		size_t n = 2 + rnd(4);
-		struct fx *x = fx_new(n);
-		struct world *w = calloc(1, sizeof(*w));
+		struct world *w = world_new();
 
-		assert_non_null(w);
-		w->x = x;
-		w->n = n;
-		w->now = 1000;
-		for (size_t m = 0; m < n; m++) {
-			static const int64_t kas[] = { 0, 500, 5000, 60000, -1 };
-
-			x->cfg[m].priority = (int32_t)rnd(3);
-			x->cfg[m].pin = rnd(6) == 0;
-			x->cfg[m].may_shrink = rnd(2);
-			x->cfg[m].slots = 1 + (uint32_t)rnd(3);
-			x->cfg[m].keep_alive_ms = kas[rnd(ARRAY_SIZE(kas))];
-			x->f.n_opts[m] = 1 + (uint32_t)rnd(MAXO);
-			for (uint32_t o = 0; o < x->f.n_opts[m]; o++) {
-				/* each option smaller than the one before */
-				x->f.opts[m][o][0] = o ? x->f.opts[m][o - 1][0] - rnd(3) : 5 + rnd(30);
-				x->f.opts[m][o][1] = o ? x->f.opts[m][o - 1][1] / 2 : rnd(4) ? rnd(20) : 0;
-			}
-		}
-		x->opt.budget[0] = w->base_budget[0] = 40 + rnd(60);
-		x->opt.budget[1] = w->base_budget[1] = 8 + rnd(30);
-		x->opt.max_loaded = (uint32_t)rnd(4);
-		x->opt.max_queue = 1 + (uint32_t)rnd(4);
-		x->opt.wait_ms = rnd(5) ? (int64_t)rnd(8000) : -1;
-		fx_start(x);
+		fx_start(w->x);
 		for (int e = 0; e < 400; e++)
 			random_event(w);
-		drain(w);
+		settle(w);
 		for (uint32_t r = 0; r < w->n_req; r++)
 			assert_int_equal(w->rq[r], RQ_CLOSED);
 		events += 400;
@@ -1775,15 +2438,112 @@ static void test_random_invariants(void **state)
 		aborted += w->n_abort;
 		evicted += w->n_evict;
 		shrunk += w->n_shrink;
-		free(w);
-		fx_free(x);
+		drains += w->n_drains;
+		world_free(w);
 	}
 	print_message("%u events, %u requests: %u dispatched, %u rejected, %u aborted; %u loads (%u smaller "
-		      "plans), %u stops (%u evictions)\n",
-		      events, requests, dispatched, rejected, aborted, loads, shrunk, stops, evicted);
+		      "plans), %u stops (%u evictions, %u drains)\n",
+		      events, requests, dispatched, rejected, aborted, loads, shrunk, stops, evicted, drains);
 	/* the random runs must reach every kind of outcome they check */
 	assert_true(dispatched > 1000 && rejected > 100 && aborted > 10 && loads > 500 && shrunk > 10 &&
-		    evicted > 50);
+		    evicted > 50 && drains > 20);
+}
+
+/* Continuous load: a request comes for every loaded model whose queue has
+ * room (mostly), and now and then one for any model; requests end 50-600
+ * ms after their dispatch, starts and stops 50-300 ms after they began;
+ * no failures, no budget changes. */
+static void stream(struct world *w, int steps)
+{
+	struct fx *x = w->x;
+	uint32_t ending[MAXR];
+
+	clr(x);
+	sched_set_budget(&x->s, w->now, w->base_budget, &x->out);
+	apply(w, false, 0);
+	for (int i = 0; i < steps; i++) {
+		uint32_t n_end = 0;
+
+		w->now += 20 + (int64_t)rnd(100);
+		for (uint32_t k = 0; k < w->n_open; k++)
+			if (w->rq[w->open[k]] == RQ_RUNNING && w->rq_end[w->open[k]] <= w->now)
+				ending[n_end++] = w->open[k];
+		for (uint32_t k = 0; k < n_end; k++) {
+			set_rq(w, ending[k], RQ_CLOSED);
+			done(x, w->now, ending[k]);
+			apply(w, false, 0);
+		}
+		for (size_t m = 0; m < w->n; m++) {
+			if (w->be[m] == BE_STARTING && w->be_at[m] <= w->now)
+				w_loaded(w, m);
+			else if (w->be[m] == BE_STOPPING && w->be_at[m] <= w->now)
+				w_exited(w, m, SCHED_EXIT_STOPPED);
+		}
+		for (size_t m = 0; m < w->n && w->n_req + 2 < MAXR; m++) {
+			if (w->be[m] != BE_RUNNING || w->n_q[m] >= x->s.opt.max_queue || rnd(4) == 0)
+				continue;
+			req(x, w->now, m, new_rq(w, m), KA_DEF);
+			apply(w, false, 0);
+		}
+		if (rnd(8) == 0 && w->n_req + 1 < MAXR) {
+			size_t m = rnd(w->n);
+
+			req(x, w->now, m, new_rq(w, m), KA_DEF);
+			apply(w, false, 0);
+		}
+		tick(x, w->now);
+		apply(w, false, 0);
+	}
+}
+
+/* Fairness: under continuous load on the loaded models, a model waiting
+ * for memory they hold is loaded all the same (they are drained for it),
+ * and so is each drained one in turn: every request is dispatched or
+ * rejected within a bound (a few drain_after_ms and request lengths per
+ * model ahead in line), although nobody ever goes idle and no wait times
+ * out (wait_ms < 0). */
+static void test_random_no_starvation(void **state)
+{
+	int64_t worst = 0;
+	unsigned drains = 0, requests = 0;
+
+	(void)state;
+	for (int round = 0; round < 60; round++) {
+		struct world *w = world_new();
+		struct fx *x = w->x;
+		int64_t bound;
+
+		x->opt.wait_ms = -1;
+		x->opt.drain_after_ms = 200 + (int64_t)rnd(2800);
+		fx_start(x);
+		for (int e = 0; e < 200; e++)
+			random_event(w);
+		/* what went before: settled, then continuous load */
+		settle(w);
+		w->timing = true;
+		stream(w, 3000);
+		w->timing = false;
+		/* a turn: the first in line waits drain_after_ms, its victims'
+		 * requests end (600 ms), they exit, it starts (300 ms each),
+		 * plus a step of the stream for each; a request waits for at
+		 * most a turn per model and per request ahead in its queue */
+		bound = (int64_t)(w->n * (x->opt.max_queue + 1)) * (x->opt.drain_after_ms + 1600);
+		for (uint32_t k = 0; k < w->n_open; k++)
+			if (w->rq[w->open[k]] == RQ_QUEUED)
+				note_wait(w, w->open[k]);
+		if (w->max_wait > bound)
+			fail_msg("round %d: a request waited %lld ms (bound %lld, %zu models, max_queue %u, drain after "
+				 "%lld ms)", round, (long long)w->max_wait, (long long)bound, w->n, x->opt.max_queue,
+				 (long long)x->opt.drain_after_ms);
+		if (w->max_wait > worst)
+			worst = w->max_wait;
+		settle(w);
+		drains += w->n_drains;
+		requests += w->n_req;
+		world_free(w);
+	}
+	print_message("%u requests, %u drains, longest wait %lld ms\n", requests, drains, (long long)worst);
+	assert_true(drains > 100);
 }
 
 int main(void)
@@ -1817,6 +2577,9 @@ int main(void)
 		cmocka_unit_test(test_oom_cap_from_measured),
 		cmocka_unit_test(test_start_failures_backoff_failed),
 		cmocka_unit_test(test_oom_cap_below_every_plan),
+		cmocka_unit_test(test_oom_reason_default_names),
+		cmocka_unit_test(test_oom_cap_and_no_room_anyway),
+		cmocka_unit_test(test_oom_capped_plan_kept_until_unloaded),
 		cmocka_unit_test(test_failed_retried_after_a_minute),
 		cmocka_unit_test(test_no_plan_fits),
 		cmocka_unit_test(test_pressure),
@@ -1827,7 +2590,14 @@ int main(void)
 		cmocka_unit_test(test_cancel_last_waiting),
 		cmocka_unit_test(test_next_deadline),
 		cmocka_unit_test(test_init_errors_and_overflow),
+		cmocka_unit_test(test_unused_pool_over_budget),
+		cmocka_unit_test(test_drain_starvation),
+		cmocka_unit_test(test_drain_victims),
+		cmocka_unit_test(test_drain_given_back),
+		cmocka_unit_test(test_drain_not_while_it_cannot_fit),
+		cmocka_unit_test(test_drain_for_a_model_slot),
 		cmocka_unit_test(test_random_invariants),
+		cmocka_unit_test(test_random_no_starvation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
