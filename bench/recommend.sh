@@ -107,6 +107,8 @@ writeFileSync(process.argv[3], `${files.length} files, ${tensors} tensors\n`);
 EOF
 
 # --- timing: whole processes, warm page cache -------------------------------------
+# what else ran: on a 2-core machine another process halves the threads' share
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 say "timing llmem ($LLMEM_RUNS runs) and the node peer ($PEER_RUNS runs, about a minute each)"
 hyperfine -N --style basic --warmup 3 --runs "$LLMEM_RUNS" --export-json "$W/llmem.json" "$CMD" >/dev/null
 hyperfine -N --style basic --warmup 0 --runs "$PEER_RUNS" --export-json "$W/peer.json" \
@@ -125,7 +127,7 @@ fi
 headers=$(du -sk "$W/models" "$O/blobs" | awk '{s += $1} END {printf "%.0f", s / 1024}')
 
 set +e
-B_MACHINE=$machine B_REV=$rev B_SUMMARY=$summary B_HEADERS=$headers \
+B_MACHINE=$machine B_REV=$rev B_SUMMARY=$summary B_HEADERS=$headers B_LOAD=$load \
 B_VERSIONS="node-llama-cpp $NODE_LLAMA_CPP_VERSION on node $(node --version); $(hyperfine --version)" \
 	/usr/bin/python3 - "$W" "$RESULTS" "$BAR_MS" <<'PY'
 import json, os, sys, time
@@ -146,7 +148,7 @@ lines = [
     "",
     f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: `llmem recommend` on 100 models and an Ollama store",
     "",
-    f"- Machine: {env['B_MACHINE']}",
+    f"- Machine: {env['B_MACHINE']}; load average {env['B_LOAD']} when the timing began",
     f"- llmem: {env['B_REV']}",
     f"- Peer: {env['B_VERSIONS']}",
     "- Models: `llmem synth` of the 31 catalog models as Q4_K_M, Q8_0, Q6_K, Q2_K (the first 100), llama.cpp's tokenizers, "

@@ -340,6 +340,26 @@ static int read_value(struct reader *r, uint32_t t, const char *what)
 	return 0;
 }
 
+/* "PREFIX<i>" into buf without printf: every tensor record builds one */
+static void what_index(char *buf, size_t n, const char *prefix, uint64_t i)
+{
+	char digits[20];
+	size_t k = 0, p = strlen(prefix);
+
+	do {
+		digits[k++] = (char)('0' + i % 10);
+		i /= 10;
+	} while (i);
+	if (p + k + 1 > n) {
+		buf[0] = '\0';
+		return;
+	}
+	memcpy(buf, prefix, p);
+	while (k)
+		buf[p++] = digits[--k];
+	buf[p] = '\0';
+}
+
 static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 {
 	uint64_t off, len, t, at;
@@ -493,7 +513,7 @@ static int read_tensor(struct reader *r, struct gguf_tensor *t, uint64_t i)
 
 	memset(t, 0, sizeof(*t));
 	t->off = r->pos;
-	snprintf(what, sizeof(what), "the name of tensor %llu", (unsigned long long)i);
+	what_index(what, sizeof(what), "the name of tensor ", i);
 	at = r->pos;
 	e = read_str(r, GGUF_MAX_STRING_BYTES, what, &off, &len);
 	if (e < 0)
@@ -501,17 +521,18 @@ static int read_tensor(struct reader *r, struct gguf_tensor *t, uint64_t i)
 	if (len == 0)
 		return diag_set(r->d, -EBADMSG, at, "tensor %llu has an empty name",
 				(unsigned long long)i);
-	excerpt(name, sizeof(name), r->buf + off, len);
+	/* the name, escaped, only for a message */
+#define NAME() (excerpt(name, sizeof(name), r->buf + off, len), name)
 	if (len >= GGUF_MAX_NAME)
 		return diag_set(r->d, -EBADMSG, at,
-				"tensor name '%s' is %llu bytes long, the limit is %d", name,
+				"tensor name '%s' is %llu bytes long, the limit is %d", NAME(),
 				(unsigned long long)len, GGUF_MAX_NAME - 1);
 	for (uint64_t k = 0; k < len; k++) {
 		uint8_t c = r->buf[off + k];
 
 		if (c < 0x20 || c == 0x7f)
 			return diag_set(r->d, -EBADMSG, off + k,
-					"tensor name '%s' contains a control character", name);
+					"tensor name '%s' contains a control character", NAME());
 	}
 	t->name_off = off;
 	t->name_len = (uint32_t)len;
@@ -522,7 +543,7 @@ static int read_tensor(struct reader *r, struct gguf_tensor *t, uint64_t i)
 		return e;
 	if (v > GGUF_MAX_DIMS)
 		return diag_set(r->d, -EBADMSG, at, "tensor '%s' has %llu dimensions, at most %d allowed",
-				name, (unsigned long long)v, GGUF_MAX_DIMS);
+				NAME(), (unsigned long long)v, GGUF_MAX_DIMS);
 	t->n_dims = (uint32_t)v;
 	for (int k = 0; k < GGUF_MAX_DIMS; k++)
 		t->ne[k] = 1;
@@ -533,7 +554,7 @@ static int read_tensor(struct reader *r, struct gguf_tensor *t, uint64_t i)
 			return e;
 		if (v > INT64_MAX)
 			return diag_set(r->d, -EBADMSG, at, "tensor '%s' has negative dimension %lld",
-					name, (long long)(int64_t)v);
+					NAME(), (long long)(int64_t)v);
 		t->ne[k] = (int64_t)v;
 	}
 	int64_t nel = 1;
@@ -546,7 +567,7 @@ static int read_tensor(struct reader *r, struct gguf_tensor *t, uint64_t i)
 	for (int k = 0; k < GGUF_MAX_DIMS && !zero; k++) {
 		if (!ck_mul_i64(nel, t->ne[k], &nel))
 			return diag_set(r->d, -EBADMSG, t->off + 12 + len,
-					"tensor '%s' has more elements than fit in 63 bits", name);
+					"tensor '%s' has more elements than fit in 63 bits", NAME());
 	}
 	t->n_elements = zero ? 0 : (uint64_t)nel;
 
@@ -556,27 +577,28 @@ static int read_tensor(struct reader *r, struct gguf_tensor *t, uint64_t i)
 		return e;
 	ti = ggml_type_get(v > UINT32_MAX ? UINT32_MAX : (uint32_t)v);
 	if (!ti)
-		return diag_set(r->d, -EBADMSG, at, "tensor '%s' has unknown ggml type %llu", name,
+		return diag_set(r->d, -EBADMSG, at, "tensor '%s' has unknown ggml type %llu", NAME(),
 				(unsigned long long)v);
 	if (ti->removed)
 		return diag_set(r->d, -EBADMSG, at,
-				"tensor '%s' has ggml type %llu (%s), which ggml removed", name,
+				"tensor '%s' has ggml type %llu (%s), which ggml removed", NAME(),
 				(unsigned long long)v, ti->name);
 	t->type = (uint32_t)v;
 	e = ggml_type_tensor_size(t->type, t->ne, GGUF_MAX_DIMS, &t->nbytes);
 	if (e == -EDOM)
 		return diag_set(r->d, -EBADMSG, at,
 				"tensor '%s' of type %s has %lld elements per row, not a multiple of the block size %u",
-				name, ti->name, (long long)t->ne[0], ti->blck_size);
+				NAME(), ti->name, (long long)t->ne[0], ti->blck_size);
 	if (e < 0 || t->nbytes > INT64_MAX)
 		return diag_set(r->d, -EBADMSG, at,
 				"tensor '%s' of type %s is too large: its size in bytes overflows",
-				name, ti->name);
+				NAME(), ti->name);
 
 	e = read_le(r, 8, "a tensor offset", &t->offset);
 	if (e < 0)
 		return e;
 	return 0;
+#undef NAME
 }
 
 /* ---- the whole header, resumable ---- */
