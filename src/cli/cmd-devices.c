@@ -14,7 +14,7 @@
 #include "output/output.h"
 #include "probe/probe.h"
 
-#define NVML_SONAME "libnvidia-ml.so.1"
+#define NVML_SONAME CMD_NVML_SONAME
 
 static void devices_usage(FILE *fp)
 {
@@ -49,7 +49,7 @@ static int devices_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *root = getenv("LLMEM_ROOT"), *nvml = getenv("LLMEM_NVML");
+	const char *root = getenv("LLMEM_ROOT");
 	struct probe_options po = { 0 };
 	struct probe_headroom h;
 	struct probe_result *r;
@@ -71,19 +71,8 @@ static int devices_run(int argc, char **argv)
 		devices_usage(stderr);
 		return CMD_EXIT_INPUT;
 	}
-	if (!root || !*root)
-		root = "/";
-	po.root = root;
-	if (nvml && (!*nvml || !strcmp(nvml, "none"))) {
-		po.nvml_skip = "not used (LLMEM_NVML=none)";
-	} else if (nvml) {
-		po.nvml_path = nvml;
-	} else if (strcmp(root, "/")) {
-		/* the library would describe this machine, not the tree */
-		po.nvml_skip = "not used with --root (set LLMEM_NVML to a library)";
-	} else {
-		po.nvml_path = NVML_SONAME;
-	}
+	cmd_probe_options(root, &po);
+	root = po.root;
 
 	r = calloc(1, sizeof(*r));
 	b = calloc(1, sizeof(*b));
@@ -95,10 +84,7 @@ static int devices_run(int argc, char **argv)
 	diag_init(&d);
 	e = probe_run(&po, r, &d);
 	if (e < 0) {
-		/* the message quotes the root, which may hold anything */
-		fputs("llmem: ", stderr);
-		out_print_escaped(stderr, d.msg, strlen(d.msg));
-		fputc('\n', stderr);
+		cmd_report_probe_error(&d);
 		rc = e == -ENOMEM ? CMD_EXIT_FAIL : CMD_EXIT_INPUT;
 		goto out;
 	}

@@ -16,7 +16,6 @@
 #include "output/output.h"
 #include "probe/doctor.h"
 
-#define NVML_SONAME "libnvidia-ml.so.1"
 
 static void doctor_usage(FILE *fp)
 {
@@ -92,7 +91,7 @@ static int doctor_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *root = getenv("LLMEM_ROOT"), *nvml = getenv("LLMEM_NVML");
+	const char *root = getenv("LLMEM_ROOT");
 	const char *models[PROBE_DOCTOR_MAX_MODELS + 1];
 	size_t n_models = 0;
 	struct probe_options po = { 0 };
@@ -123,19 +122,8 @@ static int doctor_run(int argc, char **argv)
 		doctor_usage(stderr);
 		return CMD_EXIT_INPUT;
 	}
-	if (!root || !*root)
-		root = "/";
-	po.root = root;
-	if (nvml && (!*nvml || !strcmp(nvml, "none"))) {
-		po.nvml_skip = "not used (LLMEM_NVML=none)";
-	} else if (nvml) {
-		po.nvml_path = nvml;
-	} else if (strcmp(root, "/")) {
-		/* the library would describe this machine, not the tree */
-		po.nvml_skip = "not used with --root (set LLMEM_NVML to a library)";
-	} else {
-		po.nvml_path = NVML_SONAME;
-	}
+	cmd_probe_options(root, &po);
+	root = po.root;
 
 	f = calloc(1, sizeof(*f));
 	r = calloc(1, sizeof(*r));
@@ -147,10 +135,7 @@ static int doctor_run(int argc, char **argv)
 	diag_init(&d);
 	e = probe_doctor_read(&po, f, &d);
 	if (e < 0) {
-		/* the message quotes the root, which may hold anything */
-		fputs("llmem: ", stderr);
-		out_print_escaped(stderr, d.msg, strlen(d.msg));
-		fputc('\n', stderr);
+		cmd_report_probe_error(&d);
 		rc = e == -ENOMEM ? CMD_EXIT_FAIL : CMD_EXIT_INPUT;
 		goto out;
 	}

@@ -1,11 +1,13 @@
-/* cmd-util.c: error reporting shared by the commands. */
+/* cmd-util.c: error reporting and probe set-up shared by the commands. */
 #include "base/compat.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "probe/probe.h"
 #include "output/output.h"
 
 void cmd_report_diag(const char *path, const struct diag *d)
@@ -29,5 +31,34 @@ void cmd_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cmd_probe_options(const char *root, struct probe_options *po)
+{
+	const char *nvml = getenv("LLMEM_NVML");
+
+	if (!root || !*root)
+		root = "/";
+	po->root = root;
+	po->nvml_path = NULL;
+	po->nvml_skip = NULL;
+	if (nvml && (!*nvml || !strcmp(nvml, "none"))) {
+		po->nvml_skip = "not used (LLMEM_NVML=none)";
+	} else if (nvml) {
+		po->nvml_path = nvml;
+	} else if (strcmp(root, "/")) {
+		/* the library would describe this machine, not the tree */
+		po->nvml_skip = "not used with --root (set LLMEM_NVML to a library)";
+	} else {
+		po->nvml_path = CMD_NVML_SONAME;
+	}
+}
+
+void cmd_report_probe_error(const struct diag *d)
+{
+	/* the message quotes the root, which may hold anything */
+	fputs("llmem: ", stderr);
+	out_print_escaped(stderr, d->msg, strlen(d->msg));
 	fputc('\n', stderr);
 }

@@ -41,6 +41,19 @@ extern const struct cmd cmd_top;
  * line on stderr. */
 void cmd_report_diag(const char *path, const struct diag *d);
 
+/* NVML's library, loaded with dlopen */
+#define CMD_NVML_SONAME "libnvidia-ml.so.1"
+
+struct probe_options;
+
+/* Probe options for root (NULL or "" = "/") and $LLMEM_NVML: a library
+ * path, "none" to skip NVML; with a root other than / NVML is skipped
+ * unless LLMEM_NVML names a library (it would describe this machine). */
+void cmd_probe_options(const char *root, struct probe_options *po);
+
+/* Prints a probe's error (it may quote the root: escaped) on stderr. */
+void cmd_report_probe_error(const struct diag *d);
+
 /* Prints "llmem: MESSAGE" on stderr. */
 void cmd_error(const char *fmt, ...) ATTR_PRINTF(1, 2);
 
