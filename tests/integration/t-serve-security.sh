@@ -152,8 +152,13 @@ r=$($ATK slowread "$PORT" "$F" "$body" 2)
 note "B14: $r"
 b0=$(kv rss_before "$r")
 b1=$(kv rss_stalled "$r")
-check "B14: a stalled reader of a 20 MB stream costs the daemon <= 8 MiB ($b0 -> $b1 KiB)" \
-	[ $((b1 - b0)) -le 8192 ]
+if ldd "$LLMEM" 2>/dev/null | grep -q libasan; then
+	# ASan keeps freed memory in quarantine: every chunk passed adds to the RSS
+	skip "B14: a stalled reader costs the daemon <= 8 MiB: not measurable under ASan ($b0 -> $b1 KiB)"
+else
+	check "B14: a stalled reader of a 20 MB stream costs the daemon <= 8 MiB ($b0 -> $b1 KiB)" \
+		[ $((b1 - b0)) -le 8192 ]
+fi
 check "B14: ... and once it reads, the stream is complete (bytes $(kv bytes "$r"), [DONE])" \
 	[ "$(kv 'done' "$r")" = 1 ]
 r=$($ATK slowread "$PORT" "$F" "$body" 9)

@@ -873,8 +873,20 @@ static void test_child_environment(void **state)
 		backend_log_init(lg);
 		run_to_end(&cp, lg, NULL);
 		backend_log_tail(lg, cout, sizeof(cout));
+		if (getenv("TEST_VERBOSE"))
+			fprintf(stderr, "%s", cout);
 		assert_non_null(strstr(cout, "SigBlk:\t0000000000000000\n"));
-		assert_non_null(strstr(cout, "SigIgn:\t0000000000000000\n"));
+		{
+			/* signals 32 and 33 are glibc's own (thread cancellation,
+			 * setxid): sigaction() refuses them, so a child inherits
+			 * whatever its ancestors set; every other must be default */
+			const char *ig = strstr(cout, "SigIgn:\t");
+			unsigned long long mask;
+
+			assert_non_null(ig);
+			mask = strtoull(ig + 8, NULL, 16);
+			assert_int_equal(mask & ~(3ull << 31), 0);
+		}
 	}
 	snprintf(fds, sizeof(fds), " %d ", extra);
 	assert_null(strstr(out, fds));
