@@ -252,7 +252,7 @@ LLMEM_NVML=none "$LLMEM" doctor --root "$FIX/oom-llama" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 if [ $rc -eq 1 ] && grep -q "^bad   oom            kernel log: 2 OOM kills" "$tmp/out" &&
 	grep -q "^ok    swap           no swap" "$tmp/out" &&
-	grep -q "^ *fix: make the model fit: 1. fewer GPU layers" "$tmp/out" &&
+	grep -q "^ *fix: make the model fit: 1. fewer GPU layers.*; 2. a smaller quantization.*; 3. a smaller context.*; 4. unload other models" "$tmp/out" &&
 	grep -q "^ *why: " "$tmp/out" && grep -qx "13 checks: 11 ok, 1 warn, 1 bad" "$tmp/out" &&
 	[ "$(grep -c '^ *why: ' "$tmp/out")" -eq 2 ] && [ ! -s "$tmp/err" ]; then
 	ok "oom-llama text: a line per check, why and fix under the two not ok, summary, exit 1"
