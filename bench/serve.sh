@@ -36,8 +36,8 @@
 #      polled every 5 ms, then the same request (http-bench cold-direct).
 #
 # The whole set runs SERVE_ROUNDS times (default 3), each round with a
-# fresh llmem and nginx; every round is reported, and the pooled figures
-# carry the verdicts:
+# fresh llmem and nginx; every round is reported, and the verdicts use the
+# median over the rounds (latency) or the pooled runs (cold start):
 #   - llmem adds no more latency than nginx (p50 and p99, both models);
 #   - llmem's idle RSS with three models loaded is under 10 MiB;
 #   - llmem's cold-start overhead (median) is under 50 ms.
@@ -46,9 +46,11 @@
 #
 # Env: BUILD, BENCH_RESULTS, SERVE_ROUNDS (3), SERVE_LAT_N (500),
 # SERVE_LAT_WARM (50 untimed rounds), SERVE_STREAMS (3 per path and round),
-# SERVE_COLD_N (5 per side and round), SERVE_CPU_N (2000), SERVE_QUIET_MAX (300: how long a round
-# waits for a quiet machine), SERVE_KEEP=1 (keep the work directory),
-# NGINX (/usr/sbin/nginx).
+# SERVE_COLD_N (5 per side and round), SERVE_CPU_N (2000), SERVE_QUIET_CPU
+# (0.25) and SERVE_QUIET_MAX (300): a round first waits until the machine
+# uses under SERVE_QUIET_CPU CPUs for 2 s, for at most SERVE_QUIET_MAX s;
+# SERVE_KEEP=1 (keep the work directory), SERVE_REPORT_FROM=DIR (no
+# measurement: the report of the run kept in DIR), NGINX (/usr/sbin/nginx).
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,7 +78,14 @@ done
 [ -x "$PY" ] || fail "$PY missing"
 command -v curl >/dev/null || fail "curl missing"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/llmem-bench-serve.XXXXXX")
+if [ -n "${SERVE_REPORT_FROM:-}" ]; then
+	# only the report, from the work directory of an earlier run (SERVE_KEEP=1)
+	WORK=$SERVE_REPORT_FROM
+	SERVE_KEEP=1
+	[ -s "$WORK/params.env" ] && [ -s "$WORK/facts.tsv" ] || fail "$WORK holds no run"
+else
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/llmem-bench-serve.XXXXXX")
+fi
 LPID=
 NPID=
 stop_all() {
@@ -95,6 +104,7 @@ trap 'stop_all; [ "${SERVE_KEEP:-0}" = 1 ] || rm -rf "$WORK"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+if [ -z "${SERVE_REPORT_FROM:-}" ]; then
 bin=$(bash "$ROOT/scripts/build-llama.sh" 2>"$WORK/setup.err" | tail -n 1)
 [ -x "$bin/llama-server" ] || { cat "$WORK/setup.err" >&2; fail "no llama-server from scripts/build-llama.sh ($bin)"; }
 LS=$bin/llama-server
@@ -150,14 +160,14 @@ cpu_snap() { # busy and total jiffies of the whole machine
 cpu_busy() { # "busy total" from cpu_snap: the machine's busy share since then, in CPUs
 	echo "$1 $(cpu_snap) $(nproc)" | awk '{ d = $4 - $2; printf "%.2f", (d > 0 ? ($3 - $1) / d * $5 : 0) }'
 }
-wait_quiet() { # until the machine is nearly idle for 2 s (at most SERVE_QUIET_MAX s)
+wait_quiet() { # until the machine uses under SERVE_QUIET_CPU CPUs for 2 s (at most SERVE_QUIET_MAX s)
 	q=0
 	waited=0
 	while [ $waited -lt "${SERVE_QUIET_MAX:-300}" ]; do
 		c=$(cpu_snap)
 		sleep 1
 		waited=$((waited + 1))
-		if [ "$(cpu_busy "$c" | awk '{ print ($1 < 0.25) }')" = 1 ]; then
+		if [ "$(cpu_busy "$c" | awk -v t="${SERVE_QUIET_CPU:-0.25}" '{ print ($1 < t) }')" = 1 ]; then
 			q=$((q + 1))
 			[ $q -lt 2 ] || break
 		else
@@ -175,6 +185,32 @@ key_of() { # the backend's key: LLAMA_API_KEY in its environment, or its --api-k
 		tr '\0' '\n' <"/proc/$1/cmdline" | awk 'prev == "--api-key" { print } { prev = $0 }'
 	} | head -n 1
 }
+
+# what the report says about the run, kept with its data
+cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
+hyper=$(lscpu | sed -n 's/^Hypervisor vendor: *//p' | head -n 1)
+mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+os=$(. /etc/os-release 2>/dev/null && printf '%s' "${PRETTY_NAME:-unknown OS}")
+machine="$cpu, $(nproc) CPUs (nproc), $mem RAM${hyper:+, $hyper guest}; $os, Linux $(uname -r)"
+if rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
+	git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || rev="$rev+uncommitted changes"
+else
+	rev="no commit yet"
+fi
+llmem_ver=$("$LLMEM" --version 2>/dev/null | head -n 1 || true)
+libevent=$(pkg-config --modversion libevent 2>/dev/null || echo '?')
+
+q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+{
+	echo "B_MACHINE=$(q "$machine")"
+	echo "B_REV=$(q "$rev")"
+	echo "B_LLMEM_VER=$(q "$llmem_ver")"
+	echo "B_LIBEVENT=$(q "$libevent")"
+	echo "B_NGINX=$(q "$("$NGINX" -v 2>&1 | sed 's/.*: //')")"
+	echo "B_LLAMA=$(q "$LLAMA_CPP_TAG ($(printf '%.10s' "$LLAMA_CPP_COMMIT"))")"
+	echo "B_QUIET=${SERVE_QUIET_CPU:-0.25} B_QUIET_MAX=${SERVE_QUIET_MAX:-300} B_ROUNDS=$ROUNDS"
+	echo "B_CPU_N=$CPU_N B_HZ=$(getconf CLK_TCK) B_LAT_N=$LAT_N B_WARM=$LAT_WARM B_STREAMS=$STREAMS B_COLD=$COLD_N"
+} >"$WORK/params.env"
 
 say "llama-server: $LS; nginx: $("$NGINX" -v 2>&1 | sed 's/.*: //'); $ROUNDS rounds"
 printf 'round\tkey\tvalue\n' >"$WORK/facts.tsv"
@@ -382,31 +418,19 @@ EOF
 	fact load_end "$(loadavg)"
 	stop_all
 done
-t_total=$(($(date +%s) - t_start))
+echo "B_TOTAL=$(($(date +%s) - t_start)) B_DATE='$(date -u '+%Y-%m-%d %H:%M UTC')'" >>"$WORK/params.env"
+fi
 
 # --- report -----------------------------------------------------------------
-cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
-hyper=$(lscpu | sed -n 's/^Hypervisor vendor: *//p' | head -n 1)
-mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-os=$(. /etc/os-release 2>/dev/null && printf '%s' "${PRETTY_NAME:-unknown OS}")
-machine="$cpu, $(nproc) CPUs (nproc), $mem RAM${hyper:+, $hyper guest}; $os, Linux $(uname -r)"
-if rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
-	git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || rev="$rev+uncommitted changes"
-else
-	rev="no commit yet"
-fi
-llmem_ver=$("$LLMEM" --version 2>/dev/null | head -n 1 || true)
-libevent=$(pkg-config --modversion libevent 2>/dev/null || echo '?')
-
 mkdir -p "$(dirname "$RESULTS")"
 [ -s "$RESULTS" ] || printf '%s\n\n%s\n' '# Benchmark results' \
 	'Appended by `make bench`, newest last. Every figure was measured in the run it is listed under.' >"$RESULTS"
 
 set +e
-B_MACHINE=$machine B_REV=$rev B_LLMEM_VER=$llmem_ver B_LIBEVENT=$libevent \
-B_NGINX=$("$NGINX" -v 2>&1 | sed 's/.*: //') B_LLAMA="$LLAMA_CPP_TAG ($(printf '%.10s' "$LLAMA_CPP_COMMIT"))" \
-B_ROUNDS=$ROUNDS B_CPU_N=$CPU_N B_HZ=$(getconf CLK_TCK) B_LAT_N=$LAT_N B_WARM=$LAT_WARM B_STREAMS=$STREAMS B_COLD=$COLD_N B_TOTAL=$t_total \
-	"$PY" - "$WORK" "$RESULTS" <<'EOF'
+set -a
+. "$WORK/params.env"
+set +a
+"$PY" - "$WORK" "$RESULTS" <<'EOF'
 import collections, os, statistics, sys, time
 work, results = sys.argv[1], sys.argv[2]
 env = os.environ
@@ -448,23 +472,35 @@ out("")
 out("| model | round | direct p50 / p99 | nginx p50 / p99 | llmem p50 / p99 | nginx added p50 / p99 | llmem added p50 / p99 | llmem added / nginx added, p50 / p99 | busy |")
 out("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 lat_ok = True
+cell = lambda t: f"{us(t[0])} / {us(t[1])}"
 for m in MODELS:
+    per = collections.defaultdict(list)
     for r in rounds + ["all"]:
         rs = rounds if r == "all" else [r]
         v = {p: sum((lat(x, m, p) for x in rs), []) for p in PATHS}
         q = {p: (pct(v[p], 50), pct(v[p], 99)) for p in PATHS}
         na = [q["nginx"][i] - q["direct"][i] for i in (0, 1)]
         la = [q["llmem"][i] - q["direct"][i] for i in (0, 1)]
-        cell = lambda t: f"{us(t[0])} / {us(t[1])}"
-        lab = f"**{r}** ({len(v['direct'])} each)" if r == "all" else str(r)
+        if r != "all":
+            for k, x in (("na", na), ("la", la)):
+                per[k].append(x)
+            for p in PATHS:
+                per[p].append(q[p])
+        lab = f"pooled ({len(v['direct'])} each)" if r == "all" else str(r)
         out(f"| {m} | {lab} | {cell(q['direct'])} | {cell(q['nginx'])} | {cell(q['llmem'])} | "
             f"{us(na[0])} / {us(na[1])} | {us(la[0])} / {us(la[1])} | {ratio(la[0], na[0])} / {ratio(la[1], na[1])} | "
             f"{'' if r == 'all' else facts[r]['busy_lat_' + m]} |")
-        if r == "all":
-            ok = la[0] <= max(na[0], 0) and la[1] <= max(na[1], 0)
-            lat_ok &= ok
-            verdicts.append(f"{m}: llmem adds {la[0]:,.0f} us at p50 and {la[1]:,.0f} us at p99, nginx "
-                            f"{na[0]:,.0f} and {na[1]:,.0f} us ({'within' if ok else 'over'} nginx)")
+    # the verdict: the median over the rounds (one round with a stalled
+    # machine does not carry the pooled percentiles)
+    mq = {p: (med([t[0] for t in per[p]]), med([t[1] for t in per[p]])) for p in PATHS}
+    na = [med([t[i] for t in per["na"]]) for i in (0, 1)]
+    la = [med([t[i] for t in per["la"]]) for i in (0, 1)]
+    out(f"| {m} | **median of rounds** | {cell(mq['direct'])} | {cell(mq['nginx'])} | {cell(mq['llmem'])} | "
+        f"**{us(na[0])} / {us(na[1])}** | **{us(la[0])} / {us(la[1])}** | **{ratio(la[0], na[0])} / {ratio(la[1], na[1])}** |  |")
+    ok = la[0] <= max(na[0], 0) and la[1] <= max(na[1], 0)
+    lat_ok &= ok
+    verdicts.append(f"{m}: llmem adds {la[0]:,.0f} us at p50 and {la[1]:,.0f} us at p99, nginx "
+                    f"{na[0]:,.0f} and {na[1]:,.0f} us (median of rounds; {'within' if ok else 'over'} nginx)")
 rec = collections.Counter()
 for line in open(f"{work}/reconnects.tsv"):
     r, m, p, n = line.split()
@@ -576,10 +612,11 @@ out("")
 loads = ", ".join(f"{facts[r]['load_start']} -> {facts[r]['load_end']}" for r in rounds)
 head = [
     "",
-    f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: `llmem serve` as a proxy vs a direct connection and nginx",
+    f"## {env.get('B_DATE') or time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: `llmem serve` as a proxy vs a direct connection and nginx",
     "",
-    f"- Machine: {env['B_MACHINE']}; shared with other work: each round waited for 2 s of near-idle CPU first "
-    f"(waited {', '.join(facts[r]['quiet_wait'] + ' s' for r in rounds)}); 1-minute load average at the start and end of each round: {loads}",
+    f"- Machine: {env['B_MACHINE']}; shared with other work: each round first waited for 2 s with under {env['B_QUIET']} CPUs in use, "
+    f"for at most {env['B_QUIET_MAX']} s (waited {', '.join(facts[r]['quiet_wait'] + ' s' for r in rounds)}); "
+    f"1-minute load average at the start and end of each round: {loads}",
     f"- llmem: {env['B_REV']}" + (f" ({env['B_LLMEM_VER']})" if env["B_LLMEM_VER"] else "") + f", libevent {env['B_LIBEVENT']}; "
     f"`llmem serve --models-dir DIR -c 2048 --keep-alive -1 --footprints FILE` (a fresh footprint file)",
     f"- Backend: llama.cpp {env['B_LLAMA']} llama-server (CPU build of scripts/build-llama.sh), the one llmem started for each model; "

@@ -284,24 +284,33 @@ static int cat_eval(struct rec *r, struct cat_model *c, size_t k, bool partial, 
 	return e < 0 ? e : 0;
 }
 
-/* the best ladder step that fits c entirely, or -1; Q2_K is tried first
- * since nothing larger fits when it does not */
+/* the best ladder step below `below` that fits c entirely, or -1. Q2_K is
+ * tried first, since nothing larger fits when it does not; then a
+ * bisection, a larger file type needing more memory. */
 static int cat_best(struct rec *r, struct cat_model *c, size_t below, struct diag *d, int *err)
 {
+	int lo = 0, hi = (int)below - 1, best = -1;
 	bool fits;
 
+	*err = 0;
 	if (below == 0)
 		return -1;
 	if ((*err = cat_eval(r, c, N_LADDER - 1, false, &fits, d)) < 0 ||
 	    c->state[N_LADDER - 1] != EV_FULL)
 		return -1;
-	for (size_t k = 0; k < below; k++) {
-		if ((*err = cat_eval(r, c, k, false, &fits, d)) < 0)
+	while (lo <= hi) {
+		int mid = lo + (hi - lo) / 2;
+
+		if ((*err = cat_eval(r, c, (size_t)mid, false, &fits, d)) < 0)
 			return -1;
-		if (c->state[k] == EV_FULL)
-			return (int)k;
+		if (c->state[mid] == EV_FULL) {
+			best = mid;
+			hi = mid - 1;
+		} else {
+			lo = mid + 1;
+		}
 	}
-	return -1;
+	return best;
 }
 
 static int by_params(const void *a, const void *b)
