@@ -1,5 +1,5 @@
 #!/bin/sh
-# `make bench`, part 5: `llmem serve` as a proxy, against a direct
+# `make bench`, part 6: `llmem serve` as a proxy, against a direct
 # connection to the same llama-server and against nginx (Debian's package)
 # as a reverse proxy to it, all in one run:
 #
@@ -82,7 +82,9 @@ if [ -n "${SERVE_REPORT_FROM:-}" ]; then
 	# only the report, from the work directory of an earlier run (SERVE_KEEP=1)
 	WORK=$SERVE_REPORT_FROM
 	SERVE_KEEP=1
-	[ -s "$WORK/params.env" ] && [ -s "$WORK/facts.tsv" ] || fail "$WORK holds no run"
+	if [ ! -s "$WORK/params.env" ] || [ ! -s "$WORK/facts.tsv" ]; then
+		fail "$WORK holds no run"
+	fi
 else
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/llmem-bench-serve.XXXXXX")
 fi
@@ -349,9 +351,11 @@ EOF
 		llmem) target=$LP ;;
 		esac
 		l0=$(cpu_ticks "$LPID")
+		# shellcheck disable=SC2046 # one word per worker PID
 		n0=$(cpu_ticks "$NPID" $(ps -o pid= --ppid "$NPID"))
 		"$HB" lat "$CPU_N" 20 /v1/completions "$body" "$target" >/dev/null || fail "cpu $path"
 		fact "cpu_llmem_$path" $(($(cpu_ticks "$LPID") - l0))
+		# shellcheck disable=SC2046
 		fact "cpu_nginx_$path" $(($(cpu_ticks "$NPID" $(ps -o pid= --ppid "$NPID")) - n0))
 	done
 	say "round $R: CPU per request done"
