@@ -483,13 +483,15 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 				r->res->pos = el;
 			}
 			if (e == -EAGAIN && k > 0) {
-				/* ask for the whole array at once, guessing the
-				 * rest from the elements seen, so a large
-				 * vocabulary costs one more read, not many */
-				uint64_t seen = r->pos - kv->val_off, guess;
+				/* ask for the rest of the array at once, guessing
+				 * its size from the elements seen (with a
+				 * sixteenth more), so a large vocabulary costs a
+				 * read or two, not many; the elements checked are
+				 * not checked again (r->res) */
+				uint64_t seen = el - kv->val_off, avg = (seen + k - 1) / k, guess;
 
-				if (ck_mul_u64(seen / k + 1, n, &guess) &&
-				    ck_add_u64(guess, guess / 8 + kv->val_off, &guess) && guess > r->need)
+				if (ck_mul_u64(avg, n - k, &guess) &&
+				    ck_add_u64(guess, guess / 16 + el, &guess) && guess > r->need)
 					r->need = guess < r->file_size ? guess : r->file_size;
 			}
 			if (e < 0)
@@ -814,6 +816,19 @@ static int parse_step(struct reader *r, struct gguf_parser *p)
 			if (e < 0)
 				return diag_set(r->d, e, r->pos, "out of memory");
 			e = read_tensor(r, &f->tensors[i], i);
+			if (e == -EAGAIN) {
+				/* ask for every tensor info left at once, at the
+				 * average size of those seen, else the smallest a
+				 * record can be (25 bytes): a guess that never
+				 * reaches past the header when the records are
+				 * alike, and costs one more read when it is short */
+				uint64_t start = i ? f->tensors[0].off : p->pos;
+				uint64_t avg = i ? (p->pos - start) / i : 25, guess;
+
+				if (ck_mul_u64(avg, p->n_tensors - i, &guess) &&
+				    ck_add_u64(guess, p->pos, &guess) && guess > r->need)
+					r->need = guess < r->file_size ? guess : r->file_size;
+			}
 			if (e < 0)
 				return e;
 			f->n_tensors = i + 1;

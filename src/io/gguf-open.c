@@ -14,8 +14,9 @@
 #include "io/io.h"
 
 /* The first read; most headers without a large vocabulary fit. Larger
- * headers are read on in steps that grow by at least a quarter, and the
- * parser goes on where it stopped, so the work stays linear. */
+ * headers are read on as the parser asks (it guesses the size of a large
+ * array or of the tensor infos from what it has seen), at least this much
+ * at a time, and it goes on where it stopped, so the work stays linear. */
 #define IO_FIRST_READ (256u << 10)
 
 static int read_at(int fd, uint8_t *buf, size_t n, uint64_t off, size_t *ret_got)
@@ -181,11 +182,11 @@ static int gguf_open(const char *path, struct io_buffers *pool, struct io_gguf *
 		e = gguf_parser_feed(parser, g->buf, g->buf_len, &g->gf, &need, d);
 		if (e != -EAGAIN)
 			break;
-		/* what the parser asks for (for a large array, its guess at
-		 * the whole array), and at least a quarter more than was read
-		 * so far, so the rounds stay few without reading far past the
-		 * header */
-		want = g->buf_len + (g->buf_len / 4 > IO_FIRST_READ ? g->buf_len / 4 : IO_FIRST_READ);
+		/* what the parser asks for (for a large array or the tensor
+		 * infos, its guess at all of them), and at least
+		 * IO_FIRST_READ more: the parser goes on where it stopped, so
+		 * a short guess costs a read, not a second pass */
+		want = g->buf_len + IO_FIRST_READ;
 		if (want < need)
 			want = need;
 		if (want > g->file_size)
