@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -778,8 +779,15 @@ static int run_curses(struct top *t, int64_t delay_ms)
 			draw_screen(t);
 		ch = getch();
 		switch (ch) {
-		case ERR:
+		case ERR: {
+			/* a terminal that went away without SIGHUP makes getch()
+			 * return at once: stop rather than spin */
+			struct pollfd pf = { STDIN_FILENO, POLLIN, 0 };
+
+			if (poll(&pf, 1, 0) > 0 && (pf.revents & (POLLHUP | POLLERR | POLLNVAL)))
+				quit = true;
 			break;
+		}
 		case 'q':
 		case 'Q':
 			quit = true;
