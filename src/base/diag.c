@@ -27,3 +27,14 @@ int diag_set(struct diag *d, int code, uint64_t offset, const char *fmt, ...)
 	va_end(ap);
 	return code;
 }
+
+void msgf(char *buf, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!n)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+}

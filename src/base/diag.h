@@ -23,4 +23,8 @@ void diag_init(struct diag *d);
 int diag_set(struct diag *d, int code, uint64_t offset, const char *fmt, ...)
 	ATTR_PRINTF(4, 5);
 
+/* snprintf into buf[n] for a message that may be cut (compilers cannot
+ * warn about truncation through it, and a cut message is acceptable). */
+void msgf(char *buf, size_t n, const char *fmt, ...) ATTR_PRINTF(3, 4);
+
 #endif

@@ -98,17 +98,6 @@ static int est_opt(const char *arg)
 	return -1;
 }
 
-/* snprintf that may cut (messages) */
-static void msgf(char *buf, size_t n, const char *fmt, ...) ATTR_PRINTF(3, 4);
-static void msgf(char *buf, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, n, fmt, ap);
-	va_end(ap);
-}
-
 static void quiet_usage(FILE *fp)
 {
 	(void)fp;

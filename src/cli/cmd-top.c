@@ -32,7 +32,6 @@
 #include "probe/doctor.h"
 #include "probe/probe.h"
 
-#define NVML_SONAME "libnvidia-ml.so.1"
 #define TOP_STATUS_TIMEOUT_S 2
 
 /* ---- the pure part (cmd-top.h) ---- */
@@ -855,7 +854,6 @@ static int top_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *nvml = getenv("LLMEM_NVML");
 	struct top *t;
 	double delay = 1.0;
 	uint64_t iters = 0;
@@ -896,11 +894,7 @@ static int top_run(int argc, char **argv)
 		rc = CMD_EXIT_INPUT;
 		goto out;
 	}
-	t->po.root = "/";
-	if (nvml && (!*nvml || !strcmp(nvml, "none")))
-		t->po.nvml_skip = "not used (LLMEM_NVML=none)";
-	else
-		t->po.nvml_path = nvml ? nvml : NVML_SONAME;
+	cmd_probe_options(NULL, &t->po);
 	plain = iters > 0 || !isatty(STDOUT_FILENO);
 	if (plain) {
 		struct sink s = { .curses = false, .fp = stdout };

@@ -27,14 +27,6 @@ void api_format_time(int64_t unix_ns, char *buf, size_t n)
 	snprintf(buf, n, "%s.%09lldZ", base, (long long)(unix_ns % 1000000000));
 }
 
-static int64_t wall_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 void api_reply_json(struct evhttp_request *req, int status, json_t *body)
 {
 	char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -114,7 +106,7 @@ static uint64_t total_of(const uint64_t *v, size_t n)
  * up to 292 years */
 static int64_t wall_after_ms(int64_t ms)
 {
-	int64_t now = wall_ns();
+	int64_t now = srv_wall_ns();
 
 	if (ms <= 0)
 		return now;
@@ -506,7 +498,7 @@ static json_t *tag_entry(struct srv *s, size_t i, bool ps)
 		for (size_t p = 1; p < s->o->n_pools; p++)
 			vram += m->need[p];
 		json_object_set_new(o, "size", json_integer((json_int_t)total_of(m->need, s->o->n_pools)));
-		api_format_time(e ? e : wall_ns() + (int64_t)100 * 365 * 86400 * 1000000000, ts, sizeof(ts));
+		api_format_time(e ? e : srv_wall_ns() + (int64_t)100 * 365 * 86400 * 1000000000, ts, sizeof(ts));
 		json_object_set_new(o, "expires_at", json_string(ts));
 		json_object_set_new(o, "size_vram", json_integer((json_int_t)vram));
 		json_object_set_new(o, "context_length", json_integer(b->plan.n_ctx));
@@ -601,7 +593,7 @@ static void h_ollama(struct srv *s, struct evhttp_request *req, enum rq_kind kin
 	r->model = (size_t)idx;
 	snprintf(r->model_name, sizeof(r->model_name), "%s", r->tq.model);
 	ka = r->tq.keep_alive_set ? r->tq.keep_alive_ms : SCHED_KEEP_ALIVE_DEFAULT;
-	tr_meta_init(&r->meta, &r->tq, wall_ns(), wall_ns(), 0);
+	tr_meta_init(&r->meta, &r->tq, srv_wall_ns(), srv_wall_ns(), 0);
 	if (r->tq.action == TR_ACT_UNLOAD) {
 		sched_unload(&s->sch, srv_now(), r->model, &s->acts);
 		api_reply_json(req, 200, tr_load_response(&r->meta, TR_ACT_UNLOAD));

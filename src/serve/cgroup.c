@@ -22,19 +22,6 @@
 #define MIB (UINT64_C(1) << 20)
 #define NAME_CUT 64
 
-/* snprintf that may cut (messages) */
-static void msgf(char *buf, size_t n, const char *fmt, ...) ATTR_PRINTF(3, 4);
-static void msgf(char *buf, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!n)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, n, fmt, ap);
-	va_end(ap);
-}
-
 /* ---- pure ---- */
 
 uint64_t cgroup_limit_compute(uint64_t need)

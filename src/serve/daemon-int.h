@@ -129,7 +129,8 @@ struct srv {
 };
 
 /* daemon.c */
-int64_t srv_now(void);
+int64_t srv_now(void);      /* monotonic ms */
+int64_t srv_wall_ns(void);  /* CLOCK_REALTIME ns, for answers */
 void srv_actions_run(struct srv *s);
 struct bk *srv_bk(struct srv *s, size_t model);
 const struct serve_model_info *srv_model_info(struct srv *s, size_t model, const char **err);

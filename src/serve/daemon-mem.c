@@ -40,17 +40,6 @@ struct srv_mem {
 
 #define CG_ERR_LEN 200
 
-/* snprintf that may cut (messages) */
-static void msgf(char *buf, size_t n, const char *fmt, ...) ATTR_PRINTF(3, 4);
-static void msgf(char *buf, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, n, fmt, ap);
-	va_end(ap);
-}
-
 static void retry_pending(struct srv_mem *m)
 {
 	size_t k = 0;

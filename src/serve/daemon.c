@@ -35,6 +35,14 @@ int64_t srv_now(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t srv_wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static struct timeval ms_tv(int64_t ms)
 {
 	struct timeval tv;
@@ -44,17 +52,6 @@ static struct timeval ms_tv(int64_t ms)
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
 	return tv;
-}
-
-/* snprintf that may cut (messages for status lines) */
-static void msgf(char *buf, size_t n, const char *fmt, ...) ATTR_PRINTF(3, 4);
-static void msgf(char *buf, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, n, fmt, ap);
-	va_end(ap);
 }
 
 struct bk *srv_bk(struct srv *s, size_t model)
@@ -228,10 +225,7 @@ static void load_reply(struct rq *r)
 		return;
 	}
 	if (r->has_tq) {
-		struct timespec now;
-
-		clock_gettime(CLOCK_REALTIME, &now);
-		r->meta.now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+		r->meta.now_ns = srv_wall_ns();
 		r->meta.load_ns = (r->t_dispatch - r->t_arrive) * 1000000;
 		api_reply_json(r->client, 200, tr_load_response(&r->meta, TR_ACT_LOAD));
 	} else {

@@ -19,17 +19,6 @@
 
 #define MIB (UINT64_C(1) << 20)
 
-/* snprintf that may cut (messages) */
-static void msgf(char *buf, size_t n, const char *fmt, ...) ATTR_PRINTF(3, 4);
-static void msgf(char *buf, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, n, fmt, ap);
-	va_end(ap);
-}
-
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;

@@ -18,14 +18,6 @@
 #define PROXY_HIGH_WATER ((size_t)1 << 20)
 #define PROXY_UP_TIMEOUT_S (24 * 3600)
 
-static int64_t wall_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static bool is_ollama(const struct rq *r)
 {
 	return r->kind == RQ_OLLAMA_CHAT || r->kind == RQ_OLLAMA_GENERATE ||
@@ -200,7 +192,7 @@ static int sse_event(void *arg, const char *event, const char *data, size_t len)
 
 	(void)event;
 	diag_init(&d);
-	return tr_stream_event(&r->ts, data, len, wall_ns(), &r->out, &d);
+	return tr_stream_event(&r->ts, data, len, srv_wall_ns(), &r->out, &d);
 }
 
 /* A translated stream ended early (an error line is out): end the reply
@@ -255,7 +247,7 @@ static void up_chunk_cb(struct evhttp_request *req, void *arg)
 			/* the stream is over: its error line (when it could be
 			 * written) goes out, then the connection is cut */
 			if (!r->ts.done)
-				(void)!tr_stream_finish(&r->ts, wall_ns(), &r->out, &d);
+				(void)!tr_stream_finish(&r->ts, srv_wall_ns(), &r->out, &d);
 			ollama_stream_abort(r);
 			return;
 		}
@@ -266,7 +258,7 @@ static void up_chunk_cb(struct evhttp_request *req, void *arg)
 				proxy_fail(r, 502, d.msg[0] ? d.msg : "the backend's stream is malformed");
 			} else {
 				if (!r->ts.done) {
-					(void)!tr_stream_finish(&r->ts, wall_ns(), &r->out, &d);
+					(void)!tr_stream_finish(&r->ts, srv_wall_ns(), &r->out, &d);
 					out_flush(r);
 				}
 				ollama_stream_over(r);
@@ -299,7 +291,7 @@ static void ollama_finish_whole(struct rq *r)
 		r->answered = true;
 		return;
 	}
-	r->meta.now_ns = wall_ns();
+	r->meta.now_ns = srv_wall_ns();
 	e = tr_response(&r->meta, r->acc.buf, r->acc.len, &out, &d);
 	if (e < 0)
 		api_reply_error(r->client, e == -EPROTO ? 500 : 502, true, "%s", d.msg);
@@ -330,7 +322,7 @@ static void up_done_cb(struct evhttp_request *req, void *arg)
 
 			diag_init(&d);
 			(void)!tr_sse_end(&r->sse, &d);
-			(void)!tr_stream_finish(&r->ts, wall_ns(), &r->out, &d);
+			(void)!tr_stream_finish(&r->ts, srv_wall_ns(), &r->out, &d);
 			if (r->ts.failed && r->reply_started) {
 				/* it stopped short: the error line, then the cut */
 				ollama_stream_abort(r);
