@@ -369,6 +369,7 @@ static void serve_usage(FILE *fp)
 	      "  --insecure             allow a --host beyond this machine without an API key\n"
 	      "  --origins LIST         extra allowed Origins, comma-separated (LLMEM_ORIGINS)\n"
 	      "  --footprints FILE      the measured-footprint cache\n"
+	      "  --ready-fd N           write \"ready\" to file descriptor N once listening\n"
 	      "  --root DIR             probe a fixture tree instead of this machine\n", fp);
 }
 
