@@ -390,8 +390,8 @@ static void h_models(struct srv *s, struct evhttp_request *req)
 }
 
 /* POST /models/load {"model"}: answers once loaded (or why not). */
-static void h_load(struct srv *s, struct evhttp_request *req, bool ollama, bool chat, json_t *body,
-		   int idx, const char *name, int64_t ka)
+static void h_load(struct srv *s, struct evhttp_request *req, bool ollama, bool chat, int idx,
+		   const char *name, int64_t ka)
 {
 	struct rq *r = srv_rq_new(s, req, (size_t)idx, RQ_LOAD);
 
@@ -399,7 +399,6 @@ static void h_load(struct srv *s, struct evhttp_request *req, bool ollama, bool 
 		api_reply_error(req, 500, ollama, "out of memory");
 		return;
 	}
-	(void)body;
 	r->ollama_err = ollama;
 	r->chat = chat;
 	snprintf(r->model_name, sizeof(r->model_name), "%s", name);
@@ -429,7 +428,7 @@ static void h_router_load(struct srv *s, struct evhttp_request *req, bool unload
 		json_object_set_new(o, "model", json_string(name));
 		api_reply_json(req, 200, o);
 	} else {
-		h_load(s, req, false, false, body, idx, name, SCHED_KEEP_ALIVE_DEFAULT);
+		h_load(s, req, false, false, idx, name, SCHED_KEEP_ALIVE_DEFAULT);
 	}
 	json_decref(body);
 }

@@ -553,13 +553,12 @@ static void bk_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void bk_stop(struct srv *s, size_t model, const char *why)
+static void bk_stop(struct srv *s, size_t model)
 {
 	struct bk *b = &s->bks[model];
 	const struct reg_model *rm = &s->o->reg->v[model];
 	int64_t t = rm->stop_timeout_ms > 0 ? rm->stop_timeout_ms : 10000;
 
-	(void)why;
 	if (!b->running) {
 		sched_exited(&s->sch, srv_now(), model, SCHED_EXIT_STOPPED, "stopped", &s->acts);
 		return;
@@ -578,7 +577,7 @@ static void bk_exited(struct bk *b, int wstatus)
 	struct srv *s = b->s;
 	enum sched_exit why;
 	char desc[96], cg_msg[SCHED_REASON_LEN];
-	bool was_loading = !b->healthy, cg_oom;
+	bool cg_oom;
 
 	while (b->proc.out_fd >= 0 && backend_read(&b->proc, &b->log, &b->rep) > 0)
 		;
@@ -615,7 +614,6 @@ static void bk_exited(struct bk *b, int wstatus)
 		msgf(b->exit_msg, sizeof(b->exit_msg), "%s%s%.150s", desc, tail[0] ? ": " : "", tail);
 	}
 	sched_exited(&s->sch, srv_now(), b->model, why, b->exit_msg, &s->acts);
-	(void)was_loading;
 	srv_actions_run(s);
 }
 
@@ -706,7 +704,7 @@ static void act_one(struct srv *s, const struct sched_action *a)
 		bk_start(s, a->model, a->plan_id);
 		break;
 	case SCHED_ACT_STOP:
-		bk_stop(s, a->model, a->reason);
+		bk_stop(s, a->model);
 		break;
 	case SCHED_ACT_DISPATCH:
 		r = srv_rq_find(s, a->req);
