@@ -52,6 +52,7 @@ struct sp_model {
 	size_t next;
 	char args[1024];
 	const char *argv[SERVE_MAX_ARGS];
+	struct serve_model_info info; /* filled at open: the header is dropped then */
 };
 
 struct sp {
@@ -156,6 +157,8 @@ static int sp_model_prepare(struct sp *p, struct sp_model *sm)
 	return 0;
 }
 
+static void sp_info_fill(struct sp_model *sm, struct serve_model_info *info);
+
 static int sp_open(struct sp *p, size_t i)
 {
 	struct sp_model *sm = &p->m[i];
@@ -176,6 +179,14 @@ static int sp_open(struct sp *p, size_t i)
 		msgf(sm->open_msg, sizeof(sm->open_msg), "%s: cannot read %s", sm->rm->name, sm->rm->path);
 		return sm->open_err;
 	}
+	/* what the model is, then drop the header (its vocabulary is most of
+	 * it: 7.5 MiB for a 128k-token one); planning needs only cm->m */
+	sp_info_fill(sm, &sm->info);
+	for (size_t k = 0; k < sm->cm->n_parts; k++) {
+		sm->cm->parts[k] = NULL;
+		sm->cm->paths[k] = NULL;
+	}
+	sm->cm->im = io_model_free(sm->cm->im);
 	return 0;
 }
 
@@ -297,17 +308,11 @@ static int sp_plan_info(void *ctx, size_t model, uint32_t plan_id, struct serve_
 	return 0;
 }
 
-static int sp_model_info(void *ctx, size_t model, struct serve_model_info *info, char *msg, size_t msgsz)
+static void sp_info_fill(struct sp_model *sm, struct serve_model_info *info)
 {
-	struct sp *p = ctx;
-	struct sp_model *sm = &p->m[model];
 	struct stat st;
 
 	memset(info, 0, sizeof(*info));
-	if (sp_open(p, model) < 0) {
-		snprintf(msg, msgsz, "%s", sm->open_msg);
-		return sm->open_err;
-	}
 	snprintf(info->arch, sizeof(info->arch), "%s", sm->cm->m.arch);
 	{
 		struct model_info *mi = calloc(1, sizeof(*mi));
@@ -334,6 +339,19 @@ static int sp_model_info(void *ctx, size_t model, struct serve_model_info *info,
 	for (size_t i = 0; i < sm->n_pass; i++)
 		if (!strcmp(sm->pass[i], "--embedding") || !strcmp(sm->pass[i], "--embeddings"))
 			info->embedding = true;
+}
+
+static int sp_model_info(void *ctx, size_t model, struct serve_model_info *info, char *msg, size_t msgsz)
+{
+	struct sp *p = ctx;
+	struct sp_model *sm = &p->m[model];
+
+	memset(info, 0, sizeof(*info));
+	if (sp_open(p, model) < 0) {
+		snprintf(msg, msgsz, "%s", sm->open_msg);
+		return sm->open_err;
+	}
+	*info = sm->info;
 	return 0;
 }
 

@@ -47,8 +47,11 @@ static const char *find_ci(const char *s, size_t n, const char *needle)
 {
 	size_t m = strlen(needle);
 
+	char lo = needle[0] >= 'A' && needle[0] <= 'Z' ? (char)(needle[0] - 'A' + 'a') : needle[0];
+	char up = lo >= 'a' && lo <= 'z' ? (char)(lo - 'a' + 'A') : lo;
+
 	for (size_t i = 0; m <= n && i <= n - m; i++)
-		if (!strncasecmp(s + i, needle, m))
+		if ((s[i] == lo || s[i] == up) && !strncasecmp(s + i, needle, m))
 			return s + i;
 	return NULL;
 }
