@@ -2,7 +2,7 @@
 # install-deps.sh: installs the Debian/Ubuntu packages llmem needs to build
 # and test, only those that are missing. Runs apt-get as root (or through
 # sudo). Pass --fuzz to add clang's libFuzzer runtime, --serve-tests to add
-# what the `llmem serve` and `llmem top` tests use: curl, tmux, chromium
+# what the `llmem serve` and `llmem top` tests use: curl, ss (iproute2), tmux, chromium
 # and a font for it (the dashboard test, t-serve-dashboard.sh, drives it
 # with playwright-core from scripts/setup-clients.sh), and
 # Prometheus' promtool (tests/integration/t-serve-metrics.sh). promtool is
@@ -15,7 +15,7 @@ promtool=0
 for a in "$@"; do
 	case "$a" in
 	--fuzz) pkgs="$pkgs clang libclang-rt-dev" ;;
-	--serve-tests) pkgs="$pkgs curl tmux chromium fonts-dejavu-core"; promtool=1 ;;
+	--serve-tests) pkgs="$pkgs curl iproute2 tmux chromium fonts-dejavu-core"; promtool=1 ;;
 	*) echo "install-deps: unknown option $a" >&2; exit 2 ;;
 	esac
 done

@@ -21,6 +21,9 @@
 
 struct srv;
 
+#define BK_POOL_MAX 16
+#define BK_POOL_IDLE_MS 3000
+
 /* One backend: the llama-server of a loaded (or loading) model. */
 struct bk {
 	struct srv *s;
@@ -54,6 +57,16 @@ struct bk {
 	unsigned bind_retries;   /* starts again after "couldn't bind" */
 	struct footprint_key fkey; /* what its footprint is remembered by */
 	bool has_fkey;
+	/* idle keep-alive connections to it, as nginx keeps its upstream's:
+	 * no connect per request. At most its slot count (each idle one
+	 * holds one of llama-server's HTTP threads), dropped after
+	 * BK_POOL_IDLE_MS (under cpp-httplib's 5 s keep-alive timeout) */
+	struct evhttp_connection *pool[BK_POOL_MAX];
+	int64_t pool_ms[BK_POOL_MAX]; /* when each went idle */
+	size_t n_pool;
+	uint32_t gen;            /* one per process started: pooled
+	                          * connections belong to one */
+	struct event *ev_drain;  /* reads its log once it is healthy */
 };
 
 enum rq_kind {
@@ -88,6 +101,8 @@ struct rq {
 	size_t body_len;
 	bool stream;
 	struct evhttp_connection *up_conn;
+	uint32_t up_gen;         /* the backend process it belongs to */
+	bool up_reuse;           /* a whole answer came: keep it alive */
 	struct evhttp_request *up_req;
 	bool reply_started;
 	bool paused;
@@ -123,6 +138,8 @@ struct srv {
 	bool stopping;
 	int64_t started_ms;
 	struct footprint_cache fc; /* measured footprints, across restarts */
+	struct event *ev_fsave;   /* writes fc a moment after a change */
+	bool fsave_pending;
 	uint64_t n_http;          /* requests served */
 	uint64_t n_rejected;
 	struct srv_mem *mem;      /* memory pressure, cgroups (daemon-mem.c) */
@@ -133,6 +150,12 @@ int64_t srv_now(void);      /* monotonic ms */
 int64_t srv_wall_ns(void);  /* CLOCK_REALTIME ns, for answers */
 void srv_actions_run(struct srv *s);
 struct bk *srv_bk(struct srv *s, size_t model);
+/* A connection to b's backend: an idle one from its pool, or a new one
+ * (NULL: out of memory). srv_bk_conn_put() gives one back when its last
+ * answer was read whole (gen: b->gen when it was taken); otherwise, or
+ * when the pool is full or the process changed, it is freed. */
+struct evhttp_connection *srv_bk_conn_get(struct bk *b);
+void srv_bk_conn_put(struct bk *b, struct evhttp_connection *c, uint32_t gen);
 const struct serve_model_info *srv_model_info(struct srv *s, size_t model, const char **err);
 struct rq *srv_rq_new(struct srv *s, struct evhttp_request *client, size_t model, enum rq_kind kind);
 struct rq *srv_rq_find(struct srv *s, uint64_t id);

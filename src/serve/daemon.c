@@ -59,6 +59,44 @@ struct bk *srv_bk(struct srv *s, size_t model)
 	return &s->bks[model];
 }
 
+static void bk_pool_drop(struct bk *b)
+{
+	for (size_t i = 0; i < b->n_pool; i++)
+		evhttp_connection_free(b->pool[i]);
+	b->n_pool = 0;
+}
+
+struct evhttp_connection *srv_bk_conn_get(struct bk *b)
+{
+	int64_t now = srv_now();
+
+	/* the newest first; an older one may be near the backend's own
+	 * keep-alive timeout, and one it closed meanwhile reconnects */
+	while (b->n_pool > 0) {
+		size_t i = --b->n_pool;
+
+		if (now - b->pool_ms[i] <= BK_POOL_IDLE_MS)
+			return b->pool[i];
+		evhttp_connection_free(b->pool[i]);
+	}
+	return evhttp_connection_base_new(b->s->base, NULL, "127.0.0.1", b->port);
+}
+
+void srv_bk_conn_put(struct bk *b, struct evhttp_connection *c, uint32_t gen)
+{
+	size_t cap = b->plan.slots < BK_POOL_MAX ? b->plan.slots : BK_POOL_MAX;
+
+	if (!c)
+		return;
+	if (gen != b->gen || !b->running || !b->healthy || b->stopping || b->n_pool >= cap) {
+		evhttp_connection_free(c);
+		return;
+	}
+	b->pool[b->n_pool] = c;
+	b->pool_ms[b->n_pool] = srv_now();
+	b->n_pool++;
+}
+
 const struct serve_model_info *srv_model_info(struct srv *s, size_t model, const char **err)
 {
 	struct bk *b = &s->bks[model];
@@ -117,7 +155,9 @@ static void rq_free_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (r->ev_gone)
 		event_free(r->ev_gone);
-	if (r->up_conn)
+	if (r->up_conn && r->up_reuse)
+		srv_bk_conn_put(srv_bk(r->s, r->model), r->up_conn, r->up_gen);
+	else if (r->up_conn)
 		evhttp_connection_free(r->up_conn);
 	r->up_conn = NULL;
 	r->next->prev = r->prev;
@@ -257,6 +297,11 @@ static void bk_clear(struct bk *b)
 		b->health_conn = NULL;
 	}
 	b->health_inflight = false;
+	bk_pool_drop(b);
+	if (b->ev_drain) {
+		event_free(b->ev_drain);
+		b->ev_drain = NULL;
+	}
 	if (b->proc.out_fd >= 0) {
 		close(b->proc.out_fd);
 		b->proc.out_fd = -1;
@@ -421,6 +466,7 @@ static void bk_start(struct srv *s, size_t model, uint32_t plan_id)
 	if (e < 0)
 		goto fail;
 	b->running = true;
+	b->gen++;
 	b->started_ms = srv_now();
 	b->ev_out = event_new(s->base, b->proc.out_fd, EV_READ | EV_PERSIST, bk_out_cb, b);
 	if (b->ev_out)
@@ -456,6 +502,69 @@ static void bk_out_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Once the backend is healthy its log only matters for a later failure
+ * (out of memory, a crash), and bk_exited() reads what is left before it
+ * decides: so it is read from a timer, not at each line. At -lv 4
+ * llama-server writes about 25 lines per request, in pieces; waking for
+ * each cost more than the request itself. The pipe is enlarged so that
+ * the backend does not block on it in between. */
+#define BK_DRAIN_MS 100
+
+static void bk_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bk *b = arg;
+
+	(void)fd;
+	(void)what;
+	for (int i = 0; i < 64; i++) {
+		int n = backend_read(&b->proc, &b->log, &b->rep);
+
+		if (n == 0) { /* EOF: the process is exiting; SIGCHLD reaps it */
+			event_del(b->ev_drain);
+			return;
+		}
+		if (n < 0)
+			break;
+	}
+}
+
+static void bk_drain_start(struct bk *b)
+{
+	struct timeval tv = ms_tv(BK_DRAIN_MS);
+
+	if (b->proc.out_fd < 0)
+		return;
+	b->ev_drain = event_new(b->s->base, -1, EV_PERSIST, bk_drain_cb, b);
+	if (!b->ev_drain)
+		return; /* keep reading at each line */
+#ifdef F_SETPIPE_SZ
+	(void)!fcntl(b->proc.out_fd, F_SETPIPE_SZ, 1 << 20);
+#endif
+	if (b->ev_out) {
+		event_free(b->ev_out);
+		b->ev_out = NULL;
+	}
+	event_add(b->ev_drain, &tv);
+}
+
+#define FSAVE_DELAY_MS 500
+
+static void fsave(struct srv *s)
+{
+	struct diag fd;
+
+	s->fsave_pending = false;
+	diag_init(&fd);
+	(void)!footprint_cache_save(&s->fc, s->o->footprint_path, &fd);
+}
+
+static void fsave_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	fsave(arg);
+}
+
 /* The backend is healthy: its real footprint replaces the prediction. */
 static void bk_ready(struct bk *b)
 {
@@ -468,6 +577,15 @@ static void bk_ready(struct bk *b)
 	/* drain what it has said so far: the buffer lines */
 	while (backend_read(&b->proc, &b->log, &b->rep) > 0)
 		;
+	bk_drain_start(b);
+	/* the health connection is the first idle one: left open it would
+	 * hold one of the backend's HTTP threads for nothing. (Not freed
+	 * here: this runs inside its callback.) */
+	if (b->health_conn && b->n_pool < BK_POOL_MAX) {
+		b->pool[b->n_pool] = b->health_conn;
+		b->pool_ms[b->n_pool++] = srv_now();
+		b->health_conn = NULL;
+	}
 	backend_report_pool_bytes(&b->rep, np > 0 ? np - 1 : 0, logged);
 	for (size_t p = 0; p < np; p++) {
 		uint64_t pred = b->plan.need[p], buf = b->plan.buffers[p];
@@ -476,12 +594,14 @@ static void bk_ready(struct bk *b)
 		b->measured[p] = other + logged[p];
 	}
 	b->has_measured = b->rep.n_bufs > 0;
-	if (b->has_measured && b->has_fkey && s->o->footprint_path) {
-		struct diag fd;
+	/* saved from a timer: the file is fsync'ed (1-8 ms here), which
+	 * must not delay the request that waits for this model */
+	if (b->has_measured && b->has_fkey && s->o->footprint_path &&
+	    footprint_cache_store(&s->fc, &b->fkey, b->measured, np) == 0 && !s->fsave_pending) {
+		struct timeval tv = ms_tv(FSAVE_DELAY_MS);
 
-		diag_init(&fd);
-		if (footprint_cache_store(&s->fc, &b->fkey, b->measured, np) == 0)
-			(void)!footprint_cache_save(&s->fc, s->o->footprint_path, &fd);
+		s->fsave_pending = true;
+		evtimer_add(s->ev_fsave, &tv);
 	}
 	(void)!backend_rss(b->proc.pid, NULL, &b->rss_anon, &b->rss_file);
 	sched_loaded(&s->sch, srv_now(), b->model, b->has_measured ? b->measured : NULL, &s->acts);
@@ -961,7 +1081,8 @@ int serve_run(const struct serve_options *o, struct diag *d)
 	s.ev_term = evsignal_new(s.base, SIGTERM, term_cb, &s);
 	s.ev_int = evsignal_new(s.base, SIGINT, term_cb, &s);
 	s.ev_chld = evsignal_new(s.base, SIGCHLD, chld_cb, &s);
-	if (!s.ev_tick || !s.ev_term || !s.ev_int || !s.ev_chld) {
+	s.ev_fsave = evtimer_new(s.base, fsave_cb, &s);
+	if (!s.ev_tick || !s.ev_term || !s.ev_int || !s.ev_chld || !s.ev_fsave) {
 		e = -ENOMEM;
 		goto out;
 	}
@@ -1025,6 +1146,10 @@ out:
 		event_free(s.ev_int);
 	if (s.ev_chld)
 		event_free(s.ev_chld);
+	if (s.fsave_pending)
+		fsave(&s);
+	if (s.ev_fsave)
+		event_free(s.ev_fsave);
 	if (s.http)
 		evhttp_free(s.http);
 	if (s.base)

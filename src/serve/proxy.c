@@ -314,6 +314,9 @@ static void up_done_cb(struct evhttp_request *req, void *arg)
 		proxy_fail(r, 502, "the backend closed the connection or sent a malformed answer (it may have crashed)");
 		return;
 	}
+	/* read whole: libevent keeps the connection (or has closed it, when
+	 * the backend said "Connection: close"; it reconnects on the next) */
+	r->up_reuse = true;
 	if (!r->up_status)
 		r->up_status = evhttp_request_get_response_code(req);
 	if (is_ollama(r)) {
@@ -406,7 +409,8 @@ void proxy_start(struct rq *r)
 			r->ts_init = true;
 		}
 	}
-	r->up_conn = evhttp_connection_base_new(s->base, NULL, "127.0.0.1", b->port);
+	r->up_conn = srv_bk_conn_get(b);
+	r->up_gen = b->gen;
 	if (!r->up_conn) {
 		proxy_fail(r, 500, "out of memory");
 		return;

@@ -127,6 +127,18 @@ meas=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-chat/measured_total)
 check "measured footprint within 1% of the prediction ($meas vs $pred)" \
 	awk -v a="$meas" -v b="$pred" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= b / 100) }'
 
+# --- keep-alive to the backend: sequential requests share a connection ---
+# (the one that carried them all is still open, with at least 10 writes:
+# a connection per request would leave none that wrote more than one)
+bport=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-chat/port)
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	code "$base/v1/completions" -d '{"model":"tiny-chat","prompt":"hi","max_tokens":1}' >/dev/null
+done
+segs=$(ss -Htni state established "( dport = :$bport )" |
+	sed -n 's/.*data_segs_out:\([0-9]*\).*/\1/p' | sort -n | tail -1)
+check "10 requests in a row go over one backend connection (${segs:-no} writes on it)" \
+	test "${segs:-0}" -ge 10
+
 # --- bad requests ---
 c=$(code "$base/v1/chat/completions" -d '{"model":"no-such","messages":[]}')
 check "unknown model: 404 with a JSON error" sh -c '[ "$1" = 404 ] && grep -q "\"error\"" "$2"' _ "$c" "$tmp/body"
