@@ -42,20 +42,6 @@ static const char *find(const char *s, size_t n, const char *needle)
 	return memmem(s, n, needle, strlen(needle));
 }
 
-/* Case-insensitive find (lines are short: a plain scan). */
-static const char *find_ci(const char *s, size_t n, const char *needle)
-{
-	size_t m = strlen(needle);
-
-	char lo = needle[0] >= 'A' && needle[0] <= 'Z' ? (char)(needle[0] - 'A' + 'a') : needle[0];
-	char up = lo >= 'a' && lo <= 'z' ? (char)(lo - 'a' + 'A') : lo;
-
-	for (size_t i = 0; m <= n && i <= n - m; i++)
-		if ((s[i] == lo || s[i] == up) && !strncasecmp(s + i, needle, m))
-			return s + i;
-	return NULL;
-}
-
 /* Skips llama.cpp's log prefix "0.00.713.297 I " (timestamp and level
  * letter) when the line has one; *level gets the letter or 0. */
 static size_t skip_prefix(const char *s, size_t n, char *level)
@@ -220,19 +206,21 @@ static void parse_clip_line(struct backend_report *r, const char *s, size_t n)
 	}
 }
 
-static bool match_any(const char *s, size_t n, const char *const *pats, size_t np)
+/* Whether the line, lowered, holds one of pats (each lower case). */
+static bool match_any(const char *low, size_t n, const char *const *pats, size_t np)
 {
 	for (size_t i = 0; i < np; i++)
-		if (find_ci(s, n, pats[i]))
+		if (memmem(low, n, pats[i], strlen(pats[i])))
 			return true;
 	return false;
 }
 
 void backend_report_parse_line(struct backend_report *r, const char *line, size_t n)
 {
+	/* lower case: they are matched against the line lowered */
 	static const char *const oom[] = {
-		"out of memory", "cudaMalloc failed", "failed to allocate", "unable to allocate",
-		"ErrorOutOfDeviceMemory", "ErrorOutOfHostMemory", "std::bad_alloc",
+		"out of memory", "cudamalloc failed", "failed to allocate", "unable to allocate",
+		"erroroutofdevicememory", "erroroutofhostmemory", "std::bad_alloc",
 	};
 	/* allocation failures llama.cpp recovers from */
 	static const char *const oom_benign[] = {
@@ -243,7 +231,7 @@ void backend_report_parse_line(struct backend_report *r, const char *line, size_
 		"failed to initialize the context", "failed to load lora", "failed to load control vector",
 		"couldn't bind", "exiting due to",
 	};
-	char buf[BACKEND_LINE_MAX + 1];
+	char buf[BACKEND_LINE_MAX + 1], low[BACKEND_LINE_MAX + 1];
 	size_t m = 0, skip;
 	char level;
 
@@ -276,14 +264,18 @@ void backend_report_parse_line(struct backend_report *r, const char *line, size_
 		parse_buffer_line(r, buf + skip, m - skip);
 		parse_clip_line(r, buf + skip, m - skip);
 	}
-	if (!r->oom && level != 'D' && match_any(buf, m, oom, ARRAY_SIZE(oom)) &&
-	    !match_any(buf, m, oom_benign, ARRAY_SIZE(oom_benign))) {
+	if (find(buf, m, "couldn't bind"))
+		r->bind_failed = true;
+	if ((r->oom && r->load_failed) || level == 'D')
+		return;
+	for (size_t i = 0; i < m; i++)
+		low[i] = buf[i] >= 'A' && buf[i] <= 'Z' ? (char)(buf[i] - 'A' + 'a') : buf[i];
+	if (!r->oom && match_any(low, m, oom, ARRAY_SIZE(oom)) &&
+	    !match_any(low, m, oom_benign, ARRAY_SIZE(oom_benign))) {
 		r->oom = true;
 		keep_line(r->oom_line, buf, m);
 	}
-	if (find(buf, m, "couldn't bind"))
-		r->bind_failed = true;
-	if (!r->load_failed && level != 'D' && match_any(buf, m, fail, ARRAY_SIZE(fail))) {
+	if (!r->load_failed && match_any(low, m, fail, ARRAY_SIZE(fail))) {
 		r->load_failed = true;
 		keep_line(r->fail_line, buf, m);
 	}
