@@ -53,6 +53,8 @@ struct sp_model {
 	char args[1024];
 	const char *argv[SERVE_MAX_ARGS];
 	struct serve_model_info info; /* filled at open: the header is dropped then */
+	struct stat st;            /* the file as it was read (B36) */
+	bool has_st;
 };
 
 struct sp {
@@ -173,10 +175,24 @@ static int sp_open(struct sp *p, size_t i)
 		return e;
 	}
 	/* cmd_model_open prints its own line on failure */
+	sm->has_st = stat(sm->rm->path, &sm->st) == 0;
 	e = cmd_model_open(sm->rm->path, 0, &sm->cm);
 	if (e) {
+		/* once more for the reason, which cmd_model_open() printed */
+		struct io_model *im = NULL;
+		struct diag d;
+		char *bad = NULL;
+
+		diag_init(&d);
 		sm->open_err = -EINVAL;
-		msgf(sm->open_msg, sizeof(sm->open_msg), "%s: cannot read %s", sm->rm->name, sm->rm->path);
+		if (io_model_open(sm->rm->path, &im, &d, &bad) < 0)
+			msgf(sm->open_msg, sizeof(sm->open_msg), "%s: cannot read %s: %s", sm->rm->name,
+			     bad ? bad : sm->rm->path, d.msg);
+		else
+			msgf(sm->open_msg, sizeof(sm->open_msg), "%s: cannot read %s", sm->rm->name,
+			     sm->rm->path);
+		io_model_free(im);
+		free(bad);
 		return sm->open_err;
 	}
 	/* what the model is, then drop the header (its vocabulary is most of
@@ -188,6 +204,28 @@ static int sp_open(struct sp *p, size_t i)
 	}
 	sm->cm->im = io_model_free(sm->cm->im);
 	return 0;
+}
+
+/* A model file replaced since it was read (a new download under the same
+ * name, a bigger quantization) is read again before it is planned: its
+ * header, not the old one, says what a load takes (B36). */
+static void sp_recheck(struct sp *p, size_t i)
+{
+	struct sp_model *sm = &p->m[i];
+	struct stat st;
+
+	if (!sm->opened || !sm->has_st || stat(sm->rm->path, &st) != 0)
+		return; /* a file that is gone fails in llama-server, with its words */
+	if (st.st_dev == sm->st.st_dev && st.st_ino == sm->st.st_ino && st.st_size == sm->st.st_size &&
+	    st.st_mtim.tv_sec == sm->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == sm->st.st_mtim.tv_nsec)
+		return;
+	if (sm->cm)
+		sm->cm = cmd_model_free(sm->cm);
+	sm->opened = false;
+	sm->open_err = 0;
+	sm->open_msg[0] = '\0';
+	sm->n_pass = 0;
+	sm->n_optv = 0;
 }
 
 static struct place_plan *sp_find(struct sp_model *sm, uint32_t id)
@@ -209,6 +247,7 @@ static int sp_plan(void *ctx, size_t model, const uint64_t *avail, struct sched_
 	int e;
 
 	memset(out, 0, sizeof(*out));
+	sp_recheck(p, model);
 	if (sp_open(p, model) < 0) {
 		snprintf(out->why, sizeof(out->why), "%s", sm->open_msg);
 		return 0;

@@ -581,7 +581,10 @@ static enum verdict consider(struct sched *s, size_t m, bool head, uint64_t *wai
 		}
 	}
 	if (!best.fits) {
-		/* nothing to wait for: no model that could ever stop makes room */
+		/* nothing to wait for: no model that could ever stop makes room;
+		 * the status keeps why (an unreadable file, too big) */
+		snprintf(md->reason, sizeof(md->reason), "%s",
+			 best.why[0] ? best.why : "the model does not fit in memory");
 		reject_queue(s, m, 503, out, "%s", best.why[0] ? best.why : "the model does not fit in memory");
 		return V_REJECTED;
 	}

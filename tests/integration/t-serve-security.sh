@@ -471,15 +471,27 @@ else
 		R=$DPID
 		c=$(post /v1/completions '{"model":"tiny","prompt":"x","max_tokens":1}')
 		check "B36: the model serves first ($c)" [ "$c" = 200 ]
+		p1=$(sget tiny predicted_total)
+		nl1=$(sget tiny n_layer)
+		post /models/unload '{"model":"tiny"}' >/dev/null
+		wait_for 10 field_is tiny state unloaded
+		# replaced by a bigger model under the same name: planned from
+		# the new header, not the one read first
+		synth "$tmp/real/tiny.new" 4 && mv "$tmp/real/tiny.new" "$tmp/real/tiny.gguf"
+		c=$(post /v1/completions '{"model":"tiny","prompt":"x","max_tokens":1}')
+		p2=$(sget tiny predicted_total)
+		nl2=$(sget tiny n_layer)
+		check "B36: replaced by a 4-layer model: served ($c), planned from its header (layers $nl1 -> $nl2, predicted $p1 -> $p2)" \
+			sh -c '[ "$1" = 200 ] && [ "$2" -eq $(($3 + 2)) ] && [ "$4" -gt "$5" ]' _ "$c" "$nl2" "$nl1" "$p2" "$p1"
 		post /models/unload '{"model":"tiny"}' >/dev/null
 		wait_for 10 field_is tiny state unloaded
 		truncate -s $(($(wc -c <"$tmp/real/tiny.gguf") / 2)) "$tmp/real/tiny.gguf"
 		c=$(post /v1/completions '{"model":"tiny","prompt":"x","max_tokens":1}')
 		check "B36: truncated: the request gets an error with the reason ($c: $(head -c 160 "$tmp/body"))" \
-			sh -c '[ "$1" -ge 500 ] && grep -qi "load\|bounds\|corrupt" "$2"' _ "$c" "$tmp/body"
+			sh -c '[ "$1" -ge 400 ] && grep -qi "load\|bounds\|corrupt\|truncated" "$2"' _ "$c" "$tmp/body"
 		reason=$(sget tiny reason)
 		check "B36: ... the status says why ($(echo "$reason" | head -c 100))" \
-			sh -c 'echo "$1" | grep -qi "load\|bounds\|corrupt"' _ "$reason"
+			sh -c 'echo "$1" | grep -qi "load\|bounds\|corrupt\|truncated"' _ "$reason"
 		kill -TERM "$R"
 		serve_wait_exit "$R" 15 || kill -KILL "$R"
 	else
