@@ -420,6 +420,9 @@ static void serve_usage(FILE *fp)
 	      "  --no-cgroups           no memory cgroup per model, even where delegated\n"
 	      "  -c N                   context for models whose preset sets none\n"
 	      "  --load-timeout DUR     kill a backend not healthy by then (default 10m)\n"
+	      "  --stall-timeout DUR    kill a backend that answers no byte, logs no line and\n"
+	      "                         uses no CPU time this long with requests in flight\n"
+	      "                         (hung; default 2m, 0 = never)\n"
 	      "  --request-timeout S    drop a client connection idle this long while sending\n"
 	      "                         its request or not reading the answer (default 30)\n"
 	      "  --api-key KEY          require 'Authorization: Bearer KEY' (LLMEM_API_KEY)\n"
@@ -465,7 +468,7 @@ static int duration_arg(const char *opt, const char *v, int64_t *ms)
 
 enum {
 	O_HOST = 256, O_PORT, O_DIR, O_PRESET, O_BACKEND, O_MAXL, O_MAXQ, O_KA, O_BUDGET, O_DEVICE,
-	O_GPU, O_HEADROOM, O_APIKEY, O_ORIGINS, O_FOOT, O_ROOT, O_LOADTO, O_READYFD, O_REQTO,
+	O_GPU, O_HEADROOM, O_APIKEY, O_ORIGINS, O_FOOT, O_ROOT, O_LOADTO, O_STALLTO, O_READYFD, O_REQTO,
 	O_NOPRESS, O_NOCG, O_INSECURE,
 };
 
@@ -513,6 +516,7 @@ static int serve_run_cmd(int argc, char **argv)
 		{ "footprints", required_argument, NULL, O_FOOT },
 		{ "root", required_argument, NULL, O_ROOT },
 		{ "load-timeout", required_argument, NULL, O_LOADTO },
+		{ "stall-timeout", required_argument, NULL, O_STALLTO },
 		{ "ready-fd", required_argument, NULL, O_READYFD },
 		{ "request-timeout", required_argument, NULL, O_REQTO },
 		{ "no-pressure", no_argument, NULL, O_NOPRESS },
@@ -556,6 +560,7 @@ static int serve_run_cmd(int argc, char **argv)
 	so.max_headers = 64 << 10;
 	so.header_timeout_s = 30;
 	so.load_timeout_ms = 10 * 60 * 1000;
+	so.stall_timeout_ms = 2 * 60 * 1000;
 	so.version = LLMEM_VERSION;
 	so.api_key = getenv("LLMEM_API_KEY");
 	so.ready_fd = -1;
@@ -625,6 +630,10 @@ static int serve_run_cmd(int argc, char **argv)
 			break;
 		case O_LOADTO:
 			if (duration_arg("--load-timeout", optarg, &so.load_timeout_ms) < 0)
+				return CMD_EXIT_INPUT;
+			break;
+		case O_STALLTO:
+			if (duration_arg("--stall-timeout", optarg, &so.stall_timeout_ms) < 0)
 				return CMD_EXIT_INPUT;
 			break;
 		case O_BUDGET: budget = optarg; break;

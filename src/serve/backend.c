@@ -827,3 +827,69 @@ int backend_rss(pid_t pid, const char *proc_root, uint64_t *rss_anon, uint64_t *
 	close(fd);
 	return backend_rss_parse(buf, n, rss_anon, rss_file);
 }
+
+/* ---- CPU time ----------------------------------------------------------- */
+
+int backend_cpu_parse(const char *text, size_t n, uint64_t *ticks)
+{
+	const char *p = NULL, *end = text + n;
+	uint64_t v[2];
+
+	/* the last ')' ends the command name */
+	for (size_t i = n; i > 0; i--)
+		if (text[i - 1] == ')') {
+			p = text + i;
+			break;
+		}
+	if (!p)
+		return -EINVAL;
+	/* after it: state (field 3) ... utime (14), stime (15) */
+	for (int field = 3; field <= 15; field++) {
+		while (p < end && *p == ' ')
+			p++;
+		if (p >= end)
+			return -EINVAL;
+		if (field >= 14) {
+			uint64_t x = 0;
+
+			if (*p < '0' || *p > '9')
+				return -EINVAL;
+			for (; p < end && *p >= '0' && *p <= '9'; p++)
+				if (!ck_mul_u64(x, 10, &x) || !ck_add_u64(x, (uint64_t)(*p - '0'), &x))
+					return -EINVAL;
+			v[field - 14] = x;
+		} else {
+			while (p < end && *p != ' ')
+				p++;
+		}
+	}
+	if (!ck_add_u64(v[0], v[1], ticks))
+		return -EINVAL;
+	return 0;
+}
+
+int backend_cpu(pid_t pid, const char *proc_root, uint64_t *ticks)
+{
+	char path[4200], buf[1024];
+	ssize_t r;
+	int fd;
+
+	if (pid <= 0)
+		return -EINVAL;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%ld/stat", proc_root ? proc_root : "/proc",
+			     (long)pid) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ESRCH ? -ENOENT : -errno;
+	int err;
+
+	do
+		r = read(fd, buf, sizeof(buf));
+	while (r < 0 && errno == EINTR);
+	err = r < 0 ? errno : 0;
+	close(fd);
+	if (r < 0)
+		return err == ESRCH ? -ENOENT : -err;
+	return backend_cpu_parse(buf, (size_t)r, ticks);
+}

@@ -186,4 +186,13 @@ int backend_rss_parse(const char *text, size_t n, uint64_t *rss_anon, uint64_t *
  * above. 0 or -errno (-ENOENT when the process is gone). */
 int backend_rss(pid_t pid, const char *proc_root, uint64_t *rss_anon, uint64_t *rss_file) ATTR_WUR;
 
+/* CPU time of a process, every thread (utime + stime, clock ticks), from
+ * the text of /proc/PID/stat: 0, or -EINVAL when it is not that. The
+ * command name in parentheses may hold spaces and ')' itself. */
+int backend_cpu_parse(const char *text, size_t n, uint64_t *ticks) ATTR_WUR;
+
+/* The same from <proc_root or /proc>/PID/stat: 0 or a negative errno
+ * (-ENOENT: no such process). */
+int backend_cpu(pid_t pid, const char *proc_root, uint64_t *ticks) ATTR_WUR;
+
 #endif

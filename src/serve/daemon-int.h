@@ -67,6 +67,9 @@ struct bk {
 	uint32_t gen;            /* one per process started: pooled
 	                          * connections belong to one */
 	struct event *ev_drain;  /* reads its log once it is healthy */
+	int64_t progress_ms;     /* its last sign of work while busy */
+	uint64_t cpu_ticks;      /* its CPU time then */
+	bool stalled;            /* killed for a hang (B24) */
 };
 
 enum rq_kind {
@@ -135,6 +138,7 @@ struct srv {
 	uint64_t next_id;
 	size_t n_rqs;
 	struct event *ev_tick, *ev_term, *ev_int, *ev_chld, *ev_pressure;
+	struct event *ev_watch;   /* hung backends, every second */
 	bool stopping;
 	int64_t started_ms;
 	struct footprint_cache fc; /* measured footprints, across restarts */
@@ -150,6 +154,8 @@ int64_t srv_now(void);      /* monotonic ms */
 int64_t srv_wall_ns(void);  /* CLOCK_REALTIME ns, for answers */
 void srv_actions_run(struct srv *s);
 struct bk *srv_bk(struct srv *s, size_t model);
+/* b did some work for its requests (a byte came, a log line) */
+void srv_bk_progress(struct bk *b);
 /* A connection to b's backend: an idle one from its pool, or a new one
  * (NULL: out of memory). srv_bk_conn_put() gives one back when its last
  * answer was read whole (gen: b->gen when it was taken); otherwise, or

@@ -59,6 +59,49 @@ struct bk *srv_bk(struct srv *s, size_t model)
 	return &s->bks[model];
 }
 
+void srv_bk_progress(struct bk *b)
+{
+	b->progress_ms = srv_now();
+}
+
+/* A backend answering requests shows work: bytes on its connections, log
+ * lines, or CPU time (a long prompt on a CPU sends nothing for minutes,
+ * but computes). None of the three for stall_timeout_ms while requests
+ * are in flight: it is hung (a deadlock, a lost device), and its requests
+ * would wait for ever. It is killed; its requests get an error, and the
+ * scheduler treats it as a crash (B24). */
+static void watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct srv *s = arg;
+	int64_t now = srv_now();
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < s->o->reg->n; i++) {
+		struct bk *b = &s->bks[i];
+		uint64_t t;
+
+		if (!b->running || !b->healthy || b->stopping || b->stalled)
+			continue;
+		if (s->sch.models[i].busy == 0) {
+			b->progress_ms = now;
+			continue;
+		}
+		if (backend_cpu(b->proc.pid, NULL, &t) == 0 && t != b->cpu_ticks) {
+			b->cpu_ticks = t;
+			b->progress_ms = now;
+			continue;
+		}
+		if (s->o->stall_timeout_ms <= 0 || now - b->progress_ms < s->o->stall_timeout_ms)
+			continue;
+		b->stalled = true;
+		msgf(b->exit_msg, sizeof(b->exit_msg),
+		     "hung: no answer, log line or CPU time for %lld s with %u request(s) in flight: killed",
+		     (long long)((now - b->progress_ms) / 1000), s->sch.models[i].busy);
+		(void)!backend_signal(&b->proc, SIGKILL);
+	}
+}
+
 static void bk_pool_drop(struct bk *b)
 {
 	for (size_t i = 0; i < b->n_pool; i++)
@@ -466,6 +509,7 @@ static void bk_start(struct srv *s, size_t model, uint32_t plan_id)
 	if (e < 0)
 		goto fail;
 	b->running = true;
+	b->stalled = false;
 	b->gen++;
 	b->started_ms = srv_now();
 	b->ev_out = event_new(s->base, b->proc.out_fd, EV_READ | EV_PERSIST, bk_out_cb, b);
@@ -525,6 +569,7 @@ static void bk_drain_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (n < 0)
 			break;
+		b->progress_ms = srv_now();
 	}
 }
 
@@ -724,6 +769,8 @@ static void bk_exited(struct bk *b, int wstatus)
 		msgf(b->exit_msg, sizeof(b->exit_msg), "out of memory (%s): %.120s", desc, b->rep.oom_line);
 	} else if (b->timed_out) {
 		why = SCHED_EXIT_TIMEOUT;
+	} else if (b->stalled) {
+		why = SCHED_EXIT_CRASH; /* exit_msg says it hung */
 	} else {
 		char tail[160];
 
@@ -1082,13 +1129,19 @@ int serve_run(const struct serve_options *o, struct diag *d)
 	s.ev_int = evsignal_new(s.base, SIGINT, term_cb, &s);
 	s.ev_chld = evsignal_new(s.base, SIGCHLD, chld_cb, &s);
 	s.ev_fsave = evtimer_new(s.base, fsave_cb, &s);
-	if (!s.ev_tick || !s.ev_term || !s.ev_int || !s.ev_chld || !s.ev_fsave) {
+	s.ev_watch = event_new(s.base, -1, EV_PERSIST, watch_cb, &s);
+	if (!s.ev_tick || !s.ev_term || !s.ev_int || !s.ev_chld || !s.ev_fsave || !s.ev_watch) {
 		e = -ENOMEM;
 		goto out;
 	}
 	evsignal_add(s.ev_term, NULL);
 	evsignal_add(s.ev_int, NULL);
 	evsignal_add(s.ev_chld, NULL);
+	{
+		struct timeval wtv = ms_tv(1000);
+
+		event_add(s.ev_watch, &wtv);
+	}
 	for (size_t i = 0; i < n; i++) {
 		s.bks[i].ev_timer = evtimer_new(s.base, bk_timer_cb, &s.bks[i]);
 		if (!s.bks[i].ev_timer) {
@@ -1150,6 +1203,8 @@ out:
 		fsave(&s);
 	if (s.ev_fsave)
 		event_free(s.ev_fsave);
+	if (s.ev_watch)
+		event_free(s.ev_watch);
 	if (s.http)
 		evhttp_free(s.http);
 	if (s.base)

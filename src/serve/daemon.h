@@ -109,6 +109,10 @@ struct serve_options {
 	size_t max_headers;        /* bytes */
 	int header_timeout_s;      /* slowloris: a request must arrive in this */
 	int64_t load_timeout_ms;   /* a backend not healthy by then is killed */
+	int64_t stall_timeout_ms;  /* a backend with requests in flight that
+	                            * sends no byte, writes no log line and
+	                            * uses no CPU time for this long is hung:
+	                            * killed (B24). 0 = never */
 	int64_t default_keep_alive_ms;
 	const char *footprint_path; /* the footprint cache file; NULL = none */
 	const char *version;

@@ -212,6 +212,7 @@ static void up_chunk_cb(struct evhttp_request *req, void *arg)
 	struct rq *r = arg;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 
+	srv_bk_progress(srv_bk(r->s, r->model));
 	if (r->answered || r->client_gone)
 		return;
 	if (!r->up_status)
@@ -409,6 +410,8 @@ void proxy_start(struct rq *r)
 			r->ts_init = true;
 		}
 	}
+	if (s->sch.models[r->model].busy <= 1)
+		srv_bk_progress(b); /* it was idle: the clock starts now */
 	r->up_conn = srv_bk_conn_get(b);
 	r->up_gen = b->gen;
 	if (!r->up_conn) {

@@ -50,7 +50,7 @@ cp "$ROOT/tests/tools/fake-backend.py" "$FAKE" && chmod +x "$FAKE"
 M=$tmp/models
 mkdir -p "$M"
 # fake models: llmem plans with their headers, fake-backend.py acts by name
-for f in ok one other dies early garbage badchunk stubborn orphaner bindfail; do
+for f in ok one other dies early garbage badchunk stubborn orphaner bindfail hangs; do
 	"$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 2 --embd 64 --ff 128 --heads 2 --kv-heads 1 \
 		"$M/$f.gguf" >"$tmp/synth.log" 2>&1 || { not_ok "gguf-synth failed: $(tail -3 "$tmp/synth.log")"; exit 1; }
 done
@@ -58,7 +58,7 @@ done
 "$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 80 --embd 8192 --ff 28672 --heads 64 --kv-heads 8 \
 	"$M/huge.gguf" >"$tmp/synth.log" 2>&1 || { not_ok "gguf-synth huge failed"; exit 1; }
 {
-	for f in ok other dies early garbage badchunk bindfail; do
+	for f in ok other dies early garbage badchunk bindfail hangs; do
 		printf '[%s]\nmodel = %s/%s.gguf\n' "$f" "$M" "$f"
 	done
 	printf '[one]\nmodel = %s/one.gguf\nparallel = 1\n' "$M"
@@ -459,6 +459,34 @@ if serve_start "$tmp/c.log" --models-preset "$tmp/c.ini" --backend "$FAKE" -c 51
 	serve_wait_exit "$C" 15 || kill -KILL "$C"
 else
 	not_ok "daemon C did not start"
+fi
+
+# ---- B24: a backend hung mid-answer ----
+if serve_start "$tmp/h.log" --models-preset "$tmp/f.ini" --backend "$FAKE" -c 512 --stall-timeout 3s; then
+	# slow but alive: a byte every 1.5 s is progress, not a hang
+	c=$(post /v1/completions '{"model":"other","prompt":"x","max_tokens":4,"stream":true,"fake_delay":1.5}')
+	check "B24: a slow stream (an event every 1.5 s, 6 s in all) is not killed ($c)" \
+		sh -c '[ "$1" = 200 ] && grep -q "\[DONE\]" "$2"' _ "$c" "$tmp/body"
+	t0=$(date +%s)
+	c=$(post /v1/completions '{"model":"hangs","prompt":"x","max_tokens":4,"stream":true}')
+	t1=$(date +%s)
+	check "B24: a stream that stops: an error event within the stall timeout ($c after $((t1 - t0)) s)" \
+		sh -c '[ "$1" = 200 ] && [ "$2" -le 8 ] && grep -q "\"error\"" "$3" && ! grep -q "\[DONE\]" "$3"' \
+		_ "$c" "$((t1 - t0))" "$tmp/body"
+	reason=$(sget hangs reason)
+	check "B24: ... the status says it hung ($(echo "$reason" | head -c 120))" \
+		sh -c 'echo "$1" | grep -q "hung"' _ "$reason"
+	wait_for 10 none_of hangs
+	check "B24: ... and the hung backend is gone" none_of hangs
+	t0=$(date +%s)
+	c=$(post /v1/completions '{"model":"hangs","prompt":"x","max_tokens":4}')
+	t1=$(date +%s)
+	check "B24: not streamed, nothing sent: an error within the stall timeout ($c after $((t1 - t0)) s)" \
+		sh -c '[ "$1" -ge 500 ] && [ "$2" -le 8 ]' _ "$c" "$((t1 - t0))"
+	kill -TERM "$DPID"
+	serve_wait_exit "$DPID" 10 || kill -KILL "$DPID"
+else
+	not_ok "daemon H did not start"
 fi
 
 # ---- B36: the model file truncated after it was served (real llama-server) ----

@@ -13,6 +13,8 @@
 #   badchunk*  starts a chunked SSE answer, then sends a bad chunk size
 #   stubborn*  ignores SIGTERM, and so does a child it forks (both stay)
 #   orphaner*  exits on SIGTERM, but leaves a child that ignores SIGTERM
+#   hangs*     streams one event (or, not streamed, nothing), then sleeps
+#              without end: a backend hung mid-answer
 #   bindfail*  the first start (no PATH.bound file yet) logs llama-server's
 #              "couldn't bind" line and exits 1; later starts serve
 #   other      streams (or not, per "stream") max_tokens events: "fake_pad"
@@ -134,6 +136,8 @@ class H(BaseHTTPRequestHandler):
             return {"choices": [{"index": 0, "text": text, "finish_reason": None}],
                     "object": "text_completion", "created": 0, "id": "f", "model": NAME}
 
+        if not stream and NAME.startswith("hangs"):
+            time.sleep(3600)
         if not stream and not NAME.startswith(("dies", "badchunk")):
             if chat:
                 c = {"index": 0, "message": {"role": "assistant", "content": text * count},
@@ -156,6 +160,9 @@ class H(BaseHTTPRequestHandler):
             time.sleep(0.5)
             self.close_connection = True
             return
+        if NAME.startswith("hangs"):
+            self.event(piece(0))
+            time.sleep(3600)
         for i in range(count):
             if NAME.startswith("dies") and i == 3:
                 os.kill(os.getpid(), signal.SIGKILL)

@@ -941,6 +941,32 @@ static void test_pick_port(void **state)
 	assert_true(b > 0);
 }
 
+static void test_cpu(void **state)
+{
+	uint64_t t = 0;
+	const char *ok = "4242 (llama-server) S 1 4242 4242 0 -1 4194560 5310 0 0 0 170 35 0 0 20 0 9 0 "
+			 "1234 567890 1000 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 17 1 0 0 0 0 0\n";
+	/* a name with spaces and ')' in it */
+	const char *odd = "7 (a) b) (c) R 1 7 7 0 -1 0 0 0 0 0 12 3 0 0\n";
+	char buf[256];
+
+	(void)state;
+	assert_int_equal(backend_cpu_parse(ok, strlen(ok), &t), 0);
+	assert_int_equal(t, 205);
+	assert_int_equal(backend_cpu_parse(odd, strlen(odd), &t), 0);
+	assert_int_equal(t, 15);
+	assert_int_equal(backend_cpu_parse("7 (x) R 1 2", 11, &t), -EINVAL);
+	assert_int_equal(backend_cpu_parse("no parenthesis", 14, &t), -EINVAL);
+	assert_int_equal(backend_cpu_parse("", 0, &t), -EINVAL);
+	snprintf(buf, sizeof(buf), "1 (x) R 1 1 1 0 -1 0 0 0 0 0 99999999999999999999 1");
+	assert_int_equal(backend_cpu_parse(buf, strlen(buf), &t), -EINVAL);
+	snprintf(buf, sizeof(buf), "1 (x) R 1 1 1 0 -1 0 0 0 0 0 -5 1");
+	assert_int_equal(backend_cpu_parse(buf, strlen(buf), &t), -EINVAL);
+	/* this process: some CPU time, and a pid that is not there */
+	assert_int_equal(backend_cpu(getpid(), NULL, &t), 0);
+	assert_int_equal(backend_cpu(0, NULL, &t), -EINVAL);
+}
+
 static void test_rss(void **state)
 {
 	static const char status[] =
@@ -1016,6 +1042,7 @@ int main(void)
 		cmocka_unit_test(test_cgroup_procs),
 		cmocka_unit_test(test_pick_port),
 		cmocka_unit_test(test_rss),
+		cmocka_unit_test(test_cpu),
 	};
 
 	/* orphaned grandchildren come to us, to be reaped */
