@@ -795,36 +795,48 @@ int backend_rss_parse(const char *text, size_t n, uint64_t *rss_anon, uint64_t *
 	return 0;
 }
 
-int backend_rss(pid_t pid, const char *proc_root, uint64_t *rss_anon, uint64_t *rss_file)
+/* <proc_root or /proc>/PID/NAME, up to cap bytes: 0 and *n, or a negative
+ * errno (-ENOENT: no such process). */
+static int proc_file(pid_t pid, const char *proc_root, const char *name, char *buf, size_t cap,
+		     size_t *n)
 {
-	char path[4200], buf[16384];
-	size_t n = 0;
-	int fd;
+	char path[4200];
+	int fd, e = 0;
 
+	*n = 0;
 	if (pid <= 0)
 		return -EINVAL;
-	if ((size_t)snprintf(path, sizeof(path), "%s/%ld/status", proc_root ? proc_root : "/proc",
-			     (long)pid) >= sizeof(path))
+	if ((size_t)snprintf(path, sizeof(path), "%s/%ld/%s", proc_root ? proc_root : "/proc", (long)pid,
+			     name) >= sizeof(path))
 		return -ENAMETOOLONG;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
-	while (n < sizeof(buf)) {
-		ssize_t r = read(fd, buf + n, sizeof(buf) - n);
+		return errno == ESRCH ? -ENOENT : -errno;
+	while (*n < cap) {
+		ssize_t r = read(fd, buf + *n, cap - *n);
 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			int e = -errno;
-
-			close(fd);
-			return e == -ESRCH ? -ENOENT : e;
+			e = errno == ESRCH ? -ENOENT : -errno;
+			break;
 		}
 		if (r == 0)
 			break;
-		n += (size_t)r;
+		*n += (size_t)r;
 	}
 	close(fd);
+	return e;
+}
+
+int backend_rss(pid_t pid, const char *proc_root, uint64_t *rss_anon, uint64_t *rss_file)
+{
+	char buf[16384];
+	size_t n;
+	int e = proc_file(pid, proc_root, "status", buf, sizeof(buf), &n);
+
+	if (e < 0)
+		return e;
 	return backend_rss_parse(buf, n, rss_anon, rss_file);
 }
 
@@ -870,26 +882,11 @@ int backend_cpu_parse(const char *text, size_t n, uint64_t *ticks)
 
 int backend_cpu(pid_t pid, const char *proc_root, uint64_t *ticks)
 {
-	char path[4200], buf[1024];
-	ssize_t r;
-	int fd;
+	char buf[1024];
+	size_t n;
+	int e = proc_file(pid, proc_root, "stat", buf, sizeof(buf), &n);
 
-	if (pid <= 0)
-		return -EINVAL;
-	if ((size_t)snprintf(path, sizeof(path), "%s/%ld/stat", proc_root ? proc_root : "/proc",
-			     (long)pid) >= sizeof(path))
-		return -ENAMETOOLONG;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ESRCH ? -ENOENT : -errno;
-	int err;
-
-	do
-		r = read(fd, buf, sizeof(buf));
-	while (r < 0 && errno == EINTR);
-	err = r < 0 ? errno : 0;
-	close(fd);
-	if (r < 0)
-		return err == ESRCH ? -ENOENT : -err;
-	return backend_cpu_parse(buf, (size_t)r, ticks);
+	if (e < 0)
+		return e;
+	return backend_cpu_parse(buf, n, ticks);
 }
