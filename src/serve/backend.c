@@ -237,6 +237,13 @@ void backend_report_parse_line(struct backend_report *r, const char *line, size_
 
 	if (n > BACKEND_LINE_MAX)
 		n = BACKEND_LINE_MAX;
+	if (r->loaded) {
+		(void)skip_prefix(line, n, &level);
+		if (level == 'I' || level == 'D') {
+			r->n_lines++;
+			return;
+		}
+	}
 	/* drop ANSI escape sequences (--log-colors on) and NULs */
 	for (size_t i = 0; i < n; i++) {
 		if (line[i] == 0x1b && i + 1 < n && line[i + 1] == '[') {

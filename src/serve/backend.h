@@ -61,6 +61,11 @@ struct backend_report {
 	                                      * its timestamp prefix */
 	char fail_line[BACKEND_REPORT_LINE]; /* the first such line */
 	uint64_t n_lines;     /* lines parsed */
+	bool loaded;          /* set by the caller once the backend is ready:
+	                       * from then on its info and debug lines (about
+	                       * 25 a request at -lv 4) are counted, not
+	                       * parsed: buffers are logged while loading, and
+	                       * failures as warnings, errors or bare lines */
 	/* private: parser state */
 	bool in_fit;
 	char clip_dev[BACKEND_DEV_MAX];

@@ -623,6 +623,7 @@ static void bk_ready(struct bk *b)
 	while (backend_read(&b->proc, &b->log, &b->rep) > 0)
 		;
 	bk_drain_start(b);
+	b->rep.loaded = true;
 	/* the health connection is the first idle one: left open it would
 	 * hold one of the backend's HTTP threads for nothing. (Not freed
 	 * here: this runs inside its callback.) */

@@ -353,6 +353,42 @@ static void test_oom_and_failures(void **state)
 	}
 }
 
+/* Once loaded, info and debug lines are only counted; failures come as
+ * errors, warnings or bare lines, and are still seen. */
+static void test_loaded(void **state)
+{
+	static const char *const quiet[] = {
+		"0.05.000.001 I slot launch_slot_: id  0 | task 7 | processing task",
+		"0.05.000.002 D srv  params_from_: out of memory (a prompt that says so)",
+		"0.05.000.003 I load_tensors:          CPU model buffer size =   10.00 MiB",
+	};
+	static const char *const loud[] = {
+		"0.05.100.000 E ggml_gallocr_reserve_n: failed to allocate CPU buffer of size 1234",
+		"terminate called after throwing an instance of 'std::bad_alloc'",
+		"0.05.100.000 W ggml_backend_cuda_buffer_type_alloc_buffer: cudaMalloc failed: out of memory",
+	};
+	struct backend_report r;
+
+	(void)state;
+	backend_report_init(&r);
+	r.loaded = true;
+	for (size_t i = 0; i < ARRAY_SIZE(quiet); i++)
+		backend_report_parse_line(&r, quiet[i], strlen(quiet[i]));
+	assert_false(r.oom);
+	assert_int_equal(r.n_bufs, 0);
+	assert_int_equal(r.n_lines, ARRAY_SIZE(quiet));
+	for (size_t i = 0; i < ARRAY_SIZE(loud); i++) {
+		backend_report_init(&r);
+		r.loaded = true;
+		backend_report_parse_line(&r, loud[i], strlen(loud[i]));
+		assert_true(r.oom);
+	}
+	/* while loading, an info line's buffer counts */
+	backend_report_init(&r);
+	backend_report_parse_line(&r, quiet[2], strlen(quiet[2]));
+	assert_int_equal(r.n_bufs, 1);
+}
+
 static void test_clip(void **state)
 {
 	static const char *const lines[] = {
@@ -1043,6 +1079,7 @@ int main(void)
 		cmocka_unit_test(test_pick_port),
 		cmocka_unit_test(test_rss),
 		cmocka_unit_test(test_cpu),
+		cmocka_unit_test(test_loaded),
 	};
 
 	/* orphaned grandchildren come to us, to be reaped */
