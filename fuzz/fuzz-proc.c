@@ -14,9 +14,10 @@
  *    7 a hex id (0x1002)        17 one kernel message (OOM kill, summary)
  *    8 a one-line file (comm)   18 base/parse.c's numbers, sizes, durations
  *    9 /proc/swaps              19 amdgpu numbers (binary): GTT limit, kind
+ *                               20 /proc/PID/fdinfo/FD (DRM client stats)
  *
  * (The seeds, in fuzz/corpus/proc and made by fuzz/run.sh, start with a
- * letter: 'd' + the number, "d" meminfo to "w" amdgpu.)
+ * letter: 'd' + the number, "d" meminfo to "x" fdinfo.)
  *
  * Checked besides memory safety: results stay inside their buffers and
  * their documented ranges. */
@@ -32,7 +33,7 @@
 
 #include "fuzz-util.h"
 
-#define PARSERS 20
+#define PARSERS 21
 
 static bool terminated(const char *s, size_t size)
 {
@@ -337,12 +338,31 @@ static void p_amdgpu(const char *t, size_t n)
 	FUZZ_CHECK(reason[0] == '\0');
 }
 
+static void p_fdinfo(const char *t, size_t n)
+{
+	struct probe_drm_fdinfo f, g;
+	int rc;
+
+	memset(&f, 0x55, sizeof(f));
+	memset(&g, 0xaa, sizeof(g));
+	rc = probe_parse_drm_fdinfo(t, n, &f);
+	FUZZ_CHECK(rc == 0 || rc == -ENOENT || rc == -EBADMSG || rc == -ERANGE);
+	/* nothing of what was in the struct before shows through */
+	FUZZ_CHECK(probe_parse_drm_fdinfo(t, n, &g) == rc);
+	if (rc < 0)
+		return;
+	FUZZ_CHECK(memcmp(&f, &g, sizeof(f)) == 0);
+	FUZZ_CHECK(terminated(f.driver, sizeof(f.driver)) && clean(f.driver) && f.driver[0]);
+	FUZZ_CHECK(terminated(f.pdev, sizeof(f.pdev)) && clean(f.pdev));
+	FUZZ_CHECK(f.has_client_id || f.client_id == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static void (*const parsers[PARSERS])(const char *, size_t) = {
 		p_meminfo, p_thp,   p_cgroup, p_limit, p_number, p_keyed,   p_uevent,
 		p_hex,     p_line,  p_swaps,  p_psi,   p_limits, p_buddy,   p_status,
-		p_node,    p_cmdline, p_kmsg, p_message, p_base, p_amdgpu,
+		p_node,    p_cmdline, p_kmsg, p_message, p_base, p_amdgpu, p_fdinfo,
 	};
 
 	if (size < 1)

@@ -76,6 +76,7 @@ seeds_proc() {
 	find "$FIX/probe" "$FIX/doctor" -type f ! -name '*.md' ! -name '*.conf' 2>/dev/null |
 	while read -r f; do
 		case $f in
+		*/proc/*/fdinfo/*) p=x ;;
 		*/proc/meminfo) p=d ;;
 		*/transparent_hugepage/*) p=e ;;
 		*/proc/*/cgroup) p=f ;;

@@ -6,7 +6,7 @@
  * /llmem/status: state, size, processor split, keep-alive countdown,
  * requests in flight and queued) or, when no daemon answers, each
  * llama-server process in /proc with its resident memory and the GPU
- * memory NVML lists for it. ncurses, refreshed every -d seconds; keys: s
+ * memory NVML or amdgpu (fdinfo) lists for it. ncurses, refreshed every -d seconds; keys: s
  * or F6 sort, up/down select, u unload the selected model, q quit. With
  * -n N, or when stdout is not a terminal, it prints plain snapshots. */
 #include "base/compat.h"
@@ -339,7 +339,7 @@ static void machine_read(struct top *t)
 
 /* ---- llama-server processes (no daemon) ---- */
 
-/* GPU memory NVML lists for pid: the sum over the GPUs; false if none. */
+/* GPU memory the probe lists for pid (NVML, amdgpu fdinfo): the sum over the GPUs; false if none. */
 static bool gpu_of(const struct top *t, uint32_t pid, uint64_t *bytes)
 {
 	bool found = false;

@@ -119,8 +119,13 @@ static void text_device(FILE *fp, const struct probe_result *r, const struct pro
 			out_print_escaped(fp, p->comm, strlen(p->comm));
 		else
 			fputs("(not visible here)", fp);
-		fprintf(fp, ", %s (%s)\n", p->used == PROBE_UNKNOWN ? "size unknown" : hb(s[0], 32, p->used),
+		fprintf(fp, ", %s (%s", p->used == PROBE_UNKNOWN ? "size unknown" : hb(s[0], 32, p->used),
 			p->type == PROBE_PROC_GRAPHICS ? "graphics" : "compute");
+		if (d->vendor == PROBE_VENDOR_AMD && (p->vram != PROBE_UNKNOWN || p->gtt != PROBE_UNKNOWN))
+			fprintf(fp, "; VRAM %s, GTT %s",
+				p->vram == PROBE_UNKNOWN ? "?" : hb(s[1], 32, p->vram),
+				p->gtt == PROBE_UNKNOWN ? "?" : hb(s[2], 32, p->gtt));
+		fputs(")\n", fp);
 	}
 	if (d->procs_truncated)
 		fprintf(fp, "           process   ... more than %d\n", PROBE_MAX_PROCS);
@@ -255,11 +260,17 @@ static json_t *json_device(const struct probe_result *r, const struct probe_devi
 						       u64n(d->draws[k].cap), "used", u64n(d->draws[k].used)));
 	for (size_t i = 0; i < d->n_procs; i++) {
 		const struct probe_proc *p = &d->procs[i];
+		json_t *po = json_pack("{s:I, s:o, s:s, s:o}", "pid", (json_int_t)p->pid, "name",
+				       strn(p->comm), "type",
+				       p->type == PROBE_PROC_GRAPHICS ? "graphics" : "compute", "used",
+				       u64n(p->used));
 
-		json_array_append_new(procs, json_pack("{s:I, s:o, s:s, s:o}", "pid", (json_int_t)p->pid,
-						       "name", strn(p->comm), "type",
-						       p->type == PROBE_PROC_GRAPHICS ? "graphics" : "compute",
-						       "used", u64n(p->used)));
+		/* amdgpu says where it is: VRAM, or GTT (system RAM) */
+		if (po && d->vendor == PROBE_VENDOR_AMD) {
+			json_object_set_new(po, "vram", u64n(p->vram));
+			json_object_set_new(po, "gtt", u64n(p->gtt));
+		}
+		json_array_append_new(procs, po);
 	}
 	o = json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "id",
 		      strj(d->id), "kind", probe_dev_kind_name(d->kind), "vendor",

@@ -780,8 +780,9 @@ static void check_gpu_procs(const struct probe_doctor_facts *f, struct probe_che
 			continue;
 		cat(c->found, sizeof(c->found), "%s%s (%s): ", n_gpus ? "; " : "", d->id, d->model);
 		n_gpus++;
-		if (d->vendor == PROBE_VENDOR_AMD) {
-			cat(c->found, sizeof(c->found), "%s of %s VRAM in use (amdgpu lists no processes)",
+		if (d->vendor == PROBE_VENDOR_AMD && d->n_procs == 0) {
+			/* no DRM client found: none, or other users' (unreadable) */
+			cat(c->found, sizeof(c->found), "%s of %s VRAM in use (no process found holding it)",
 			    hb(d->amd.vram_used).s, hb(d->amd.vram_total).s);
 			continue;
 		}
@@ -822,7 +823,7 @@ static void check_gpu_procs(const struct probe_doctor_facts *f, struct probe_che
 			  pids);
 	else
 		probe_fmt(c->fix, sizeof(c->fix),
-			  "close the programs that hold GPU memory (nvidia-smi lists them)");
+			  "close the programs that hold GPU memory (llmem devices lists them)");
 }
 
 /* ---- an AMD APU's GTT -------------------------------------------------------- */

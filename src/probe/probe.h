@@ -1,7 +1,8 @@
 /* probe.h: what memory this machine has for a model, and where. The probe
  * reads system RAM (/proc/meminfo), the memory limit of the cgroup the
  * process runs in, NVIDIA GPUs through NVML (loaded with dlopen) and AMD
- * GPUs through amdgpu's sysfs files, and describes the result as memory
+ * GPUs through amdgpu's sysfs files (their processes through the DRM
+ * clients in /proc/PID/fdinfo), and describes the result as memory
  * pools (system RAM, a GPU's own VRAM) and the devices that draw on them.
  * A unified GPU (GB10, Strix Halo) draws on the system pool beside the
  * CPU, and the pool's free memory is counted once.
@@ -100,11 +101,20 @@ enum probe_proc_type {
 	PROBE_PROC_GRAPHICS,
 };
 
-/* A process holding GPU memory. */
+/* A process holding GPU memory. NVIDIA: from NVML's compute and
+ * graphics lists. AMD: from the DRM clients in ROOT/proc/PID/fdinfo (see
+ * probe_amdgpu_procs_read()); it is "graphics" when it kept the gfx
+ * engine busy and never the compute engine, else "compute" (ROCm's
+ * queues are the process's own: they show no engine time at all). */
 struct probe_proc {
 	uint32_t pid;
 	uint8_t type;      /* enum probe_proc_type */
-	uint64_t used;     /* bytes, PROBE_UNKNOWN when the driver cannot say */
+	uint64_t used;     /* bytes, PROBE_UNKNOWN when the driver cannot say;
+	                    * AMD: its VRAM on a discrete card, VRAM + GTT on
+	                    * a unified one (what the device's total counts) */
+	uint64_t vram;     /* AMD: bytes resident in VRAM; PROBE_UNKNOWN for */
+	uint64_t gtt;      /* NVIDIA or when not reported. GTT: system RAM
+	                    * mapped for the GPU */
 	char comm[32];     /* ROOT/proc/PID/comm, "" when not visible */
 };
 
@@ -248,6 +258,29 @@ int probe_parse_hex_u16(const char *text, size_t n, uint16_t *ret) ATTR_WUR;
  * trailing newline; control bytes become '?'. Returns the length. */
 size_t probe_parse_line(const char *text, size_t n, char *buf, size_t bufsz);
 
+/* One DRM client's fdinfo (ROOT/proc/PID/fdinfo/FD of a DRM device
+ * file), in the kernel's format (Documentation/gpu/drm-usage-stats.rst):
+ * "key:<tab>value" lines. Memory values are "<uint> [KiB|MiB|GiB]"
+ * (bytes without a unit); per region (vram, gtt) the resident size is
+ * drm-resident-<region> (kernel 6.11+), else drm-memory-<region> (the
+ * legacy key, also resident), else drm-total-<region>. */
+struct probe_drm_fdinfo {
+	char driver[16];       /* drm-driver: "amdgpu", "i915", ... */
+	char pdev[32];         /* drm-pdev: "0000:03:00.0"; "" when not there */
+	uint64_t client_id;    /* drm-client-id: fds sharing one are one client */
+	bool has_client_id;
+	uint64_t vram, gtt;    /* bytes resident; PROBE_UNKNOWN when not there */
+	uint64_t engine_gfx;   /* drm-engine-gfx / -compute: ns busy, 0 when */
+	uint64_t engine_compute; /* not there */
+};
+
+/* 0; -ENOENT when text has no drm-driver line (the fdinfo of a file, a
+ * socket, /dev/kfd...); -EBADMSG for a malformed value of a key above
+ * (no number, an unknown unit, an empty or too long driver or pdev);
+ * -ERANGE for a size over 2^64 bytes. Other lines are skipped; of a key
+ * given twice the last counts. */
+int probe_parse_drm_fdinfo(const char *text, size_t n, struct probe_drm_fdinfo *ret) ATTR_WUR;
+
 /* AMD PCI device ids: whether it is an APU's integrated GPU, and a
  * marketing name for a few well-known ids (NULL otherwise). */
 bool probe_amd_id_is_apu(uint16_t device);
@@ -331,6 +364,16 @@ void probe_nvml_read(const char *nvml_path, const char *root, struct probe_resul
 /* AMD GPUs from ROOT/sys/class/drm/card* (amdgpu) and the TTM limits.
  * Appends GPUs to r->devices; r->amdgpu says how it went. */
 void probe_amdgpu_read(const char *root, struct probe_result *r);
+
+/* The processes holding memory on the AMD GPUs already in r->devices
+ * (matched by drm-pdev against bus_id; with one AMD GPU, a client with no
+ * drm-pdev is its): every amdgpu DRM client in ROOT/proc/PID/fdinfo/FD,
+ * each client id counted once per GPU (for the lowest pid holding it),
+ * summed per process. Processes whose fdinfo cannot be read are skipped.
+ * With more than PROBE_MAX_PROCS the largest are kept (procs_truncated);
+ * the list is sorted by used, largest first. Called by
+ * probe_amdgpu_read(). */
+void probe_amdgpu_procs_read(const char *root, struct probe_result *r);
 
 /* Everything: system, NVML, amdgpu, then the pools. r is overwritten.
  * 0, or the error of probe_system_read(). */

@@ -4,7 +4,8 @@
  * mem_info_gtt_total, mem_info_gtt_used}, and the GTT caps in
  * ROOT/sys/module/ttm/parameters/pages_limit and
  * ROOT/sys/module/amdgpu/parameters/gttsize. Whether a card is an APU
- * is decided in parse-amdgpu.c. */
+ * is decided in parse-amdgpu.c; the processes using the cards are read
+ * in read-fdinfo.c. */
 #include "base/compat.h"
 
 #include <dirent.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "probe/probe-int.h"
 #include "probe/probe.h"
@@ -59,6 +61,30 @@ static int card_hex(const char *root, unsigned card, const char *file, uint16_t 
 	e = probe_parse_hex_u16(buf, n, ret);
 	free(buf);
 	return e;
+}
+
+/* Without PCI_SLOT_NAME in the uevent: the PCI address that the
+ * ROOT/sys/class/drm/cardN/device link's target ends with
+ * ("../../../0000:03:00.0"); buf is left empty when it does not look like
+ * one. */
+static void link_slot(const char *root, unsigned card, char *buf, size_t bufsz)
+{
+	char rel[64], path[PROBE_PATH_MAX * 2], target[PROBE_PATH_MAX];
+	const char *base;
+	ssize_t n;
+
+	snprintf(rel, sizeof(rel), "sys/class/drm/card%u/device", card);
+	if (probe_path_join(path, sizeof(path), root, rel) < 0)
+		return;
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return;
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	/* dddd:bb:dd.f */
+	if (strlen(base) == 12 && base[4] == ':' && base[7] == ':' && base[10] == '.')
+		probe_span_copy(buf, bufsz, base, 12);
 }
 
 static void card_read(const char *root, unsigned card, struct probe_result *r)
@@ -109,7 +135,10 @@ static void card_read(const char *root, unsigned card, struct probe_result *r)
 	snprintf(d->id, sizeof(d->id), "ROCm%u", r->amdgpu.n_gpus);
 	d->vendor = PROBE_VENDOR_AMD;
 	d->kind = (uint8_t)probe_amdgpu_kind(&a, d->reason, sizeof(d->reason));
-	probe_span_copy(d->bus_id, sizeof(d->bus_id), ue.slot, strlen(ue.slot));
+	if (ue.slot[0])
+		probe_span_copy(d->bus_id, sizeof(d->bus_id), ue.slot, strlen(ue.slot));
+	else
+		link_slot(root, card, d->bus_id, sizeof(d->bus_id));
 	if (card_file(root, card, "product_name", &buf, &n) == 0) {
 		probe_parse_line(buf, n, d->model, sizeof(d->model));
 		free(buf);
@@ -197,6 +226,7 @@ void probe_amdgpu_read(const char *root, struct probe_result *r)
 	qsort(cards, n_cards, sizeof(cards[0]), cmp_unsigned);
 	for (size_t i = 0; i < n_cards; i++)
 		card_read(root, cards[i], r);
+	probe_amdgpu_procs_read(root, r);
 	if (src->n_gpus) {
 		src->state = PROBE_SRC_OK;
 		probe_fmt(src->msg, sizeof(src->msg), "%u GPU%s", src->n_gpus, src->n_gpus == 1 ? "" : "s");

@@ -232,6 +232,7 @@ static void proc_add(struct probe_device *d, const char *root, uint32_t pid, uin
 	p->pid = pid;
 	p->type = type;
 	p->used = used == NVML_VALUE_NOT_AVAILABLE ? PROBE_UNKNOWN : used;
+	p->vram = p->gtt = PROBE_UNKNOWN; /* AMD's */
 	/* the pid is the host's: in a container it may not be visible */
 	snprintf(rel, sizeof(rel), "proc/%u/comm", pid);
 	if (probe_file_read(root, rel, &buf, &n) == 0) {

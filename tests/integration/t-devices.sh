@@ -131,7 +131,9 @@ expect "nvidia-2gpu: names, PCI ids and the processes using each GPU" \
 	devices/id=CUDA0/processes/pid=4242/type compute \
 	devices/id=CUDA0/processes/pid=1873/name Xorg \
 	devices/id=CUDA0/processes/pid=1873/type graphics \
-	devices/id=CUDA1/processes/# 0 devices/id=CUDA1/model "NVIDIA GeForce RTX 3060"
+	devices/id=CUDA1/processes/# 0 devices/id=CUDA1/model "NVIDIA GeForce RTX 3060" \
+	devices/id=CUDA0/processes/pid=4242/vram "(missing)" \
+	devices/id=CUDA0/processes/pid=4242/gtt "(missing)"
 cp "$tmp/out" "$tmp/nvidia.json"
 
 # the entry points chosen: the newest the library has
@@ -220,6 +222,30 @@ expect "amd-discrete: its VRAM is its pool" \
 	pools/id=ROCm0/total 25753026560 pools/id=ROCm0/available $((25753026560 - 1610612736)) \
 	pools/id=ROCm0/budget $((25753026560 - 1610612736 - GIB)) \
 	pools/id=system/devices '["CPU"]'
+# proc/PID/fdinfo (Linux 6.8 keys): llama-server's client 12 on two fds
+# counted once, plus its client 13 (1 GiB + 64 MiB); steam's client is on
+# another GPU (drm-pdev 0000:0e:00.0); kthreadd has no fdinfo
+expect "amd-discrete: the processes using it, from their DRM fdinfo" \
+	devices/id=ROCm0/processes/# 3 devices/id=ROCm0/processes_truncated false \
+	devices/id=ROCm0/processes/0/pid 4242 \
+	devices/id=ROCm0/processes/pid=4242/name llama-server \
+	devices/id=ROCm0/processes/pid=4242/type compute \
+	devices/id=ROCm0/processes/pid=4242/used $((1088 * 1048576)) \
+	devices/id=ROCm0/processes/pid=4242/vram $((1088 * 1048576)) \
+	devices/id=ROCm0/processes/pid=4242/gtt $((28 * 1048576)) \
+	devices/id=ROCm0/processes/pid=1873/name Xorg \
+	devices/id=ROCm0/processes/pid=1873/type graphics \
+	devices/id=ROCm0/processes/pid=1873/used 268435456 \
+	devices/id=ROCm0/processes/pid=2101/name gnome-shell \
+	devices/id=ROCm0/processes/pid=2101/used $((96 * 1048576)) \
+	devices/id=ROCm0/processes/pid=3300/name "(missing)"
+LLMEM_NVML=none "$LLMEM" devices --root "$FIX/amd-discrete" >"$tmp/out" 2>&1 </dev/null
+if grep -q "process   4242 llama-server, 1.06 GiB (compute; VRAM 1.06 GiB, GTT 28.00 MiB)" "$tmp/out" &&
+	grep -q "process   1873 Xorg, 256.00 MiB (graphics; " "$tmp/out" && ! grep -q steam "$tmp/out"; then
+	ok "amd-discrete text: its processes, VRAM and GTT"
+else
+	not_ok "amd-discrete text: $(grep process "$tmp/out")"
+fi
 
 # --- AMD Strix Halo: 512 MiB carve-out, 120 GiB GTT capped at 96 GiB by TTM
 devices strix-halo
@@ -237,6 +263,20 @@ expect "strix-halo: unified, VRAM + min(GTT, TTM limit), the GTT part drawn from
 	pools/id=ROCm0/budget $((536870912 - 98566144)) \
 	devices/id=ROCm0/budget $((96 * GIB - 268435456 + 536870912 - 98566144)) \
 	system/ttm_pages_limit 25165824 system/amdgpu_gttsize_mib 122880
+# Linux 6.14 keys (drm-resident-* wins over drm-total-*); on a unified GPU
+# a process's used is its VRAM and its GTT
+expect "strix-halo: the processes using it, VRAM and GTT both counted" \
+	devices/id=ROCm0/processes/# 2 \
+	devices/id=ROCm0/processes/0/name llama-server \
+	devices/id=ROCm0/processes/0/type compute \
+	devices/id=ROCm0/processes/0/vram $((32 * 1048576)) \
+	devices/id=ROCm0/processes/0/gtt $((176 * 1048576)) \
+	devices/id=ROCm0/processes/0/used $((208 * 1048576)) \
+	devices/id=ROCm0/processes/1/name gnome-shell \
+	devices/id=ROCm0/processes/1/type graphics \
+	devices/id=ROCm0/processes/1/vram $((40 * 1048576)) \
+	devices/id=ROCm0/processes/1/used $((64 * 1048576)) \
+	devices/id=ROCm0/processes/pid=7200/name "(missing)"
 
 # --- no GPU: a server, llama.service with MemoryHigh=12G ------------------
 devices no-gpu

@@ -2,7 +2,8 @@
  * (missing fields, huge numbers, garbage), the pool and budget arithmetic
  * on hand-made readings, and every fixture machine of
  * tests/fixtures/probe/ read end to end (the NVIDIA ones through the fake
- * NVML in $TOOLS/libfake-nvml.so). Run from the repository root, as
+ * NVML in $TOOLS/libfake-nvml.so; the AMD ones' processes from their
+ * proc/PID/fdinfo). Run from the repository root, as
  * tests/run.sh does. */
 #include "base/compat.h"
 
@@ -303,6 +304,131 @@ static void test_hex_and_line(void **state)
 	assert_int_equal(probe_parse_line(S("a very long process name"), buf, sizeof(buf)), 15);
 	assert_int_equal(probe_parse_line(S("\n"), buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "");
+}
+
+/* ---- DRM fdinfo ------------------------------------------------------- */
+
+/* amdgpu on Linux 6.8: legacy keys, a space before the tab of some */
+static const char fdinfo_68[] =
+	"pos:\t0\n"
+	"flags:\t02100002\n"
+	"mnt_id:\t26\n"
+	"ino:\t1060\n"
+	"drm-driver:\tamdgpu\n"
+	"drm-client-id:\t12\n"
+	"drm-pdev:\t0000:03:00.0\n"
+	"pasid:\t32771\n"
+	"drm-memory-vram:\t1048576 KiB\n"
+	"drm-memory-gtt: \t20480 KiB\n"
+	"drm-memory-cpu: \t0 KiB\n"
+	"amd-memory-visible-vram:\t1048576 KiB\n"
+	"amd-requested-gtt:\t20480 KiB\n"
+	"drm-engine-gfx:\t8523941020 ns\n"
+	"drm-engine-dma:\t10448112 ns\n";
+
+/* amdgpu on Linux 6.14: drm-total/-resident first, MiB when aligned; the
+ * total (what was asked for) is larger than what is resident */
+static const char fdinfo_614[] =
+	"drm-driver:\tamdgpu\n"
+	"drm-client-id:\t40\n"
+	"drm-pdev:\t0000:C5:00.0\n"
+	"drm-total-gtt:\t160 MiB\n"
+	"drm-resident-gtt:\t160 MiB\n"
+	"drm-total-vram:\t48 MiB\n"
+	"drm-resident-vram:\t40 MiB\n"
+	"drm-purgeable-vram:\t0\n"
+	"drm-memory-vram:\t1 GiB\n"
+	"drm-memory-gtt: \t163840 KiB\n"
+	"drm-engine-compute:\t912345678 ns"; /* no newline at the end */
+
+static void test_drm_fdinfo(void **state)
+{
+	struct probe_drm_fdinfo f;
+
+	(void)state;
+	assert_int_equal(probe_parse_drm_fdinfo(S(fdinfo_68), &f), 0);
+	assert_string_equal(f.driver, "amdgpu");
+	assert_string_equal(f.pdev, "0000:03:00.0");
+	assert_true(f.has_client_id);
+	assert_int_equal(f.client_id, 12);
+	assert_int_equal(f.vram, GIB);
+	assert_int_equal(f.gtt, 20 * MIB);
+	assert_int_equal(f.engine_gfx, 8523941020u);
+	assert_int_equal(f.engine_compute, 0);
+	/* resident wins over the legacy key and over total, in any order */
+	assert_int_equal(probe_parse_drm_fdinfo(S(fdinfo_614), &f), 0);
+	assert_string_equal(f.pdev, "0000:C5:00.0");
+	assert_int_equal(f.vram, 40 * MIB);
+	assert_int_equal(f.gtt, 160 * MIB);
+	assert_int_equal(f.engine_compute, 912345678);
+	/* only drm-total: that is all there is */
+	assert_int_equal(probe_parse_drm_fdinfo(S("drm-driver: i915\ndrm-total-vram: 4096\n"
+						  "drm-memory-gtt: 2 MiB\ndrm-total-gtt: 9 MiB\n"), &f), 0);
+	assert_string_equal(f.driver, "i915");
+	assert_int_equal(f.vram, 4096);
+	assert_int_equal(f.gtt, 2 * MIB);
+	/* not a DRM file: a regular file's, an eventfd's, /dev/kfd's */
+	assert_int_equal(probe_parse_drm_fdinfo(S("pos:\t0\nflags:\t02\nmnt_id:\t26\nino:\t1045\n"), &f),
+			 -ENOENT);
+	assert_int_equal(probe_parse_drm_fdinfo(S("eventfd-count:                0\neventfd-id: 3\n"), &f),
+			 -ENOENT);
+	assert_int_equal(probe_parse_drm_fdinfo(S(""), &f), -ENOENT);
+}
+
+static void test_drm_fdinfo_hostile(void **state)
+{
+	static const struct { const char *text; int rc; } cases[] = {
+		/* missing keys: fine, unknown */
+		{ "drm-driver:\tamdgpu\n", 0 },
+		/* huge numbers */
+		{ "drm-driver:\tamdgpu\ndrm-memory-vram:\t99999999999999999999999 KiB\n", -ERANGE },
+		{ "drm-driver:\tamdgpu\ndrm-memory-vram:\t18014398509481984 KiB\n", -ERANGE },
+		{ "drm-driver:\tamdgpu\ndrm-resident-gtt:\t18446744073709551615\n", -ERANGE },
+		{ "drm-driver:\tamdgpu\ndrm-total-vram:\t17592186044416 MiB\n", -ERANGE },
+		{ "drm-driver:\tamdgpu\ndrm-client-id:\t18446744073709551616\n", -ERANGE },
+		/* bad units and numbers */
+		{ "drm-driver:\tamdgpu\ndrm-memory-vram:\t12 kB\n", -EBADMSG },
+		{ "drm-driver:\tamdgpu\ndrm-memory-vram:\t12 KB\n", -EBADMSG },
+		{ "drm-driver:\tamdgpu\ndrm-memory-vram:\t12 KiBx\n", -EBADMSG },
+		{ "drm-driver:\tamdgpu\ndrm-memory-vram:\t12 KiB KiB\n", -EBADMSG },
+		{ "drm-driver:\tamdgpu\ndrm-memory-vram:\tKiB\n", -EBADMSG },
+		{ "drm-driver:\tamdgpu\ndrm-memory-vram:\t-1 KiB\n", -EBADMSG },
+		{ "drm-driver:\tamdgpu\ndrm-memory-vram:\t1.5 MiB\n", -EBADMSG },
+		{ "drm-driver:\tamdgpu\ndrm-memory-gtt:\t0x10\n", -EBADMSG },
+		{ "drm-driver:\tamdgpu\ndrm-engine-gfx:\t12 ms\n", -EBADMSG },
+		{ "drm-driver:\tamdgpu\ndrm-client-id:\tmany\n", -EBADMSG },
+		/* truncated lines */
+		{ "drm-driver:\tamdgpu\ndrm-memory-vram:", -EBADMSG },
+		{ "drm-driver:\tamdgpu\ndrm-memory-vr", 0 },
+		{ "drm-driver:", -EBADMSG },
+		{ "drm-driv", -ENOENT },
+		{ "drm-driver:\tamdgpu\ndrm-pdev:\n", -EBADMSG },
+		/* a driver or pdev that does not fit */
+		{ "drm-driver:\tamdgpu-with-a-long-name\n", -EBADMSG },
+		{ "drm-driver:\tamdgpu\ndrm-pdev:\t0000:03:00.0:0000:03:00.0:0000:03:00.0\n", -EBADMSG },
+		/* keys llmem does not read may hold anything */
+		{ "drm-driver:\tamdgpu\ndrm-memory-cpu:\tlots\namd-evicted-vram:\t?\ndrm-engine-dma: x\n"
+		  "\n:\n::::\n\x01\x02\n", 0 },
+	};
+	struct probe_drm_fdinfo f;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		int rc = probe_parse_drm_fdinfo(cases[i].text, strlen(cases[i].text), &f);
+
+		if (rc != cases[i].rc)
+			fail_msg("case %zu: %d, expected %d", i, rc, cases[i].rc);
+	}
+	/* a NUL byte inside a number */
+	assert_int_equal(probe_parse_drm_fdinfo(S("drm-driver:\tamdgpu\ndrm-memory-vram:\t1\0002 KiB\n"), &f),
+			 -EBADMSG);
+	assert_int_equal(probe_parse_drm_fdinfo(S("drm-driver:\tamdgpu\n"), &f), 0);
+	assert_true(f.vram == PROBE_UNKNOWN && f.gtt == PROBE_UNKNOWN);
+	assert_false(f.has_client_id);
+	assert_string_equal(f.pdev, "");
+	/* control bytes in a text value are replaced */
+	assert_int_equal(probe_parse_drm_fdinfo(S("drm-driver:\tamd\x1bgpu\n"), &f), 0);
+	assert_string_equal(f.driver, "amd?gpu");
 }
 
 static void test_amdgpu_kind(void **state)
@@ -643,6 +769,22 @@ static void test_fixture_amd_discrete(void **state)
 	assert_int_equal(d->amd.vram_total, 25753026560u);
 	assert_int_equal(pool(r, "ROCm0")->available, 25753026560u - 1536 * MIB);
 	assert_int_equal(budget_of(r, "ROCm0"), 25753026560u - 1536 * MIB - GIB);
+	/* from fdinfo: llama-server's client 12 (on two fds) once, plus client
+	 * 13; steam's client on another GPU is not this card's */
+	assert_int_equal(d->n_procs, 3);
+	assert_false(d->procs_truncated);
+	assert_int_equal(d->procs[0].pid, 4242);
+	assert_string_equal(d->procs[0].comm, "llama-server");
+	assert_int_equal(d->procs[0].type, PROBE_PROC_COMPUTE);
+	assert_int_equal(d->procs[0].used, 1088 * MIB);
+	assert_int_equal(d->procs[0].vram, 1088 * MIB);
+	assert_int_equal(d->procs[0].gtt, 28 * MIB);
+	assert_int_equal(d->procs[1].pid, 1873);
+	assert_string_equal(d->procs[1].comm, "Xorg");
+	assert_int_equal(d->procs[1].type, PROBE_PROC_GRAPHICS);
+	assert_int_equal(d->procs[1].used, 256 * MIB);
+	assert_int_equal(d->procs[2].pid, 2101);
+	assert_int_equal(d->procs[2].used, 96 * MIB);
 	free(r);
 }
 
@@ -669,6 +811,17 @@ static void test_fixture_strix_halo(void **state)
 	assert_int_equal(b.pools[0].headroom, 13615723724u + GIB);
 	assert_int_equal(b.pools[1].headroom, 0);
 	assert_int_equal(b.device_max[1], 96 * GIB - 256 * MIB + 512 * MIB - 94 * MIB);
+	/* unified: a process's VRAM and GTT both count (Linux 6.14 keys) */
+	assert_int_equal(d->n_procs, 2);
+	assert_int_equal(d->procs[0].pid, 7001);
+	assert_int_equal(d->procs[0].type, PROBE_PROC_COMPUTE);
+	assert_int_equal(d->procs[0].vram, 32 * MIB);
+	assert_int_equal(d->procs[0].gtt, 176 * MIB);
+	assert_int_equal(d->procs[0].used, 208 * MIB);
+	assert_string_equal(d->procs[1].comm, "gnome-shell");
+	assert_int_equal(d->procs[1].type, PROBE_PROC_GRAPHICS);
+	assert_int_equal(d->procs[1].vram, 40 * MIB); /* resident, not total */
+	assert_int_equal(d->procs[1].used, 64 * MIB);
 	free(r);
 }
 
@@ -764,6 +917,85 @@ static void test_hostile_tree(void **state)
 	free(r);
 }
 
+/* Two AMD GPUs (the second's PCI address only in its device link), more
+ * processes than are listed, a client shared by two processes, fdinfo
+ * that is not there or not DRM. */
+static void test_amd_procs_tree(void **state)
+{
+	char dir[] = "/tmp/llmem-probe-XXXXXX", cmd[600], rel[128], text[512], link[600];
+	struct probe_result *r = calloc(1, sizeof(*r));
+	struct probe_options o = { 0 };
+	const struct probe_device *a, *b;
+	struct diag d;
+
+	(void)state;
+	assert_non_null(r);
+	assert_non_null(mkdtemp(dir));
+	o.root = dir;
+	put(dir, "proc/meminfo", "MemTotal: 67108864 kB\nMemAvailable: 33554432 kB\n");
+	put(dir, "sys/class/drm/card0/device/uevent",
+	    "DRIVER=amdgpu\nPCI_ID=1002:744C\nPCI_SLOT_NAME=0000:03:00.0\n");
+	put(dir, "sys/class/drm/card0/device/mem_info_vram_total", "25753026560\n");
+	put(dir, "sys/devices/pci0000:00/0000:0c:00.0/uevent", "DRIVER=amdgpu\nPCI_ID=1002:73BF\n");
+	put(dir, "sys/devices/pci0000:00/0000:0c:00.0/mem_info_vram_total", "17163091968\n");
+	snprintf(link, sizeof(link), "%s/sys/class/drm/card1", dir);
+	mkdir(link, 0755);
+	snprintf(link, sizeof(link), "%s/sys/class/drm/card1/device", dir);
+	assert_int_equal(symlink("../../../devices/pci0000:00/0000:0c:00.0", link), 0);
+	/* 40 processes with a client each on card0, pid 100 + i holding
+	 * (i + 1) MiB; the 8 smallest do not make the list */
+	for (int i = 0; i < 40; i++) {
+		snprintf(rel, sizeof(rel), "proc/%d/fdinfo/5", 100 + i);
+		snprintf(text, sizeof(text),
+			 "pos:\t0\ndrm-driver:\tamdgpu\ndrm-pdev:\t0000:03:00.0\n"
+			 "drm-client-id:\t%d\ndrm-memory-vram:\t%d KiB\n", 1000 + i, (i + 1) * 1024);
+		put(dir, rel, text);
+		snprintf(rel, sizeof(rel), "proc/%d/comm", 100 + i);
+		put(dir, rel, "worker\n");
+	}
+	/* card1 (found by its link): client 7 in pids 50 and 60 (a fork), 60
+	 * has client 8 too; an fd with no pdev cannot say which card it is */
+	put(dir, "proc/50/fdinfo/3", "drm-driver:\tamdgpu\ndrm-pdev:\t0000:0c:00.0\n"
+	    "drm-client-id:\t7\ndrm-memory-vram:\t4 GiB\n");
+	put(dir, "proc/60/fdinfo/3", "drm-driver:\tamdgpu\ndrm-pdev:\t0000:0C:00.0\n"
+	    "drm-client-id:\t7\ndrm-memory-vram:\t4 GiB\n");
+	put(dir, "proc/60/fdinfo/4", "drm-driver:\tamdgpu\ndrm-pdev:\t0000:0c:00.0\n"
+	    "drm-client-id:\t8\ndrm-memory-vram:\t1 MiB\n");
+	put(dir, "proc/60/fdinfo/5", "drm-driver:\tamdgpu\ndrm-client-id:\t9\ndrm-memory-vram:\t1 MiB\n");
+	/* garbage and other drivers: skipped */
+	put(dir, "proc/61/fdinfo/1", "drm-driver:\tamdgpu\ndrm-pdev:\t0000:0c:00.0\n"
+	    "drm-memory-vram:\tlots\n");
+	put(dir, "proc/62/fdinfo/1", "drm-driver:\ti915\ndrm-pdev:\t0000:0c:00.0\n"
+	    "drm-total-local0:\t4 GiB\n");
+	put(dir, "proc/63/fdinfo/x", "drm-driver:\tamdgpu\ndrm-pdev:\t0000:0c:00.0\n");
+	put(dir, "proc/64/comm", "no-fdinfo\n");
+	put(dir, "proc/65x/fdinfo/1", "drm-driver:\tamdgpu\ndrm-pdev:\t0000:0c:00.0\n");
+	diag_init(&d);
+	assert_int_equal(probe_run(&o, r, &d), 0);
+	assert_int_equal(r->n_devices, 3);
+	a = &r->devices[1];
+	b = &r->devices[2];
+	assert_string_equal(b->bus_id, "0000:0c:00.0");
+	assert_true(a->procs_truncated);
+	assert_int_equal(a->n_procs, PROBE_MAX_PROCS);
+	for (size_t i = 0; i < a->n_procs; i++) {
+		assert_int_equal(a->procs[i].pid, 139 - i);
+		assert_int_equal(a->procs[i].used, (40 - i) * MIB);
+		assert_string_equal(a->procs[i].comm, "worker");
+	}
+	assert_false(b->procs_truncated);
+	assert_int_equal(b->n_procs, 2);
+	assert_int_equal(b->procs[0].pid, 50);
+	assert_int_equal(b->procs[0].used, 4 * GIB);
+	assert_string_equal(b->procs[0].comm, "");
+	assert_int_equal(b->procs[1].pid, 60);
+	assert_int_equal(b->procs[1].used, MIB);
+	assert_int_equal(b->procs[1].gtt, PROBE_UNKNOWN);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -778,6 +1010,8 @@ int main(void)
 		cmocka_unit_test(test_keyed),
 		cmocka_unit_test(test_uevent),
 		cmocka_unit_test(test_hex_and_line),
+		cmocka_unit_test(test_drm_fdinfo),
+		cmocka_unit_test(test_drm_fdinfo_hostile),
 		cmocka_unit_test(test_amdgpu_kind),
 		cmocka_unit_test(test_gtt_limit),
 		cmocka_unit_test(test_pools_unified_counted_once),
@@ -792,6 +1026,7 @@ int main(void)
 		cmocka_unit_test(test_fixture_strix_halo),
 		cmocka_unit_test(test_fixture_no_gpu),
 		cmocka_unit_test(test_hostile_tree),
+		cmocka_unit_test(test_amd_procs_tree),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
