@@ -16,6 +16,37 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The parser's skip index and list of long strings against a plain walk:
+ * the same offsets, every long string once, in order. */
+static void check_strings(const struct gguf_file *f, uint64_t k)
+{
+	const struct gguf_kv *kv = &f->kvs[k];
+	uint64_t pos = 0, nl = 0;
+	struct gguf_str s;
+
+	for (uint64_t j = 0; j < kv->n; j++) {
+		uint64_t at = pos ? pos : kv->val_off;
+
+		if (gguf_kv_arr_next_str(f, k, &pos, &s) < 0)
+			abort();
+		if (kv->skip && j % GGUF_SKIP_EVERY == 0 && kv->skip[j / GGUF_SKIP_EVERY] != at)
+			abort();
+		if (s.n > GGUF_SHORT_STR) {
+			if (nl >= kv->n_long || kv->longs[nl].j != j || kv->longs[nl].off != at)
+				abort();
+			nl++;
+		}
+		if (j % 997 == 0) {
+			struct gguf_str t;
+
+			if (gguf_kv_arr_get_str(f, k, j, &t) < 0 || t.p != s.p || t.n != s.n)
+				abort();
+		}
+	}
+	if (nl != kv->n_long)
+		abort();
+}
+
 static void walk(const struct gguf_file *f)
 {
 	const struct gguf_file *parts[1] = { f };
@@ -44,6 +75,8 @@ static void walk(const struct gguf_file *f)
 			(void)gguf_kv_arr_get_uint(f, k, kv->n, &u);
 			for (int n = 0; n < 64 && gguf_kv_arr_next_str(f, k, &pos, &s) == 0; n++)
 				;
+			if (kv->arr_type == GGUF_TYPE_STRING)
+				check_strings(f, k);
 		}
 	}
 	for (uint64_t t = 0; t < f->n_tensors; t++)

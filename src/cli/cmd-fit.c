@@ -315,9 +315,15 @@ void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 			ADD(" -ngl %d", c->n_gpu_layers);
 	}
 	if (c->n_ts > 1) {
+		/* the solver's splits are layer counts; others keep a digit */
+		bool whole = true;
+
+		for (size_t i = 0; i < c->n_ts; i++)
+			if (c->ts[i] != (double)(uint64_t)c->ts[i])
+				whole = false;
 		ADD(" -ts ");
 		for (size_t i = 0; i < c->n_ts; i++)
-			ADD("%s%.0f", i ? "," : "", c->ts[i] * 10);
+			ADD("%s%.0f", i ? "," : "", whole ? c->ts[i] : c->ts[i] * 10);
 	}
 	if (c->n_cpu_moe)
 		ADD(" --n-cpu-moe %u", c->n_cpu_moe);

@@ -124,7 +124,12 @@ static void assign_layers(struct ctx *x)
 {
 	const struct est_config *c = x->c;
 	uint32_t L = x->m->n_layer, ngl, start, act;
-	double frac[EST_MAX_DEVICES], sum = 0, acc = 0;
+	/* float, in llama.cpp's order (llama-model.cpp load_tensors): with
+	 * -ts given as layer counts the split points fall exactly on the
+	 * layer positions, and only the same arithmetic puts the boundary
+	 * layer where llama.cpp does */
+	float frac[EST_MAX_DEVICES], sum = 0;
+	bool all_zero = true;
 	size_t nd = c->n_devices;
 
 	if (c->split_mode == EST_SPLIT_NONE && nd > 1)
@@ -135,27 +140,27 @@ static void assign_layers(struct ctx *x)
 	start = L + 1 - ngl;
 	act = nd == 0 ? 0 : ngl;
 	x->r->n_gpu_layers = act;
+	for (size_t i = 0; i < c->n_ts && i < nd; i++)
+		if ((float)c->ts[i] != 0.0f)
+			all_zero = false;
 	for (size_t i = 0; i < nd; i++) {
-		double w = c->n_ts ? (i < c->n_ts ? c->ts[i] : 0) : (double)c->devices[i].total_bytes;
-
-		frac[i] = w;
-		sum += w;
+		sum += all_zero ? (float)c->devices[i].total_bytes : i < c->n_ts ? (float)c->ts[i] : 0.0f;
+		frac[i] = sum;
 	}
-	for (size_t i = 0; i < nd; i++) {
-		acc += sum > 0 ? frac[i] / sum : 1.0 / (double)nd;
-		frac[i] = acc;
-	}
+	for (size_t i = 0; i < nd; i++)
+		frac[i] = sum > 0 ? frac[i] / sum : (float)(i + 1) / (float)nd;
 	for (uint32_t il = 0; il <= L; il++) {
 		int dev = HOST;
 
 		if (il >= start && il - start < act) {
-			double pos = (double)(il - start) / (double)act;
+			float pos = (float)(il - start) / (float)act;
 			size_t g = 0;
 
 			while (g + 1 < nd && frac[g] <= pos)
 				g++;
 			dev = (int)(c->split_mode == EST_SPLIT_NONE && c->n_devices > 1 ?
 				    (size_t)(c->main_gpu >= 0 ? c->main_gpu : 0) : g) + 1;
+			x->r->dev_layers[dev - 1]++;
 		}
 		x->layer_dev[il] = dev;
 	}
@@ -1739,6 +1744,128 @@ static void overheads(struct ctx *x)
 		 r->n_usage > 1 ? "; per GPU the CUDA context, cuBLAS workspace and pool (588 MiB measured)" : "");
 }
 
+/* ---- resident heap (CPU llama-server, glibc malloc) ---- */
+
+/* libstdc++ unordered_map bucket counts as it grows one insert at a time
+ * (_Prime_rehash_policy: the next listed prime at least twice the last) */
+static uint64_t hash_buckets(uint64_t n)
+{
+	static const uint64_t b[] = {
+		13, 29, 59, 127, 257, 541, 1109, 2357, 5087, 10273, 20753, 42043, 85229, 172933,
+		351061, 712697, 1447153, 2938679, 5967347, 12117689, 24607243, 49969847,
+	};
+	uint64_t last = b[ARRAY_SIZE(b) - 1];
+
+	if (n == 0)
+		return 1;
+	for (size_t i = 0; i < ARRAY_SIZE(b); i++)
+		if (n <= b[i])
+			return b[i];
+	while (last < n && last < (1ull << 40))
+		last = 2 * last + 1;
+	return last;
+}
+
+struct resident_heap {
+	uint64_t peak;  /* what the load held at once: the process's own, the GGUF
+			 * context's tokenizer arrays, the vocabulary */
+	uint64_t after; /* buffers written after the load that found no hole */
+};
+
+/* The heap llama-server keeps resident, from the data structures that hold
+ * the tokenizer (sizes for x86-64 libstdc++ and glibc malloc; the string
+ * chunks over 15 bytes come from the model, tokenizer_heap()):
+ *   GGUF context (gguf.cpp gguf_kv::data_string, freed after the load):
+ *     per token a 32-B std::string and its text; per merge the same; the
+ *     scores and token types as flat arrays;
+ *   vocabulary (llama-vocab.cpp, kept): per token id_to_token (40 B: text,
+ *     score, attribute) and its text, a token_to_id node (64-B chunk) and
+ *     its key, a token-to-piece cache string (32 B) and its piece; per
+ *     merge a bpe_ranks node (a pair of strings, the rank and the cached
+ *     hash: a 96-B chunk) and the halves; both maps' bucket arrays;
+ *   the process itself (3 MiB: libraries' data, thread stacks, the
+ *   server's state), measured with a 30k-token SentencePiece vocabulary.
+ * Once the load ends the GGUF context is freed: its token and merge arrays
+ * leave holes the size of each (the pages stay resident), so a buffer
+ * written later (the output buffer, then each KV cache, then the
+ * recurrent state; llama-context.cpp) that fits the smallest hole able to
+ * hold it adds nothing, and one that fits none adds its size. */
+static void resident_heap(const struct model *m, const struct est_config *c,
+			  const struct est_result *r, struct resident_heap *rh)
+{
+	const struct est_usage *h = &r->usage[HOST];
+	uint64_t n = m->tok_n, nm = m->tok_n_merges, v_max = 0, kv_swa = 0;
+	uint64_t holes[4], bufs[4], n_bufs = 0;
+	uint64_t gguf, vocab, thr;
+
+	holes[0] = 32 * n + m->tok_text_heap;
+	holes[1] = 32 * nm + m->tok_merge_heap;
+	holes[2] = m->tok_arr_bytes[0];
+	holes[3] = m->tok_arr_bytes[1];
+	gguf = holes[0] + holes[1] + holes[2] + holes[3];
+	vocab = (40 + 64 + 32) * n + 2 * m->tok_text_heap + m->tok_piece_heap +
+		8 * hash_buckets(n);
+	if (nm)
+		vocab += 96 * nm + m->tok_merge_half_heap + 8 * hash_buckets(nm);
+	rh->peak = (3ull << 20) + gguf + vocab;
+
+	/* the KV caches: one buffer each for the full and the sliding-window
+	 * layers (the same sizes as caches()) */
+	for (uint32_t il = 0; il < m->n_layer; il++) {
+		const struct model_layer *ly = &m->layers[il];
+		uint64_t v = (uint64_t)ly->head_v * ly->n_head_kv;
+
+		if (ly->has_kv && v > v_max)
+			v_max = v;
+	}
+	for (uint32_t il = 0; il < m->n_layer && !m->no_memory; il++) {
+		const struct model_layer *ly = &m->layers[il];
+
+		if (ly->has_kv && ly->n_head_kv && ly->swa) {
+			uint64_t cells = (uint64_t)r->kv_size_swa * r->n_stream;
+			uint64_t nv = r->fa_kv ? (uint64_t)ly->head_v * ly->n_head_kv : v_max;
+			uint64_t kb = row_bytes(c->type_k, (uint64_t)ly->head_k * ly->n_head_kv);
+			uint64_t vb = m->mla ? 0 : row_bytes(c->type_v, nv);
+
+			if (kb != UINT64_MAX && vb != UINT64_MAX)
+				kv_swa += PAD(kb * cells, 32) + PAD(vb * cells, 32);
+		}
+	}
+	if (kv_swa > h->kv)
+		kv_swa = h->kv;
+	bufs[n_bufs++] = h->output;
+	bufs[n_bufs++] = h->kv - kv_swa;
+	bufs[n_bufs++] = kv_swa;
+	bufs[n_bufs++] = h->recurrent;
+	/* glibc's mmap threshold: 128 KiB, raised by each free of a mapped
+	 * chunk to its size (at most 32 MiB); the biggest such chunk the fit
+	 * pass freed is the larger GGUF string array; a buffer at least that
+	 * big is mapped on its own and counts whole */
+	thr = 32 * (n > nm ? n : nm) + 16;
+	if (thr < (128ull << 10))
+		thr = 128ull << 10;
+	if (thr > (32ull << 20))
+		thr = 32ull << 20;
+	rh->after = 0;
+	for (uint64_t i = 0; i < n_bufs; i++) {
+		size_t best = ARRAY_SIZE(holes);
+
+		if (!bufs[i])
+			continue;
+		if (bufs[i] + 64 >= thr) {
+			rh->after += bufs[i];
+			continue;
+		}
+		for (size_t j = 0; j < ARRAY_SIZE(holes); j++)
+			if (holes[j] >= bufs[i] && (best == ARRAY_SIZE(holes) || holes[j] < holes[best]))
+				best = j;
+		if (best < ARRAY_SIZE(holes))
+			holes[best] -= bufs[i];
+		else
+			rh->after += bufs[i];
+	}
+}
+
 int est_estimate(const struct model *m, const struct est_config *c, struct est_result *r,
 		 struct diag *d)
 {
@@ -1784,15 +1911,17 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 	overheads(&x);
 	/* resident memory, measured on llama-server (CPU build): its binary
 	 * and libraries keep about 11.5 MiB of file pages beside the mapped
-	 * weights; its own heap is about 400 B per vocabulary token (token
-	 * texts, maps, merges) over a few MiB; buffers are resident once
-	 * written (the compute buffer only after the first batch) */
+	 * weights. Anonymous: buffers are resident once written (the compute
+	 * buffer only after the first batch), and the heap keeps every page it
+	 * ever touched, so what the model load held at its peak stays resident
+	 * (resident_heap). */
 	{
 		const struct est_usage *h = &r->usage[HOST];
+		struct resident_heap rh;
 
+		resident_heap(m, c, r, &rh);
 		r->rss.file = h->weights_mapped + (23ull << 19);
-		r->rss.anon_loaded = (h->weights - h->weights_mapped) + h->kv + h->recurrent + h->output +
-				     h->overhead + 400 * m->n_vocab + (4ull << 20);
+		r->rss.anon_loaded = (h->weights - h->weights_mapped) + h->overhead + rh.peak + rh.after;
 		r->rss.anon_running = r->rss.anon_loaded + h->compute;
 	}
 	for (size_t i = 0; i < r->n_usage; i++) {

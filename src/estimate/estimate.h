@@ -112,6 +112,7 @@ struct est_result {
 	uint32_t kv_size, kv_size_swa, n_reserve_tokens;
 	bool kv_unified, fa_kv;  /* fa_kv: flash attention as the cache sees it */
 	uint32_t n_gpu_layers;   /* layers offloaded, output layer included */
+	uint32_t dev_layers[EST_MAX_DEVICES]; /* of those, on each device */
 	uint32_t n_kv_layers, n_swa_layers, n_recurrent_layers;
 	size_t n_usage;
 	struct est_usage usage[EST_MAX_DEVICES + 1];

@@ -22,7 +22,48 @@ struct arr_resume {
 	uint64_t kv_off; /* the key-value record, UINT64_MAX when none */
 	uint64_t k;      /* elements checked */
 	uint64_t pos;    /* where element k starts */
+	uint64_t *skip;  /* the skip index of the string array being read
+	                  * (kv_off's), handed to its gguf_kv when done */
+	struct gguf_long_str *longs; /* and its long strings so far */
+	uint64_t n_long, cap_long;
 };
+
+/* Room for one more long string past n_long (the fast loop writes every
+ * element there and counts only the long ones): 0 or -ENOMEM. */
+static int long_room(struct arr_resume *res)
+{
+	if (res->n_long + 1 >= res->cap_long) {
+		uint64_t cap = res->cap_long ? res->cap_long * 2 : 1024;
+		struct gguf_long_str *v = realloc(res->longs, (size_t)cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		res->longs = v;
+		res->cap_long = cap;
+	}
+	return 0;
+}
+
+static int long_add(struct arr_resume *res, uint64_t j, uint64_t off)
+{
+	int e = long_room(res);
+
+	if (e < 0)
+		return e;
+	res->longs[res->n_long].j = (uint32_t)j;
+	res->longs[res->n_long].off = (uint32_t)off;
+	res->n_long++;
+	return 0;
+}
+
+static void res_drop(struct arr_resume *res)
+{
+	free(res->skip);
+	free(res->longs);
+	res->skip = NULL;
+	res->longs = NULL;
+	res->n_long = res->cap_long = 0;
+}
 
 struct reader {
 	const uint8_t *buf;
@@ -452,16 +493,38 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 
 		/* the elements before res->k were checked in an earlier round,
 		 * in the same bytes (the buffer only grows) */
+		uint64_t *skip = NULL;
+
 		if (r->res && r->res->kv_off == kv->off && r->res->k <= n && r->res->pos >= r->pos &&
 		    r->res->pos <= lim) {
 			k = r->res->k;
 			r->pos = r->res->pos;
+			skip = r->res->skip;
+		} else if (r->res) {
+			res_drop(r->res);
+		}
+		/* n is at most the header's bytes / 8 (checked above) */
+		if (!skip && r->res && et == GGUF_TYPE_STRING && n > GGUF_SKIP_EVERY) {
+			skip = malloc((size_t)((n - 1) / GGUF_SKIP_EVERY + 1) * sizeof(*skip));
+			if (!skip)
+				return diag_set(r->d, -ENOMEM, r->pos, "out of memory");
+			r->res->skip = skip;
+			r->res->kv_off = kv->off;
+			r->res->k = 0;
+			r->res->pos = r->pos;
+		}
+		if (r->res && et == GGUF_TYPE_STRING && r->res->kv_off != kv->off) {
+			/* the long strings are listed from the first round on */
+			r->res->kv_off = kv->off;
+			r->res->k = 0;
+			r->res->pos = r->pos;
 		}
 		if (et == GGUF_TYPE_STRING) {
 			/* a local cursor: stores through r could alias the
 			 * buffer's bytes and force a reload every round */
 			const uint8_t *b = r->buf;
 			uint64_t pos = r->pos;
+			struct arr_resume *res = r->res;
 
 			for (; k < n && pos < lim && lim - pos >= 8; k++) {
 				uint64_t sl;
@@ -469,6 +532,20 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 				memcpy(&sl, b + pos, 8);
 				if (sl > GGUF_MAX_STRING_BYTES || sl > lim - pos - 8)
 					break;
+				if (skip && k % GGUF_SKIP_EVERY == 0)
+					skip[k / GGUF_SKIP_EVERY] = pos;
+				if (res) {
+					/* written every time, kept when long: no
+					 * branch on the length (a vocabulary's are
+					 * long at random) */
+					if (res->n_long + 1 >= res->cap_long && long_room(res) < 0) {
+						r->pos = pos;
+						return diag_set(r->d, -ENOMEM, pos, "out of memory");
+					}
+					res->longs[res->n_long].j = (uint32_t)k;
+					res->longs[res->n_long].off = (uint32_t)pos;
+					res->n_long += sl > GGUF_SHORT_STR;
+				}
 				pos += 8 + sl;
 			}
 			r->pos = pos;
@@ -476,12 +553,17 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 		for (; k < n; k++) {
 			uint64_t el = r->pos;
 
+			if (skip && k % GGUF_SKIP_EVERY == 0)
+				skip[k / GGUF_SKIP_EVERY] = el;
 			e = read_value(r, (uint32_t)et, what);
 			if (e == -EAGAIN && r->res) {
 				r->res->kv_off = kv->off;
 				r->res->k = k;
 				r->res->pos = el;
 			}
+			if (e == 0 && et == GGUF_TYPE_STRING && r->res && r->pos - el - 8 > GGUF_SHORT_STR &&
+			    long_add(r->res, k, el) < 0)
+				return diag_set(r->d, -ENOMEM, el, "out of memory");
 			if (e == -EAGAIN && k > 0) {
 				/* ask for the rest of the array at once, guessing
 				 * its size from the elements seen (with a
@@ -498,8 +580,15 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 				return e;
 		}
 	}
-	if (r->res && r->res->kv_off == kv->off)
+	if (r->res && r->res->kv_off == kv->off) {
 		r->res->kv_off = UINT64_MAX;
+		kv->skip = r->res->skip;
+		kv->longs = r->res->longs;
+		kv->n_long = r->res->n_long;
+		r->res->skip = NULL;
+		r->res->longs = NULL;
+		r->res->n_long = r->res->cap_long = 0;
+	}
 	kv->val_end = r->pos;
 	return 0;
 }
@@ -639,6 +728,7 @@ struct gguf_parser *gguf_parser_free(struct gguf_parser *p)
 {
 	if (!p)
 		return NULL;
+	res_drop(&p->res);
 	gguf_file_free(p->f);
 	free(p);
 	return NULL;
@@ -904,6 +994,10 @@ struct gguf_file *gguf_file_free(struct gguf_file *f)
 {
 	if (!f)
 		return NULL;
+	for (uint64_t i = 0; f->kvs && i < f->n_kv; i++) {
+		free((void *)f->kvs[i].skip);
+		free((void *)f->kvs[i].longs);
+	}
 	free(f->kvs);
 	free(f->tensors);
 	free(f->kv_index);
@@ -1148,13 +1242,17 @@ int gguf_kv_arr_next_str(const struct gguf_file *f, uint64_t i, uint64_t *pos,
 
 int gguf_kv_arr_get_str(const struct gguf_file *f, uint64_t i, uint64_t j, struct gguf_str *ret)
 {
-	uint64_t pos = 0;
+	uint64_t pos = 0, k = 0;
 	struct gguf_str s;
 	int e;
 
 	if (f->kvs[i].type == GGUF_TYPE_ARRAY && j >= f->kvs[i].n)
 		return -ERANGE;
-	for (uint64_t k = 0; k <= j; k++) {
+	if (f->kvs[i].skip) {
+		k = j / GGUF_SKIP_EVERY * GGUF_SKIP_EVERY;
+		pos = f->kvs[i].skip[j / GGUF_SKIP_EVERY];
+	}
+	for (; k <= j; k++) {
 		e = gguf_kv_arr_next_str(f, i, &pos, &s);
 		if (e < 0)
 			return e;

@@ -72,7 +72,29 @@ struct gguf_kv {
 	uint64_t val_off;   /* scalar value, string length field, or first
 	                     * array element */
 	uint64_t val_end;   /* one past the value's last byte */
+	/* string arrays of more than GGUF_SKIP_EVERY elements: skip[j] is
+	 * where element j * GGUF_SKIP_EVERY starts, so that a reader can
+	 * start anywhere, or walk several stretches side by side (a
+	 * vocabulary is 100k+ strings, and a walk from one length to the
+	 * next waits on memory). NULL otherwise. Owned by the file. */
+	const uint64_t *skip;
+	/* string arrays: the elements longer than GGUF_SHORT_STR bytes, in
+	 * order, so that a reader that only cares for those (what a copy
+	 * cannot keep inline: libstdc++'s std::string holds 15 bytes) visits
+	 * a vocabulary's few percent without walking all of it again after
+	 * the parse, from memory. n_long of them; NULL when none. Owned by
+	 * the file. */
+	const struct gguf_long_str *longs;
+	uint64_t n_long;
 };
+
+struct gguf_long_str {
+	uint32_t j;   /* the element's index (< GGUF_MAX_ARRAY_ELEMS) */
+	uint32_t off; /* where it starts, its length field (< GGUF_MAX_HEADER_BYTES) */
+};
+
+#define GGUF_SKIP_EVERY 4096u
+#define GGUF_SHORT_STR 15u
 
 struct gguf_tensor {
 	uint64_t off;      /* where the tensor-info record starts */

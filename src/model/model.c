@@ -481,6 +481,131 @@ static int check_tokenizer(const struct gguf_file *f, struct diag *d)
 	return 0;
 }
 
+/* glibc malloc (x86-64, aarch64): the chunk a request of n bytes takes,
+ * its 8-byte size header included, in 16-byte steps, 32 at least */
+static uint64_t malloc_chunk(uint64_t n)
+{
+	uint64_t c = (n + 8 + 15) & ~(uint64_t)15;
+
+	return c < 32 ? 32 : c;
+}
+
+/* the heap a libstdc++ std::string of len bytes holds: none up to 15
+ * (the in-object buffer), else len + 1 with its terminator, or more where
+ * it grew from the in-object 15 by resize (capacity doubles to 30) */
+static uint64_t string_heap(uint64_t len, bool resized)
+{
+	if (len <= 15)
+		return 0;
+	return malloc_chunk((resized && len < 30 ? 30 : len) + 1);
+}
+
+/* The tokenizer facts behind the heap llama.cpp's vocabulary takes
+ * (llama-vocab.cpp load): every token text is kept three times (the GGUF
+ * context, id_to_token, token_to_id) plus its piece (the token-to-piece
+ * cache, decoded: a byte-level BPE token's code points are one byte each,
+ * SentencePiece's U+2581 is one space); every merge "a b" once whole (the
+ * GGUF context) and once split (bpe_ranks). Each string adds at most its
+ * length plus 47 bytes (per string a length field of 8 in the header
+ * buffer) so no sum can overflow; a malformed array stops the walk. */
+/* Calls fn(ctx, j, string) for each string of string array k longer than
+ * min (>= GGUF_SHORT_STR) bytes, from the parser's list of long strings:
+ * a vocabulary's few percent, visited in order with the next ones
+ * prefetched, rather than a second walk over every length (which waits on
+ * memory at each step). Bounds are checked again. */
+static void long_strings(const struct gguf_file *f, int64_t k, size_t min,
+			 void (*fn)(void *ctx, uint64_t j, struct gguf_str s), void *ctx)
+{
+	const struct gguf_kv *kv = &f->kvs[k];
+
+	for (uint64_t i = 0; i < kv->n_long; i++) {
+		uint64_t off = kv->longs[i].off, len;
+
+		if (i + 8 < kv->n_long)
+			__builtin_prefetch(f->buf + kv->longs[i + 8].off);
+		if (off < kv->val_off || off > kv->val_end || kv->val_end - off < 8)
+			return;
+		memcpy(&len, f->buf + off, 8);
+		if (len > kv->val_end - off - 8)
+			return;
+		if (len > min) {
+			struct gguf_str s = { (const char *)f->buf + off + 8, (size_t)len };
+
+			fn(ctx, kv->longs[i].j, s);
+		}
+	}
+}
+
+struct tok_walk {
+	const struct gguf_file *f;
+	int64_t kt;              /* tokenizer.ggml.token_type, or -1 */
+	bool byte_level;
+	struct model *m;
+};
+
+static void tok_long(void *ctx, uint64_t j, struct gguf_str s)
+{
+	struct tok_walk *w = ctx;
+	uint64_t piece = 0;
+	int64_t type = 1;
+
+	if (w->kt >= 0 && gguf_kv_arr_get_int(w->f, (uint64_t)w->kt, j, &type) < 0)
+		type = 1;
+	if (w->byte_level && type != 3 && type != 4) {
+		for (size_t b = 0; b < s.n; b++)
+			piece += ((unsigned char)s.p[b] & 0xc0) != 0x80;
+	} else {
+		piece = s.n;
+		for (size_t b = 0; b + 2 < s.n; b++)
+			if (!memcmp(s.p + b, "\xe2\x96\x81", 3))
+				piece -= 2;
+	}
+	w->m->tok_text_heap += string_heap(s.n, false);
+	w->m->tok_piece_heap += string_heap(piece, true);
+}
+
+static void merge_long(void *ctx, uint64_t j, struct gguf_str s)
+{
+	struct tok_walk *w = ctx;
+	const char *sp = s.n > 1 ? memchr(s.p + 1, ' ', s.n - 1) : NULL;
+
+	(void)j;
+	w->m->tok_merge_heap += string_heap(s.n, false);
+	if (sp)
+		w->m->tok_merge_half_heap += string_heap((uint64_t)(sp - s.p), false) +
+					     string_heap(s.n - (uint64_t)(sp - s.p) - 1, false);
+}
+
+static void tokenizer_heap(const struct gguf_file *f, struct model *m)
+{
+	static const char *const arrs[] = { "tokenizer.ggml.scores", "tokenizer.ggml.token_type" };
+	int64_t k = gguf_kv_find(f, "tokenizer.ggml.tokens");
+	int64_t km = gguf_kv_find(f, "tokenizer.ggml.model");
+	struct tok_walk w = { f, gguf_kv_find(f, "tokenizer.ggml.token_type"), false, m };
+	struct gguf_str s;
+
+	if (km >= 0 && gguf_kv_get_str(f, (uint64_t)km, &s) == 0)
+		w.byte_level = s.n == 4 && !memcmp(s.p, "gpt2", 4);
+	for (size_t i = 0; i < ARRAY_SIZE(arrs); i++) {
+		int64_t ka = gguf_kv_find(f, arrs[i]);
+
+		if (ka >= 0 && f->kvs[ka].type == GGUF_TYPE_ARRAY)
+			m->tok_arr_bytes[i] = f->kvs[ka].n * gguf_type_size(f->kvs[ka].arr_type);
+	}
+	/* a piece is never longer than its text, and a merge's halves are
+	 * shorter than it: strings of 15 bytes or less (most of them) take
+	 * no heap; a merge of 16 splits into two of 15 at most */
+	if (k >= 0 && f->kvs[k].type == GGUF_TYPE_ARRAY && f->kvs[k].arr_type == GGUF_TYPE_STRING) {
+		m->tok_n = f->kvs[k].n;
+		long_strings(f, k, 15, tok_long, &w);
+	}
+	k = gguf_kv_find(f, "tokenizer.ggml.merges");
+	if (k >= 0 && f->kvs[k].type == GGUF_TYPE_ARRAY && f->kvs[k].arr_type == GGUF_TYPE_STRING) {
+		m->tok_n_merges = f->kvs[k].n;
+		long_strings(f, k, 16, merge_long, &w);
+	}
+}
+
 int model_from_gguf(const struct gguf_file *const *parts, size_t n_parts, struct model *m,
 		    struct diag *d)
 {
@@ -591,6 +716,7 @@ int model_from_gguf(const struct gguf_file *const *parts, size_t n_parts, struct
 
 	if ((e = check_tokenizer(f, d)) < 0)
 		goto fail;
+	tokenizer_heap(f, m);
 	/* vocabulary: <arch>.vocab_size, else the tokenizer, else token_embd */
 	k = arch_key(&mt, "vocab_size");
 	if (k >= 0) {

@@ -75,6 +75,17 @@ struct model {
 	uint32_t shortconv_l_cache;    /* shortconv.l_cache */
 	uint32_t head_k_mla, head_v_mla; /* MLA per-head Q/K and V sizes */
 	uint32_t q_lora_rank;          /* MLA low-rank Q, 0 = none */
+	/* the tokenizer as llama.cpp's vocabulary keeps it on the heap
+	 * (llama-vocab.cpp, gguf.cpp): entry counts, and the glibc malloc
+	 * chunks of the libstdc++ strings too long for the in-object buffer
+	 * (over 15 bytes) */
+	uint64_t tok_n;               /* tokenizer.ggml.tokens entries */
+	uint64_t tok_n_merges;        /* tokenizer.ggml.merges entries */
+	uint64_t tok_text_heap;       /* token texts */
+	uint64_t tok_piece_heap;      /* their decoded pieces (token-to-piece cache) */
+	uint64_t tok_merge_heap;      /* merge strings ("a b") */
+	uint64_t tok_merge_half_heap; /* their two halves (the BPE ranks' keys) */
+	uint64_t tok_arr_bytes[2];    /* tokenizer.ggml.scores, .token_type data */
 	struct model_layer *layers;  /* n_layer entries */
 	size_t n_tensors;
 	struct model_tensor *tensors;

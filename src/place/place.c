@@ -59,12 +59,44 @@ struct solver {
 	uint32_t n_layer;
 };
 
+/* Layer-granular split in proportion to the budgets (llama.cpp -ts). */
+static void default_split(const struct place_request *q, struct est_config *c)
+{
+	if (c->n_devices < 2 || q->ts_fixed)
+		return;
+	c->n_ts = c->n_devices;
+	for (size_t i = 0; i < c->n_devices; i++)
+		c->ts[i] = (double)(c->devices[i].kind == EST_DEV_UNIFIED ? q->budget[0] : q->budget[i + 1]) / GIB;
+}
+
+/* The split is the solver's to choose: several discrete GPUs, by layer,
+ * no -ts from the user. */
+static bool own_split(const struct solver *s, const struct est_config *c)
+{
+	if (c->n_devices < 2 || s->q->ts_fixed || c->split_mode != EST_SPLIT_LAYER)
+		return false;
+	for (size_t i = 0; i < c->n_devices; i++)
+		if (c->devices[i].kind == EST_DEV_UNIFIED)
+			return false;
+	return true;
+}
+
+/* -ts as the layer counts the last estimate put on each device: the same
+ * placement (llama.cpp's split points then fall on the layers), printed
+ * as what it is ("-ts 39,42"). */
+static void counts_split(const struct solver *s, struct est_config *c)
+{
+	c->n_ts = c->n_devices;
+	for (size_t i = 0; i < c->n_devices; i++)
+		c->ts[i] = s->est.dev_layers[i];
+}
+
 /* 1 fits, 0 not (or refused as invalid for this model: a KV type whose
  * block does not divide the head size), < 0 a real error. With gpu_only
  * set, only the GPUs' own pools are checked: GPU memory only grows as
  * more goes to the GPUs while host memory only shrinks, so the most that
  * fits the GPUs is the one placement worth checking against the host. */
-static int try_mode(struct solver *s, const struct est_config *c, bool gpu_only)
+static int try_once(struct solver *s, const struct est_config *c, bool gpu_only)
 {
 	struct diag d;
 	int e;
@@ -94,7 +126,60 @@ static int try_mode(struct solver *s, const struct est_config *c, bool gpu_only)
 	return e;
 }
 
-static int try_cfg(struct solver *s, const struct est_config *c)
+/* Over several GPUs the split starts in proportion to their budgets; when
+ * that does not fit, whole layers move, one at a time, from the GPU
+ * furthest over its budget to the one with the most room (the last GPU
+ * also holds the output layer, and each its own compute buffer, so the
+ * shares are not the budgets'), as llama.cpp's --fit sets per-device
+ * layer counts. c's split becomes layer counts either way. */
+static int try_mode(struct solver *s, struct est_config *c, bool gpu_only)
+{
+	bool own = own_split(s, c);
+	int r, last_from = -1, last_to = -1;
+
+	if (own)
+		default_split(s->q, c);
+	r = try_once(s, c, gpu_only);
+	if (!own || r < 0)
+		return r;
+	counts_split(s, c);
+	for (uint32_t step = 0; r == 0 && step <= 2 * (s->n_layer + 1); step++) {
+		int from = -1, to = -1;
+		uint64_t over = 0, room = 0;
+
+		for (size_t i = 0; i < c->n_devices; i++) {
+			uint64_t need = s->need[i + 1], budget = s->q->budget[i + 1];
+
+			if (need > budget && need - budget > over && c->ts[i] > 0) {
+				over = need - budget;
+				from = (int)i;
+			} else if (need < budget && budget - need > room) {
+				room = budget - need;
+				to = (int)i;
+			}
+		}
+		/* nothing over (the host is what does not fit), nowhere to go,
+		 * or the move just made undone: no split fits */
+		if (from < 0 || to < 0 || (from == last_to && to == last_from))
+			break;
+		c->ts[from] -= 1;
+		c->ts[to] += 1;
+		last_from = from;
+		last_to = to;
+		r = try_once(s, c, gpu_only);
+		if (r < 0)
+			return r;
+	}
+	if (r == 0) {
+		/* the proportional split, as the estimate kept last says */
+		default_split(s->q, c);
+		return try_once(s, c, gpu_only) < 0 ? -1 : 0;
+	}
+	counts_split(s, c);
+	return r;
+}
+
+static int try_cfg(struct solver *s, struct est_config *c)
 {
 	return try_mode(s, c, false);
 }
@@ -291,16 +376,6 @@ static void explain(struct solver *s, const struct est_config *c, const char *ho
 	}
 	why(s->p, "system RAM: %.1f GiB of %.1f GiB budget", (double)s->p->need[0] / GIB,
 	    (double)q->budget[0] / GIB);
-}
-
-/* Layer-granular split in proportion to the budgets (llama.cpp -ts). */
-static void default_split(const struct place_request *q, struct est_config *c)
-{
-	if (c->n_devices < 2 || q->ts_fixed)
-		return;
-	c->n_ts = c->n_devices;
-	for (size_t i = 0; i < c->n_devices; i++)
-		c->ts[i] = (double)(c->devices[i].kind == EST_DEV_UNIFIED ? q->budget[0] : q->budget[i + 1]) / GIB;
 }
 
 static int grow_ctx(struct solver *s, struct est_config *c)

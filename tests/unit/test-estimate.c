@@ -624,6 +624,63 @@ static void test_huge_experts(void **state)
 	refuse_key("qwen3moe", "expert_count", GGUF_TYPE_UINT64, &big, true);
 }
 
+/* The tokenizer facts behind llama-server's resident heap: strings over
+ * 15 bytes take a glibc chunk of len + 1 + 8 rounded up to 16 (pieces
+ * grown by resize to 30 at least); byte-level BPE pieces count code
+ * points; merges are split at the first space after the first byte. */
+static void tok_tweak(struct gguf_writer *w, const struct shape *s)
+{
+	static const char *const toks[] = { "a", "0123456789abcdef" /* 16 */,
+		"\xc4\xa0" "0123456789abcdefgh" /* 20 bytes, 19 code points */,
+		"<|0123456789abcdefghijklmnopqrstuvwx|>" /* 38, control */ };
+	static const char *const merges[] = { "a b", "0123456789abcdef 0123456789abcdefg" };
+	const int32_t types[] = { 1, 1, 1, 3 };
+
+	(void)s;
+	assert_int_equal(gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2", 4), 0);
+	assert_int_equal(gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", toks, 4), 0);
+	assert_int_equal(gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, 4), 0);
+	assert_int_equal(gguf_writer_add_arr_str(w, "tokenizer.ggml.merges", merges, 2), 0);
+}
+
+static void test_tokenizer_heap(void **state)
+{
+	struct shape sh = small;
+	struct built b;
+	struct diag d;
+	struct est_config c;
+	struct est_result r;
+
+	(void)state;
+	sh.n_vocab = 4;
+	assert_int_equal(build(&sh, &b, &d, tok_tweak), 0);
+	assert_int_equal(b.m.tok_n, 4);
+	assert_int_equal(b.m.tok_n_merges, 2);
+	/* texts: 16 -> 32, 20 -> 32, 38 -> 48 */
+	assert_int_equal(b.m.tok_text_heap, 32 + 32 + 48);
+	/* pieces: 16 -> 31 -> 48, 19 -> 31 -> 48, 38 -> 48 */
+	assert_int_equal(b.m.tok_piece_heap, 48 + 48 + 48);
+	/* "0123...f 0123...g" (34 bytes) -> 48; halves 16 -> 32, 17 -> 32 */
+	assert_int_equal(b.m.tok_merge_heap, 48);
+	assert_int_equal(b.m.tok_merge_half_heap, 32 + 32);
+	assert_int_equal(b.m.tok_arr_bytes[0], 0);
+	assert_int_equal(b.m.tok_arr_bytes[1], 16);
+	cpu_config(&c);
+	c.n_ctx = 512;
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	/* the heap: 3 MiB, the GGUF arrays (4 x 32 + 112, 2 x 32 + 48, 16), the
+	 * vocabulary (4 x 136 + 2 x 112 + 144 + 13 buckets x 8; 2 x 96 + 64 +
+	 * 13 x 8); the output buffer (4 logits, 16 B) fits the token-type
+	 * array's hole, the KV cache (above the 128 KiB mmap threshold) is
+	 * mapped on its own: counted whole */
+	assert_int_equal(r.rss.anon_loaded,
+			 (r.usage[0].weights - r.usage[0].weights_mapped) + r.usage[0].overhead +
+				 (3ull << 20) + (240 + 112 + 16) + (544 + 224 + 144 + 104) +
+				 (192 + 64 + 104) + r.usage[0].kv);
+	assert_int_equal(r.usage[0].output, 16);
+	release(&b);
+}
+
 static void test_wrong_type(void **state)
 {
 	(void)state;
@@ -669,6 +726,7 @@ int main(void)
 		cmocka_unit_test(test_huge_context),
 		cmocka_unit_test(test_huge_experts),
 		cmocka_unit_test(test_wrong_type),
+		cmocka_unit_test(test_tokenizer_heap),
 		cmocka_unit_test(test_tokenizer_types),
 	};
 

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "gguf/ggml-type.h"
+#include "base/sbuf.h"
 #include "gguf/gguf.h"
 
 #define N_FILES 1000
@@ -433,12 +434,101 @@ static void test_writer_refuses(void **state)
 	gguf_writer_free(w);
 }
 
+/* The skip index and the list of long strings against a plain walk. */
+static void check_string_index(const struct gguf_file *f, uint64_t k, const char *const *want)
+{
+	const struct gguf_kv *kv = &f->kvs[k];
+	uint64_t pos = 0, nl = 0;
+	struct gguf_str s;
+
+	assert_int_equal(kv->skip != NULL, kv->n > GGUF_SKIP_EVERY);
+	for (uint64_t j = 0; j < kv->n; j++) {
+		uint64_t at = pos ? pos : kv->val_off;
+
+		assert_int_equal(gguf_kv_arr_next_str(f, k, &pos, &s), 0);
+		assert_int_equal(s.n, strlen(want[j]));
+		assert_memory_equal(s.p, want[j], s.n);
+		if (kv->skip && j % GGUF_SKIP_EVERY == 0)
+			assert_int_equal(kv->skip[j / GGUF_SKIP_EVERY], at);
+		if (s.n > GGUF_SHORT_STR) {
+			assert_true(nl < kv->n_long);
+			assert_int_equal(kv->longs[nl].j, j);
+			assert_int_equal(kv->longs[nl].off, at);
+			nl++;
+		}
+	}
+	assert_int_equal(nl, kv->n_long);
+	for (uint64_t j = 0; j < kv->n; j += 1 + rndn(3000)) {
+		assert_int_equal(gguf_kv_arr_get_str(f, k, j, &s), 0);
+		assert_int_equal(s.n, strlen(want[j]));
+		assert_memory_equal(s.p, want[j], s.n);
+	}
+}
+
+/* A vocabulary-sized string array (and a small one): read whole, and fed
+ * in pieces to one parser (the resumed walk keeps what it listed). */
+static void test_string_index(void **state)
+{
+	enum { N_BIG = 3 * GGUF_SKIP_EVERY + 123, N_SMALL = 300 };
+	static char pool[N_BIG + N_SMALL][48];
+	const char *big[N_BIG], *small[N_SMALL];
+	struct gguf_writer *w = gguf_writer_new();
+	struct sbuf out;
+	uint64_t fsz;
+
+	(void)state;
+	rng_state = 0x5eed1e55;
+	for (size_t i = 0; i < N_BIG + N_SMALL; i++) {
+		size_t n = rndn(4) ? rndn(16) : 16 + rndn(30); /* about a quarter long */
+
+		for (size_t c = 0; c < n; c++)
+			pool[i][c] = (char)('a' + rndn(26));
+		pool[i][n] = '\0';
+	}
+	for (size_t i = 0; i < N_BIG; i++)
+		big[i] = pool[i];
+	for (size_t i = 0; i < N_SMALL; i++)
+		small[i] = pool[N_BIG + i];
+	assert_non_null(w);
+	assert_int_equal(gguf_writer_add_str(w, "general.architecture", "llama", 5), 0);
+	assert_int_equal(gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", big, N_BIG), 0);
+	assert_int_equal(gguf_writer_add_arr_str(w, "tokenizer.ggml.merges", small, N_SMALL), 0);
+	sbuf_init(&out, (size_t)64 << 20);
+	assert_int_equal(gguf_writer_header(w, &out, NULL, NULL), 0);
+	fsz = gguf_writer_file_size(w);
+	for (int mode = 0; mode < 2; mode++) {
+		struct gguf_file *f = NULL;
+		struct diag d;
+
+		diag_init(&d);
+		if (mode == 0) {
+			assert_int_equal(gguf_parse((const uint8_t *)out.buf, out.len, fsz, &f, NULL, &d), 0);
+		} else {
+			struct gguf_parser *p = gguf_parser_new(fsz);
+			size_t have = 100;
+			int e;
+
+			assert_non_null(p);
+			while ((e = gguf_parser_feed(p, (const uint8_t *)out.buf, have, &f, NULL, &d)) == -EAGAIN)
+				have = have + 997 < out.len ? have + 997 : out.len;
+			assert_int_equal(e, 0);
+			gguf_parser_free(p);
+		}
+		check_string_index(f, (uint64_t)gguf_kv_find(f, "tokenizer.ggml.tokens"), big);
+		check_string_index(f, (uint64_t)gguf_kv_find(f, "tokenizer.ggml.merges"), small);
+		gguf_file_free(f);
+	}
+	sbuf_release(&out);
+	gguf_writer_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_every_prefix),
 		cmocka_unit_test(test_writer_refuses),
+		cmocka_unit_test(test_string_index),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

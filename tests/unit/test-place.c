@@ -205,6 +205,26 @@ static void check_plan(const struct model *m, const struct place_request *q, con
 		n_gpu_partial++;
 		t.n_gpu_layers++;
 		assert_false(fits(m, q, &t));
+		/* over several GPUs the split is layer counts: the extra layer
+		 * fits on none of them */
+		bool discrete = c->split_mode == EST_SPLIT_LAYER;
+
+		for (size_t i = 0; i < c->n_devices; i++)
+			if (c->devices[i].kind == EST_DEV_UNIFIED)
+				discrete = false;
+		if (c->n_devices > 1 && !q->ts_fixed && discrete) {
+			double sum = 0;
+
+			for (size_t i = 0; i < c->n_ts; i++)
+				sum += c->ts[i];
+			assert_true(sum == (double)c->n_gpu_layers);
+			for (size_t i = 0; i < c->n_devices; i++) {
+				struct est_config u = t;
+
+				u.ts[i] += 1;
+				assert_false(fits(m, q, &u));
+			}
+		}
 	}
 	/* one more layer's experts on the GPU does not fit */
 	if (c->n_devices && c->n_cpu_moe > 0 && (c->n_gpu_layers < 0 || (uint32_t)c->n_gpu_layers > m->n_layer)) {
