@@ -508,72 +508,45 @@ static uint64_t string_heap(uint64_t len, bool resized)
  * GGUF context) and once split (bpe_ranks). Each string adds at most its
  * length plus 47 bytes (per string a length field of 8 in the header
  * buffer) so no sum can overflow; a malformed array stops the walk. */
-/* Calls fn(ctx, j, string) for each string of string array k longer than
- * min (>= GGUF_SHORT_STR) bytes, from the parser's list of long strings:
- * a vocabulary's few percent, visited in order with the next ones
- * prefetched, rather than a second walk over every length (which waits on
- * memory at each step). Bounds are checked again. */
-static void long_strings(const struct gguf_file *f, int64_t k, size_t min,
-			 void (*fn)(void *ctx, uint64_t j, struct gguf_str s), void *ctx)
+/* The i-th of string array kv's long strings (the parser lists them: a
+ * vocabulary's few percent, visited in order with the ones ahead
+ * prefetched, rather than a second walk over every length, which would
+ * wait on memory at each step). False when it is out of the array's
+ * bounds (checked again). */
+static inline bool long_at(const struct gguf_file *f, const struct gguf_kv *kv, uint64_t i,
+			   struct gguf_str *s)
 {
-	const struct gguf_kv *kv = &f->kvs[k];
+	uint64_t off = kv->longs[i].off, len;
 
-	for (uint64_t i = 0; i < kv->n_long; i++) {
-		uint64_t off = kv->longs[i].off, len;
-
-		if (i + 8 < kv->n_long)
-			__builtin_prefetch(f->buf + kv->longs[i + 8].off);
-		if (off < kv->val_off || off > kv->val_end || kv->val_end - off < 8)
-			return;
-		memcpy(&len, f->buf + off, 8);
-		if (len > kv->val_end - off - 8)
-			return;
-		if (len > min) {
-			struct gguf_str s = { (const char *)f->buf + off + 8, (size_t)len };
-
-			fn(ctx, kv->longs[i].j, s);
-		}
-	}
+	if (i + 16 < kv->n_long)
+		__builtin_prefetch(f->buf + kv->longs[i + 16].off);
+	if (off < kv->val_off || off > kv->val_end || kv->val_end - off < 8)
+		return false;
+	memcpy(&len, f->buf + off, 8);
+	if (len > kv->val_end - off - 8)
+		return false;
+	s->p = (const char *)f->buf + off + 8;
+	s->n = (size_t)len;
+	return true;
 }
 
-struct tok_walk {
-	const struct gguf_file *f;
-	int64_t kt;              /* tokenizer.ggml.token_type, or -1 */
-	bool byte_level;
-	struct model *m;
-};
-
-static void tok_long(void *ctx, uint64_t j, struct gguf_str s)
+/* A token's type (tokenizer.ggml.token_type, int32 as written by
+ * llama.cpp's converter; 1, normal, when absent or odd). */
+static int64_t token_type(const struct gguf_file *f, int64_t kt, uint64_t j)
 {
-	struct tok_walk *w = ctx;
-	uint64_t piece = 0;
-	int64_t type = 1;
+	const struct gguf_kv *kv;
+	int32_t t;
+	int64_t v;
 
-	if (w->kt >= 0 && gguf_kv_arr_get_int(w->f, (uint64_t)w->kt, j, &type) < 0)
-		type = 1;
-	if (w->byte_level && type != 3 && type != 4) {
-		for (size_t b = 0; b < s.n; b++)
-			piece += ((unsigned char)s.p[b] & 0xc0) != 0x80;
-	} else {
-		piece = s.n;
-		for (size_t b = 0; b + 2 < s.n; b++)
-			if (!memcmp(s.p + b, "\xe2\x96\x81", 3))
-				piece -= 2;
+	if (kt < 0)
+		return 1;
+	kv = &f->kvs[kt];
+	if (kv->type == GGUF_TYPE_ARRAY && kv->arr_type == GGUF_TYPE_INT32 && j < kv->n &&
+	    kv->val_end - kv->val_off >= 4 * kv->n) {
+		memcpy(&t, f->buf + kv->val_off + 4 * j, 4);
+		return t;
 	}
-	w->m->tok_text_heap += string_heap(s.n, false);
-	w->m->tok_piece_heap += string_heap(piece, true);
-}
-
-static void merge_long(void *ctx, uint64_t j, struct gguf_str s)
-{
-	struct tok_walk *w = ctx;
-	const char *sp = s.n > 1 ? memchr(s.p + 1, ' ', s.n - 1) : NULL;
-
-	(void)j;
-	w->m->tok_merge_heap += string_heap(s.n, false);
-	if (sp)
-		w->m->tok_merge_half_heap += string_heap((uint64_t)(sp - s.p), false) +
-					     string_heap(s.n - (uint64_t)(sp - s.p) - 1, false);
+	return gguf_kv_arr_get_int(f, (uint64_t)kt, j, &v) < 0 ? 1 : v;
 }
 
 static void tokenizer_heap(const struct gguf_file *f, struct model *m)
@@ -581,11 +554,12 @@ static void tokenizer_heap(const struct gguf_file *f, struct model *m)
 	static const char *const arrs[] = { "tokenizer.ggml.scores", "tokenizer.ggml.token_type" };
 	int64_t k = gguf_kv_find(f, "tokenizer.ggml.tokens");
 	int64_t km = gguf_kv_find(f, "tokenizer.ggml.model");
-	struct tok_walk w = { f, gguf_kv_find(f, "tokenizer.ggml.token_type"), false, m };
+	int64_t kt = gguf_kv_find(f, "tokenizer.ggml.token_type");
+	bool byte_level = false;
 	struct gguf_str s;
 
 	if (km >= 0 && gguf_kv_get_str(f, (uint64_t)km, &s) == 0)
-		w.byte_level = s.n == 4 && !memcmp(s.p, "gpt2", 4);
+		byte_level = s.n == 4 && !memcmp(s.p, "gpt2", 4);
 	for (size_t i = 0; i < ARRAY_SIZE(arrs); i++) {
 		int64_t ka = gguf_kv_find(f, arrs[i]);
 
@@ -593,16 +567,49 @@ static void tokenizer_heap(const struct gguf_file *f, struct model *m)
 			m->tok_arr_bytes[i] = f->kvs[ka].n * gguf_type_size(f->kvs[ka].arr_type);
 	}
 	/* a piece is never longer than its text, and a merge's halves are
-	 * shorter than it: strings of 15 bytes or less (most of them) take
-	 * no heap; a merge of 16 splits into two of 15 at most */
+	 * shorter than it: strings of 15 bytes or less (most of them, and
+	 * the parser lists only the others) take no heap; a merge of 16
+	 * splits into two of 15 at most */
 	if (k >= 0 && f->kvs[k].type == GGUF_TYPE_ARRAY && f->kvs[k].arr_type == GGUF_TYPE_STRING) {
-		m->tok_n = f->kvs[k].n;
-		long_strings(f, k, 15, tok_long, &w);
+		const struct gguf_kv *kv = &f->kvs[k];
+
+		m->tok_n = kv->n;
+		for (uint64_t i = 0; i < kv->n_long && long_at(f, kv, i, &s); i++) {
+			int64_t type = token_type(f, kt, kv->longs[i].j);
+			uint64_t piece = 0;
+
+			if (byte_level && type != 3 && type != 4) {
+				/* each code point is one byte */
+				for (size_t b = 0; b < s.n; b++)
+					piece += ((unsigned char)s.p[b] & 0xc0) != 0x80;
+			} else {
+				/* SentencePiece: U+2581 is one space */
+				piece = s.n;
+				for (const char *q = s.p, *end = s.p + s.n;
+				     (q = memchr(q, 0xe2, (size_t)(end - q))) != NULL; q++)
+					if (end - q >= 3 && q[1] == '\x96' && q[2] == '\x81')
+						piece -= 2;
+			}
+			m->tok_text_heap += string_heap(s.n, false);
+			m->tok_piece_heap += string_heap(piece, true);
+		}
 	}
 	k = gguf_kv_find(f, "tokenizer.ggml.merges");
 	if (k >= 0 && f->kvs[k].type == GGUF_TYPE_ARRAY && f->kvs[k].arr_type == GGUF_TYPE_STRING) {
-		m->tok_n_merges = f->kvs[k].n;
-		long_strings(f, k, 16, merge_long, &w);
+		const struct gguf_kv *kv = &f->kvs[k];
+
+		m->tok_n_merges = kv->n;
+		for (uint64_t i = 0; i < kv->n_long && long_at(f, kv, i, &s); i++) {
+			const char *sp;
+
+			if (s.n <= 16)
+				continue;
+			sp = s.n > 1 ? memchr(s.p + 1, ' ', s.n - 1) : NULL;
+			m->tok_merge_heap += string_heap(s.n, false);
+			if (sp)
+				m->tok_merge_half_heap += string_heap((uint64_t)(sp - s.p), false) +
+							  string_heap(s.n - (uint64_t)(sp - s.p) - 1, false);
+		}
 	}
 }
 
