@@ -154,7 +154,7 @@ static int cat_model_build(struct cat_model *c, struct diag *d)
 	gguf_writer_free(w);
 	if (e)
 		return e;
-	e = model_from_gguf((const struct gguf_file *const *)&c->gf, 1, &c->m, d);
+	e = model_from_gguf_flags((const struct gguf_file *const *)&c->gf, 1, MODEL_NO_HEAP, &c->m, d);
 	if (e)
 		return e;
 	c->built = true;
@@ -620,7 +620,7 @@ static void file_eval(const struct rec *r, const struct io_store_entry *se, stru
 			fclose(mf);
 		}
 	}
-	if (model_from_gguf(parts, im->n_parts, &m, &d) < 0) {
+	if (model_from_gguf_flags(parts, im->n_parts, MODEL_NO_HEAP, &m, &d) < 0) {
 		file_error(f, NULL, &d);
 		goto out;
 	}

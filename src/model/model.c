@@ -616,6 +616,12 @@ static void tokenizer_heap(const struct gguf_file *f, struct model *m)
 int model_from_gguf(const struct gguf_file *const *parts, size_t n_parts, struct model *m,
 		    struct diag *d)
 {
+	return model_from_gguf_flags(parts, n_parts, 0, m, d);
+}
+
+int model_from_gguf_flags(const struct gguf_file *const *parts, size_t n_parts, unsigned flags,
+			  struct model *m, struct diag *d)
+{
 	const struct gguf_file *f = parts[0];
 	const struct model_arch *a;
 	struct meta mt = { f, m->arch, d };
@@ -723,7 +729,10 @@ int model_from_gguf(const struct gguf_file *const *parts, size_t n_parts, struct
 
 	if ((e = check_tokenizer(f, d)) < 0)
 		goto fail;
-	tokenizer_heap(f, m);
+	if (!(flags & MODEL_NO_HEAP)) {
+		tokenizer_heap(f, m);
+		m->tok_heap = true;
+	}
 	/* vocabulary: <arch>.vocab_size, else the tokenizer, else token_embd */
 	k = arch_key(&mt, "vocab_size");
 	if (k >= 0) {

@@ -86,6 +86,7 @@ struct model {
 	uint64_t tok_merge_heap;      /* merge strings ("a b") */
 	uint64_t tok_merge_half_heap; /* their two halves (the BPE ranks' keys) */
 	uint64_t tok_arr_bytes[2];    /* tokenizer.ggml.scores, .token_type data */
+	bool tok_heap;                /* the *_heap fields were computed */
 	struct model_layer *layers;  /* n_layer entries */
 	size_t n_tensors;
 	struct model_tensor *tensors;
@@ -102,6 +103,14 @@ struct model {
  * model_release(). */
 int model_from_gguf(const struct gguf_file *const *parts, size_t n_parts, struct model *m,
 		    struct diag *d) ATTR_WUR;
+
+/* The same, with MODEL_NO_HEAP: without the tokenizer's heap facts (the
+ * tok_*_heap fields stay 0, tok_heap false), which only the resident-memory
+ * prediction uses and which cost a visit of every long token and merge:
+ * for a caller that plans many models and shows no RSS (recommend). */
+enum { MODEL_NO_HEAP = 1u << 0 };
+int model_from_gguf_flags(const struct gguf_file *const *parts, size_t n_parts, unsigned flags,
+			  struct model *m, struct diag *d) ATTR_WUR;
 
 /* Frees what m holds; m may be zeroed or half-built. */
 void model_release(struct model *m);
