@@ -239,7 +239,9 @@ void backend_report_parse_line(struct backend_report *r, const char *line, size_
 		n = BACKEND_LINE_MAX;
 	if (r->loaded) {
 		(void)skip_prefix(line, n, &level);
-		if (level == 'I' || level == 'D') {
+		/* and the continuation lines of a multi-line entry (the
+		 * sampler parameters, four tab-indented lines a request) */
+		if (level == 'I' || level == 'D' || (level == 0 && n > 0 && (line[0] == '\t' || line[0] == ' '))) {
 			r->n_lines++;
 			return;
 		}

@@ -361,6 +361,7 @@ static void test_loaded(void **state)
 		"0.05.000.001 I slot launch_slot_: id  0 | task 7 | processing task",
 		"0.05.000.002 D srv  params_from_: out of memory (a prompt that says so)",
 		"0.05.000.003 I load_tensors:          CPU model buffer size =   10.00 MiB",
+		"\trepeat_last_n = 64, repeat_penalty = 1.000, frequency_penalty = 0.000 (out of memory)",
 	};
 	static const char *const loud[] = {
 		"0.05.100.000 E ggml_gallocr_reserve_n: failed to allocate CPU buffer of size 1234",
@@ -387,6 +388,9 @@ static void test_loaded(void **state)
 	backend_report_init(&r);
 	backend_report_parse_line(&r, quiet[2], strlen(quiet[2]));
 	assert_int_equal(r.n_bufs, 1);
+	/* and a continuation line is parsed while loading */
+	backend_report_parse_line(&r, quiet[3], strlen(quiet[3]));
+	assert_true(r.oom);
 }
 
 static void test_clip(void **state)
