@@ -48,7 +48,8 @@ static int build_model(struct cmd_model *cm, const char *label, unsigned flags)
 	if (flags & CMD_MODEL_NO_MODEL)
 		return 0;
 	diag_init(&d);
-	e = model_from_gguf(cm->parts, cm->n_parts, &cm->m, &d);
+	e = model_from_gguf_flags(cm->parts, cm->n_parts, flags & CMD_MODEL_NO_RSS ? MODEL_NO_HEAP : 0,
+				  &cm->m, &d);
 	if (e < 0) {
 		cmd_report_diag(label, &d);
 		return e == -ENOMEM ? CMD_EXIT_FAIL : CMD_EXIT_INPUT;
@@ -169,7 +170,8 @@ int cmd_model_open(const char *spec, unsigned flags, struct cmd_model **ret)
 		return CMD_EXIT_FAIL;
 	}
 	diag_init(&d);
-	e = io_model_open(spec, &cm->im, &d, &bad);
+	e = io_model_open_flags(spec, flags & (CMD_MODEL_NO_MODEL | CMD_MODEL_NO_RSS) ? 0 : IO_OPEN_LONG_STRINGS,
+				&cm->im, &d, &bad);
 	if (e < 0) {
 		cmd_report_diag(bad ? bad : spec, &d);
 		free(bad);

@@ -14,6 +14,8 @@
 
 enum {
 	CMD_MODEL_NO_MODEL = 1 << 0, /* parse only: no struct model (inspect) */
+	CMD_MODEL_NO_RSS = 1 << 1,   /* no tokenizer heap facts: the resident
+	                              * memory prediction is not shown */
 };
 
 struct cmd_model {

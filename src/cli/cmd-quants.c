@@ -165,7 +165,7 @@ static int quants_run(int argc, char **argv)
 	if (catalog_parse(spec, &cat, &ft) == 0)
 		e = cmd_model_open_catalog(cat, 1, 0, &cmm);
 	else
-		e = cmd_model_open(spec, 0, &cmm);
+		e = cmd_model_open(spec, CMD_MODEL_NO_RSS, &cmm);
 	if (e)
 		return e;
 

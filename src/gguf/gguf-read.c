@@ -24,6 +24,7 @@ struct arr_resume {
 	uint64_t pos;    /* where element k starts */
 	uint64_t *skip;  /* the skip index of the string array being read
 	                  * (kv_off's), handed to its gguf_kv when done */
+	bool want_longs; /* GGUF_PARSE_LONG_STRINGS */
 	struct gguf_long_str *longs; /* and its long strings so far */
 	uint64_t n_long, cap_long;
 };
@@ -524,7 +525,7 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 			 * buffer's bytes and force a reload every round */
 			const uint8_t *b = r->buf;
 			uint64_t pos = r->pos;
-			struct arr_resume *res = r->res;
+			struct arr_resume *res = r->res && r->res->want_longs ? r->res : NULL;
 
 			for (; k < n && pos < lim && lim - pos >= 8; k++) {
 				uint64_t sl;
@@ -561,7 +562,8 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 				r->res->k = k;
 				r->res->pos = el;
 			}
-			if (e == 0 && et == GGUF_TYPE_STRING && r->res && r->pos - el - 8 > GGUF_SHORT_STR &&
+			if (e == 0 && et == GGUF_TYPE_STRING && r->res && r->res->want_longs &&
+			    r->pos - el - 8 > GGUF_SHORT_STR &&
 			    long_add(r->res, k, el) < 0)
 				return diag_set(r->d, -ENOMEM, el, "out of memory");
 			if (e == -EAGAIN && k > 0) {
@@ -722,6 +724,12 @@ struct gguf_parser *gguf_parser_new(uint64_t file_size)
 	p->f->file_size = file_size;
 	p->f->alignment = GGUF_DEFAULT_ALIGNMENT;
 	return p;
+}
+
+void gguf_parser_set_flags(struct gguf_parser *p, unsigned flags)
+{
+	p->res.want_longs = flags & GGUF_PARSE_LONG_STRINGS;
+	p->f->has_longs = p->res.want_longs;
 }
 
 struct gguf_parser *gguf_parser_free(struct gguf_parser *p)

@@ -78,8 +78,8 @@ struct gguf_kv {
 	 * vocabulary is 100k+ strings, and a walk from one length to the
 	 * next waits on memory). NULL otherwise. Owned by the file. */
 	const uint64_t *skip;
-	/* string arrays: the elements longer than GGUF_SHORT_STR bytes, in
-	 * order, so that a reader that only cares for those (what a copy
+	/* string arrays, when parsed with GGUF_PARSE_LONG_STRINGS: the
+	 * elements longer than GGUF_SHORT_STR bytes, in order, so that a reader that only cares for those (what a copy
 	 * cannot keep inline: libstdc++'s std::string holds 15 bytes) visits
 	 * a vocabulary's few percent without walking all of it again after
 	 * the parse, from memory. n_long of them; NULL when none. Owned by
@@ -126,6 +126,7 @@ struct gguf_file {
 	uint64_t kv_index_size;
 	uint32_t *tensor_index;
 	uint64_t tensor_index_size;
+	bool has_longs;        /* parsed with GGUF_PARSE_LONG_STRINGS */
 };
 
 /* Parses the GGUF header in buf, the first buf_len bytes of a file of
@@ -154,6 +155,11 @@ int gguf_parse(const uint8_t *buf, size_t buf_len, uint64_t file_size,
  * gguf_parser_free(). */
 struct gguf_parser;
 struct gguf_parser *gguf_parser_new(uint64_t file_size);
+
+/* GGUF_PARSE_LONG_STRINGS: list each string array's long strings
+ * (gguf_kv.longs; file->has_longs). Set before the first feed. */
+enum { GGUF_PARSE_LONG_STRINGS = 1u << 0 };
+void gguf_parser_set_flags(struct gguf_parser *p, unsigned flags);
 int gguf_parser_feed(struct gguf_parser *p, const uint8_t *buf, size_t buf_len,
 		     struct gguf_file **ret, uint64_t *ret_need, struct diag *d) ATTR_WUR;
 struct gguf_parser *gguf_parser_free(struct gguf_parser *p);

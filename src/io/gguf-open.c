@@ -117,7 +117,7 @@ static int open_regular(const char *path, struct stat *st, struct diag *d)
 	return fd;
 }
 
-static int gguf_open(const char *path, struct io_buffers *pool, struct io_gguf **ret,
+static int gguf_open(const char *path, struct io_buffers *pool, unsigned flags, struct io_gguf **ret,
 		     struct diag *d)
 {
 	struct io_gguf *g;
@@ -178,6 +178,8 @@ static int gguf_open(const char *path, struct io_buffers *pool, struct io_gguf *
 				e = diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
 				break;
 			}
+			if (flags & IO_OPEN_LONG_STRINGS)
+				gguf_parser_set_flags(parser, GGUF_PARSE_LONG_STRINGS);
 		}
 		e = gguf_parser_feed(parser, g->buf, g->buf_len, &g->gf, &need, d);
 		if (e != -EAGAIN)
@@ -206,7 +208,7 @@ static int gguf_open(const char *path, struct io_buffers *pool, struct io_gguf *
 
 int io_gguf_open(const char *path, struct io_gguf **ret, struct diag *d)
 {
-	return gguf_open(path, NULL, ret, d);
+	return gguf_open(path, NULL, 0, ret, d);
 }
 
 /* ---- split models ---- */
@@ -279,7 +281,7 @@ static int model_add(struct io_model *m, struct io_gguf *g)
 	return 0;
 }
 
-static int model_open(const char *path, struct io_buffers *pool, struct io_model **ret,
+static int model_open(const char *path, struct io_buffers *pool, unsigned flags, struct io_model **ret,
 		      struct diag *d, char **ret_bad_path)
 {
 	struct io_model *m;
@@ -291,7 +293,7 @@ static int model_open(const char *path, struct io_buffers *pool, struct io_model
 
 	if (ret_bad_path)
 		*ret_bad_path = NULL;
-	e = gguf_open(path, pool, &g, d);
+	e = gguf_open(path, pool, flags, &g, d);
 	if (e < 0)
 		return e;
 	m = calloc(1, sizeof(*m));
@@ -334,7 +336,7 @@ static int model_open(const char *path, struct io_buffers *pool, struct io_model
 		memcpy(pp, path, prefix);
 		snprintf(pp + prefix, 64, "-%05llu-of-%05llu.gguf", (unsigned long long)i + 1,
 			 (unsigned long long)count);
-		e = gguf_open(pp, pool, &g, d);
+		e = gguf_open(pp, pool, flags, &g, d);
 		if (e < 0) {
 			if (e == -ENOENT)
 				diag_set(d, e, DIAG_NO_OFFSET, "part %llu of %llu is missing",
@@ -406,11 +408,17 @@ fail:
 
 int io_model_open(const char *path, struct io_model **ret, struct diag *d, char **ret_bad_path)
 {
-	return model_open(path, NULL, ret, d, ret_bad_path);
+	return model_open(path, NULL, 0, ret, d, ret_bad_path);
+}
+
+int io_model_open_flags(const char *path, unsigned flags, struct io_model **ret, struct diag *d,
+			char **ret_bad_path)
+{
+	return model_open(path, NULL, flags, ret, d, ret_bad_path);
 }
 
 int io_model_open_pooled(const char *path, struct io_buffers *pool, struct io_model **ret,
 			 struct diag *d, char **ret_bad_path)
 {
-	return model_open(path, pool, ret, d, ret_bad_path);
+	return model_open(path, pool, 0, ret, d, ret_bad_path);
 }

@@ -60,6 +60,13 @@ struct io_model {
 int io_model_open(const char *path, struct io_model **ret, struct diag *d,
 		  char **ret_bad_path) ATTR_WUR;
 
+/* The same; with IO_OPEN_LONG_STRINGS each string array's long strings
+ * are listed (GGUF_PARSE_LONG_STRINGS: what the tokenizer's heap, for the
+ * resident-memory prediction, is computed from). */
+enum { IO_OPEN_LONG_STRINGS = 1u << 0 };
+int io_model_open_flags(const char *path, unsigned flags, struct io_model **ret, struct diag *d,
+			char **ret_bad_path) ATTR_WUR;
+
 /* The same, taking header buffers from pool and giving them back to it
  * when *ret is freed (pool must outlive *ret). */
 int io_model_open_pooled(const char *path, struct io_buffers *pool, struct io_model **ret,

@@ -549,6 +549,55 @@ static int64_t token_type(const struct gguf_file *f, int64_t kt, uint64_t j)
 	return gguf_kv_arr_get_int(f, (uint64_t)kt, j, &v) < 0 ? 1 : v;
 }
 
+/* One long token's heap: its text and its piece (decoded: a byte-level
+ * BPE token's code points are a byte each, SentencePiece's U+2581 is one
+ * space; control and user-defined tokens are kept as they are). */
+static void token_heap(struct model *m, struct gguf_str s, int64_t type, bool byte_level)
+{
+	uint64_t piece = 0;
+
+	if (byte_level && type != 3 && type != 4) {
+		for (size_t b = 0; b < s.n; b++)
+			piece += ((unsigned char)s.p[b] & 0xc0) != 0x80;
+	} else {
+		piece = s.n;
+		for (const char *q = s.p, *end = s.p + s.n;
+		     (q = memchr(q, 0xe2, (size_t)(end - q))) != NULL; q++)
+			if (end - q >= 3 && q[1] == '\x96' && q[2] == '\x81')
+				piece -= 2;
+	}
+	m->tok_text_heap += string_heap(s.n, false);
+	m->tok_piece_heap += string_heap(piece, true);
+}
+
+/* One long merge's: itself and its two halves. */
+static void merge_heap(struct model *m, struct gguf_str s)
+{
+	const char *sp = s.n > 1 ? memchr(s.p + 1, ' ', s.n - 1) : NULL;
+
+	m->tok_merge_heap += string_heap(s.n, false);
+	if (sp)
+		m->tok_merge_half_heap += string_heap((uint64_t)(sp - s.p), false) +
+					  string_heap(s.n - (uint64_t)(sp - s.p) - 1, false);
+}
+
+/* The next element of a string array, read in place (a file parsed
+ * without its list of long strings: every element is walked). */
+static inline bool str_next(const struct gguf_file *f, uint64_t *off, uint64_t end, struct gguf_str *s)
+{
+	uint64_t len;
+
+	if (*off > end || end - *off < 8)
+		return false;
+	memcpy(&len, f->buf + *off, 8);
+	if (len > end - *off - 8)
+		return false;
+	s->p = (const char *)f->buf + *off + 8;
+	s->n = (size_t)len;
+	*off += 8 + len;
+	return true;
+}
+
 static void tokenizer_heap(const struct gguf_file *f, struct model *m)
 {
 	static const char *const arrs[] = { "tokenizer.ggml.scores", "tokenizer.ggml.token_type" };
@@ -574,24 +623,15 @@ static void tokenizer_heap(const struct gguf_file *f, struct model *m)
 		const struct gguf_kv *kv = &f->kvs[k];
 
 		m->tok_n = kv->n;
-		for (uint64_t i = 0; i < kv->n_long && long_at(f, kv, i, &s); i++) {
-			int64_t type = token_type(f, kt, kv->longs[i].j);
-			uint64_t piece = 0;
+		if (f->has_longs) {
+			for (uint64_t i = 0; i < kv->n_long && long_at(f, kv, i, &s); i++)
+				token_heap(m, s, token_type(f, kt, kv->longs[i].j), byte_level);
+		} else {
+			uint64_t pos = kv->val_off;
 
-			if (byte_level && type != 3 && type != 4) {
-				/* each code point is one byte */
-				for (size_t b = 0; b < s.n; b++)
-					piece += ((unsigned char)s.p[b] & 0xc0) != 0x80;
-			} else {
-				/* SentencePiece: U+2581 is one space */
-				piece = s.n;
-				for (const char *q = s.p, *end = s.p + s.n;
-				     (q = memchr(q, 0xe2, (size_t)(end - q))) != NULL; q++)
-					if (end - q >= 3 && q[1] == '\x96' && q[2] == '\x81')
-						piece -= 2;
-			}
-			m->tok_text_heap += string_heap(s.n, false);
-			m->tok_piece_heap += string_heap(piece, true);
+			for (uint64_t j = 0; j < kv->n && str_next(f, &pos, kv->val_end, &s); j++)
+				if (s.n > GGUF_SHORT_STR)
+					token_heap(m, s, token_type(f, kt, j), byte_level);
 		}
 	}
 	k = gguf_kv_find(f, "tokenizer.ggml.merges");
@@ -599,16 +639,16 @@ static void tokenizer_heap(const struct gguf_file *f, struct model *m)
 		const struct gguf_kv *kv = &f->kvs[k];
 
 		m->tok_n_merges = kv->n;
-		for (uint64_t i = 0; i < kv->n_long && long_at(f, kv, i, &s); i++) {
-			const char *sp;
+		if (f->has_longs) {
+			for (uint64_t i = 0; i < kv->n_long && long_at(f, kv, i, &s); i++)
+				if (s.n > 16)
+					merge_heap(m, s);
+		} else {
+			uint64_t pos = kv->val_off;
 
-			if (s.n <= 16)
-				continue;
-			sp = s.n > 1 ? memchr(s.p + 1, ' ', s.n - 1) : NULL;
-			m->tok_merge_heap += string_heap(s.n, false);
-			if (sp)
-				m->tok_merge_half_heap += string_heap((uint64_t)(sp - s.p), false) +
-							  string_heap(s.n - (uint64_t)(sp - s.p) - 1, false);
+			for (uint64_t j = 0; j < kv->n && str_next(f, &pos, kv->val_end, &s); j++)
+				if (s.n > 16)
+					merge_heap(m, s);
 		}
 	}
 }

@@ -665,6 +665,41 @@ static void test_tokenizer_heap(void **state)
 	assert_int_equal(b.m.tok_merge_half_heap, 32 + 32);
 	assert_int_equal(b.m.tok_arr_bytes[0], 0);
 	assert_int_equal(b.m.tok_arr_bytes[1], 16);
+	assert_true(b.m.tok_heap);
+	{
+		/* the same from the parser's list of long strings (what the
+		 * files `llmem estimate` opens are read with) */
+		struct gguf_parser *p = gguf_parser_new(b.f->file_size);
+		struct gguf_file *f2 = NULL;
+		struct model m2;
+
+		assert_non_null(p);
+		gguf_parser_set_flags(p, GGUF_PARSE_LONG_STRINGS);
+		assert_int_equal(gguf_parser_feed(p, b.buf, b.len, &f2, NULL, &d), 0);
+		gguf_parser_free(p);
+		assert_true(f2->has_longs);
+		{
+			const struct gguf_file *parts2[1] = { f2 };
+
+			assert_int_equal(model_from_gguf(parts2, 1, &m2, &d), 0);
+		}
+		assert_int_equal(m2.tok_text_heap, b.m.tok_text_heap);
+		assert_int_equal(m2.tok_piece_heap, b.m.tok_piece_heap);
+		assert_int_equal(m2.tok_merge_heap, b.m.tok_merge_heap);
+		assert_int_equal(m2.tok_merge_half_heap, b.m.tok_merge_half_heap);
+		model_release(&m2);
+		gguf_file_free(f2);
+		/* without the heap facts */
+		{
+			const struct gguf_file *parts3[1] = { b.f };
+
+			assert_int_equal(model_from_gguf_flags(parts3, 1, MODEL_NO_HEAP, &m2, &d), 0);
+		}
+		assert_false(m2.tok_heap);
+		assert_int_equal(m2.tok_text_heap, 0);
+		assert_int_equal(m2.tok_n, 0);
+		model_release(&m2);
+	}
 	cpu_config(&c);
 	c.n_ctx = 512;
 	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);

@@ -441,6 +441,11 @@ static void check_string_index(const struct gguf_file *f, uint64_t k, const char
 	uint64_t pos = 0, nl = 0;
 	struct gguf_str s;
 
+	if (!f->has_longs) {
+		assert_null(kv->longs);
+		assert_int_equal(kv->n_long, 0);
+	}
+
 	assert_int_equal(kv->skip != NULL, kv->n > GGUF_SKIP_EVERY);
 	for (uint64_t j = 0; j < kv->n; j++) {
 		uint64_t at = pos ? pos : kv->val_off;
@@ -450,7 +455,7 @@ static void check_string_index(const struct gguf_file *f, uint64_t k, const char
 		assert_memory_equal(s.p, want[j], s.n);
 		if (kv->skip && j % GGUF_SKIP_EVERY == 0)
 			assert_int_equal(kv->skip[j / GGUF_SKIP_EVERY], at);
-		if (s.n > GGUF_SHORT_STR) {
+		if (s.n > GGUF_SHORT_STR && f->has_longs) {
 			assert_true(nl < kv->n_long);
 			assert_int_equal(kv->longs[nl].j, j);
 			assert_int_equal(kv->longs[nl].off, at);
@@ -496,19 +501,22 @@ static void test_string_index(void **state)
 	sbuf_init(&out, (size_t)64 << 20);
 	assert_int_equal(gguf_writer_header(w, &out, NULL, NULL), 0);
 	fsz = gguf_writer_file_size(w);
-	for (int mode = 0; mode < 2; mode++) {
+	for (int mode = 0; mode < 3; mode++) {
 		struct gguf_file *f = NULL;
 		struct diag d;
 
 		diag_init(&d);
 		if (mode == 0) {
+			/* no list of long strings asked for */
 			assert_int_equal(gguf_parse((const uint8_t *)out.buf, out.len, fsz, &f, NULL, &d), 0);
+			assert_false(f->has_longs);
 		} else {
 			struct gguf_parser *p = gguf_parser_new(fsz);
-			size_t have = 100;
+			size_t have = mode == 1 ? out.len : 100;
 			int e;
 
 			assert_non_null(p);
+			gguf_parser_set_flags(p, GGUF_PARSE_LONG_STRINGS);
 			while ((e = gguf_parser_feed(p, (const uint8_t *)out.buf, have, &f, NULL, &d)) == -EAGAIN)
 				have = have + 997 < out.len ? have + 997 : out.len;
 			assert_int_equal(e, 0);
