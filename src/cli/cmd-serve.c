@@ -209,16 +209,16 @@ static int sp_open(struct sp *p, size_t i)
 /* A model file replaced since it was read (a new download under the same
  * name, a bigger quantization) is read again before it is planned: its
  * header, not the old one, says what a load takes (B36). */
-static void sp_recheck(struct sp *p, size_t i)
+static bool sp_recheck(struct sp *p, size_t i)
 {
 	struct sp_model *sm = &p->m[i];
 	struct stat st;
 
 	if (!sm->opened || !sm->has_st || stat(sm->rm->path, &st) != 0)
-		return; /* a file that is gone fails in llama-server, with its words */
+		return false; /* a file that is gone fails in llama-server, with its words */
 	if (st.st_dev == sm->st.st_dev && st.st_ino == sm->st.st_ino && st.st_size == sm->st.st_size &&
 	    st.st_mtim.tv_sec == sm->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == sm->st.st_mtim.tv_nsec)
-		return;
+		return false;
 	if (sm->cm)
 		sm->cm = cmd_model_free(sm->cm);
 	sm->opened = false;
@@ -226,6 +226,13 @@ static void sp_recheck(struct sp *p, size_t i)
 	sm->open_msg[0] = '\0';
 	sm->n_pass = 0;
 	sm->n_optv = 0;
+	return true;
+}
+
+/* The daemon asks before it plans from what it remembers (B36). */
+static bool sp_model_changed(void *ctx, size_t model)
+{
+	return sp_recheck(ctx, model);
 }
 
 static struct place_plan *sp_find(struct sp_model *sm, uint32_t id)
@@ -247,7 +254,7 @@ static int sp_plan(void *ctx, size_t model, const uint64_t *avail, struct sched_
 	int e;
 
 	memset(out, 0, sizeof(*out));
-	sp_recheck(p, model);
+	(void)sp_recheck(p, model);
 	if (sp_open(p, model) < 0) {
 		snprintf(out->why, sizeof(out->why), "%s", sm->open_msg);
 		return 0;
@@ -789,6 +796,7 @@ static int serve_run_cmd(int argc, char **argv)
 	so.n_origins = n_origins;
 	so.hooks.ctx = &p;
 	so.hooks.plan = sp_plan;
+	so.hooks.model_changed = sp_model_changed;
 	so.hooks.plan_args = sp_plan_args;
 	so.hooks.plan_info = sp_plan_info;
 	so.hooks.model_info = sp_model_info;

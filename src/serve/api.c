@@ -285,6 +285,7 @@ static void submit(struct srv *s, struct rq *r, int64_t keep_alive_ms)
 {
 	srv_client_watch(r);
 	r->in_sched = true;
+	srv_model_fresh(s, r->model);
 	sched_request(&s->sch, srv_now(), r->model, r->id, keep_alive_ms, &s->acts);
 	srv_actions_run(s);
 }
@@ -402,6 +403,7 @@ static void h_load(struct srv *s, struct evhttp_request *req, bool ollama, bool 
 	r->ollama_err = ollama;
 	r->chat = chat;
 	snprintf(r->model_name, sizeof(r->model_name), "%s", name);
+	srv_model_fresh(s, (size_t)idx);
 	sched_load(&s->sch, srv_now(), (size_t)idx, ka, &s->acts);
 	submit(s, r, ka);
 }
@@ -601,6 +603,7 @@ static void h_ollama(struct srv *s, struct evhttp_request *req, enum rq_kind kin
 	if (r->tq.action == TR_ACT_LOAD) {
 		r->kind = RQ_LOAD;
 		r->chat = kind == RQ_OLLAMA_CHAT;
+		srv_model_fresh(s, r->model);
 		sched_load(&s->sch, srv_now(), r->model, ka, &s->acts);
 		submit(s, r, ka);
 		return;

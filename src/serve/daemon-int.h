@@ -150,6 +150,9 @@ struct srv {
 };
 
 /* daemon.c */
+/* Before a request or load for model: when it is not loaded and its file
+ * changed since it was read, its remembered plans and description go (B36). */
+void srv_model_fresh(struct srv *s, size_t model);
 int64_t srv_now(void);      /* monotonic ms */
 int64_t srv_wall_ns(void);  /* CLOCK_REALTIME ns, for answers */
 void srv_actions_run(struct srv *s);

@@ -59,6 +59,19 @@ struct bk *srv_bk(struct srv *s, size_t model)
 	return &s->bks[model];
 }
 
+void srv_model_fresh(struct srv *s, size_t model)
+{
+	const struct serve_hooks *h = &s->o->hooks;
+	enum sched_state st = s->sch.models[model].state;
+
+	if (!h->model_changed || st == SCHED_READY || st == SCHED_LOADING || st == SCHED_UNLOADING)
+		return;
+	if (h->model_changed(h->ctx, model)) {
+		sched_replan(&s->sch, model);
+		s->bks[model].info_done = false;
+	}
+}
+
 void srv_bk_progress(struct bk *b)
 {
 	b->progress_ms = srv_now();

@@ -75,6 +75,9 @@ struct serve_hooks {
 	 * with msg (a line a user can act on) when it cannot be read */
 	int (*model_info)(void *ctx, size_t model, struct serve_model_info *info, char *msg,
 			  size_t msgsz);
+	/* whether model's file changed since its header was read (then it is
+	 * read again at its next plan); NULL = never asked */
+	bool (*model_changed)(void *ctx, size_t model);
 	/* the scheduler's planner (sched_plan_fn) */
 	sched_plan_fn plan;
 	/* the llama-server arguments of model's plan plan_id, after
