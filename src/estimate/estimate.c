@@ -1798,11 +1798,15 @@ static void resident_heap(const struct model *m, const struct est_config *c,
 	uint64_t holes[4], bufs[4], n_bufs = 0;
 	uint64_t gguf, vocab, thr;
 
-	holes[0] = 32 * n + m->tok_text_heap;
-	holes[1] = 32 * nm + m->tok_merge_heap;
-	holes[2] = m->tok_arr_bytes[0];
-	holes[3] = m->tok_arr_bytes[1];
-	gguf = holes[0] + holes[1] + holes[2] + holes[3];
+	gguf = 32 * n + m->tok_text_heap + 32 * nm + m->tok_merge_heap + m->tok_arr_bytes[0] +
+	       m->tok_arr_bytes[1];
+	/* the holes a big buffer can use are the contiguous arrays' chunks
+	 * (the request plus glibc's 16-B header); the string texts are small
+	 * chunks scattered among others, which later small allocations reuse */
+	holes[0] = n ? 32 * n + 16 : 0;
+	holes[1] = nm ? 32 * nm + 16 : 0;
+	holes[2] = m->tok_arr_bytes[0] ? m->tok_arr_bytes[0] + 16 : 0;
+	holes[3] = m->tok_arr_bytes[1] ? m->tok_arr_bytes[1] + 16 : 0;
 	vocab = (40 + 64 + 32) * n + 2 * m->tok_text_heap + m->tok_piece_heap +
 		8 * hash_buckets(n);
 	if (nm)
@@ -1847,6 +1851,17 @@ static void resident_heap(const struct model *m, const struct est_config *c,
 	if (thr > (32ull << 20))
 		thr = 32ull << 20;
 	rh->after = 0;
+	/* a BPE vocabulary tokenizes "\n" during the fit pass's load
+	 * (llama-vocab.cpp: linefeed_id), and the pre-tokenizer builds
+	 * unicode.cpp's static code-point flags table on first use: a vector
+	 * of 0x110000 2-B flags, written whole and never freed. On the heap
+	 * it lies inside the span the second load's peak covers anyway (the
+	 * fit pass's GGUF arrays were mapped apart, its heap smaller); at or
+	 * above the mmap threshold it is mapped on its own and counts whole.
+	 * Merges stand for BPE here (a vocabulary with many merges keeps the
+	 * threshold above the table). */
+	if (nm && 2ull * 0x110000 + 64 >= thr)
+		rh->after += 2ull * 0x110000;
 	for (uint64_t i = 0; i < n_bufs; i++) {
 		size_t best = ARRAY_SIZE(holes);
 
@@ -1856,11 +1871,14 @@ static void resident_heap(const struct model *m, const struct est_config *c,
 			rh->after += bufs[i];
 			continue;
 		}
+		/* posix_memalign(64) asks _int_malloc for the size plus the
+		 * alignment and a minimum chunk (16 + 64 + 32 B more), and keeps
+		 * the size, its header and up to 64 B of leading gap */
 		for (size_t j = 0; j < ARRAY_SIZE(holes); j++)
-			if (holes[j] >= bufs[i] && (best == ARRAY_SIZE(holes) || holes[j] < holes[best]))
+			if (holes[j] >= bufs[i] + 128 && (best == ARRAY_SIZE(holes) || holes[j] < holes[best]))
 				best = j;
 		if (best < ARRAY_SIZE(holes))
-			holes[best] -= bufs[i];
+			holes[best] -= bufs[i] + 64;
 		else
 			rh->after += bufs[i];
 	}
