@@ -316,8 +316,15 @@ static void up_done_cb(struct evhttp_request *req, void *arg)
 		return;
 	}
 	/* read whole: libevent keeps the connection (or has closed it, when
-	 * the backend said "Connection: close"; it reconnects on the next) */
-	r->up_reuse = true;
+	 * the backend said "Connection: close"; it reconnects on the next).
+	 * Not after a chunked answer (a stream): cpp-httplib closes the
+	 * connection once its content provider is done, without saying so,
+	 * and a request sent on it before its end is seen fails */
+	{
+		const char *te = evhttp_find_header(evhttp_request_get_input_headers(req), "Transfer-Encoding");
+
+		r->up_reuse = !te || !strcasestr(te, "chunked");
+	}
 	if (!r->up_status)
 		r->up_status = evhttp_request_get_response_code(req);
 	if (is_ollama(r)) {
