@@ -222,18 +222,8 @@ done <"$PLAN"
 elapsed=$(($(date +%s) - start))
 
 # --- report ------------------------------------------------------------------
-cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
-hyper=$(lscpu | sed -n 's/^Hypervisor vendor: *//p' | head -n 1)
-mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-# shellcheck disable=SC1091
-os=$(. /etc/os-release 2>/dev/null && printf '%s' "${PRETTY_NAME:-unknown OS}")
-machine="$cpu, $(nproc) CPUs (nproc), $mem RAM${hyper:+, $hyper guest}; $os, Linux $(uname -r)"
-if rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
-	git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || rev="$rev+uncommitted changes"
-else
-	rev="no commit yet"
-fi
-llmem_ver=$("$LLMEM" --version 2>/dev/null | head -n 1 || true)
+. "$ROOT/bench/lib.sh"
+bench_describe
 [ -z "${ACC_RAW:-}" ] || /usr/bin/python3 - "$RUNS" "$COMPS" "$ACC_RAW" <<'EOF'
 import sys
 runs = {l.split("\t")[0]: l.rstrip("\n").split("\t") for l in open(sys.argv[1])}

@@ -91,17 +91,8 @@ hf gguf-dump "$PEER_RUNS" 1 "'$PY' -m gguf.scripts.gguf_dump '$GGUF'"
 hf nlc "$PEER_RUNS" 1 "node '$NODE_LLAMA_CPP_CLI' inspect gguf '$GGUF'"
 
 # --- report -----------------------------------------------------------------
-cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
-hyper=$(lscpu | sed -n 's/^Hypervisor vendor: *//p' | head -n 1)
-mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-os=$(. /etc/os-release 2>/dev/null && printf '%s' "${PRETTY_NAME:-unknown OS}")
-machine="$cpu, $(nproc) CPUs (nproc), $mem RAM${hyper:+, $hyper guest}; $os, Linux $(uname -r)"
-if rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
-  git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || rev="$rev+uncommitted changes"
-else
-  rev="no commit yet"
-fi
-llmem_ver=$("$LLMEM" --version 2>/dev/null | head -n 1 || true)
+. "$ROOT/bench/lib.sh"
+bench_describe
 versions="llama.cpp $LLAMA_CPP_TAG ($(printf '%.10s' "$LLAMA_CPP_COMMIT"), the source node-llama-cpp $NODE_LLAMA_CPP_VERSION bundles), gguf-py $(sed -n 's/^version = "\(.*\)"/\1/p' "$GGUF_PY/pyproject.toml") on Python $("$PY" -c 'import platform, numpy; print(platform.python_version(), "/ numpy", numpy.__version__)'); node-llama-cpp $NODE_LLAMA_CPP_VERSION on node $(node --version); $(hyperfine --version)"
 
 mkdir -p "$(dirname "$RESULTS")"

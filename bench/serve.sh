@@ -189,17 +189,8 @@ key_of() { # the backend's key: LLAMA_API_KEY in its environment, or its --api-k
 }
 
 # what the report says about the run, kept with its data
-cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
-hyper=$(lscpu | sed -n 's/^Hypervisor vendor: *//p' | head -n 1)
-mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-os=$(. /etc/os-release 2>/dev/null && printf '%s' "${PRETTY_NAME:-unknown OS}")
-machine="$cpu, $(nproc) CPUs (nproc), $mem RAM${hyper:+, $hyper guest}; $os, Linux $(uname -r)"
-if rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
-	git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || rev="$rev+uncommitted changes"
-else
-	rev="no commit yet"
-fi
-llmem_ver=$("$LLMEM" --version 2>/dev/null | head -n 1 || true)
+. "$ROOT/bench/lib.sh"
+bench_describe
 libevent=$(pkg-config --modversion libevent 2>/dev/null || echo '?')
 
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }

@@ -43,8 +43,6 @@ struct sp_model {
 	char open_msg[200];
 	struct cmd_model *cm;
 	struct cmd_model_opts mo;  /* the preset's llama-server options */
-	char *optv[SERVE_MAX_ARGS]; /* those the estimate understands */
-	size_t n_optv;
 	const char *pass[SERVE_MAX_ARGS]; /* the rest, passed through */
 	size_t n_pass;
 	struct place_plan plans[PLANS_KEPT];
@@ -208,9 +206,11 @@ static int sp_open(struct sp *p, size_t i)
 
 /* A model file replaced since it was read (a new download under the same
  * name, a bigger quantization) is read again before it is planned: its
- * header, not the old one, says what a load takes (B36). */
-static bool sp_recheck(struct sp *p, size_t i)
+ * header, not the old one, says what a load takes (B36). The daemon asks
+ * before each request or load of a model that is not loaded. */
+static bool sp_model_changed(void *ctx, size_t i)
 {
+	struct sp *p = ctx;
 	struct sp_model *sm = &p->m[i];
 	struct stat st;
 
@@ -225,14 +225,7 @@ static bool sp_recheck(struct sp *p, size_t i)
 	sm->open_err = 0;
 	sm->open_msg[0] = '\0';
 	sm->n_pass = 0;
-	sm->n_optv = 0;
 	return true;
-}
-
-/* The daemon asks before it plans from what it remembers (B36). */
-static bool sp_model_changed(void *ctx, size_t model)
-{
-	return sp_recheck(ctx, model);
 }
 
 static struct place_plan *sp_find(struct sp_model *sm, uint32_t id)
@@ -254,7 +247,6 @@ static int sp_plan(void *ctx, size_t model, const uint64_t *avail, struct sched_
 	int e;
 
 	memset(out, 0, sizeof(*out));
-	(void)sp_recheck(p, model);
 	if (sp_open(p, model) < 0) {
 		snprintf(out->why, sizeof(out->why), "%s", sm->open_msg);
 		return 0;

@@ -45,15 +45,15 @@ static int long_room(struct arr_resume *res)
 	return 0;
 }
 
-static int long_add(struct arr_resume *res, uint64_t j, uint64_t off)
+/* Writes element j at off past the long strings, and keeps it when
+ * keep: 0 or -ENOMEM. */
+static inline int long_put(struct arr_resume *res, uint64_t j, uint64_t off, bool keep)
 {
-	int e = long_room(res);
-
-	if (e < 0)
-		return e;
+	if (res->n_long + 1 >= res->cap_long && long_room(res) < 0)
+		return -ENOMEM;
 	res->longs[res->n_long].j = (uint32_t)j;
 	res->longs[res->n_long].off = (uint32_t)off;
-	res->n_long++;
+	res->n_long += keep;
 	return 0;
 }
 
@@ -502,7 +502,12 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 			r->pos = r->res->pos;
 			skip = r->res->skip;
 		} else if (r->res) {
+			/* a new array: its skip index and long strings are
+			 * kept in res from the first round on */
 			res_drop(r->res);
+			r->res->kv_off = kv->off;
+			r->res->k = 0;
+			r->res->pos = r->pos;
 		}
 		/* n is at most the header's bytes / 8 (checked above) */
 		if (!skip && r->res && et == GGUF_TYPE_STRING && n > GGUF_SKIP_EVERY) {
@@ -510,15 +515,6 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 			if (!skip)
 				return diag_set(r->d, -ENOMEM, r->pos, "out of memory");
 			r->res->skip = skip;
-			r->res->kv_off = kv->off;
-			r->res->k = 0;
-			r->res->pos = r->pos;
-		}
-		if (r->res && et == GGUF_TYPE_STRING && r->res->kv_off != kv->off) {
-			/* the long strings are listed from the first round on */
-			r->res->kv_off = kv->off;
-			r->res->k = 0;
-			r->res->pos = r->pos;
 		}
 		if (et == GGUF_TYPE_STRING) {
 			/* a local cursor: stores through r could alias the
@@ -535,17 +531,12 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 					break;
 				if (skip && k % GGUF_SKIP_EVERY == 0)
 					skip[k / GGUF_SKIP_EVERY] = pos;
-				if (res) {
-					/* written every time, kept when long: no
-					 * branch on the length (a vocabulary's are
-					 * long at random) */
-					if (res->n_long + 1 >= res->cap_long && long_room(res) < 0) {
-						r->pos = pos;
-						return diag_set(r->d, -ENOMEM, pos, "out of memory");
-					}
-					res->longs[res->n_long].j = (uint32_t)k;
-					res->longs[res->n_long].off = (uint32_t)pos;
-					res->n_long += sl > GGUF_SHORT_STR;
+				/* written every time, kept when long: no branch
+				 * on the length (a vocabulary's are long at
+				 * random) */
+				if (res && long_put(res, k, pos, sl > GGUF_SHORT_STR) < 0) {
+					r->pos = pos;
+					return diag_set(r->d, -ENOMEM, pos, "out of memory");
 				}
 				pos += 8 + sl;
 			}
@@ -563,8 +554,7 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 				r->res->pos = el;
 			}
 			if (e == 0 && et == GGUF_TYPE_STRING && r->res && r->res->want_longs &&
-			    r->pos - el - 8 > GGUF_SHORT_STR &&
-			    long_add(r->res, k, el) < 0)
+			    long_put(r->res, k, el, r->pos - el - 8 > GGUF_SHORT_STR) < 0)
 				return diag_set(r->d, -ENOMEM, el, "out of memory");
 			if (e == -EAGAIN && k > 0) {
 				/* ask for the rest of the array at once, guessing

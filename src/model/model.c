@@ -508,26 +508,35 @@ static uint64_t string_heap(uint64_t len, bool resized)
  * GGUF context) and once split (bpe_ranks). Each string adds at most its
  * length plus 47 bytes (per string a length field of 8 in the header
  * buffer) so no sum can overflow; a malformed array stops the walk. */
+/* The string at *off of a string array ending at end, read in place;
+ * *off moves past it. False when it does not fit (checked again). */
+static inline bool str_next(const struct gguf_file *f, uint64_t *off, uint64_t end, struct gguf_str *s)
+{
+	uint64_t len;
+
+	if (*off > end || end - *off < 8)
+		return false;
+	memcpy(&len, f->buf + *off, 8);
+	if (len > end - *off - 8)
+		return false;
+	s->p = (const char *)f->buf + *off + 8;
+	s->n = (size_t)len;
+	*off += 8 + len;
+	return true;
+}
+
 /* The i-th of string array kv's long strings (the parser lists them: a
  * vocabulary's few percent, visited in order with the ones ahead
  * prefetched, rather than a second walk over every length, which would
- * wait on memory at each step). False when it is out of the array's
- * bounds (checked again). */
+ * wait on memory at each step). */
 static inline bool long_at(const struct gguf_file *f, const struct gguf_kv *kv, uint64_t i,
 			   struct gguf_str *s)
 {
-	uint64_t off = kv->longs[i].off, len;
+	uint64_t off = kv->longs[i].off;
 
 	if (i + 16 < kv->n_long)
 		__builtin_prefetch(f->buf + kv->longs[i + 16].off);
-	if (off < kv->val_off || off > kv->val_end || kv->val_end - off < 8)
-		return false;
-	memcpy(&len, f->buf + off, 8);
-	if (len > kv->val_end - off - 8)
-		return false;
-	s->p = (const char *)f->buf + off + 8;
-	s->n = (size_t)len;
-	return true;
+	return off >= kv->val_off && str_next(f, &off, kv->val_end, s);
 }
 
 /* A token's type (tokenizer.ggml.token_type, int32 as written by
@@ -581,22 +590,6 @@ static void merge_heap(struct model *m, struct gguf_str s)
 					  string_heap(s.n - (uint64_t)(sp - s.p) - 1, false);
 }
 
-/* The next element of a string array, read in place (a file parsed
- * without its list of long strings: every element is walked). */
-static inline bool str_next(const struct gguf_file *f, uint64_t *off, uint64_t end, struct gguf_str *s)
-{
-	uint64_t len;
-
-	if (*off > end || end - *off < 8)
-		return false;
-	memcpy(&len, f->buf + *off, 8);
-	if (len > end - *off - 8)
-		return false;
-	s->p = (const char *)f->buf + *off + 8;
-	s->n = (size_t)len;
-	*off += 8 + len;
-	return true;
-}
 
 static void tokenizer_heap(const struct gguf_file *f, struct model *m)
 {

@@ -138,19 +138,26 @@ struct evhttp_connection *srv_bk_conn_get(struct bk *b)
 	return evhttp_connection_base_new(b->s->base, NULL, "127.0.0.1", b->port);
 }
 
-void srv_bk_conn_put(struct bk *b, struct evhttp_connection *c, uint32_t gen)
+/* Keeps c idle in b's pool when there is room (at most its slots): true,
+ * or false and c is still the caller's. */
+static bool bk_pool_keep(struct bk *b, struct evhttp_connection *c)
 {
-	size_t cap = b->plan.slots < BK_POOL_MAX ? b->plan.slots : BK_POOL_MAX;
+	size_t cap = b->plan.slots == 0 ? 1 : b->plan.slots < BK_POOL_MAX ? b->plan.slots : BK_POOL_MAX;
 
-	if (!c)
-		return;
-	if (gen != b->gen || !b->running || !b->healthy || b->stopping || b->n_pool >= cap) {
-		evhttp_connection_free(c);
-		return;
-	}
+	if (b->n_pool >= cap)
+		return false;
 	b->pool[b->n_pool] = c;
 	b->pool_ms[b->n_pool] = srv_now();
 	b->n_pool++;
+	return true;
+}
+
+void srv_bk_conn_put(struct bk *b, struct evhttp_connection *c, uint32_t gen)
+{
+	if (!c)
+		return;
+	if (gen != b->gen || !b->running || !b->healthy || b->stopping || !bk_pool_keep(b, c))
+		evhttp_connection_free(c);
 }
 
 const struct serve_model_info *srv_model_info(struct srv *s, size_t model, const char **err)
@@ -535,22 +542,33 @@ fail:
 	sched_exited(&s->sch, srv_now(), model, SCHED_EXIT_CRASH, b->exit_msg, &s->acts);
 }
 
-static void bk_out_cb(evutil_socket_t fd, short what, void *arg)
+/* Reads what the backend wrote (a bounded number of rounds, so that a
+ * chatty one cannot hold the loop): false at EOF, when ev (the event that
+ * called) is removed, as the process is exiting (SIGCHLD reaps it). */
+static bool bk_log_read(struct bk *b, struct event *ev)
 {
-	struct bk *b = arg;
-	int n;
-
-	(void)fd;
-	(void)what;
 	for (int i = 0; i < 64; i++) {
-		n = backend_read(&b->proc, &b->log, &b->rep);
-		if (n == 0) { /* EOF: the process is exiting; SIGCHLD reaps it */
-			event_del(b->ev_out);
-			return;
+		int n = backend_read(&b->proc, &b->log, &b->rep);
+
+		if (n == 0) {
+			event_del(ev);
+			return false;
 		}
 		if (n < 0)
 			break;
+		srv_bk_progress(b);
 	}
+	return true;
+}
+
+static void bk_out_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bk *b = arg;
+
+	(void)fd;
+	(void)what;
+	if (!bk_log_read(b, b->ev_out))
+		return;
 	/* it said something while loading ("model loaded", "all slots are
 	 * idle"): ask at once rather than at the next poll */
 	if (b->running && !b->healthy && !b->stopping && !b->health_inflight) {
@@ -573,17 +591,7 @@ static void bk_drain_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	for (int i = 0; i < 64; i++) {
-		int n = backend_read(&b->proc, &b->log, &b->rep);
-
-		if (n == 0) { /* EOF: the process is exiting; SIGCHLD reaps it */
-			event_del(b->ev_drain);
-			return;
-		}
-		if (n < 0)
-			break;
-		b->progress_ms = srv_now();
-	}
+	(void)bk_log_read(b, b->ev_drain);
 }
 
 static void bk_drain_start(struct bk *b)
@@ -640,11 +648,8 @@ static void bk_ready(struct bk *b)
 	/* the health connection is the first idle one: left open it would
 	 * hold one of the backend's HTTP threads for nothing. (Not freed
 	 * here: this runs inside its callback.) */
-	if (b->health_conn && b->n_pool < BK_POOL_MAX) {
-		b->pool[b->n_pool] = b->health_conn;
-		b->pool_ms[b->n_pool++] = srv_now();
+	if (b->health_conn && bk_pool_keep(b, b->health_conn))
 		b->health_conn = NULL;
-	}
 	backend_report_pool_bytes(&b->rep, np > 0 ? np - 1 : 0, logged);
 	for (size_t p = 0; p < np; p++) {
 		uint64_t pred = b->plan.need[p], buf = b->plan.buffers[p];

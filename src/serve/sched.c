@@ -393,22 +393,28 @@ static bool ranks_before(const struct sched *s, size_t a, size_t b)
 	return a < b;
 }
 
-/* The evictable model ranked next after prev (SIZE_MAX: the first one);
- * SIZE_MAX when none is left. No sorting: it would need scratch memory,
- * and there are a handful of models. */
-static size_t next_victim(const struct sched *s, size_t prev)
+/* The model that ok() accepts ranked next by before() after prev
+ * (SIZE_MAX: the first one); SIZE_MAX when none is left. No sorting: it
+ * would need scratch memory, and there are a handful of models. */
+static size_t next_ranked(const struct sched *s, size_t prev, bool (*ok)(const struct sched_model *),
+			  bool (*before)(const struct sched *, size_t, size_t))
 {
 	size_t best = SIZE_MAX;
 
 	for (size_t j = 0; j < s->n_models; j++) {
-		if (!is_evictable(&s->models[j]))
+		if (!ok(&s->models[j]))
 			continue;
-		if (prev != SIZE_MAX && !ranks_before(s, prev, j))
+		if (prev != SIZE_MAX && !before(s, prev, j))
 			continue;
-		if (best == SIZE_MAX || ranks_before(s, j, best))
+		if (best == SIZE_MAX || before(s, j, best))
 			best = j;
 	}
 	return best;
+}
+
+static size_t next_victim(const struct sched *s, size_t prev)
+{
+	return next_ranked(s, prev, is_evictable, ranks_before);
 }
 
 /* Chooses idle models in eviction order, each only where it helps, until
@@ -751,17 +757,7 @@ static bool drains_before(const struct sched *s, size_t a, size_t b)
 
 static size_t next_drain_victim(const struct sched *s, size_t prev)
 {
-	size_t best = SIZE_MAX;
-
-	for (size_t j = 0; j < s->n_models; j++) {
-		if (!is_drainable(&s->models[j]))
-			continue;
-		if (prev != SIZE_MAX && !drains_before(s, prev, j))
-			continue;
-		if (best == SIZE_MAX || drains_before(s, j, best))
-			best = j;
-	}
-	return best;
+	return next_ranked(s, prev, is_drainable, drains_before);
 }
 
 /* As make_room(), among the drainable models, busy or not: picks
