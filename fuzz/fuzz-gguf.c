@@ -106,6 +106,39 @@ static void walk(const struct gguf_file *f)
 	}
 }
 
+static int parse_flags(const uint8_t *data, size_t size, unsigned flags, struct gguf_file **f,
+		       struct diag *d)
+{
+	struct gguf_parser *p = gguf_parser_new(size);
+	uint64_t need = 0;
+	int e;
+
+	if (!p)
+		return -ENOMEM;
+	gguf_parser_set_flags(p, flags);
+	e = gguf_parser_feed(p, data, size, f, &need, d);
+	gguf_parser_free(p);
+	return e;
+}
+
+/* Every string array's end, long strings and skip index alike. */
+static bool same_strings(const struct gguf_file *a, const struct gguf_file *b)
+{
+	if (a->n_kv != b->n_kv)
+		return false;
+	for (uint64_t i = 0; i < a->n_kv; i++) {
+		const struct gguf_kv *x = &a->kvs[i], *y = &b->kvs[i];
+
+		if (x->val_end != y->val_end || x->n_long != y->n_long || (x->skip == NULL) != (y->skip == NULL))
+			return false;
+		if (x->n_long && memcmp(x->longs, y->longs, x->n_long * sizeof(*x->longs)))
+			return false;
+		if (x->skip && memcmp(x->skip, y->skip, ((x->n - 1) / GGUF_SKIP_EVERY + 1) * sizeof(*x->skip)))
+			return false;
+	}
+	return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct gguf_file *f = NULL;
@@ -126,6 +159,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (e == -EAGAIN)
 		abort(); /* the whole file was given: never ask for more */
+	{
+		/* one chain against two (the second started early, so that
+		 * small inputs reach it): the same result to the byte */
+		struct gguf_file *f1 = NULL, *f2 = NULL;
+		struct diag d1, d2;
+		int e1, e2;
+
+		diag_init(&d1);
+		diag_init(&d2);
+		e1 = parse_flags(data, size, GGUF_PARSE_LONG_STRINGS | GGUF_PARSE_ONE_CHAIN, &f1, &d1);
+		e2 = parse_flags(data, size, GGUF_PARSE_LONG_STRINGS | GGUF_PARSE_SPEC_SMALL, &f2, &d2);
+		if (e1 != e2 || e1 != e || (e1 < 0 && (d1.offset != d2.offset || strcmp(d1.msg, d2.msg))))
+			abort();
+		if (e1 == 0 && !same_strings(f1, f2))
+			abort();
+		gguf_file_free(f1);
+		gguf_file_free(f2);
+	}
 	if (e == 0) {
 		walk(f);
 		gguf_file_free(f);

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cmd.h"
 #include "cli/cmd-model.h"
@@ -29,6 +31,35 @@ struct cmd_model *cmd_model_free(struct cmd_model *cm)
 	free(cm->hdr);
 	free(cm);
 	return NULL;
+}
+
+/* The file a SIGBUS is about: the one mapped last (a split model's
+ * parts share a directory and a name, which is what the message needs). */
+static const char *sigbus_path;
+
+static void sigbus_handler(int sig)
+{
+	static const char a[] = "llmem: ", b[] = ": the file was truncated while it was read; nothing was computed from it\n";
+	ssize_t r;
+
+	(void)sig;
+	r = write(2, a, sizeof(a) - 1);
+	if (sigbus_path)
+		r = write(2, sigbus_path, strlen(sigbus_path));
+	r = write(2, b, sizeof(b) - 1);
+	(void)r;
+	_exit(CMD_EXIT_INPUT);
+}
+
+static void sigbus_guard(const char *path)
+{
+	struct sigaction sa;
+
+	sigbus_path = path;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = sigbus_handler;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGBUS, &sa, NULL);
 }
 
 static int alloc_parts(struct cmd_model *cm, size_t n)
@@ -170,7 +201,11 @@ int cmd_model_open(const char *spec, unsigned flags, struct cmd_model **ret)
 		return CMD_EXIT_FAIL;
 	}
 	diag_init(&d);
-	e = io_model_open_flags(spec, flags & (CMD_MODEL_NO_MODEL | CMD_MODEL_NO_RSS) ? 0 : IO_OPEN_LONG_STRINGS,
+	if (!(flags & CMD_MODEL_READ))
+		sigbus_guard(spec);
+	e = io_model_open_flags(spec,
+				(flags & (CMD_MODEL_NO_MODEL | CMD_MODEL_NO_RSS) ? 0 : IO_OPEN_LONG_STRINGS) |
+				(flags & CMD_MODEL_READ ? 0 : IO_OPEN_MAP),
 				&cm->im, &d, &bad);
 	if (e < 0) {
 		cmd_report_diag(bad ? bad : spec, &d);

@@ -16,6 +16,9 @@ enum {
 	CMD_MODEL_NO_MODEL = 1 << 0, /* parse only: no struct model (inspect) */
 	CMD_MODEL_NO_RSS = 1 << 1,   /* no tokenizer heap facts: the resident
 	                              * memory prediction is not shown */
+	CMD_MODEL_READ = 1 << 2,     /* read the header, never map it: for
+	                              * the daemon, which must outlive a file
+	                              * truncated under it */
 };
 
 struct cmd_model {
@@ -35,7 +38,10 @@ struct cmd_model {
 	uint64_t file_size;
 };
 
-/* Opens path_or_name. Returns 0 and *ret (free with cmd_model_free()), or
+/* Opens path_or_name. A file's header is mapped (IO_OPEN_MAP) unless
+ * flags has CMD_MODEL_READ, and then a SIGBUS (the file truncated while
+ * open) ends the process with one line naming the file and
+ * CMD_EXIT_INPUT, not a crash. Returns 0 and *ret (free with cmd_model_free()), or
  * prints one line on stderr and returns the exit status: CMD_EXIT_INPUT
  * for a bad file or an unknown name (the message lists the closest
  * catalog names), CMD_EXIT_FAIL when out of memory. */

@@ -174,7 +174,7 @@ static int sp_open(struct sp *p, size_t i)
 	}
 	/* cmd_model_open prints its own line on failure */
 	sm->has_st = stat(sm->rm->path, &sm->st) == 0;
-	e = cmd_model_open(sm->rm->path, CMD_MODEL_NO_RSS, &sm->cm);
+	e = cmd_model_open(sm->rm->path, CMD_MODEL_NO_RSS | CMD_MODEL_READ, &sm->cm);
 	if (e) {
 		/* once more for the reason, which cmd_model_open() printed */
 		struct io_model *im = NULL;

@@ -25,6 +25,7 @@ struct arr_resume {
 	uint64_t *skip;  /* the skip index of the string array being read
 	                  * (kv_off's), handed to its gguf_kv when done */
 	bool want_longs; /* GGUF_PARSE_LONG_STRINGS */
+	unsigned spec;   /* GGUF_PARSE_ONE_CHAIN, GGUF_PARSE_SPEC_SMALL */
 	struct gguf_long_str *longs; /* and its long strings so far */
 	uint64_t n_long, cap_long;
 };
@@ -66,6 +67,330 @@ static void res_drop(struct arr_resume *res)
 	res->n_long = res->cap_long = 0;
 }
 
+/* ---- the hot loop: a string array's elements ----
+ *
+ * Walking a string array is a chain of dependent loads (where element k+1
+ * starts is known only once element k's length is read), so one walk runs
+ * at the speed of a load's latency, not of the memory. A large array is
+ * walked by two chains at once: the real one (A) from the start, and a
+ * speculative one (B) from a guessed element start halfway through the
+ * bytes. B's work is kept only if A lands exactly on B's starting byte,
+ * which makes that byte an element start and B's walk the real one from
+ * there; otherwise B's work is dropped. The guess never changes a result,
+ * only the time (tests/unit/test-gguf-roundtrip.c parses each way). */
+
+#define SPEC_FIRST 512u            /* elements walked alone first */
+#define SPEC_MIN_ELEMS 4096u       /* elements left, to try a second chain */
+#define SPEC_MIN_BYTES (64u << 10) /* bytes left in the buffer, likewise */
+#define SPEC_CP 64u                /* B notes where every 64th element starts */
+#define SPEC_MAX_ELEMS (4u << 20)  /* B walks at most this many */
+
+struct spec {
+	uint64_t q;      /* B's first byte */
+	uint64_t pos, k; /* B's next byte and elements walked */
+	uint64_t cap;    /* at most this many */
+	uint32_t *cp;    /* cp[i]: where B's element i * SPEC_CP starts */
+	struct gguf_long_str *lv; /* B's long strings, j relative to q */
+	uint64_t nl;
+};
+
+/* Whether 8 elements in a row from q look like strings: lengths from 1 to
+ * 1 KiB, wholly inside lim. Text rarely does (its bytes read as a length
+ * are huge), so a guess that passes is almost always a real start. */
+static bool spec_plausible(const uint8_t *b, uint64_t q, uint64_t lim)
+{
+	for (int i = 0; i < 8; i++) {
+		uint64_t sl;
+
+		if (lim - q < 8)
+			return false;
+		memcpy(&sl, b + q, 8);
+		if (sl == 0 || sl > 1024 || sl > lim - q - 8)
+			return false;
+		q += 8 + sl;
+	}
+	return true;
+}
+
+/* Sets up B for the elements left after (k, pos), whose average size is
+ * avg bytes so far: false when not worth it or no start is found near the
+ * middle. */
+static bool spec_start(struct spec *sp, const uint8_t *b, uint64_t lim, uint64_t n, uint64_t k,
+		       uint64_t pos, uint64_t avg, bool small)
+{
+	uint64_t left = n - k, span, end, g;
+
+	memset(sp, 0, sizeof(*sp));
+	if (left < (small ? 4 : SPEC_MIN_ELEMS) || lim - pos < (small ? 32 : SPEC_MIN_BYTES))
+		return false;
+	/* where the array ends, as far as the buffer holds it */
+	span = avg && left <= (lim - pos) / avg ? avg * left : lim - pos;
+	end = pos + span;
+	g = pos + span / 2;
+	for (uint64_t q = g; q < g + 4096 && q < end; q++) {
+		if (!spec_plausible(b, q, lim))
+			continue;
+		sp->q = sp->pos = q;
+		sp->cap = (lim - q) / 8 + 1;
+		if (sp->cap > left)
+			sp->cap = left;
+		if (sp->cap > SPEC_MAX_ELEMS)
+			sp->cap = SPEC_MAX_ELEMS;
+		sp->cp = malloc((size_t)(sp->cap / SPEC_CP + 1) * sizeof(*sp->cp));
+		sp->lv = malloc((size_t)(sp->cap + 1) * sizeof(*sp->lv));
+		if (!sp->cp || !sp->lv) {
+			free(sp->cp);
+			free(sp->lv);
+			return false; /* only slower */
+		}
+		return true;
+	}
+	return false;
+}
+
+static void spec_drop(struct spec *sp)
+{
+	free(sp->cp);
+	free(sp->lv);
+	sp->cp = NULL;
+	sp->lv = NULL;
+}
+
+/* Where B's element i starts (i <= sp->k): from the nearest note. */
+static uint64_t spec_elem(const struct spec *sp, const uint8_t *b, uint64_t i)
+{
+	uint64_t q;
+
+	if (i == sp->k)
+		return sp->pos;
+	q = sp->cp[i / SPEC_CP];
+	for (uint64_t j = i / SPEC_CP * SPEC_CP; j < i; j++) {
+		uint64_t sl;
+
+		memcpy(&sl, b + q, 8);
+		q += 8 + sl;
+	}
+	return q;
+}
+
+/* The long strings grow by want more: 0 or -ENOMEM. */
+static int long_reserve(struct arr_resume *res, uint64_t want)
+{
+	uint64_t cap = res->cap_long ? res->cap_long : 1024;
+	struct gguf_long_str *v;
+
+	while (res->n_long + want + 1 >= cap)
+		cap *= 2;
+	if (cap == res->cap_long)
+		return 0;
+	v = realloc(res->longs, (size_t)cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	res->longs = v;
+	res->cap_long = cap;
+	return 0;
+}
+
+/* A has walked *pk elements and stands on B's first byte: B's elements
+ * become elements *pk.. (no more than n in all), with their long strings
+ * and skip entries, and A goes on after them. 0 or -ENOMEM. */
+static int spec_merge(struct spec *sp, const uint8_t *b, uint64_t n, uint64_t *pk, uint64_t *ppos,
+		      uint64_t *skip, struct arr_resume *res)
+{
+	uint64_t k0 = *pk, m = sp->k < n - k0 ? sp->k : n - k0;
+
+	if (res) {
+		if (long_reserve(res, sp->nl) < 0)
+			return -ENOMEM;
+		for (uint64_t i = 0; i < sp->nl && sp->lv[i].j < m; i++) {
+			res->longs[res->n_long].j = (uint32_t)(k0 + sp->lv[i].j);
+			res->longs[res->n_long].off = sp->lv[i].off;
+			res->n_long++;
+		}
+	}
+	if (skip) {
+		uint64_t e = (k0 + GGUF_SKIP_EVERY - 1) / GGUF_SKIP_EVERY * GGUF_SKIP_EVERY;
+
+		for (; e < k0 + m; e += GGUF_SKIP_EVERY)
+			skip[e / GGUF_SKIP_EVERY] = spec_elem(sp, b, e - k0);
+	}
+	*ppos = spec_elem(sp, b, m);
+	*pk = k0 + m;
+	return 0;
+}
+
+/* One chain: walks elements from (*pk, *ppos) to at most element kmax,
+ * while each is wholly inside lim and no longer than
+ * GGUF_MAX_STRING_BYTES, and stops once *ppos >= stop; notes skip entries
+ * and (res) long strings. 0 or -ENOMEM. */
+static int walk_one(const uint8_t *b, uint64_t lim, uint64_t kmax, uint64_t *pk, uint64_t *ppos,
+		    uint64_t *skip, struct arr_resume *res, uint64_t stop)
+{
+	uint64_t k = *pk, pos = *ppos;
+	/* the long-string list in locals: through res every store to it
+	 * would reload its count (the stores may alias res), a load on the
+	 * loop's critical path */
+	struct gguf_long_str *lv = res ? res->longs : NULL;
+	uint64_t nl = res ? res->n_long : 0, cap = res ? res->cap_long : 0;
+	int e = 0;
+
+	while (k < kmax && lim - pos >= 8 && pos < stop) {
+		uint64_t sl;
+
+		memcpy(&sl, b + pos, 8);
+		if (sl > GGUF_MAX_STRING_BYTES || sl > lim - pos - 8)
+			break;
+		if (skip && k % GGUF_SKIP_EVERY == 0)
+			skip[k / GGUF_SKIP_EVERY] = pos;
+		if (res) {
+			if (nl + 1 >= cap) {
+				res->n_long = nl;
+				if (long_room(res) < 0) {
+					e = -ENOMEM;
+					break;
+				}
+				lv = res->longs;
+				cap = res->cap_long;
+			}
+			/* written every time, kept when long: no branch on
+			 * the length (a vocabulary's are long at random) */
+			lv[nl].j = (uint32_t)k;
+			lv[nl].off = (uint32_t)pos;
+			nl += sl > GGUF_SHORT_STR;
+		}
+		pos += 8 + sl;
+		k++;
+	}
+	if (res)
+		res->n_long = nl;
+	*pk = k;
+	*ppos = pos;
+	return e;
+}
+
+/* Both chains in lockstep, A from (*pk, *ppos) with its long strings in
+ * res, B from sp's cursor, until A reaches sp->q, either chain meets an
+ * element it cannot take, A reaches kmax or B its cap. The loop keeps no
+ * bookkeeping per element beyond the long strings: the skip entries, B's
+ * notes and the room in both lists are settled per block of at most
+ * SPEC_CP elements. B's long strings are noted with A's index, which is
+ * B's plus dk while they step together. 0 or -ENOMEM. */
+static int walk_two(const uint8_t *b, uint64_t lim, uint64_t kmax, uint64_t *pk, uint64_t *ppos,
+		    uint64_t *skip, struct arr_resume *res, struct spec *sp, uint64_t dk, bool *b_stopped)
+{
+	uint64_t k = *pk, pos = *ppos, qb = sp->pos, nlb = sp->nl, q = sp->q, lim8 = lim - 8;
+	struct gguf_long_str *lvb = sp->lv;
+	int e = 0;
+
+	*b_stopped = false;
+	while (k < kmax && pos < q) {
+		uint64_t kb = k - dk, kend = kmax, nl;
+		struct gguf_long_str *lv;
+
+		if (kb >= sp->cap) {
+			*b_stopped = true;
+			break;
+		}
+		if (kb % SPEC_CP == 0)
+			sp->cp[kb / SPEC_CP] = (uint32_t)qb;
+		if (k % GGUF_SKIP_EVERY == 0)
+			skip[k / GGUF_SKIP_EVERY] = pos;
+		if (res->n_long + SPEC_CP + 1 >= res->cap_long && long_reserve(res, SPEC_CP) < 0) {
+			e = -ENOMEM;
+			break;
+		}
+		/* the block: to B's next note, A's next skip entry, B's cap */
+		if (kend > k + (SPEC_CP - kb % SPEC_CP))
+			kend = k + (SPEC_CP - kb % SPEC_CP);
+		if (kend > k + (GGUF_SKIP_EVERY - k % GGUF_SKIP_EVERY))
+			kend = k + (GGUF_SKIP_EVERY - k % GGUF_SKIP_EVERY);
+		if (kend > k + (sp->cap - kb))
+			kend = k + (sp->cap - kb);
+		lv = res->longs;
+		nl = res->n_long;
+		while (k < kend) {
+			uint64_t sl, sb;
+
+			/* lim >= 8 here: B's first element was inside it */
+			if (pos > lim8 || qb > lim8)
+				break;
+			memcpy(&sl, b + pos, 8);
+			memcpy(&sb, b + qb, 8);
+			if (sl > GGUF_MAX_STRING_BYTES || sl > lim8 - pos || sb > GGUF_MAX_STRING_BYTES ||
+			    sb > lim8 - qb)
+				break;
+			lv[nl].j = (uint32_t)k;
+			lv[nl].off = (uint32_t)pos;
+			nl += sl > GGUF_SHORT_STR;
+			lvb[nlb].j = (uint32_t)k;
+			lvb[nlb].off = (uint32_t)qb;
+			nlb += sb > GGUF_SHORT_STR;
+			pos += 8 + sl;
+			qb += 8 + sb;
+			k++;
+			if (pos >= q)
+				break;
+		}
+		res->n_long = nl;
+		if (k < kend && pos < q) {
+			/* one of the chains met an element it cannot take:
+			 * when it is B's, A goes on alone; when A's, A stops
+			 * there too (the careful loop reads or reports it) */
+			*b_stopped = true;
+			break;
+		}
+	}
+	sp->pos = qb;
+	sp->k = k - dk;
+	sp->nl = nlb;
+	for (uint64_t i = 0; i < nlb; i++)
+		lvb[i].j -= (uint32_t)dk;
+	*pk = k;
+	*ppos = pos;
+	return e;
+}
+
+/* Walks string elements from (*pk, *ppos) while each is wholly inside
+ * lim and no longer than GGUF_MAX_STRING_BYTES, noting skip entries and
+ * (res) long strings; stops at n or at the first element it cannot take
+ * (the caller's careful loop then reads or reports it). speculate: the
+ * parser's GGUF_PARSE_ONE_CHAIN and GGUF_PARSE_SPEC_SMALL. 0, or -ENOMEM
+ * with *pk, *ppos where it stopped. */
+static int walk_strings(const uint8_t *b, uint64_t lim, uint64_t n, uint64_t *pk, uint64_t *ppos,
+			uint64_t *skip, struct arr_resume *res, unsigned speculate)
+{
+	uint64_t k0 = *pk, pos0 = *ppos, first = speculate & GGUF_PARSE_SPEC_SMALL ? 2 : SPEC_FIRST;
+	struct spec sp;
+	bool b_stopped;
+	int e;
+
+	if ((speculate & GGUF_PARSE_ONE_CHAIN) || !res || !skip)
+		return walk_one(b, lim, n, pk, ppos, skip, res, UINT64_MAX);
+	/* SPEC_FIRST elements alone, for their average size */
+	e = walk_one(b, lim, n - k0 > first ? k0 + first : n, pk, ppos, skip, res, UINT64_MAX);
+	/* then B from the middle of what is left, as the average so far
+	 * places it; again on what is left after each merge, with a better
+	 * average */
+	while (e == 0 && *pk - k0 >= first &&
+	       spec_start(&sp, b, lim, n, *pk, *ppos, (*ppos - pos0) / (*pk - k0),
+			  speculate & GGUF_PARSE_SPEC_SMALL)) {
+		bool merged = false;
+
+		e = walk_two(b, lim, n, pk, ppos, skip, res, &sp, *pk, &b_stopped);
+		if (e == 0 && b_stopped && *ppos < sp.q)
+			/* A alone up to B's first byte */
+			e = walk_one(b, lim, n, pk, ppos, skip, res, sp.q);
+		if (e == 0 && *ppos == sp.q) {
+			e = spec_merge(&sp, b, n, pk, ppos, skip, res);
+			merged = true;
+		}
+		spec_drop(&sp);
+		if (!merged)
+			break;
+	}
+	return e < 0 ? e : walk_one(b, lim, n, pk, ppos, skip, res, UINT64_MAX);
+}
+
 struct reader {
 	const uint8_t *buf;
 	size_t buf_len;
@@ -74,6 +399,7 @@ struct reader {
 	uint64_t need; /* set with -EAGAIN */
 	struct diag *d;
 	struct arr_resume *res; /* NULL: no resuming */
+	unsigned spec;          /* GGUF_PARSE_ONE_CHAIN, GGUF_PARSE_SPEC_SMALL */
 };
 
 static const char *const type_names[GGUF_TYPE_COUNT] = {
@@ -517,30 +843,11 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 			r->res->skip = skip;
 		}
 		if (et == GGUF_TYPE_STRING) {
-			/* a local cursor: stores through r could alias the
-			 * buffer's bytes and force a reload every round */
-			const uint8_t *b = r->buf;
-			uint64_t pos = r->pos;
 			struct arr_resume *res = r->res && r->res->want_longs ? r->res : NULL;
 
-			for (; k < n && pos < lim && lim - pos >= 8; k++) {
-				uint64_t sl;
-
-				memcpy(&sl, b + pos, 8);
-				if (sl > GGUF_MAX_STRING_BYTES || sl > lim - pos - 8)
-					break;
-				if (skip && k % GGUF_SKIP_EVERY == 0)
-					skip[k / GGUF_SKIP_EVERY] = pos;
-				/* written every time, kept when long: no branch
-				 * on the length (a vocabulary's are long at
-				 * random) */
-				if (res && long_put(res, k, pos, sl > GGUF_SHORT_STR) < 0) {
-					r->pos = pos;
-					return diag_set(r->d, -ENOMEM, pos, "out of memory");
-				}
-				pos += 8 + sl;
-			}
-			r->pos = pos;
+			e = walk_strings(r->buf, lim, n, &k, &r->pos, skip, res, r->spec);
+			if (e < 0)
+				return diag_set(r->d, e, r->pos, "out of memory");
 		}
 		for (; k < n; k++) {
 			uint64_t el = r->pos;
@@ -719,6 +1026,7 @@ struct gguf_parser *gguf_parser_new(uint64_t file_size)
 void gguf_parser_set_flags(struct gguf_parser *p, unsigned flags)
 {
 	p->res.want_longs = flags & GGUF_PARSE_LONG_STRINGS;
+	p->res.spec = flags & (GGUF_PARSE_ONE_CHAIN | GGUF_PARSE_SPEC_SMALL);
 	p->f->has_longs = p->res.want_longs;
 }
 
@@ -949,7 +1257,7 @@ static int parse_step(struct reader *r, struct gguf_parser *p)
 int gguf_parser_feed(struct gguf_parser *p, const uint8_t *buf, size_t buf_len,
 		     struct gguf_file **ret, uint64_t *ret_need, struct diag *d)
 {
-	struct reader r = { buf, buf_len, p->file_size, p->pos, 0, d, &p->res };
+	struct reader r = { buf, buf_len, p->file_size, p->pos, 0, d, &p->res, p->res.spec };
 	int e;
 
 	if (p->phase == PH_DONE || p->phase == PH_FAILED || buf_len > p->file_size ||

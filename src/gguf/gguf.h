@@ -157,8 +157,16 @@ struct gguf_parser;
 struct gguf_parser *gguf_parser_new(uint64_t file_size);
 
 /* GGUF_PARSE_LONG_STRINGS: list each string array's long strings
- * (gguf_kv.longs; file->has_longs). Set before the first feed. */
-enum { GGUF_PARSE_LONG_STRINGS = 1u << 0 };
+ * (gguf_kv.longs; file->has_longs); a large one is then walked by two
+ * chains at once (see gguf-read.c), which changes only the time.
+ * GGUF_PARSE_ONE_CHAIN: never a second chain; GGUF_PARSE_SPEC_SMALL: a
+ * second chain for arrays of a few elements too. Both are for tests and
+ * the fuzzer, which compare the ways. Set before the first feed. */
+enum {
+	GGUF_PARSE_LONG_STRINGS = 1u << 0,
+	GGUF_PARSE_ONE_CHAIN = 1u << 1,
+	GGUF_PARSE_SPEC_SMALL = 1u << 2,
+};
 void gguf_parser_set_flags(struct gguf_parser *p, unsigned flags);
 int gguf_parser_feed(struct gguf_parser *p, const uint8_t *buf, size_t buf_len,
 		     struct gguf_file **ret, uint64_t *ret_need, struct diag *d) ATTR_WUR;

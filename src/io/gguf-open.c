@@ -13,6 +13,12 @@
 
 #include "io/io.h"
 
+/* MADV_POPULATE_READ (Linux 5.14): maps a file range's pages in one call,
+ * or fails with EFAULT where an access would raise SIGBUS */
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
 /* The first read; most headers without a large vocabulary fit. Larger
  * headers are read on as the parser asks (it guesses the size of a large
  * array or of the tensor infos from what it has seen), at least this much
@@ -80,7 +86,9 @@ struct io_gguf *io_gguf_free(struct io_gguf *g)
 	if (!g)
 		return NULL;
 	gguf_file_free(g->gf);
-	if (g->buf && g->pool && g->pool->n < IO_BUFFERS_MAX)
+	if (g->buf && g->mapped)
+		munmap(g->buf, g->buf_reserved);
+	else if (g->buf && g->pool && g->pool->n < IO_BUFFERS_MAX)
 		g->pool->v[g->pool->n++] = g->buf;
 	else if (g->buf)
 		munmap(g->buf, g->buf_reserved);
@@ -136,7 +144,24 @@ static int gguf_open(const char *path, struct io_buffers *pool, unsigned flags, 
 		return diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
 	}
 	g->file_size = (uint64_t)st.st_size;
-	if (pool && pool->n) {
+	if ((flags & IO_OPEN_MAP) && !pool && g->file_size > 0) {
+		/* the header's bytes as the file's own pages: no copy and
+		 * no zeroed anonymous pages (half the time of a large
+		 * vocabulary's header); made resident as the parser asks,
+		 * by MADV_POPULATE_READ, whose failure (an older kernel, or
+		 * a file that shrank) falls back to reading below */
+		size_t ml = (size_t)(g->file_size < GGUF_MAX_HEADER_BYTES ? g->file_size : GGUF_MAX_HEADER_BYTES);
+		void *p = mmap(NULL, ml, PROT_READ, MAP_PRIVATE, fd, 0);
+
+		if (p != MAP_FAILED) {
+			g->buf = p;
+			g->buf_reserved = ml;
+			g->mapped = true;
+		}
+	}
+	if (g->mapped) {
+		/* mapped above */
+	} else if (pool && pool->n) {
 		g->buf = pool->v[--pool->n];
 		g->buf_reserved = GGUF_MAX_HEADER_BYTES;
 	} else {
@@ -150,11 +175,32 @@ static int gguf_open(const char *path, struct io_buffers *pool, unsigned flags, 
 		close(fd);
 		return diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
 	}
+restart:
 	want = g->file_size < IO_FIRST_READ ? g->file_size : IO_FIRST_READ;
 	for (;;) {
 		size_t got = 0;
 
-		if (want > g->buf_len) {
+		if (want > g->buf_len && g->mapped) {
+			size_t from = g->buf_len & ~(size_t)4095;
+
+			if (madvise(g->buf + from, (size_t)want - from, MADV_POPULATE_READ) < 0) {
+				/* read it instead, from the start */
+				munmap(g->buf, g->buf_reserved);
+				g->mapped = false;
+				g->buf_len = 0;
+				g->buf = buf_reserve(g->file_size, &g->buf_reserved);
+				gguf_file_free(g->gf);
+				g->gf = NULL;
+				gguf_parser_free(parser);
+				parser = NULL;
+				if (!g->buf) {
+					e = diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
+					break;
+				}
+				goto restart;
+			}
+			g->buf_len = (size_t)want;
+		} else if (want > g->buf_len) {
 			e = read_at(fd, g->buf + g->buf_len, want - g->buf_len, g->buf_len, &got);
 			if (e < 0) {
 				diag_set(d, e, g->buf_len, "read error: %s", strerror(-e));

@@ -1,7 +1,8 @@
 /* io.h: the only code that opens model files. Reads a GGUF header with
- * pread into a bounded buffer (never mmap: a file truncated while it is
- * read must end in an error, not SIGBUS), finds the parts of a split
- * model, and writes synthesized files (sparse where the data is absent). */
+ * pread into a bounded buffer (a file truncated while it is read ends in
+ * an error), or, for a one-shot command that asks (IO_OPEN_MAP), maps it,
+ * finds the parts of a split model, and writes synthesized files (sparse
+ * where the data is absent). */
 #ifndef LLMEM_IO_IO_H
 #define LLMEM_IO_IO_H
 
@@ -31,6 +32,7 @@ struct io_gguf {
 	uint64_t file_size;
 	struct gguf_file *gf; /* borrows buf */
 	struct io_buffers *pool; /* where buf goes back to, or NULL */
+	bool mapped;          /* buf maps the file (IO_OPEN_MAP) */
 };
 
 /* Opens path, refuses anything but a regular file before reading, and
@@ -62,8 +64,14 @@ int io_model_open(const char *path, struct io_model **ret, struct diag *d,
 
 /* The same; with IO_OPEN_LONG_STRINGS each string array's long strings
  * are listed (GGUF_PARSE_LONG_STRINGS: what the tokenizer's heap, for the
- * resident-memory prediction, is computed from). */
-enum { IO_OPEN_LONG_STRINGS = 1u << 0 };
+ * resident-memory prediction, is computed from). With IO_OPEN_MAP each
+ * header is a read-only mapping of its file (falling back to reading it
+ * where the kernel cannot populate one): the header of a large vocabulary
+ * in half the time, but a file truncated while it is open then raises
+ * SIGBUS on the next access of the bytes it lost, in this code or the
+ * caller's. Only for a process that exits after use and handles SIGBUS
+ * (the command line's one-shot commands; never the daemon). */
+enum { IO_OPEN_LONG_STRINGS = 1u << 0, IO_OPEN_MAP = 1u << 1 };
 int io_model_open_flags(const char *path, unsigned flags, struct io_model **ret, struct diag *d,
 			char **ret_bad_path) ATTR_WUR;
 

@@ -530,6 +530,189 @@ static void test_string_index(void **state)
 	gguf_writer_free(w);
 }
 
+
+/* ---- the two-chain walk of string arrays against one chain ---- */
+
+static void put_u64(uint8_t *b, size_t *o, uint64_t v)
+{
+	memcpy(b + *o, &v, 8);
+	*o += 8;
+}
+
+static void put_u32(uint8_t *b, size_t *o, uint32_t v)
+{
+	memcpy(b + *o, &v, 4);
+	*o += 4;
+}
+
+static void put_str(uint8_t *b, size_t *o, const void *s, size_t n)
+{
+	put_u64(b, o, n);
+	memcpy(b + *o, s, n);
+	*o += n;
+}
+
+/* A header of one string array of n elements and a uint32 after it, its
+ * elements drawn to mislead a second chain: empty ones, long ones, ones
+ * whose bytes hold what looks like further elements (a length and text:
+ * a chain that starts inside them walks on for a while), runs of
+ * zeros. Returns its size. */
+static size_t spec_header(uint8_t *b, uint64_t n)
+{
+	size_t o = 0;
+	uint32_t one = 7;
+
+	memcpy(b, "GGUF", 4);
+	o = 4;
+	put_u32(b, &o, 3);
+	put_u64(b, &o, 0);
+	put_u64(b, &o, 2);
+	put_str(b, &o, "tokenizer.ggml.tokens", 21);
+	put_u32(b, &o, GGUF_TYPE_ARRAY);
+	put_u32(b, &o, GGUF_TYPE_STRING);
+	put_u64(b, &o, n);
+	for (uint64_t i = 0; i < n; i++) {
+		uint8_t e[2100];
+		size_t len = 0;
+
+		switch (rndn(8)) {
+		case 0:
+			len = 0;
+			break;
+		case 1:
+			len = 16 + rndn(rndn(8) ? 40 : 2000);
+			for (size_t c = 0; c < len; c++)
+				e[c] = (uint8_t)('a' + rndn(26));
+			break;
+		case 2: case 3: {
+			/* fake elements inside: "len text" pieces */
+			size_t fo = 0, pieces = 1 + rndn(12);
+
+			for (size_t pc = 0; pc < pieces && fo + 40 < sizeof(e); pc++) {
+				uint64_t fl = 1 + rndn(20);
+
+				memcpy(e + fo, &fl, 8);
+				fo += 8;
+				for (uint64_t c = 0; c < fl; c++)
+					e[fo++] = (uint8_t)('A' + rndn(26));
+			}
+			len = fo;
+			break;
+		}
+		case 4:
+			len = rndn(24);
+			memset(e, 0, len);
+			break;
+		default:
+			len = rndn(16);
+			for (size_t c = 0; c < len; c++)
+				e[c] = (uint8_t)(1 + rndn(255));
+			break;
+		}
+		put_str(b, &o, e, len);
+	}
+	put_str(b, &o, "x.after", 7);
+	put_u32(b, &o, GGUF_TYPE_UINT32);
+	put_u32(b, &o, one);
+	return o;
+}
+
+/* Parses b[0..len) of a file of fsz bytes with flags, fed in pieces of
+ * step bytes (0: whole). */
+static int spec_parse(const uint8_t *b, size_t len, uint64_t fsz, unsigned flags, size_t step,
+		      struct gguf_file **f, struct diag *d)
+{
+	struct gguf_parser *p = gguf_parser_new(fsz);
+	size_t have = step ? (step < len ? step : len) : len;
+	int e;
+
+	assert_non_null(p);
+	gguf_parser_set_flags(p, flags);
+	*f = NULL;
+	diag_init(d);
+	while ((e = gguf_parser_feed(p, b, have, f, NULL, d)) == -EAGAIN && have < len)
+		have = have + step < len ? have + step : len;
+	gguf_parser_free(p);
+	return e;
+}
+
+static void spec_same(const struct gguf_file *a, const struct gguf_file *b)
+{
+	assert_int_equal(a->n_kv, b->n_kv);
+	for (uint64_t i = 0; i < a->n_kv; i++) {
+		const struct gguf_kv *x = &a->kvs[i], *y = &b->kvs[i];
+
+		assert_int_equal(x->val_off, y->val_off);
+		assert_int_equal(x->val_end, y->val_end);
+		assert_int_equal(x->n_long, y->n_long);
+		if (x->n_long)
+			assert_memory_equal(x->longs, y->longs, x->n_long * sizeof(*x->longs));
+		assert_int_equal(x->skip != NULL, y->skip != NULL);
+		if (x->skip)
+			assert_memory_equal(x->skip, y->skip,
+					    ((x->n - 1) / GGUF_SKIP_EVERY + 1) * sizeof(*x->skip));
+	}
+}
+
+/* Random arrays, whole, cut short, fed in pieces and with one length
+ * made impossible: the two-chain walk (with the thresholds lowered, and
+ * at the real ones for the large arrays) gives what one chain gives, to
+ * the byte and to the error. */
+static void test_string_spec(void **state)
+{
+	size_t cap = 48u << 20;
+	uint8_t *b = malloc(cap);
+
+	(void)state;
+	assert_non_null(b);
+	rng_state = 0x2c4a1b;
+	for (int t = 0; t < 400; t++) {
+		uint64_t n = t < 8 ? 5000 + rndn(60000) : 1 + rndn(t % 4 ? 300 : 3000);
+		size_t len = spec_header(b, n), cut = len;
+		struct gguf_file *f1, *f2;
+		struct diag d1, d2;
+		int e1, e2;
+
+		if (t % 5 == 1)
+			cut = 40 + rndn(len - 40); /* a prefix of a larger file */
+		if (t % 5 == 2) {
+			/* one element's length made impossible, somewhere
+			 * after the start */
+			size_t at = 49 + 8 + 21 + 16 + rndn(len / 2), o = 49 + 8 + 21 + 16 - 8;
+			uint64_t sl, bad = (uint64_t)1 << (20 + rndn(40));
+
+			o = 4 + 4 + 8 + 8 + 8 + 21 + 4 + 4 + 8;
+			while (o < at && o + 8 <= len) {
+				memcpy(&sl, b + o, 8);
+				if (o + 8 + sl > at)
+					break;
+				o += 8 + sl;
+			}
+			if (o + 8 <= len)
+				memcpy(b + o, &bad, 8);
+		}
+		e1 = spec_parse(b, cut, len, GGUF_PARSE_LONG_STRINGS | GGUF_PARSE_ONE_CHAIN, 0, &f1, &d1);
+		for (int mode = 0; mode < 3; mode++) {
+			unsigned fl = GGUF_PARSE_LONG_STRINGS | (mode < 2 ? GGUF_PARSE_SPEC_SMALL : 0);
+			size_t step = mode == 1 ? 1 + rndn(cut / 3 + 1) : 0;
+
+			e2 = spec_parse(b, cut, len, fl, step, &f2, &d2);
+			if (step && e1 == -EAGAIN)
+				continue; /* fed to the end: the same -EAGAIN */
+			assert_int_equal(e1, e2);
+			if (e1 == 0)
+				spec_same(f1, f2);
+			else if (e1 != -EAGAIN) {
+				assert_int_equal(d1.offset, d2.offset);
+				assert_string_equal(d1.msg, d2.msg);
+			}
+			gguf_file_free(f2);
+		}
+		gguf_file_free(f1);
+	}
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -537,6 +720,7 @@ int main(void)
 		cmocka_unit_test(test_every_prefix),
 		cmocka_unit_test(test_writer_refuses),
 		cmocka_unit_test(test_string_index),
+		cmocka_unit_test(test_string_spec),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
