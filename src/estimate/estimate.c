@@ -116,6 +116,8 @@ struct ctx {
 	struct est_result *r;
 	struct diag *d;
 	int layer_dev[MODEL_MAX_LAYERS + 1]; /* 0 = host, 1.. = GPU index + 1 */
+	bool host_op_weights; /* a weight other than the token embeddings
+	                       * stays in host memory on a GPU build */
 };
 
 /* src/llama-model.cpp:1438-1500: which device each layer is on. Layers
@@ -225,6 +227,8 @@ static int weights(struct ctx *x)
 		if (t->op != MODEL_OP_GET_ROWS)
 			r->usage[dev].weights_read += t->expert && m->n_expert ?
 				t->nbytes / m->n_expert * m->n_expert_used : t->nbytes;
+		if (dev == HOST && t->layer != MODEL_LAYER_INPUT)
+			x->host_op_weights = true;
 		if (dev != HOST) {
 			struct est_usage *u = &r->usage[dev];
 
@@ -876,6 +880,8 @@ struct gb {
 	uint8_t cache_es;        /* element size of a K cache row, for MLA's V copy */
 	struct gcache c[2];      /* 0: base, 1: sliding window */
 	int32_t inp_pos, out_ids, s_copy_main, s_copy_extra;
+	bool gpu;                /* the GPU's part of the graph: all of it but
+	                          * what stays in host memory */
 };
 
 /* build_norm: RMS_NORM (in place when it can) times the weight, or, for a
@@ -1176,14 +1182,20 @@ static int32_t gb_moe(struct gb *b, uint32_t il, int32_t cur)
 
 /* build_inp_embd: token rows, and the embeddings input that the batch
  * did not select (ggml_build_forward_select keeps both in the graph) */
+/* build_inp_embd: the token ids, an embeddings input (allocated though
+ * unused for a batch of tokens) and the rows of token_embd. On a GPU the
+ * embeddings input stays in host memory with the other inputs (no GPU op
+ * reads it, so it has no copy there); the rows are copied in, at the
+ * same point of the graph as they are computed on a CPU. */
 static int32_t gb_embd(struct gb *b)
 {
 	struct gsim *g = b->g;
-	int32_t tok = g_input(g, 4, b->T, 1, 1, 1), embd = g_input(g, 4, b->E, b->T, 1, 1);
+	int32_t tok = g_input(g, 4, b->T, 1, 1, 1);
 	int32_t cur = g_op(g, G_NEW, b->E, b->T, 1, 1, SRC(0, tok));
 
 	g_expand(g, cur);
-	g_expand(g, embd);
+	if (!b->gpu)
+		g_expand(g, g_input(g, 4, b->E, b->T, 1, 1));
 	return cur;
 }
 
@@ -1525,7 +1537,15 @@ static uint32_t layer_features(const char *name, uint32_t n_layer, uint32_t *il)
 /* The compute buffer of a graph of T tokens with n_out outputs, when every
  * node runs on the CPU: ggml-alloc's high-water mark. false when the
  * architecture is not simulated (or memory ran out). */
-static bool sim_compute(const struct ctx *x, uint64_t T, uint64_t n_out, uint64_t *ret)
+/* The allocator replayed on the graph of T tokens with n_out outputs:
+ * *ret is the compute buffer. gpu: the graph runs on one GPU that holds
+ * every weight but the token embeddings (llama-server's full offload):
+ * *ret is then the GPU's buffer, and *ret_host the host's, which holds
+ * the graph inputs and the embedding rows (ggml-backend.cpp: inputs are
+ * assigned to the CPU, get_rows of a host weight runs there; the GPU gets
+ * copies of what its ops read). */
+static bool sim_compute(const struct ctx *x, uint64_t T, uint64_t n_out, bool gpu, uint64_t *ret,
+			uint64_t *ret_host)
 {
 	const struct model *m = x->m;
 	const struct est_result *r = x->r;
@@ -1564,6 +1584,7 @@ static bool sim_compute(const struct ctx *x, uint64_t T, uint64_t n_out, uint64_
 	b.fa = r->fa_kv;
 	b.v_trans = !r->fa_kv;
 	b.cache_es = (uint8_t)(x->c->type_k == GGML_TYPE_F32 ? 4 : 2);
+	b.gpu = gpu;
 	for (uint32_t il = 0; il < m->n_layer; il++) {
 		int64_t v = (int64_t)m->layers[il].head_v * m->layers[il].n_head_kv;
 
@@ -1591,6 +1612,15 @@ static bool sim_compute(const struct ctx *x, uint64_t T, uint64_t n_out, uint64_
 	if (!g.fail) {
 		*ret = ga_run(&g);
 		ok = !g.fail;
+	}
+	if (ok && ret_host) {
+		/* the inputs, the embeddings input left out above, the rows */
+		uint64_t h = 2 * g_align(4 * (uint64_t)b.E * (uint64_t)b.T);
+
+		for (uint32_t i = 0; i < g.n; i++)
+			if (g.t[i].flags & GT_INPUT)
+				h += g_align(g.t[i].size);
+		*ret_host = h;
 	}
 out:
 	gsim_free(&g);
@@ -1695,18 +1725,32 @@ static void compute_buffers(struct ctx *x)
 	snprintf(r->rule_compute, sizeof(r->rule_compute),
 		 "%llu reserved tokens x the largest of attention (%s), FFN and logits per token",
 		 (unsigned long long)T, r->fa_kv ? "flash" : "KQ matrix");
-	/* CPU only: the allocator replayed on the graphs llama.cpp reserves,
-	 * a prompt batch and a one-token-per-sequence batch (the buffer only
-	 * grows; llama-context.cpp sched_reserve) */
-	if (x->c->n_devices == 0) {
-		uint64_t pp = 0, tg = 0, ns = r->n_seq ? r->n_seq : 1;
+	/* the allocator replayed on the graphs llama.cpp reserves, a prompt
+	 * batch and a one-token-per-sequence batch (the buffer only grows;
+	 * llama-context.cpp sched_reserve): on the CPU alone, or on one GPU
+	 * holding every layer, the output and the caches */
+	{
+		uint64_t pp = 0, tg = 0, hpp = 0, htg = 0, ns = r->n_seq ? r->n_seq : 1;
+		int gd = x->layer_dev[0];
+		bool one_gpu = x->c->n_devices > 0 && gd != HOST && !x->host_op_weights && !x->c->no_kv_offload;
 
-		if (sim_compute(x, T, n_out, &pp) && sim_compute(x, ns, ns, &tg)) {
+		for (uint32_t il = 0; il <= m->n_layer && one_gpu; il++)
+			one_gpu = x->layer_dev[il] == gd;
+		if (x->c->n_devices == 0 && sim_compute(x, T, n_out, false, &pp, NULL) &&
+		    sim_compute(x, ns, ns, false, &tg, NULL)) {
 			r->usage[HOST].compute = pp > tg ? pp : tg;
 			snprintf(r->rule_compute, sizeof(r->rule_compute),
 				 "ggml-alloc replayed on the %s graph of %llu tokens, %llu outputs (%s attention)",
 				 m->arch, (unsigned long long)T, (unsigned long long)n_out,
 				 r->fa_kv ? "flash" : "KQ matrix");
+		} else if (one_gpu && sim_compute(x, T, n_out, true, &pp, &hpp) &&
+			   sim_compute(x, ns, ns, true, &tg, &htg)) {
+			r->usage[gd].compute = PAD(pp > tg ? pp : tg, 128);
+			r->usage[HOST].compute = hpp > htg ? hpp : htg;
+			snprintf(r->rule_compute, sizeof(r->rule_compute),
+				 "ggml-alloc replayed on the %s graph of %llu tokens (%s attention), on GPU %d; "
+				 "the host holds its inputs",
+				 m->arch, (unsigned long long)T, r->fa_kv ? "flash" : "KQ matrix", gd - 1);
 		}
 	}
 

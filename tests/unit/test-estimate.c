@@ -351,6 +351,67 @@ static void test_compute_llama(void **state)
 	expect_compute(&s, 17838112, 14180384, 13152288, true);
 }
 
+/* On one GPU holding every layer, the output and the cache (llama-server
+ * -ngl all, and -ts over one device), measured on an NVIDIA H200 with
+ * de3ff81 built for CUDA (bench/data/cuda-h200-truth.jsonl, MiB to two
+ * decimals, so +-0.005 MiB): the GPU's compute buffer is the graph
+ * without the embeddings input that stays on the host, and the host's
+ * (CUDA_Host) holds the inputs and the embedding rows. gguf-synth's
+ * Llama-3.2-1B and Qwen3-30B-A3B cut to 8 layers, -c 4096. */
+static void expect_cuda_full(const struct spec *s, double gpu_mib, double host_mib)
+{
+	struct built b;
+	struct diag d;
+	struct est_config c;
+	struct est_result r;
+	double g, h;
+
+	build_spec(s, &b);
+	for (int ts = 0; ts < 2; ts++) {
+		est_config_init(&c);
+		c.n_ctx = 4096;
+		c.n_devices = 1;
+		c.devices[0].kind = EST_DEV_DISCRETE;
+		c.devices[0].total_bytes = 140ull << 30;
+		c.n_gpu_layers = -1;
+		if (ts) {
+			c.n_ts = 1;
+			c.ts[0] = 1;
+		}
+		assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+		g = (double)r.usage[1].compute / 1048576.0;
+		h = (double)r.usage[0].compute / 1048576.0;
+		assert_true(g > gpu_mib - 0.005 && g < gpu_mib + 0.005);
+		assert_true(h > host_mib - 0.005 && h < host_mib + 0.005);
+	}
+	release(&b);
+}
+
+static void test_compute_cuda_full(void **state)
+{
+	(void)state;
+	static const struct kv32 llama_kvs[] = {
+		{ "context_length", 131072 }, { "feed_forward_length", 8192 },
+		{ "attention.head_count", 32 }, { "attention.head_count_kv", 8 },
+		{ "attention.key_length", 64 }, { "attention.value_length", 64 },
+		{ "rope.dimension_count", 64 }, { NULL, 0 },
+	};
+	static const struct spec llama = { "llama", 16, 2048, 128256, llama_kvs, NULL,
+					   { { ALL_LAYERS, attn_plain }, { ALL_LAYERS, ffn_dense } }, true };
+	static const struct kv32 moe_kvs[] = {
+		{ "context_length", 40960 }, { "feed_forward_length", 6144 },
+		{ "attention.head_count", 32 }, { "attention.head_count_kv", 4 },
+		{ "attention.key_length", 128 }, { "attention.value_length", 128 },
+		{ "expert_count", 128 }, { "expert_used_count", 8 },
+		{ "expert_feed_forward_length", 768 }, { NULL, 0 },
+	};
+	static const struct spec moe = { "qwen3moe", 8, 2048, 151936, moe_kvs, NULL,
+					 { { ALL_LAYERS, attn_qk_norm }, { ALL_LAYERS, ffn_moe } }, false };
+
+	expect_cuda_full(&llama, 64.01, 12.01);
+	expect_cuda_full(&moe, 88.01, 12.01);
+}
+
 /* Q/K norms and experts: router, top-k, weights renormalised */
 static void test_compute_qwen3moe(void **state)
 {
@@ -748,6 +809,7 @@ int main(void)
 		cmocka_unit_test(test_context_rounding),
 		cmocka_unit_test(test_compute),
 		cmocka_unit_test(test_compute_llama),
+		cmocka_unit_test(test_compute_cuda_full),
 		cmocka_unit_test(test_compute_qwen3moe),
 		cmocka_unit_test(test_compute_gemma3),
 		cmocka_unit_test(test_compute_deepseek2),
