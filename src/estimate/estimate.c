@@ -118,6 +118,10 @@ struct ctx {
 	int layer_dev[MODEL_MAX_LAYERS + 1]; /* 0 = host, 1.. = GPU index + 1 */
 	bool host_op_weights; /* a weight other than the token embeddings
 	                       * stays in host memory on a GPU build */
+	/* those weights by role: the largest of each, and per layer which
+	 * roles stay on the host (bit MODEL_ROLE_*) */
+	uint64_t host_role_max[MODEL_ROLE_COUNT];
+	uint32_t host_roles[MODEL_MAX_LAYERS + 1];
 };
 
 /* src/llama-model.cpp:1438-1500: which device each layer is on. Layers
@@ -229,6 +233,11 @@ static int weights(struct ctx *x)
 				t->nbytes / m->n_expert * m->n_expert_used : t->nbytes;
 		if (dev == HOST && t->layer != MODEL_LAYER_INPUT)
 			x->host_op_weights = true;
+		if (dev == HOST && t->layer >= 0 && t->role && t->role < MODEL_ROLE_COUNT) {
+			x->host_roles[t->layer] |= 1u << t->role;
+			if (t->nbytes > x->host_role_max[t->role])
+				x->host_role_max[t->role] = t->nbytes;
+		}
 		if (dev != HOST) {
 			struct est_usage *u = &r->usage[dev];
 
@@ -443,6 +452,7 @@ struct gt {
 	bool visited, allocated;
 	int32_t n_children, n_views;
 	uint64_t off;
+	uint64_t wcopy; /* a host weight copied in for this op (op offload) */
 };
 
 struct gsim {
@@ -739,10 +749,18 @@ static uint64_t ga_run(struct gsim *g)
 		int32_t id = g->nodes[i];
 		const struct gt *t = &g->t[id];
 
+		uint64_t woff = 0;
+
+		/* an offloaded host weight: its copy is allocated at the start
+		 * of the op's split and freed once the op has run */
+		if (t->wcopy)
+			woff = fb_alloc(g, t->wcopy);
 		for (int j = 0; j < G_MAX_SRC; j++)
 			if (t->src[j] >= 0)
 				ga_alloc(g, t->src[j]);
 		ga_alloc(g, id);
+		if (t->wcopy)
+			fb_free(g, woff, t->wcopy);
 		for (int j = 0; j < G_MAX_SRC; j++) {
 			struct gt *p;
 
@@ -882,6 +900,8 @@ struct gb {
 	int32_t inp_pos, out_ids, s_copy_main, s_copy_extra;
 	bool gpu;                /* the GPU's part of the graph: all of it but
 	                          * what stays in host memory */
+	const struct ctx *x;     /* with gpu: the weights left on the host */
+	uint32_t il;             /* the block being built */
 };
 
 /* build_norm: RMS_NORM (in place when it can) times the weight, or, for a
@@ -896,12 +916,31 @@ static int32_t gb_norm(struct gb *b, int32_t x, bool bias)
 	return bias ? g_inpl(g, y, 0) : y;
 }
 
+/* With op offload (llama-server's default), a matmul whose weight stays
+ * in host memory runs on the GPU when its batch is 32 rows or more
+ * (ggml-cuda.cu offload_op; MUL_MAT_ID counts tokens): the scheduler
+ * starts a split at it and copies the weight into the GPU's compute
+ * buffer for that split alone (ggml-backend.cpp, pass 5: "the memory of
+ * the previously offloaded weights can be reused"). The copy is the
+ * largest of the role among the host's weights (quantization mixes vary
+ * it by block). */
+static void gb_w(struct gb *b, int32_t node, uint8_t role, int64_t batch)
+{
+	const struct ctx *x = b->x;
+
+	if (!b->gpu || !x || !node || batch < 32 || !(x->host_roles[b->il] >> role & 1))
+		return;
+	b->g->t[node].wcopy = x->host_role_max[role];
+}
+
 /* ggml_mul_mat(w, x) of a weight: [rows, x's other dims] */
-static int32_t gb_mm(struct gb *b, int32_t w, int32_t x, int64_t rows)
+static int32_t gb_mm(struct gb *b, uint8_t role, int32_t x, int64_t rows)
 {
 	const int64_t *n = b->g->t[x].ne;
+	int32_t t = g_op(b->g, G_NEW, rows, n[1], n[2], n[3], SRC(0, x));
 
-	return g_op(b->g, G_NEW, rows, n[1], n[2], n[3], SRC(w, x));
+	gb_w(b, t, role, n[1]);
+	return t;
 }
 
 /* llama_mul_mat_hadamard (llama-impl.h) */
@@ -942,6 +981,7 @@ static int32_t gb_mha(struct gb *b, uint32_t il, int32_t q, int32_t k, int32_t v
 		if (v_mla) {
 			cur = g_view(g, cur, hv, tt, nh, ns, true);
 			cur = g_op(g, G_NEW, v_mla, tt, nh, ns, SRC(0, cur));
+			gb_w(b, cur, MODEL_ROLE_V_B, tt);
 			cur = g_view(g, cur, v_mla, nh, tt, ns, true);
 			cur = g_op(g, G_NEW, v_mla, nh, tt, ns, SRC(cur));
 			hv = v_mla;
@@ -959,6 +999,7 @@ static int32_t gb_mha(struct gb *b, uint32_t il, int32_t q, int32_t k, int32_t v
 		cur = g_op(g, G_NEW, hv, tt, nh, ns, SRC(v, kq));
 		if (v_mla) {
 			cur = g_op(g, G_NEW, v_mla, tt, nh, ns, SRC(0, cur));
+			gb_w(b, cur, MODEL_ROLE_V_B, tt);
 			hv = v_mla;
 		}
 		cur = g_view(g, cur, hv, nh, tt, ns, true);
@@ -1008,7 +1049,7 @@ static int32_t gb_attn(struct gb *b, uint32_t il, int32_t q, int32_t k, int32_t 
 	cur = gb_mha(b, il, q, kc, vc, c->mask, c->n_kv, ly->head_v, ly->n_head_kv, 0, b->v_trans);
 	if (c->v_rot >= 0)
 		cur = gb_hadamard(b, cur, c->v_rot, g->t[c->v_rot].ne[0]);
-	cur = gb_mm(b, 0, cur, b->E);
+	cur = gb_mm(b, MODEL_ROLE_O, cur, b->E);
 	return (b->lf[il] & LF_O_B) ? g_inpl(g, cur, 0) : cur;
 }
 
@@ -1021,7 +1062,7 @@ static void gb_qkv(struct gb *b, uint32_t il, int32_t cur, int32_t *q, int32_t *
 	int64_t hq = ly->head_k, nh = ly->n_head, hk = ly->head_k, hv = ly->head_v, nkv = ly->n_head_kv;
 
 	if (f & LF_QKV) {
-		int32_t qkv = gb_mm(b, 0, cur, hq * nh + hk * nkv + hv * nkv);
+		int32_t qkv = gb_mm(b, MODEL_ROLE_QKV, cur, hq * nh + hk * nkv + hv * nkv);
 
 		if (f & (LF_QKV_B | LF_Q_B))
 			qkv = g_inpl(g, qkv, 0);
@@ -1030,13 +1071,13 @@ static void gb_qkv(struct gb *b, uint32_t il, int32_t cur, int32_t *q, int32_t *
 		*v = g_view(g, qkv, hv, nkv, b->T, 1, true);
 		return;
 	}
-	*q = gb_mm(b, 0, cur, hq * nh);
+	*q = gb_mm(b, MODEL_ROLE_Q, cur, hq * nh);
 	if (f & LF_Q_B)
 		*q = g_inpl(g, *q, 0);
-	*k = gb_mm(b, 0, cur, hk * nkv);
+	*k = gb_mm(b, MODEL_ROLE_K, cur, hk * nkv);
 	if (f & LF_K_B)
 		*k = g_inpl(g, *k, 0);
-	*v = gb_mm(b, 0, cur, hv * nkv);
+	*v = gb_mm(b, MODEL_ROLE_V, cur, hv * nkv);
 	if (f & LF_V_B)
 		*v = g_inpl(g, *v, 0);
 	*q = g_view(g, *q, hq, nh, b->T, 1, false);
@@ -1050,18 +1091,19 @@ static int32_t gb_rope(struct gb *b, int32_t x)
 	return g_add(b->g, G_INPL, 4, b->g->t[x].ne, SRC(x, b->inp_pos, 0));
 }
 
-/* build_ffn */
-static int32_t gb_ffn(struct gb *b, uint32_t il, int32_t cur, int64_t n_ff, uint8_t type, bool gate)
+/* build_ffn (shexp: the shared experts' FFN) */
+static int32_t gb_ffn(struct gb *b, uint32_t il, int32_t cur, int64_t n_ff, uint8_t type, bool gate,
+		      bool shexp)
 {
 	struct gsim *g = b->g;
 	uint32_t f = b->lf[il];
 	int32_t up, gt = -1;
 
-	up = gb_mm(b, 0, cur, type == FFN_GLU_FUSED ? 2 * n_ff : n_ff);
+	up = gb_mm(b, shexp ? MODEL_ROLE_UP_SHEXP : MODEL_ROLE_UP, cur, type == FFN_GLU_FUSED ? 2 * n_ff : n_ff);
 	if (f & LF_UP_B)
 		up = g_inpl(g, up, 0);
 	if (gate) {
-		gt = gb_mm(b, 0, cur, n_ff);
+		gt = gb_mm(b, shexp ? MODEL_ROLE_GATE_SHEXP : MODEL_ROLE_GATE, cur, n_ff);
 		if (f & LF_GATE_B)
 			gt = g_inpl(g, gt, 0);
 	}
@@ -1073,7 +1115,7 @@ static int32_t gb_ffn(struct gb *b, uint32_t il, int32_t cur, int64_t n_ff, uint
 		cur = g_op(g, G_NEW, n_ff, n[1], n[2], n[3], SRC(up));
 	else
 		cur = g_inpl(g, up, -1);
-	cur = gb_mm(b, 0, cur, b->E);
+	cur = gb_mm(b, shexp ? MODEL_ROLE_DOWN_SHEXP : MODEL_ROLE_DOWN, cur, b->E);
 	return (f & LF_DOWN_B) ? g_inpl(g, cur, 0) : cur;
 }
 
@@ -1099,7 +1141,7 @@ static int32_t gb_moe(struct gb *b, uint32_t il, int32_t cur)
 	bool norm_w = b->a->norm_w == NORMW_ALWAYS || (b->a->norm_w == NORMW_META && m->expert_weights_norm);
 	int32_t logits, probs, sel, selected, w, up, gt, ex, out;
 
-	logits = gb_mm(b, 0, cur, ne);
+	logits = gb_mm(b, MODEL_ROLE_ROUTER, cur, ne);
 	if (f & LF_ROUTER_B)
 		logits = g_inpl(g, logits, 0);
 	probs = gating == GATE_SOFTMAX_WEIGHT ? logits : g_inpl(g, logits, -1);
@@ -1141,17 +1183,21 @@ static int32_t gb_moe(struct gb *b, uint32_t il, int32_t cur)
 	if (f & LF_GATE_UP_EXPS) {
 		int32_t gu = g_op(g, G_NEW, 2 * nff, k, T, 1, SRC(0, cur, selected));
 
+		gb_w(b, gu, MODEL_ROLE_GATE_UP_EXPS, T);
+
 		if (f & LF_EXPS_B)
 			gu = g_add(g, G_INPL, 4, g->t[gu].ne, SRC(gu, 0, selected));
 		gt = g_view(g, gu, nff, k, T, 1, true);
 		up = g_view(g, gu, nff, k, T, 1, true);
 	} else {
 		up = g_op(g, G_NEW, nff, k, T, 1, SRC(0, cur, selected));
+		gb_w(b, up, MODEL_ROLE_UP_EXPS, T);
 		if (f & LF_EXPS_B)
 			up = g_add(g, G_INPL, 4, g->t[up].ne, SRC(up, 0, selected));
 		gt = up;
 		if (f & LF_GATE_EXPS) {
 			gt = g_op(g, G_NEW, nff, k, T, 1, SRC(0, cur, selected));
+			gb_w(b, gt, MODEL_ROLE_GATE_EXPS, T);
 			if (f & LF_EXPS_B)
 				gt = g_add(g, G_INPL, 4, g->t[gt].ne, SRC(gt, 0, selected));
 		}
@@ -1161,6 +1207,7 @@ static int32_t gb_moe(struct gb *b, uint32_t il, int32_t cur)
 	else
 		cur = g_inpl(g, gt, -1);
 	ex = g_op(g, G_NEW, E, k, T, 1, SRC(0, cur, selected));
+	gb_w(b, ex, MODEL_ROLE_DOWN_EXPS, T);
 	if (f & LF_EXPS_B)
 		ex = g_add(g, G_INPL, 4, g->t[ex].ne, SRC(ex, 0, selected));
 	ex = g_inpl(g, ex, w);
@@ -1300,6 +1347,7 @@ static int32_t gb_std(struct gb *b, bool iswa)
 			ly = &m->layers[il];
 		}
 		f = b->lf[il];
+		b->il = il;
 		cur = gb_norm(b, inpL, f & LF_NORM_B);
 		gb_qkv(b, il, cur, &q, &k, &v);
 		if (f & LF_QK_NORM)
@@ -1323,7 +1371,7 @@ static int32_t gb_std(struct gb *b, bool iswa)
 			int32_t moe = gb_moe(b, il, cur);
 
 			if (f & LF_SHEXP) {
-				int32_t sh = gb_ffn(b, il, cur, (int64_t)m->n_ff_shexp, FFN_GLU, f & LF_SHEXP_GATE);
+				int32_t sh = gb_ffn(b, il, cur, (int64_t)m->n_ff_shexp, FFN_GLU, f & LF_SHEXP_GATE, true);
 
 				moe = g_inpl(g, moe, sh);
 			}
@@ -1333,7 +1381,7 @@ static int32_t gb_std(struct gb *b, bool iswa)
 			 * needs; another one, the gate its tensors have */
 			bool gate = a->ffn != FFN_GLU_FUSED && (a->name[0] || (f & LF_GATE));
 
-			cur = gb_ffn(b, il, cur, ly->n_ff, a->ffn, gate);
+			cur = gb_ffn(b, il, cur, ly->n_ff, a->ffn, gate, false);
 		}
 		if (f & LF_POST_FFN)
 			cur = gb_norm(b, cur, false);
@@ -1362,16 +1410,17 @@ static int32_t gb_mla(struct gb *b)
 		int64_t nh = ly->n_head, hk = m->head_k_mla, nope = hk > rope ? hk - rope : 1;
 		int32_t inpSA = inpL, q, kvpe, kv, kpe, qn, qpe, Q, K, kc, vc, ffn_inp;
 
+		b->il = il;
 		cur = gb_norm(b, inpL, false);
 		if (f & LF_Q_A) {
-			q = gb_mm(b, 0, cur, m->q_lora_rank);
+			q = gb_mm(b, MODEL_ROLE_Q_A, cur, m->q_lora_rank);
 			q = gb_norm(b, q, false);
-			q = gb_mm(b, 0, q, nh * hk);
+			q = gb_mm(b, MODEL_ROLE_Q_B, q, nh * hk);
 		} else {
-			q = gb_mm(b, 0, cur, nh * hk);
+			q = gb_mm(b, MODEL_ROLE_Q, cur, nh * hk);
 		}
 		q = g_view(g, q, hk, nh, T, 1, false);
-		kvpe = gb_mm(b, 0, cur, lora + rope);
+		kvpe = gb_mm(b, MODEL_ROLE_KV_A, cur, lora + rope);
 		kv = g_view(g, kvpe, lora, T, 1, 1, true);
 		kpe = g_view(g, kvpe, rope, 1, T, 1, true);
 		kpe = gb_rope(b, kpe);
@@ -1381,6 +1430,7 @@ static int32_t gb_mla(struct gb *b)
 		qpe = gb_rope(b, qpe);
 		qn = g_view(g, qn, nope, T, nh, 1, true);
 		qn = g_op(g, G_NEW, lora, T, nh, 1, SRC(0, qn));
+		gb_w(b, qn, MODEL_ROLE_K_B, T);
 		qn = g_view(g, qn, lora, nh, T, 1, true);
 		Q = g_op(g, G_NEW, lora + rope, nh, T, 1, SRC(qn, qpe));
 		kv = g_view(g, kv, lora, 1, T, 1, false);
@@ -1396,7 +1446,7 @@ static int32_t gb_mla(struct gb *b)
 		vc = g_view(g, kc, 1, 1, 1, 1, false);
 		/* V is a view of the K cache, never transposed */
 		cur = gb_mha(b, il, Q, kc, vc, b->c[0].mask, b->c[0].n_kv, lora, 1, m->head_v_mla, false);
-		cur = gb_mm(b, 0, cur, b->E);
+		cur = gb_mm(b, MODEL_ROLE_O, cur, b->E);
 		if (il == L - 1) {
 			cur = g_op(g, G_NEW, b->E, b->n_out, 1, 1, SRC(cur, b->out_ids));
 			inpSA = g_op(g, G_NEW, b->E, b->n_out, 1, 1, SRC(inpSA, b->out_ids));
@@ -1407,10 +1457,10 @@ static int32_t gb_mla(struct gb *b)
 			int32_t moe = gb_moe(b, il, cur);
 
 			if (f & LF_SHEXP)
-				moe = g_inpl(g, moe, gb_ffn(b, il, cur, (int64_t)m->n_ff_shexp, FFN_GLU, true));
+				moe = g_inpl(g, moe, gb_ffn(b, il, cur, (int64_t)m->n_ff_shexp, FFN_GLU, true, true));
 			cur = moe;
 		} else {
-			cur = gb_ffn(b, il, cur, ly->n_ff, FFN_GLU, true);
+			cur = gb_ffn(b, il, cur, ly->n_ff, FFN_GLU, true, false);
 		}
 		cur = g_inpl(g, cur, ffn_inp);
 		inpL = cur;
@@ -1433,12 +1483,13 @@ static int32_t gb_lfm2(struct gb *b)
 		const struct model_layer *ly = &m->layers[il];
 		int32_t prev = cur;
 
+		b->il = il;
 		cur = gb_norm(b, cur, false);
 		if (ly->recurrent) {
 			int32_t bcx, bb, cc, xx, bx, states, st, conv, out;
 
 			cur = g_view(g, cur, E, nst, ns, 1, false);
-			bcx = gb_mm(b, 0, cur, 3 * E);
+			bcx = gb_mm(b, MODEL_ROLE_CONV_IN, cur, 3 * E);
 			bb = g_view(g, bcx, E, nst, ns, 1, true);
 			cc = g_view(g, bcx, E, nst, ns, 1, true);
 			xx = g_view(g, bcx, E, nst, ns, 1, true);
@@ -1457,7 +1508,7 @@ static int32_t gb_lfm2(struct gb *b)
 			g_expand(g, g_store(g, SRC(g_view(g, bx, d_conv, E, ns, 1, true), g_view(g, 0, 1, 1, 1, 1, false))));
 			out = g_op(g, G_NEW, E, nst, ns, 1, SRC(bx, 0));
 			out = g_add(g, G_INPL, 4, g->t[cc].ne, SRC(cc, out));
-			out = gb_mm(b, 0, out, E);
+			out = gb_mm(b, MODEL_ROLE_CONV_OUT, out, E);
 			cur = g_view(g, out, E, b->T, 1, 1, false);
 		} else {
 			int32_t q, k, v;
@@ -1477,7 +1528,7 @@ static int32_t gb_lfm2(struct gb *b)
 		int32_t ffn = gb_norm(b, cur, false);
 
 		ffn = ly->moe && il >= m->n_layer_dense_lead ? gb_moe(b, il, ffn)
-							     : gb_ffn(b, il, ffn, ly->n_ff, FFN_GLU, true);
+							     : gb_ffn(b, il, ffn, ly->n_ff, FFN_GLU, true, false);
 		cur = g_inpl(g, cur, ffn);
 	}
 	return cur;
@@ -1585,6 +1636,7 @@ static bool sim_compute(const struct ctx *x, uint64_t T, uint64_t n_out, bool gp
 	b.v_trans = !r->fa_kv;
 	b.cache_es = (uint8_t)(x->c->type_k == GGML_TYPE_F32 ? 4 : 2);
 	b.gpu = gpu;
+	b.x = x;
 	for (uint32_t il = 0; il < m->n_layer; il++) {
 		int64_t v = (int64_t)m->layers[il].head_v * m->layers[il].n_head_kv;
 
@@ -1606,7 +1658,7 @@ static bool sim_compute(const struct ctx *x, uint64_t T, uint64_t n_out, bool gp
 	/* the output norm (t_embd) and the logits are graph outputs */
 	cur = gb_norm(&b, cur, false);
 	g.t[cur].flags |= GT_OUTPUT;
-	cur = gb_mm(&b, 0, cur, (int64_t)m->n_vocab);
+	cur = gb_mm(&b, MODEL_ROLE_NONE, cur, (int64_t)m->n_vocab);
 	g.t[cur].flags |= GT_OUTPUT;
 	g_expand(&g, cur);
 	if (!g.fail) {
@@ -1731,11 +1783,14 @@ static void compute_buffers(struct ctx *x)
 	 * holding every layer, the output and the caches */
 	{
 		uint64_t pp = 0, tg = 0, hpp = 0, htg = 0, ns = r->n_seq ? r->n_seq : 1;
-		int gd = x->layer_dev[0];
-		bool one_gpu = x->c->n_devices > 0 && gd != HOST && !x->host_op_weights && !x->c->no_kv_offload;
+		int gd = x->layer_dev[m->n_layer] != HOST ? x->layer_dev[m->n_layer] : 1;
+		bool one_gpu = x->c->n_devices > 0 && !x->host_op_weights && !x->c->no_kv_offload;
+		bool single = x->c->n_devices > 0 && !x->c->no_kv_offload;
 
-		for (uint32_t il = 0; il <= m->n_layer && one_gpu; il++)
-			one_gpu = x->layer_dev[il] == gd;
+		for (uint32_t il = 0; il <= m->n_layer; il++) {
+			one_gpu = one_gpu && x->layer_dev[il] == gd;
+			single = single && (x->layer_dev[il] == gd || x->layer_dev[il] == HOST);
+		}
 		if (x->c->n_devices == 0 && sim_compute(x, T, n_out, false, &pp, NULL) &&
 		    sim_compute(x, ns, ns, false, &tg, NULL)) {
 			r->usage[HOST].compute = pp > tg ? pp : tg;
@@ -1747,6 +1802,22 @@ static void compute_buffers(struct ctx *x)
 			   sim_compute(x, ns, ns, true, &tg, &htg)) {
 			r->usage[gd].compute = PAD(pp > tg ? pp : tg, 128);
 			r->usage[HOST].compute = hpp > htg ? hpp : htg;
+		} else if (single && T >= 32 && sim_compute(x, T, n_out, true, &pp, &hpp)) {
+			/* layers (or tensors) left on the host, one GPU: with op
+			 * offload the prompt batch runs on the GPU all the same,
+			 * each host weight copied in for its op; the host keeps
+			 * the inputs, and computes its layers for a batch under
+			 * 32 rows (one token per sequence) */
+			uint64_t htg_cpu = PAD(ns * peak[HOST], 32);
+
+			r->usage[gd].compute = PAD(pp, 128);
+			r->usage[HOST].compute = hpp > htg_cpu ? hpp : htg_cpu;
+			snprintf(r->rule_compute, sizeof(r->rule_compute),
+				 "ggml-alloc replayed on the %s graph of %llu tokens on GPU %d, host weights "
+				 "copied in per op",
+				 m->arch, (unsigned long long)T, gd - 1);
+			(void)tg;
+			(void)htg;
 			snprintf(r->rule_compute, sizeof(r->rule_compute),
 				 "ggml-alloc replayed on the %s graph of %llu tokens (%s attention), on GPU %d; "
 				 "the host holds its inputs",

@@ -178,6 +178,28 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= m && memcmp(s + n - m, suffix, m) == 0;
 }
 
+/* A block's matrices by name (after "blk.N."), llama.cpp's LLM_TENSOR_*
+ * names of the matrices the graphs multiply by */
+static const struct {
+	const char *name;
+	uint8_t role;
+} roles[] = {
+	{ "attn_q.weight", MODEL_ROLE_Q },	       { "attn_k.weight", MODEL_ROLE_K },
+	{ "attn_v.weight", MODEL_ROLE_V },	       { "attn_qkv.weight", MODEL_ROLE_QKV },
+	{ "attn_output.weight", MODEL_ROLE_O },       { "ffn_gate.weight", MODEL_ROLE_GATE },
+	{ "ffn_up.weight", MODEL_ROLE_UP },	       { "ffn_down.weight", MODEL_ROLE_DOWN },
+	{ "ffn_gate_inp.weight", MODEL_ROLE_ROUTER }, { "ffn_gate_exps.weight", MODEL_ROLE_GATE_EXPS },
+	{ "ffn_up_exps.weight", MODEL_ROLE_UP_EXPS }, { "ffn_down_exps.weight", MODEL_ROLE_DOWN_EXPS },
+	{ "ffn_gate_up_exps.weight", MODEL_ROLE_GATE_UP_EXPS },
+	{ "ffn_gate_shexp.weight", MODEL_ROLE_GATE_SHEXP },
+	{ "ffn_up_shexp.weight", MODEL_ROLE_UP_SHEXP },
+	{ "ffn_down_shexp.weight", MODEL_ROLE_DOWN_SHEXP },
+	{ "attn_q_a.weight", MODEL_ROLE_Q_A },	       { "attn_q_b.weight", MODEL_ROLE_Q_B },
+	{ "attn_kv_a_mqa.weight", MODEL_ROLE_KV_A },  { "attn_k_b.weight", MODEL_ROLE_K_B },
+	{ "attn_v_b.weight", MODEL_ROLE_V_B },	       { "shortconv.in_proj.weight", MODEL_ROLE_CONV_IN },
+	{ "shortconv.out_proj.weight", MODEL_ROLE_CONV_OUT },
+};
+
 /* The layer and operation of a tensor, from its name (llama.cpp's
  * LLM_TENSOR_INFOS table, by name pattern). */
 static void classify(struct model_tensor *t, uint32_t n_layer)
@@ -190,6 +212,12 @@ static void classify(struct model_tensor *t, uint32_t n_layer)
 		unsigned long il = strtoul(n + 4, &end, 10);
 
 		t->layer = (end != n + 4 && *end == '.' && il < n_layer) ? (int32_t)il : MODEL_LAYER_INPUT;
+		if (*end == '.')
+			for (size_t i = 0; i < ARRAY_SIZE(roles); i++)
+				if (!strcmp(end + 1, roles[i].name)) {
+					t->role = roles[i].role;
+					break;
+				}
 		if (strstr(n, "_exps.") || strstr(n, "_chexps.")) {
 			t->expert = true;
 			t->op = MODEL_OP_MUL_MAT_ID;

@@ -24,6 +24,19 @@ enum model_op {
 	MODEL_OP_OTHER,      /* norms, biases, convolutions, ... */
 };
 
+/* Which weight of its block a matrix is, for the compute graph (which
+ * multiplication it feeds): enough to tell the graph's matmuls apart. */
+enum model_role {
+	MODEL_ROLE_NONE,
+	MODEL_ROLE_Q, MODEL_ROLE_K, MODEL_ROLE_V, MODEL_ROLE_QKV, MODEL_ROLE_O,
+	MODEL_ROLE_GATE, MODEL_ROLE_UP, MODEL_ROLE_DOWN,
+	MODEL_ROLE_ROUTER, MODEL_ROLE_GATE_EXPS, MODEL_ROLE_UP_EXPS, MODEL_ROLE_DOWN_EXPS,
+	MODEL_ROLE_GATE_UP_EXPS, MODEL_ROLE_GATE_SHEXP, MODEL_ROLE_UP_SHEXP, MODEL_ROLE_DOWN_SHEXP,
+	MODEL_ROLE_Q_A, MODEL_ROLE_Q_B, MODEL_ROLE_KV_A, MODEL_ROLE_K_B, MODEL_ROLE_V_B,
+	MODEL_ROLE_CONV_IN, MODEL_ROLE_CONV_OUT,
+	MODEL_ROLE_COUNT
+};
+
 #define MODEL_LAYER_INPUT (-1)  /* token embeddings: always on the host */
 #define MODEL_LAYER_OUTPUT (-2) /* output norm and head */
 
@@ -37,6 +50,7 @@ struct model_tensor {
 	uint64_t nbytes;
 	int32_t layer;      /* block index, MODEL_LAYER_INPUT or _OUTPUT */
 	uint8_t op;         /* enum model_op */
+	uint8_t role;       /* enum model_role, for a block's matrices */
 	bool expert;        /* ffn_{up,gate,down,gate_up}_(ch)exps */
 	bool skip;          /* not loaded by llama.cpp (MTP/nextn blocks) */
 };

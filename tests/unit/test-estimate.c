@@ -17,6 +17,7 @@
 #include "gguf/ggml-type.h"
 #include "gguf/gguf.h"
 #include "model/model.h"
+#include "model/catalog.h"
 
 struct shape {
 	const char *arch;
@@ -410,6 +411,63 @@ static void test_compute_cuda_full(void **state)
 
 	expect_cuda_full(&llama, 64.01, 12.01);
 	expect_cuda_full(&moe, 88.01, 12.01);
+}
+
+/* The same models with layers left on the host (-ngl 0 and half): the
+ * prompt batch still runs on the GPU (op offload), each host weight
+ * copied in for its op, so the GPU's buffer holds the largest copy over
+ * the activations (measured 79.25 and 217.50 MiB; the replay is 4.0 MiB
+ * under and 8.5 MiB over: the scheduler's other split copies are not
+ * modelled); the host's holds the inputs alone (12.01, exact). The
+ * catalog's Q4_K_M mix gives the weights their sizes (Qwen3-30B-A3B
+ * whole: the copy is the largest expert tensor of any block). */
+static void expect_cuda_partial(const char *name, double gpu_mib, double tol)
+{
+	const struct catalog_model *cm = catalog_find(name);
+	struct gguf_writer *w = gguf_writer_new();
+	struct gguf_file *f = NULL;
+	const struct gguf_file *parts[1];
+	struct est_config c;
+	struct est_result r;
+	struct model m;
+	struct diag d;
+	struct sbuf sb;
+
+	assert_non_null(cm);
+	assert_non_null(w);
+	assert_int_equal(catalog_build(cm, 15 /* Q4_K_M */, w), 0);
+	sbuf_init(&sb, 1u << 30);
+	assert_int_equal(gguf_writer_header(w, &sb, NULL, NULL), 0);
+	diag_init(&d);
+	assert_int_equal(gguf_parse((const uint8_t *)sb.buf, sb.len, gguf_writer_file_size(w), &f, NULL, &d), 0);
+	parts[0] = f;
+	assert_int_equal(model_from_gguf(parts, 1, &m, &d), 0);
+	for (int half = 0; half < 2; half++) {
+		double g, h;
+
+		est_config_init(&c);
+		c.n_ctx = 4096;
+		c.n_devices = 1;
+		c.devices[0].kind = EST_DEV_DISCRETE;
+		c.devices[0].total_bytes = 140ull << 30;
+		c.n_gpu_layers = half ? (int)m.n_layer / 2 : 0;
+		assert_int_equal(est_estimate(&m, &c, &r, &d), 0);
+		g = (double)r.usage[1].compute / 1048576.0;
+		h = (double)r.usage[0].compute / 1048576.0;
+		assert_true(h > 12.01 - 0.005 && h < 12.01 + 0.005);
+		assert_true(g > gpu_mib * (1 - tol) && g < gpu_mib * (1 + tol));
+	}
+	model_release(&m);
+	gguf_file_free(f);
+	sbuf_release(&sb);
+	gguf_writer_free(w);
+}
+
+static void test_compute_cuda_partial(void **state)
+{
+	(void)state;
+	expect_cuda_partial("llama-3.2-1b", 79.25, 0.06);
+	expect_cuda_partial("qwen3-30b-a3b", 217.50, 0.06);
 }
 
 /* Q/K norms and experts: router, top-k, weights renormalised */
@@ -810,6 +868,7 @@ int main(void)
 		cmocka_unit_test(test_compute),
 		cmocka_unit_test(test_compute_llama),
 		cmocka_unit_test(test_compute_cuda_full),
+		cmocka_unit_test(test_compute_cuda_partial),
 		cmocka_unit_test(test_compute_qwen3moe),
 		cmocka_unit_test(test_compute_gemma3),
 		cmocka_unit_test(test_compute_deepseek2),
