@@ -937,9 +937,10 @@ static void gb_w(struct gb *b, int32_t node, uint8_t role, int64_t batch)
 static int32_t gb_mm(struct gb *b, uint8_t role, int32_t x, int64_t rows)
 {
 	const int64_t *n = b->g->t[x].ne;
+	int64_t batch = n[1]; /* n may move with the tensors g_op adds */
 	int32_t t = g_op(b->g, G_NEW, rows, n[1], n[2], n[3], SRC(0, x));
 
-	gb_w(b, t, role, n[1]);
+	gb_w(b, t, role, batch);
 	return t;
 }
 
