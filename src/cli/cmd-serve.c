@@ -418,10 +418,10 @@ static void serve_usage(FILE *fp)
 	      "  --no-pressure          fixed budgets: do not follow MemAvailable\n"
 	      "  --no-cgroups           no memory cgroup per model, even where delegated\n"
 	      "  -c N                   context for models whose preset sets none\n"
-	      "  --load-timeout DUR     kill a backend not healthy by then (default 10m)\n"
+	      "  --load-timeout DUR     kill a backend not healthy by then (default 1h)\n"
 	      "  --stall-timeout DUR    kill a backend that answers no byte, logs no line and\n"
-	      "                         uses no CPU time this long with requests in flight\n"
-	      "                         (hung; default 2m, 0 = never)\n"
+	      "                         uses no CPU time this long while loading or with\n"
+	      "                         requests in flight (hung; default 2m, 0 = never)\n"
 	      "  --request-timeout S    drop a client connection idle this long while sending\n"
 	      "                         its request or not reading the answer (default 30)\n"
 	      "  --api-key KEY          require 'Authorization: Bearer KEY' (LLMEM_API_KEY)\n"
@@ -558,7 +558,7 @@ static int serve_run_cmd(int argc, char **argv)
 	so.max_body = (size_t)64 << 20;
 	so.max_headers = 64 << 10;
 	so.header_timeout_s = 30;
-	so.load_timeout_ms = 10 * 60 * 1000;
+	so.load_timeout_ms = 60 * 60 * 1000;
 	so.stall_timeout_ms = 2 * 60 * 1000;
 	so.version = LLMEM_VERSION;
 	so.api_key = getenv("LLMEM_API_KEY");

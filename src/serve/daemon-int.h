@@ -31,7 +31,8 @@ struct bk {
 	bool running;            /* a process exists (not yet reaped) */
 	bool healthy;
 	bool stopping;           /* SIGTERM sent */
-	bool timed_out;          /* killed for not becoming healthy */
+	bool timed_out;          /* killed for not becoming healthy (in time,
+	                          * or stalled while loading) */
 	bool health_inflight;
 	struct backend_proc proc;
 	struct backend_log log;
@@ -67,7 +68,7 @@ struct bk {
 	uint32_t gen;            /* one per process started: pooled
 	                          * connections belong to one */
 	struct event *ev_drain;  /* reads its log once it is healthy */
-	int64_t progress_ms;     /* its last sign of work while busy */
+	int64_t progress_ms;     /* its last sign of work while loading or busy */
 	uint64_t cpu_ticks;      /* its CPU time then */
 	bool stalled;            /* killed for a hang (B24) */
 };

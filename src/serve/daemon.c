@@ -82,7 +82,12 @@ void srv_bk_progress(struct bk *b)
  * but computes). None of the three for stall_timeout_ms while requests
  * are in flight: it is hung (a deadlock, a lost device), and its requests
  * would wait for ever. It is killed; its requests get an error, and the
- * scheduler treats it as a crash (B24). */
+ * scheduler treats it as a crash (B24). A backend still loading shows
+ * work the same way (reading a file from disk is CPU time in the kernel,
+ * page faults included): none for stall_timeout_ms and the load has
+ * stalled (a dead network mount, a lost device); it is killed as a load
+ * that timed out, long before --load-timeout, which stays the cap for a
+ * load that keeps working (B25). */
 static void watch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct srv *s = arg;
@@ -94,6 +99,21 @@ static void watch_cb(evutil_socket_t fd, short what, void *arg)
 		struct bk *b = &s->bks[i];
 		uint64_t t;
 
+		if (b->running && !b->healthy && !b->stopping && !b->timed_out) {
+			if (backend_cpu(b->proc.pid, NULL, &t) == 0 && t != b->cpu_ticks) {
+				b->cpu_ticks = t;
+				b->progress_ms = now;
+				continue;
+			}
+			if (s->o->stall_timeout_ms <= 0 || now - b->progress_ms < s->o->stall_timeout_ms)
+				continue;
+			b->timed_out = true;
+			msgf(b->exit_msg, sizeof(b->exit_msg),
+			     "stalled while loading: no log line or CPU time for %lld s: killed",
+			     (long long)((now - b->progress_ms) / 1000));
+			(void)!backend_signal(&b->proc, SIGKILL);
+			continue;
+		}
 		if (!b->running || !b->healthy || b->stopping || b->stalled)
 			continue;
 		if (s->sch.models[i].busy == 0) {
@@ -532,6 +552,8 @@ static void bk_start(struct srv *s, size_t model, uint32_t plan_id)
 	b->stalled = false;
 	b->gen++;
 	b->started_ms = srv_now();
+	b->progress_ms = b->started_ms;
+	b->cpu_ticks = 0;
 	b->ev_out = event_new(s->base, b->proc.out_fd, EV_READ | EV_PERSIST, bk_out_cb, b);
 	if (b->ev_out)
 		event_add(b->ev_out, NULL);

@@ -50,7 +50,7 @@ cp "$ROOT/tests/tools/fake-backend.py" "$FAKE" && chmod +x "$FAKE"
 M=$tmp/models
 mkdir -p "$M"
 # fake models: llmem plans with their headers, fake-backend.py acts by name
-for f in ok one other dies early garbage badchunk stubborn orphaner bindfail hangs; do
+for f in ok one other dies early garbage badchunk stubborn orphaner bindfail hangs loadhang loadslow; do
 	"$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 2 --embd 64 --ff 128 --heads 2 --kv-heads 1 \
 		"$M/$f.gguf" >"$tmp/synth.log" 2>&1 || { not_ok "gguf-synth failed: $(tail -3 "$tmp/synth.log")"; exit 1; }
 done
@@ -58,7 +58,7 @@ done
 "$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 80 --embd 8192 --ff 28672 --heads 64 --kv-heads 8 \
 	"$M/huge.gguf" >"$tmp/synth.log" 2>&1 || { not_ok "gguf-synth huge failed"; exit 1; }
 {
-	for f in ok other dies early garbage badchunk bindfail hangs; do
+	for f in ok other dies early garbage badchunk bindfail hangs loadhang loadslow; do
 		printf '[%s]\nmodel = %s/%s.gguf\n' "$f" "$M" "$f"
 	done
 	printf '[one]\nmodel = %s/one.gguf\nparallel = 1\n' "$M"
@@ -483,6 +483,23 @@ if serve_start "$tmp/h.log" --models-preset "$tmp/f.ini" --backend "$FAKE" -c 51
 	t1=$(date +%s)
 	check "B24: not streamed, nothing sent: an error within the stall timeout ($c after $((t1 - t0)) s)" \
 		sh -c '[ "$1" -ge 500 ] && [ "$2" -le 8 ]' _ "$c" "$((t1 - t0))"
+	# B25: a load that stalls is killed within the stall timeout, not
+	# after --load-timeout (1 h); one that keeps logging is not
+	t0=$(date +%s)
+	c=$(post /v1/completions '{"model":"loadslow","prompt":"x","max_tokens":2}')
+	t1=$(date +%s)
+	check "B25: a slow load that keeps logging (5 s, stall timeout 3 s) is served ($c after $((t1 - t0)) s)" \
+		sh -c '[ "$1" = 200 ] && [ "$2" -ge 4 ]' _ "$c" "$((t1 - t0))"
+	t0=$(date +%s)
+	c=$(post /v1/completions '{"model":"loadhang","prompt":"x","max_tokens":2}')
+	t1=$(date +%s)
+	reason=$(sget loadhang reason)
+	check "B25: a load that stalls: the request gets an error within three stall timeouts and their backoff ($c after $((t1 - t0)) s)" \
+		sh -c '[ "$1" -ge 500 ] && [ "$2" -le 60 ]' _ "$c" "$((t1 - t0))"
+	check "B25: ... the status says it stalled while loading ($(echo "$reason" | head -c 120))" \
+		sh -c 'echo "$1" | grep -q "stalled while loading"' _ "$reason"
+	wait_for 10 none_of loadhang
+	check "B25: ... and no stalled backend is left" none_of loadhang
 	kill -TERM "$DPID"
 	serve_wait_exit "$DPID" 10 || kill -KILL "$DPID"
 else

@@ -17,6 +17,10 @@
 #              without end: a backend hung mid-answer
 #   bindfail*  the first start (no PATH.bound file yet) logs llama-server's
 #              "couldn't bind" line and exits 1; later starts serve
+#   loadhang*  logs one line, then sleeps without end before it listens: a
+#              load that stalls (no log line, no CPU time)
+#   loadslow*  logs a loading line every second for 5 s, then serves as
+#              "other": a slow load that keeps working
 #   other      streams (or not, per "stream") max_tokens events: "fake_pad"
 #              bytes of text each (default 8), "fake_delay" seconds apart
 #              (default 0), then finish, usage and "data: [DONE]"
@@ -64,6 +68,14 @@ if NAME.startswith("bindfail") and not os.path.exists(MODEL + ".bound"):
     open(MODEL + ".bound", "w").close()
     log("srv    start: couldn't bind HTTP server socket, hostname: 127.0.0.1, port: %d" % PORT)
     sys.exit(1)
+if NAME.startswith("loadhang"):
+    log("llama_model_loader: loading model tensors, this can take a while...")
+    while True:
+        time.sleep(3600)
+if NAME.startswith("loadslow"):
+    for i in range(5):
+        log("llama_model_loader: still loading (%d s)" % i)
+        time.sleep(1)
 if NAME.startswith("stubborn"):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     ignore_term_child()
