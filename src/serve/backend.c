@@ -266,8 +266,22 @@ void backend_report_parse_line(struct backend_report *r, const char *line, size_
 		r->in_fit = false;
 
 	if (find(buf, m, "listening on http")) {
+		const char *u = strstr(buf, "listening on http");
+		const char *h = u ? strstr(u, "://") : NULL;
+		unsigned port = 0;
+
 		r->listening = true;
 		r->in_fit = false;
+		/* "http://HOST:PORT": the digits after the host's colon */
+		if (h) {
+			h += 3;
+			while (*h && *h != ':' && *h != ' ' && *h != '/')
+				h++;
+			if (*h == ':')
+				for (h++; *h >= '0' && *h <= '9' && port < 65536; h++)
+					port = port * 10 + (unsigned)(*h - '0');
+		}
+		r->listen_port = port < 65536 ? port : 0;
 	}
 	if (!r->in_fit) {
 		parse_buffer_line(r, buf + skip, m - skip);

@@ -53,6 +53,7 @@ struct backend_report {
 	bool listening;       /* "listening on http://..." seen: llama-server
 	                       * v0.5.0 prints it once the model is loaded
 	                       * (its port answers 503 before that) */
+	unsigned listen_port; /* the port that line names, 0 when none */
 	bool oom;             /* an out-of-memory line seen (oom_line) */
 	bool load_failed;     /* a model/context load failure seen (fail_line) */
 	bool bind_failed;     /* "couldn't bind": the port was taken; start

@@ -702,8 +702,17 @@ static void bk_health_cb(struct evhttp_request *req, void *arg)
 	if (!b->running || b->stopping || b->healthy)
 		return;
 	if (req && evhttp_request_get_response_code(req) == 200) {
-		bk_ready(b);
-		return;
+		/* whoever answers on the port must be our child: it says
+		 * which port it listens on once it does (B30). A process that
+		 * took the port first answers, but our child then cannot bind
+		 * it and says so (started again elsewhere), or says nothing
+		 * (a stalled load). The line may still be in the pipe. */
+		if (b->ev_out)
+			(void)bk_log_read(b, b->ev_out);
+		if (b->rep.listening && b->rep.listen_port == (unsigned)b->port) {
+			bk_ready(b);
+			return;
+		}
 	}
 	bk_arm(b, HEALTH_POLL_MS);
 }

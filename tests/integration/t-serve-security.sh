@@ -50,7 +50,7 @@ cp "$ROOT/tests/tools/fake-backend.py" "$FAKE" && chmod +x "$FAKE"
 M=$tmp/models
 mkdir -p "$M"
 # fake models: llmem plans with their headers, fake-backend.py acts by name
-for f in ok one other dies early garbage badchunk stubborn orphaner bindfail hangs loadhang loadslow; do
+for f in ok one other dies early garbage badchunk stubborn orphaner bindfail hangs loadhang loadslow nolisten; do
 	"$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 2 --embd 64 --ff 128 --heads 2 --kv-heads 1 \
 		"$M/$f.gguf" >"$tmp/synth.log" 2>&1 || { not_ok "gguf-synth failed: $(tail -3 "$tmp/synth.log")"; exit 1; }
 done
@@ -58,7 +58,7 @@ done
 "$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 80 --embd 8192 --ff 28672 --heads 64 --kv-heads 8 \
 	"$M/huge.gguf" >"$tmp/synth.log" 2>&1 || { not_ok "gguf-synth huge failed"; exit 1; }
 {
-	for f in ok other dies early garbage badchunk bindfail hangs loadhang loadslow; do
+	for f in ok other dies early garbage badchunk bindfail hangs loadhang loadslow nolisten; do
 		printf '[%s]\nmodel = %s/%s.gguf\n' "$f" "$M" "$f"
 	done
 	printf '[one]\nmodel = %s/one.gguf\nparallel = 1\n' "$M"
@@ -462,7 +462,7 @@ else
 fi
 
 # ---- B24: a backend hung mid-answer ----
-if serve_start "$tmp/h.log" --models-preset "$tmp/f.ini" --backend "$FAKE" -c 512 --stall-timeout 3s; then
+if serve_start "$tmp/h.log" --models-preset "$tmp/f.ini" --backend "$FAKE" -c 512 --stall-timeout 3s --load-timeout 10s; then
 	# slow but alive: a byte every 1.5 s is progress, not a hang
 	c=$(post /v1/completions '{"model":"other","prompt":"x","max_tokens":4,"stream":true,"fake_delay":1.5}')
 	check "B24: a slow stream (an event every 1.5 s, 6 s in all) is not killed ($c)" \
@@ -484,7 +484,7 @@ if serve_start "$tmp/h.log" --models-preset "$tmp/f.ini" --backend "$FAKE" -c 51
 	check "B24: not streamed, nothing sent: an error within the stall timeout ($c after $((t1 - t0)) s)" \
 		sh -c '[ "$1" -ge 500 ] && [ "$2" -le 8 ]' _ "$c" "$((t1 - t0))"
 	# B25: a load that stalls is killed within the stall timeout, not
-	# after --load-timeout (1 h); one that keeps logging is not
+	# after --load-timeout (10 s here); one that keeps logging is not
 	t0=$(date +%s)
 	c=$(post /v1/completions '{"model":"loadslow","prompt":"x","max_tokens":2}')
 	t1=$(date +%s)
@@ -500,6 +500,14 @@ if serve_start "$tmp/h.log" --models-preset "$tmp/f.ini" --backend "$FAKE" -c 51
 		sh -c 'echo "$1" | grep -q "stalled while loading"' _ "$reason"
 	wait_for 10 none_of loadhang
 	check "B25: ... and no stalled backend is left" none_of loadhang
+	# B30: a responder on the port is trusted only once the child it
+	# started said it listens there
+	# (our health polls keep it busy, so it is the load timeout that ends it)
+	c=$(post /v1/completions '{"model":"nolisten","prompt":"x","max_tokens":2}' -m 90)
+	nreq=$(grep -c . "$M/nolisten.gguf.requests" 2>/dev/null || true)
+	check "B30: a responder that answers /health but never said it listens on the port gets no request ($c, ${nreq:-0} forwarded)" \
+		sh -c '[ "$1" -ge 500 ] && [ "${2:-0}" = 0 ]' _ "$c" "$nreq"
+	wait_for 10 none_of nolisten
 	kill -TERM "$DPID"
 	serve_wait_exit "$DPID" 10 || kill -KILL "$DPID"
 else

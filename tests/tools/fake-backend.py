@@ -21,6 +21,8 @@
 #              load that stalls (no log line, no CPU time)
 #   loadslow*  logs a loading line every second for 5 s, then serves as
 #              "other": a slow load that keeps working
+#   nolisten*  serves (GET /health answers 200) but never says where it
+#              listens: what a process that took the port would look like
 #   other      streams (or not, per "stream") max_tokens events: "fake_pad"
 #              bytes of text each (default 8), "fake_delay" seconds apart
 #              (default 0), then finish, usage and "data: [DONE]"
@@ -204,6 +206,7 @@ class S(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
 srv = S(("127.0.0.1", PORT), H)
 log("main: fake backend: model %s" % MODEL)
-log("main: server is listening on http://127.0.0.1:%d - starting the main loop" % PORT)
+if not NAME.startswith("nolisten"):
+    log("main: server is listening on http://127.0.0.1:%d - starting the main loop" % PORT)
 log("srv  update_slots: all slots are idle")
 srv.serve_forever()

@@ -347,9 +347,23 @@ static void test_oom_and_failures(void **state)
 
 		feed_lines(&r, l, 1);
 		assert_true(r.listening);
+		assert_int_equal(r.listen_port, 8080);
 		feed_lines(&r, c, 2);
 		assert_true(r.listening);
+		/* the port, after the colour codes too: the daemon trusts a
+		 * /health answer only once its child named the port (B30) */
+		assert_int_equal(r.listen_port, 1);
 		assert_int_equal(buf_bytes(&r, "CUDA0", BACKEND_BUF_MODEL), MIB(10.0));
+	}
+	{
+		const char *l[] = { "srv  llama_server: listening on http://127.0.0.1:99999999999 - overflow",
+				    "srv  listening on http://localhost - no port" };
+
+		feed_lines(&r, l, 1);
+		assert_true(r.listening);
+		assert_int_equal(r.listen_port, 0);
+		feed_lines(&r, l + 1, 1);
+		assert_int_equal(r.listen_port, 0);
 	}
 }
 
