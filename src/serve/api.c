@@ -882,7 +882,11 @@ static int check_post(struct evhttp_request *req, bool ollama)
 
 /* ---- routing ---- */
 
-static bool check_safety(struct srv *s, struct evhttp_request *req, bool *ollama)
+/* Host, Origin and (with key) the API key. A CORS preflight is checked
+ * without the key: browsers send no credentials on one (Fetch standard),
+ * it answers only which methods and headers are allowed, and the request
+ * it clears must carry the key all the same (B4). */
+static bool check_safety(struct srv *s, struct evhttp_request *req, bool *ollama, bool key)
 {
 	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
 	const char *host = evhttp_find_header(h, "Host");
@@ -903,7 +907,7 @@ static bool check_safety(struct srv *s, struct evhttp_request *req, bool *ollama
 		evhttp_add_header(oh, "Access-Control-Allow-Origin", origin);
 		evhttp_add_header(oh, "Vary", "Origin");
 	}
-	if (s->o->api_key && !tr_bearer_ok(evhttp_find_header(h, "Authorization"), s->o->api_key)) {
+	if (key && s->o->api_key && !tr_bearer_ok(evhttp_find_header(h, "Authorization"), s->o->api_key)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
 		api_reply_error(req, 401, *ollama, "a valid API key is required (Authorization: Bearer KEY)");
 		return false;
@@ -923,7 +927,7 @@ void api_handle(struct evhttp_request *req, void *arg)
 	s->n_http++;
 	if (m == EVHTTP_REQ_OPTIONS) {
 		/* CORS preflight */
-		if (!check_safety(s, req, &ollama))
+		if (!check_safety(s, req, &ollama, false))
 			return;
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Access-Control-Allow-Methods",
 				  "GET, POST, DELETE, OPTIONS");
@@ -942,7 +946,7 @@ void api_handle(struct evhttp_request *req, void *arg)
 	/* GET /, /dashboard.js, ...: the dashboard (dashboard.c) */
 	if (get && dashboard_reply(s, req, path))
 		return;
-	if (!check_safety(s, req, &ollama))
+	if (!check_safety(s, req, &ollama, true))
 		return;
 	if (post && check_post(req, ollama) < 0)
 		return;

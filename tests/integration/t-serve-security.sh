@@ -407,6 +407,19 @@ if serve_start "$tmp/k.log" --models-preset "$tmp/f.ini" --backend "$FAKE" -c 51
 	check "B4: the key with a byte more: 401" [ "$c" = 401 ]
 	c=$(post /v1/completions '{"model":"ok","prompt":"PROMPT-MARKER-'$$'","max_tokens":1}' -H "Authorization: Bearer $KEY")
 	check "B4: the key: 200" [ "$c" = 200 ]
+	# a browser's preflight carries no credentials: answered without the
+	# key for an allowed Origin, refused for another; the request it
+	# clears still needs the key
+	c=$(curl -s -m 10 -o /dev/null -D "$tmp/h" -w '%{http_code}' -X OPTIONS -H 'Origin: http://localhost:3000' \
+		-H 'Access-Control-Request-Method: POST' -H 'Access-Control-Request-Headers: authorization, content-type' \
+		"$URL/v1/chat/completions")
+	check "B4: a preflight from an allowed Origin needs no key: $c, the Origin and Authorization allowed" \
+		sh -c '[ "$1" = 204 ] && grep -qi "^access-control-allow-origin: http://localhost:3000" "$2" &&
+			grep -qi "^access-control-allow-headers:.*authorization" "$2"' _ "$c" "$tmp/h"
+	c=$(code -X OPTIONS -H 'Origin: https://evil.example' -H 'Access-Control-Request-Method: POST' "$URL/v1/chat/completions")
+	check "B4: ... from a foreign Origin: $c" [ "$c" = 403 ]
+	c=$(post /v1/chat/completions '{"model":"ok","messages":[{"role":"user","content":"x"}]}' -H 'Origin: http://localhost:3000')
+	check "B4: ... and the request it clears, without the key: $c" [ "$c" = 401 ]
 	post /v1/completions '{"model":"no-such","prompt":"PROMPT-MARKER-'$$'"}' -H "Authorization: Bearer $KEY" >/dev/null
 	kill -TERM "$K"
 	serve_wait_exit "$K" 15 || kill -KILL "$K"
