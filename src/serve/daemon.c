@@ -88,6 +88,20 @@ void srv_bk_progress(struct bk *b)
  * stalled (a dead network mount, a lost device); it is killed as a load
  * that timed out, long before --load-timeout, which stays the cap for a
  * load that keeps working (B25). */
+/* Whether b has shown no work for stall_timeout_ms: CPU time is work
+ * too (log lines and bytes are noted where they arrive). */
+static bool bk_stalled(struct srv *s, struct bk *b, int64_t now)
+{
+	uint64_t t;
+
+	if (backend_cpu(b->proc.pid, NULL, &t) == 0 && t != b->cpu_ticks) {
+		b->cpu_ticks = t;
+		b->progress_ms = now;
+		return false;
+	}
+	return s->o->stall_timeout_ms > 0 && now - b->progress_ms >= s->o->stall_timeout_ms;
+}
+
 static void watch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct srv *s = arg;
@@ -97,40 +111,27 @@ static void watch_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	for (size_t i = 0; i < s->o->reg->n; i++) {
 		struct bk *b = &s->bks[i];
-		uint64_t t;
+		bool loading = b->running && !b->healthy && !b->stopping && !b->timed_out;
 
-		if (b->running && !b->healthy && !b->stopping && !b->timed_out) {
-			if (backend_cpu(b->proc.pid, NULL, &t) == 0 && t != b->cpu_ticks) {
-				b->cpu_ticks = t;
-				b->progress_ms = now;
-				continue;
-			}
-			if (s->o->stall_timeout_ms <= 0 || now - b->progress_ms < s->o->stall_timeout_ms)
-				continue;
+		if (!loading && (!b->running || !b->healthy || b->stopping || b->stalled))
+			continue;
+		if (!loading && s->sch.models[i].busy == 0) {
+			b->progress_ms = now;
+			continue;
+		}
+		if (!bk_stalled(s, b, now))
+			continue;
+		if (loading) {
 			b->timed_out = true;
 			msgf(b->exit_msg, sizeof(b->exit_msg),
 			     "stalled while loading: no log line or CPU time for %lld s: killed",
 			     (long long)((now - b->progress_ms) / 1000));
-			(void)!backend_signal(&b->proc, SIGKILL);
-			continue;
+		} else {
+			b->stalled = true;
+			msgf(b->exit_msg, sizeof(b->exit_msg),
+			     "hung: no answer, log line or CPU time for %lld s with %u request(s) in flight: killed",
+			     (long long)((now - b->progress_ms) / 1000), s->sch.models[i].busy);
 		}
-		if (!b->running || !b->healthy || b->stopping || b->stalled)
-			continue;
-		if (s->sch.models[i].busy == 0) {
-			b->progress_ms = now;
-			continue;
-		}
-		if (backend_cpu(b->proc.pid, NULL, &t) == 0 && t != b->cpu_ticks) {
-			b->cpu_ticks = t;
-			b->progress_ms = now;
-			continue;
-		}
-		if (s->o->stall_timeout_ms <= 0 || now - b->progress_ms < s->o->stall_timeout_ms)
-			continue;
-		b->stalled = true;
-		msgf(b->exit_msg, sizeof(b->exit_msg),
-		     "hung: no answer, log line or CPU time for %lld s with %u request(s) in flight: killed",
-		     (long long)((now - b->progress_ms) / 1000), s->sch.models[i].busy);
 		(void)!backend_signal(&b->proc, SIGKILL);
 	}
 }
