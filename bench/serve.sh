@@ -260,41 +260,7 @@ while [ "$R" -lt "$ROUNDS" ]; do
 	mkdir -p "$NG"
 	NTP=$(free_port)
 	NMP=$(free_port)
-	cat >"$NG/nginx.conf" <<EOF
-worker_processes auto;
-error_log $NG/error.log warn;
-pid $NG/nginx.pid;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $NG/body;
-    proxy_temp_path $NG/proxy;
-    upstream tiny { server 127.0.0.1:$TPORT; keepalive 16; }
-    upstream micro { server 127.0.0.1:$MPORT; keepalive 16; }
-    server {
-        listen 127.0.0.1:$NTP;
-        location / {
-            proxy_pass http://tiny;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Authorization "Bearer $TKEY";
-            proxy_buffering off;
-            proxy_read_timeout 600s;
-        }
-    }
-    server {
-        listen 127.0.0.1:$NMP;
-        location / {
-            proxy_pass http://micro;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Authorization "Bearer $MKEY";
-            proxy_buffering off;
-            proxy_read_timeout 600s;
-        }
-    }
-}
-EOF
+	bench_nginx_conf "$NG" "$NTP:$TPORT:$TKEY" "$NMP:$MPORT:$MKEY" >"$NG/nginx.conf"
 	[ "$R" -gt 1 ] || sed "s|$WORK|\$WORK|g; s|$TPORT|TINY_BACKEND_PORT|; s|$MPORT|MICRO_BACKEND_PORT|; s|$NTP|PORT1|; s|$NMP|PORT2|; s|${TKEY:-@none@}|TINY_KEY|; s|${MKEY:-@none@}|MICRO_KEY|" \
 		"$NG/nginx.conf" >"$WORK/nginx.conf.txt"
 	"$NGINX" -p "$NG" -c "$NG/nginx.conf" -g 'daemon off;' >"$NG/out.log" 2>&1 &

@@ -30,28 +30,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-cat >"$WORK/nginx.conf" <<EOF
-worker_processes auto;
-error_log $WORK/error.log warn;
-pid $WORK/nginx.pid;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/body;
-    proxy_temp_path $WORK/proxy;
-    upstream up { server 127.0.0.1:$UP; keepalive 16; }
-    server {
-        listen 127.0.0.1:$NG;
-        keepalive_requests 1000000;
-        location / {
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_buffering off;
-        }
-    }
-}
-EOF
+# shellcheck disable=SC1091
+. ../lib.sh
+BENCH_NGINX_KA_REQUESTS=1000000 bench_nginx_conf "$WORK" "$NG:$UP" >"$WORK/nginx.conf"
 out/upstream $UP & PIDS="$PIDS $!"
 "$NGINX" -p "$WORK" -c "$WORK/nginx.conf" -g 'daemon off;' >"$WORK/out.log" 2>&1 & PIDS="$PIDS $!"
 out/proto-libevent $LE $UP & PIDS="$PIDS $!"

@@ -1185,7 +1185,6 @@ static int32_t gb_moe(struct gb *b, uint32_t il, int32_t cur)
 		int32_t gu = g_op(g, G_NEW, 2 * nff, k, T, 1, SRC(0, cur, selected));
 
 		gb_w(b, gu, MODEL_ROLE_GATE_UP_EXPS, T);
-
 		if (f & LF_EXPS_B)
 			gu = g_add(g, G_INPL, 4, g->t[gu].ne, SRC(gu, 0, selected));
 		gt = g_view(g, gu, nff, k, T, 1, true);
@@ -1228,10 +1227,9 @@ static int32_t gb_moe(struct gb *b, uint32_t il, int32_t cur)
 	return out;
 }
 
-/* build_inp_embd: token rows, and the embeddings input that the batch
- * did not select (ggml_build_forward_select keeps both in the graph) */
-/* build_inp_embd: the token ids, an embeddings input (allocated though
- * unused for a batch of tokens) and the rows of token_embd. On a GPU the
+/* build_inp_embd: the token ids, the rows of token_embd, and the
+ * embeddings input that the batch did not select (ggml_build_forward_select
+ * keeps both in the graph, so it is allocated though unused). On a GPU the
  * embeddings input stays in host memory with the other inputs (no GPU op
  * reads it, so it has no copy there); the rows are copied in, at the
  * same point of the graph as they are computed on a CPU. */
@@ -1586,16 +1584,14 @@ static uint32_t layer_features(const char *name, uint32_t n_layer, uint32_t *il)
 	return 0;
 }
 
-/* The compute buffer of a graph of T tokens with n_out outputs, when every
- * node runs on the CPU: ggml-alloc's high-water mark. false when the
- * architecture is not simulated (or memory ran out). */
 /* The allocator replayed on the graph of T tokens with n_out outputs:
  * *ret is the compute buffer. gpu: the graph runs on one GPU that holds
  * every weight but the token embeddings (llama-server's full offload):
  * *ret is then the GPU's buffer, and *ret_host the host's, which holds
  * the graph inputs and the embedding rows (ggml-backend.cpp: inputs are
  * assigned to the CPU, get_rows of a host weight runs there; the GPU gets
- * copies of what its ops read). */
+ * copies of what its ops read). false when the architecture is not
+ * simulated (or memory ran out). */
 static bool sim_compute(const struct ctx *x, uint64_t T, uint64_t n_out, bool gpu, uint64_t *ret,
 			uint64_t *ret_host)
 {
@@ -1803,6 +1799,10 @@ static void compute_buffers(struct ctx *x)
 			   sim_compute(x, ns, ns, true, &tg, &htg)) {
 			r->usage[gd].compute = PAD(pp > tg ? pp : tg, 128);
 			r->usage[HOST].compute = hpp > htg ? hpp : htg;
+			snprintf(r->rule_compute, sizeof(r->rule_compute),
+				 "ggml-alloc replayed on the %s graph of %llu tokens (%s attention), on GPU %d; "
+				 "the host holds its inputs",
+				 m->arch, (unsigned long long)T, r->fa_kv ? "flash" : "KQ matrix", gd - 1);
 		} else if (single && T >= 32 && sim_compute(x, T, n_out, true, &pp, &hpp)) {
 			/* layers (or tensors) left on the host, one GPU: with op
 			 * offload the prompt batch runs on the GPU all the same,
@@ -1817,12 +1817,6 @@ static void compute_buffers(struct ctx *x)
 				 "ggml-alloc replayed on the %s graph of %llu tokens on GPU %d, host weights "
 				 "copied in per op",
 				 m->arch, (unsigned long long)T, gd - 1);
-			(void)tg;
-			(void)htg;
-			snprintf(r->rule_compute, sizeof(r->rule_compute),
-				 "ggml-alloc replayed on the %s graph of %llu tokens (%s attention), on GPU %d; "
-				 "the host holds its inputs",
-				 m->arch, (unsigned long long)T, r->fa_kv ? "flash" : "KQ matrix", gd - 1);
 		}
 	}
 

@@ -30,19 +30,23 @@ struct arr_resume {
 	uint64_t n_long, cap_long;
 };
 
-/* Room for one more long string past n_long (the fast loop writes every
- * element there and counts only the long ones): 0 or -ENOMEM. */
-static int long_room(struct arr_resume *res)
+/* Room for want more long strings and one past them (the fast loops
+ * write every element there and count only the long ones): 0 or
+ * -ENOMEM. */
+static int long_reserve(struct arr_resume *res, uint64_t want)
 {
-	if (res->n_long + 1 >= res->cap_long) {
-		uint64_t cap = res->cap_long ? res->cap_long * 2 : 1024;
-		struct gguf_long_str *v = realloc(res->longs, (size_t)cap * sizeof(*v));
+	uint64_t cap = res->cap_long ? res->cap_long : 1024;
+	struct gguf_long_str *v;
 
-		if (!v)
-			return -ENOMEM;
-		res->longs = v;
-		res->cap_long = cap;
-	}
+	while (res->n_long + want + 1 >= cap)
+		cap *= 2;
+	if (cap == res->cap_long)
+		return 0;
+	v = realloc(res->longs, (size_t)cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	res->longs = v;
+	res->cap_long = cap;
 	return 0;
 }
 
@@ -50,7 +54,7 @@ static int long_room(struct arr_resume *res)
  * keep: 0 or -ENOMEM. */
 static inline int long_put(struct arr_resume *res, uint64_t j, uint64_t off, bool keep)
 {
-	if (res->n_long + 1 >= res->cap_long && long_room(res) < 0)
+	if (long_reserve(res, 0) < 0)
 		return -ENOMEM;
 	res->longs[res->n_long].j = (uint32_t)j;
 	res->longs[res->n_long].off = (uint32_t)off;
@@ -173,24 +177,6 @@ static uint64_t spec_elem(const struct spec *sp, const uint8_t *b, uint64_t i)
 	return q;
 }
 
-/* The long strings grow by want more: 0 or -ENOMEM. */
-static int long_reserve(struct arr_resume *res, uint64_t want)
-{
-	uint64_t cap = res->cap_long ? res->cap_long : 1024;
-	struct gguf_long_str *v;
-
-	while (res->n_long + want + 1 >= cap)
-		cap *= 2;
-	if (cap == res->cap_long)
-		return 0;
-	v = realloc(res->longs, (size_t)cap * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	res->longs = v;
-	res->cap_long = cap;
-	return 0;
-}
-
 /* A has walked *pk elements and stands on B's first byte: B's elements
  * become elements *pk.. (no more than n in all), with their long strings
  * and skip entries, and A goes on after them. 0 or -ENOMEM. */
@@ -245,7 +231,7 @@ static int walk_one(const uint8_t *b, uint64_t lim, uint64_t kmax, uint64_t *pk,
 		if (res) {
 			if (nl + 1 >= cap) {
 				res->n_long = nl;
-				if (long_room(res) < 0) {
+				if (long_reserve(res, 0) < 0) {
 					e = -ENOMEM;
 					break;
 				}
@@ -295,7 +281,7 @@ static int walk_two(const uint8_t *b, uint64_t lim, uint64_t kmax, uint64_t *pk,
 			sp->cp[kb / SPEC_CP] = (uint32_t)qb;
 		if (k % GGUF_SKIP_EVERY == 0)
 			skip[k / GGUF_SKIP_EVERY] = pos;
-		if (res->n_long + SPEC_CP + 1 >= res->cap_long && long_reserve(res, SPEC_CP) < 0) {
+		if (long_reserve(res, SPEC_CP) < 0) {
 			e = -ENOMEM;
 			break;
 		}
@@ -399,7 +385,6 @@ struct reader {
 	uint64_t need; /* set with -EAGAIN */
 	struct diag *d;
 	struct arr_resume *res; /* NULL: no resuming */
-	unsigned spec;          /* GGUF_PARSE_ONE_CHAIN, GGUF_PARSE_SPEC_SMALL */
 };
 
 static const char *const type_names[GGUF_TYPE_COUNT] = {
@@ -845,7 +830,7 @@ static int read_kv(struct reader *r, struct gguf_kv *kv, uint64_t i)
 		if (et == GGUF_TYPE_STRING) {
 			struct arr_resume *res = r->res && r->res->want_longs ? r->res : NULL;
 
-			e = walk_strings(r->buf, lim, n, &k, &r->pos, skip, res, r->spec);
+			e = walk_strings(r->buf, lim, n, &k, &r->pos, skip, res, r->res ? r->res->spec : 0);
 			if (e < 0)
 				return diag_set(r->d, e, r->pos, "out of memory");
 		}
@@ -1257,7 +1242,7 @@ static int parse_step(struct reader *r, struct gguf_parser *p)
 int gguf_parser_feed(struct gguf_parser *p, const uint8_t *buf, size_t buf_len,
 		     struct gguf_file **ret, uint64_t *ret_need, struct diag *d)
 {
-	struct reader r = { buf, buf_len, p->file_size, p->pos, 0, d, &p->res, p->res.spec };
+	struct reader r = { buf, buf_len, p->file_size, p->pos, 0, d, &p->res };
 	int e;
 
 	if (p->phase == PH_DONE || p->phase == PH_FAILED || buf_len > p->file_size ||

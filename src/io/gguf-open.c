@@ -86,9 +86,7 @@ struct io_gguf *io_gguf_free(struct io_gguf *g)
 	if (!g)
 		return NULL;
 	gguf_file_free(g->gf);
-	if (g->buf && g->mapped)
-		munmap(g->buf, g->buf_reserved);
-	else if (g->buf && g->pool && g->pool->n < IO_BUFFERS_MAX)
+	if (g->buf && !g->mapped && g->pool && g->pool->n < IO_BUFFERS_MAX)
 		g->pool->v[g->pool->n++] = g->buf;
 	else if (g->buf)
 		munmap(g->buf, g->buf_reserved);

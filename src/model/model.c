@@ -528,14 +528,6 @@ static uint64_t string_heap(uint64_t len, bool resized)
 	return malloc_chunk((resized && len < 30 ? 30 : len) + 1);
 }
 
-/* The tokenizer facts behind the heap llama.cpp's vocabulary takes
- * (llama-vocab.cpp load): every token text is kept three times (the GGUF
- * context, id_to_token, token_to_id) plus its piece (the token-to-piece
- * cache, decoded: a byte-level BPE token's code points are one byte each,
- * SentencePiece's U+2581 is one space); every merge "a b" once whole (the
- * GGUF context) and once split (bpe_ranks). Each string adds at most its
- * length plus 47 bytes (per string a length field of 8 in the header
- * buffer) so no sum can overflow; a malformed array stops the walk. */
 /* The string at *off of a string array ending at end, read in place;
  * *off moves past it. False when it does not fit (checked again). */
 static inline bool str_next(const struct gguf_file *f, uint64_t *off, uint64_t end, struct gguf_str *s)
@@ -618,7 +610,14 @@ static void merge_heap(struct model *m, struct gguf_str s)
 					  string_heap(s.n - (uint64_t)(sp - s.p) - 1, false);
 }
 
-
+/* The tokenizer facts behind the heap llama.cpp's vocabulary takes
+ * (llama-vocab.cpp load): every token text is kept three times (the GGUF
+ * context, id_to_token, token_to_id) plus its piece (the token-to-piece
+ * cache, decoded: a byte-level BPE token's code points are one byte each,
+ * SentencePiece's U+2581 is one space); every merge "a b" once whole (the
+ * GGUF context) and once split (bpe_ranks). Each string adds at most its
+ * length plus 47 bytes (per string a length field of 8 in the header
+ * buffer) so no sum can overflow; a malformed array stops the walk. */
 static void tokenizer_heap(const struct gguf_file *f, struct model *m)
 {
 	static const char *const arrs[] = { "tokenizer.ggml.scores", "tokenizer.ggml.token_type" };

@@ -77,17 +77,6 @@ void srv_bk_progress(struct bk *b)
 	b->progress_ms = srv_now();
 }
 
-/* A backend answering requests shows work: bytes on its connections, log
- * lines, or CPU time (a long prompt on a CPU sends nothing for minutes,
- * but computes). None of the three for stall_timeout_ms while requests
- * are in flight: it is hung (a deadlock, a lost device), and its requests
- * would wait for ever. It is killed; its requests get an error, and the
- * scheduler treats it as a crash (B24). A backend still loading shows
- * work the same way (reading a file from disk is CPU time in the kernel,
- * page faults included): none for stall_timeout_ms and the load has
- * stalled (a dead network mount, a lost device); it is killed as a load
- * that timed out, long before --load-timeout, which stays the cap for a
- * load that keeps working (B25). */
 /* Whether b has shown no work for stall_timeout_ms: CPU time is work
  * too (log lines and bytes are noted where they arrive). */
 static bool bk_stalled(struct srv *s, struct bk *b, int64_t now)
@@ -102,6 +91,17 @@ static bool bk_stalled(struct srv *s, struct bk *b, int64_t now)
 	return s->o->stall_timeout_ms > 0 && now - b->progress_ms >= s->o->stall_timeout_ms;
 }
 
+/* A backend answering requests shows work: bytes on its connections, log
+ * lines, or CPU time (a long prompt on a CPU sends nothing for minutes,
+ * but computes). None of the three for stall_timeout_ms while requests
+ * are in flight: it is hung (a deadlock, a lost device), and its requests
+ * would wait for ever. It is killed; its requests get an error, and the
+ * scheduler treats it as a crash (B24). A backend still loading shows
+ * work the same way (reading a file from disk is CPU time in the kernel,
+ * page faults included): none for stall_timeout_ms and the load has
+ * stalled (a dead network mount, a lost device); it is killed as a load
+ * that timed out, long before --load-timeout, which stays the cap for a
+ * load that keeps working (B25). */
 static void watch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct srv *s = arg;
@@ -710,7 +710,7 @@ static void bk_health_cb(struct evhttp_request *req, void *arg)
 		 * (a stalled load). The line may still be in the pipe. */
 		if (b->ev_out)
 			(void)bk_log_read(b, b->ev_out);
-		if (b->rep.listening && b->rep.listen_port == (unsigned)b->port) {
+		if (b->rep.listen_port == (unsigned)b->port) {
 			bk_ready(b);
 			return;
 		}
