@@ -19,11 +19,12 @@ endif
 
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
        -Wpointer-arith -Wvla -Wformat=2 -Wno-format-nonliteral
-# jansson: JSON; libevent: the daemon's loop, HTTP server and proxy client;
+# jansson: JSON; libevent: the daemon's loop; http_parser (no pkg-config
+# file): the HTTP framing of the daemon's server and backend client;
 # ncurses: `llmem top`.
 DEPS_PKGS = jansson libevent ncurses
 DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS_PKGS) 2>/dev/null)
-DEPS_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS_PKGS) 2>/dev/null)
+DEPS_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS_PKGS) 2>/dev/null) -lhttp_parser
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 

@@ -10,7 +10,7 @@
 # ($LLMEM_CACHE/promtool/promtool) rather than installed: the package would
 # also enable and start a Prometheus server.
 set -eu
-pkgs="make gcc pkg-config libc6-dev libjansson-dev libcmocka-dev binutils libevent-dev libncurses-dev"
+pkgs="make gcc pkg-config libc6-dev libjansson-dev libcmocka-dev binutils libevent-dev libhttp-parser-dev libncurses-dev"
 promtool=0
 for a in "$@"; do
 	case "$a" in

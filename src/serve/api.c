@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <event2/keyvalq_struct.h>
+#include <strings.h>
 
 #include "serve/daemon-int.h"
 
@@ -27,30 +27,28 @@ void api_format_time(int64_t unix_ns, char *buf, size_t n)
 	snprintf(buf, n, "%s.%09lldZ", base, (long long)(unix_ns % 1000000000));
 }
 
-void api_reply_json(struct evhttp_request *req, int status, json_t *body)
+void api_reply_json(struct hreq *req, int status, json_t *body)
 {
 	char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	struct evbuffer *b = evbuffer_new();
+	size_t n = txt ? strlen(txt) : 0;
 
 	json_decref(body);
 	if (!req) {
 		free(txt);
-		if (b)
-			evbuffer_free(b);
 		return;
 	}
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-	if (b && txt) {
-		evbuffer_add(b, txt, strlen(txt));
-		evbuffer_add(b, "\n", 1);
+	hreq_add_header(req, "Content-Type", "application/json");
+	if (txt) {
+		/* the dump's terminator becomes its newline */
+		txt[n] = '\n';
+		hreq_reply(req, status, txt, n + 1);
+	} else {
+		hreq_reply(req, status, NULL, 0);
 	}
-	evhttp_send_reply(req, status, NULL, b);
-	if (b)
-		evbuffer_free(b);
 	free(txt);
 }
 
-void api_reply_error(struct evhttp_request *req, int status, bool ollama, const char *fmt, ...)
+void api_reply_error(struct hreq *req, int status, bool ollama, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -215,9 +213,9 @@ json_t *api_status_json(struct srv *s)
 
 /* ---- helpers ---- */
 
-static const char *req_path(struct evhttp_request *req, char *buf, size_t n)
+static const char *req_path(struct hreq *req, char *buf, size_t n)
 {
-	const char *uri = evhttp_request_get_uri(req);
+	const char *uri = hreq_uri(req);
 	size_t k = 0;
 
 	while (uri[k] && uri[k] != '?' && k + 1 < n) {
@@ -231,10 +229,10 @@ static const char *req_path(struct evhttp_request *req, char *buf, size_t n)
 	return buf;
 }
 
-static json_t *body_json(struct evhttp_request *req, bool ollama, bool required)
+static json_t *body_json(struct hreq *req, bool ollama, bool required)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t n = evbuffer_get_length(in);
+	size_t n;
+	const char *in = hreq_body(req, &n);
 	json_error_t je;
 	json_t *j;
 
@@ -243,7 +241,7 @@ static json_t *body_json(struct evhttp_request *req, bool ollama, bool required)
 			api_reply_error(req, 400, ollama, "the request needs a JSON body");
 		return required ? NULL : json_object();
 	}
-	j = json_loadb((const char *)evbuffer_pullup(in, -1), n, JSON_REJECT_DUPLICATES, &je);
+	j = json_loadb(in, n, JSON_REJECT_DUPLICATES, &je);
 	if (!j || !json_is_object(j)) {
 		api_reply_error(req, 400, ollama, "the body is not a JSON object: %s",
 				j ? "not an object" : je.text);
@@ -254,7 +252,7 @@ static json_t *body_json(struct evhttp_request *req, bool ollama, bool required)
 }
 
 /* The model a request names: 404 when unknown (reply sent, -1). */
-static int find_model(struct srv *s, struct evhttp_request *req, json_t *body, bool ollama,
+static int find_model(struct srv *s, struct hreq *req, json_t *body, bool ollama,
 		      const char **name_out)
 {
 	const char *name = json_string_value(json_object_get(body, "model"));
@@ -283,14 +281,13 @@ static int find_model(struct srv *s, struct evhttp_request *req, json_t *body, b
 /* Hands r to the scheduler. */
 static void submit(struct srv *s, struct rq *r, int64_t keep_alive_ms)
 {
-	srv_client_watch(r);
 	r->in_sched = true;
 	srv_model_fresh(s, r->model);
 	sched_request(&s->sch, srv_now(), r->model, r->id, keep_alive_ms, &s->acts);
 	srv_actions_run(s);
 }
 
-static int keep_alive_of(struct evhttp_request *req, json_t *body, bool ollama, int64_t *ka,
+static int keep_alive_of(struct hreq *req, json_t *body, bool ollama, int64_t *ka,
 			 bool *present)
 {
 	struct diag d;
@@ -307,11 +304,11 @@ static int keep_alive_of(struct evhttp_request *req, json_t *body, bool ollama, 
 	return 0;
 }
 
-static int check_body(struct evhttp_request *req, const json_t *body, bool ollama);
+static int check_body(struct hreq *req, const json_t *body, bool ollama);
 
 /* ---- OpenAI ---- */
 
-static void h_openai(struct srv *s, struct evhttp_request *req, const char *path)
+static void h_openai(struct srv *s, struct hreq *req, const char *path)
 {
 	json_t *body = body_json(req, false, true);
 	const char *name;
@@ -319,7 +316,8 @@ static void h_openai(struct srv *s, struct evhttp_request *req, const char *path
 	int64_t ka;
 	bool present;
 	int idx;
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t in_len;
+	const char *in = hreq_body(req, &in_len);
 
 	if (!body)
 		return;
@@ -338,7 +336,7 @@ static void h_openai(struct srv *s, struct evhttp_request *req, const char *path
 	snprintf(r->model_name, sizeof(r->model_name), "%s", name);
 	snprintf(r->path, sizeof(r->path), "%s", path);
 	r->stream = json_is_true(json_object_get(body, "stream"));
-	r->body_len = evbuffer_get_length(in);
+	r->body_len = in_len;
 	r->body = malloc(r->body_len ? r->body_len : 1);
 	if (!r->body) {
 		json_decref(body);
@@ -347,7 +345,7 @@ static void h_openai(struct srv *s, struct evhttp_request *req, const char *path
 		srv_rq_finish(r);
 		return;
 	}
-	evbuffer_copyout(in, r->body, r->body_len);
+	memcpy(r->body, in, r->body_len);
 	json_decref(body);
 	submit(s, r, ka);
 }
@@ -379,7 +377,7 @@ static json_t *model_entry(struct srv *s, size_t i)
 	return o;
 }
 
-static void h_models(struct srv *s, struct evhttp_request *req)
+static void h_models(struct srv *s, struct hreq *req)
 {
 	json_t *o = json_object(), *a = json_array();
 
@@ -391,7 +389,7 @@ static void h_models(struct srv *s, struct evhttp_request *req)
 }
 
 /* POST /models/load {"model"}: answers once loaded (or why not). */
-static void h_load(struct srv *s, struct evhttp_request *req, bool ollama, bool chat, int idx,
+static void h_load(struct srv *s, struct hreq *req, bool ollama, bool chat, int idx,
 		   const char *name, int64_t ka)
 {
 	struct rq *r = srv_rq_new(s, req, (size_t)idx, RQ_LOAD);
@@ -408,7 +406,7 @@ static void h_load(struct srv *s, struct evhttp_request *req, bool ollama, bool 
 	submit(s, r, ka);
 }
 
-static void h_router_load(struct srv *s, struct evhttp_request *req, bool unload)
+static void h_router_load(struct srv *s, struct hreq *req, bool unload)
 {
 	json_t *body = body_json(req, false, true);
 	const char *name;
@@ -507,7 +505,7 @@ static json_t *tag_entry(struct srv *s, size_t i, bool ps)
 	return o;
 }
 
-static void h_tags(struct srv *s, struct evhttp_request *req, bool ps)
+static void h_tags(struct srv *s, struct hreq *req, bool ps)
 {
 	json_t *o = json_object(), *a = json_array();
 
@@ -522,7 +520,7 @@ static void h_tags(struct srv *s, struct evhttp_request *req, bool ps)
 	api_reply_json(req, 200, o);
 }
 
-static void h_show(struct srv *s, struct evhttp_request *req)
+static void h_show(struct srv *s, struct hreq *req)
 {
 	json_t *body = body_json(req, true, true), *o, *mi_j, *caps;
 	const struct serve_model_info *mi;
@@ -562,10 +560,10 @@ static void h_show(struct srv *s, struct evhttp_request *req)
 	api_reply_json(req, 200, o);
 }
 
-static void h_ollama(struct srv *s, struct evhttp_request *req, enum rq_kind kind)
+static void h_ollama(struct srv *s, struct hreq *req, enum rq_kind kind)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
+	size_t len;
+	const char *in = hreq_body(req, &len);
 	enum tr_api api = kind == RQ_OLLAMA_CHAT ? TR_API_CHAT :
 			  kind == RQ_OLLAMA_GENERATE ? TR_API_GENERATE :
 			  kind == RQ_OLLAMA_EMBED ? TR_API_EMBED : TR_API_EMBEDDINGS;
@@ -582,7 +580,7 @@ static void h_ollama(struct srv *s, struct evhttp_request *req, enum rq_kind kin
 	r->ollama_err = true;
 	r->has_tq = true;
 	diag_init(&d);
-	if (tr_request_parse(api, len ? (const char *)evbuffer_pullup(in, -1) : "", len, &r->tq, &d) < 0) {
+	if (tr_request_parse(api, in, len, &r->tq, &d) < 0) {
 		api_reply_error(req, 400, true, "%s", d.msg);
 		goto drop;
 	}
@@ -624,7 +622,7 @@ drop:
 	srv_rq_finish(r);
 }
 
-static void h_version(struct srv *s, struct evhttp_request *req)
+static void h_version(struct srv *s, struct hreq *req)
 {
 	json_t *o = json_object();
 
@@ -791,7 +789,7 @@ static bool media_ok(const json_t *body)
 }
 
 /* The checks of a body that goes to a backend: 0, or 400 sent (-1). */
-static int check_body(struct evhttp_request *req, const json_t *body, bool ollama)
+static int check_body(struct hreq *req, const json_t *body, bool ollama)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(num_fields); i++) {
 		const json_t *v = json_object_get(body, num_fields[i].name);
@@ -824,17 +822,17 @@ static int check_body(struct evhttp_request *req, const json_t *body, bool ollam
  * both, or a Transfer-Encoding other than "chunked" (libevent reads
  * "gzip, chunked" as no body at all, and the rest as the next request).
  * libevent itself answers 400 to some of these, 413 to bad chunk sizes. */
-static bool framing_ok(struct evkeyvalq *h)
+static bool framing_ok(const struct hreq *req)
 {
-	struct evkeyval *kv;
+	const char *k, *v;
 	int cl = 0, te = 0;
 
-	for (kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
-		if (!evutil_ascii_strcasecmp(kv->key, "Content-Length")) {
+	for (size_t i = 0; hreq_header_at(req, i, &k, &v); i++) {
+		if (!strcasecmp(k, "Content-Length")) {
 			cl++;
-		} else if (!evutil_ascii_strcasecmp(kv->key, "Transfer-Encoding")) {
+		} else if (!strcasecmp(k, "Transfer-Encoding")) {
 			te++;
-			if (evutil_ascii_strcasecmp(kv->value, "chunked"))
+			if (strcasecmp(v, "chunked"))
 				return false;
 		}
 	}
@@ -852,28 +850,27 @@ static bool json_content_type(const char *ct)
 		return false;
 	while (*ct == ' ')
 		ct++;
-	return !evutil_ascii_strncasecmp(ct, want, sizeof(want) - 1) &&
+	return !strncasecmp(ct, want, sizeof(want) - 1) &&
 	       (ct[sizeof(want) - 1] == '\0' || ct[sizeof(want) - 1] == ';' || ct[sizeof(want) - 1] == ' ');
 }
 
 /* The checks of every POST before its handler: 0, or an error sent. */
-static int check_post(struct evhttp_request *req, bool ollama)
+static int check_post(struct hreq *req, bool ollama)
 {
-	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t n = evbuffer_get_length(in);
+	size_t n;
+	const char *in = hreq_body(req, &n);
 	char why[96];
 
-	if (!framing_ok(h)) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+	if (!framing_ok(req)) {
+		hreq_add_header(req, "Connection", "close");
 		api_reply_error(req, 400, ollama, "ambiguous request framing (Content-Length and Transfer-Encoding)");
 		return -1;
 	}
-	if (evhttp_find_header(h, "Origin") && !json_content_type(evhttp_find_header(h, "Content-Type"))) {
+	if (hreq_header(req, "Origin") && !json_content_type(hreq_header(req, "Content-Type"))) {
 		api_reply_error(req, 415, ollama, "a request from a web page must be Content-Type: application/json");
 		return -1;
 	}
-	if (n && !json_shape_ok((const char *)evbuffer_pullup(in, -1), n, why, sizeof(why))) {
+	if (n && !json_shape_ok(in, n, why, sizeof(why))) {
 		api_reply_error(req, 400, ollama, "%s", why);
 		return -1;
 	}
@@ -886,11 +883,10 @@ static int check_post(struct evhttp_request *req, bool ollama)
  * without the key: browsers send no credentials on one (Fetch standard),
  * it answers only which methods and headers are allowed, and the request
  * it clears must carry the key all the same (B4). */
-static bool check_safety(struct srv *s, struct evhttp_request *req, bool *ollama, bool key)
+static bool check_safety(struct srv *s, struct hreq *req, bool *ollama, bool key)
 {
-	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-	const char *host = evhttp_find_header(h, "Host");
-	const char *origin = evhttp_find_header(h, "Origin");
+	const char *host = hreq_header(req, "Host");
+	const char *origin = hreq_header(req, "Origin");
 
 	if (!tr_host_allowed(host, s->o->host, s->o->port)) {
 		api_reply_error(req, 403, *ollama, "Host '%s' is not allowed (DNS rebinding defence)",
@@ -902,38 +898,34 @@ static bool check_safety(struct srv *s, struct evhttp_request *req, bool *ollama
 		return false;
 	}
 	if (origin) {
-		struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
-
-		evhttp_add_header(oh, "Access-Control-Allow-Origin", origin);
-		evhttp_add_header(oh, "Vary", "Origin");
+		hreq_add_header(req, "Access-Control-Allow-Origin", origin);
+		hreq_add_header(req, "Vary", "Origin");
 	}
-	if (key && s->o->api_key && !tr_bearer_ok(evhttp_find_header(h, "Authorization"), s->o->api_key)) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+	if (key && s->o->api_key && !tr_bearer_ok(hreq_header(req, "Authorization"), s->o->api_key)) {
+		hreq_add_header(req, "WWW-Authenticate", "Bearer");
 		api_reply_error(req, 401, *ollama, "a valid API key is required (Authorization: Bearer KEY)");
 		return false;
 	}
 	return true;
 }
 
-void api_handle(struct evhttp_request *req, void *arg)
+void api_handle(struct hreq *req, void *arg)
 {
 	struct srv *s = arg;
 	char pbuf[256];
 	const char *path = req_path(req, pbuf, sizeof(pbuf));
-	enum evhttp_cmd_type m = evhttp_request_get_command(req);
-	bool get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD, post = m == EVHTTP_REQ_POST;
+	enum hmethod m = hreq_method(req);
+	bool get = m == HM_GET || m == HM_HEAD, post = m == HM_POST;
 	bool ollama = !strncmp(path, "/api/", 5);
 
 	s->n_http++;
-	if (m == EVHTTP_REQ_OPTIONS) {
+	if (m == HM_OPTIONS) {
 		/* CORS preflight */
 		if (!check_safety(s, req, &ollama, false))
 			return;
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Access-Control-Allow-Methods",
-				  "GET, POST, DELETE, OPTIONS");
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Access-Control-Allow-Headers",
-				  "Authorization, Content-Type");
-		evhttp_send_reply(req, 204, NULL, NULL);
+		hreq_add_header(req, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+		hreq_add_header(req, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+		hreq_reply(req, 204, NULL, 0);
 		return;
 	}
 	if (!strcmp(path, "/health") && get) {

@@ -6,16 +6,14 @@
 
 #include "base/compat.h"
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <jansson.h>
 
 #include "base/sbuf.h"
 #include "serve/backend.h"
 #include "serve/daemon.h"
 #include "serve/footprint.h"
+#include "serve/http.h"
 #include "serve/sched.h"
 #include "serve/translate.h"
 
@@ -39,7 +37,7 @@ struct bk {
 	struct backend_report rep;
 	struct event *ev_out;    /* its output is readable */
 	struct event *ev_timer;  /* health poll, or the SIGKILL deadline */
-	struct evhttp_connection *health_conn;
+	struct hcli *health_conn;
 	uint16_t port;
 	uint32_t plan_id;
 	struct serve_plan_info plan;
@@ -62,7 +60,7 @@ struct bk {
 	 * no connect per request. At most its slot count (each idle one
 	 * holds one of llama-server's HTTP threads), dropped after
 	 * BK_POOL_IDLE_MS (under cpp-httplib's 5 s keep-alive timeout) */
-	struct evhttp_connection *pool[BK_POOL_MAX];
+	struct hcli *pool[BK_POOL_MAX];
 	int64_t pool_ms[BK_POOL_MAX]; /* when each went idle */
 	size_t n_pool;
 	uint32_t gen;            /* one per process started: pooled
@@ -90,10 +88,8 @@ struct rq {
 	size_t model;
 	enum rq_kind kind;
 	bool ollama_err;         /* errors in Ollama's form */
-	struct evhttp_request *client;
-	struct evhttp_connection *client_conn;
+	struct hreq *client;     /* NULL once its reply is over or it left */
 	bool client_gone;
-	struct event *ev_gone;   /* watches the client while r waits */
 	bool answered;           /* the reply is complete (or the client gone) */
 	bool in_sched;           /* the scheduler knows it */
 	bool done_told;          /* sched_request_done() called */
@@ -104,13 +100,15 @@ struct rq {
 	char *body;              /* what to send */
 	size_t body_len;
 	bool stream;
-	struct evhttp_connection *up_conn;
+	struct hcli *up_conn;
 	uint32_t up_gen;         /* the backend process it belongs to */
 	bool up_reuse;           /* a whole answer came: keep it alive */
-	struct evhttp_request *up_req;
+	bool up_active;          /* its request is in flight */
 	bool reply_started;
 	bool paused;
 	int up_status;
+	char up_ctype[128];      /* the backend's Content-Type, passed on */
+	bool up_ctype_set;
 	struct sbuf acc;         /* a whole upstream body, when translated */
 	struct tr_request tq;    /* an Ollama request, translated */
 	bool has_tq;
@@ -127,8 +125,7 @@ struct rq {
 struct srv {
 	const struct serve_options *o;
 	struct event_base *base;
-	struct evhttp *http;
-	struct evhttp_bound_socket *sock;
+	struct hsrv *http;
 	struct sched sch;
 	struct sched_action *act_v;
 	struct sched_actions acts;
@@ -164,32 +161,34 @@ void srv_bk_progress(struct bk *b);
  * (NULL: out of memory). srv_bk_conn_put() gives one back when its last
  * answer was read whole (gen: b->gen when it was taken); otherwise, or
  * when the pool is full or the process changed, it is freed. */
-struct evhttp_connection *srv_bk_conn_get(struct bk *b);
-void srv_bk_conn_put(struct bk *b, struct evhttp_connection *c, uint32_t gen);
+struct hcli *srv_bk_conn_get(struct bk *b);
+void srv_bk_conn_put(struct bk *b, struct hcli *c, uint32_t gen);
 const struct serve_model_info *srv_model_info(struct srv *s, size_t model, const char **err);
-struct rq *srv_rq_new(struct srv *s, struct evhttp_request *client, size_t model, enum rq_kind kind);
+/* r watches client from here: when it leaves, r is cancelled */
+struct rq *srv_rq_new(struct srv *s, struct hreq *client, size_t model, enum rq_kind kind);
 struct rq *srv_rq_find(struct srv *s, uint64_t id);
 /* Tells the scheduler (once) and frees r when it is no longer referenced
  * by libevent. */
 void srv_rq_finish(struct rq *r);
-/* Watches r's client connection: when it closes, r is cancelled. */
-void srv_client_watch(struct rq *r);
+/* hreq_watch()'s gone callback of r's client (arg: r): r is cancelled */
+void srv_client_gone(void *arg);
 
 /* api.c */
-void api_handle(struct evhttp_request *req, void *arg);
-void api_reply_json(struct evhttp_request *req, int status, json_t *body);
-void api_reply_error(struct evhttp_request *req, int status, bool ollama, const char *fmt, ...)
+void api_handle(struct hreq *req, void *arg);
+/* The whole reply (req is no longer the caller's); NULL req: nothing */
+void api_reply_json(struct hreq *req, int status, json_t *body);
+void api_reply_error(struct hreq *req, int status, bool ollama, const char *fmt, ...)
 	ATTR_PRINTF(4, 5);
 json_t *api_status_json(struct srv *s);
 void api_format_time(int64_t unix_ns, char *buf, size_t n);
 
 /* metrics.c: answers GET /metrics (Prometheus text format) */
-void metrics_reply(struct srv *s, struct evhttp_request *req);
+void metrics_reply(struct srv *s, struct hreq *req);
 
 /* dashboard.c: answers GET / and the dashboard's other files (true) after
  * the Host and Origin checks, without the API key (the page asks for it);
  * false for any other path */
-bool dashboard_reply(struct srv *s, struct evhttp_request *req, const char *path);
+bool dashboard_reply(struct srv *s, struct hreq *req, const char *path);
 
 /* daemon-mem.c: memory pressure (the budget hook, every second and on a
  * PSI trigger) and a memory cgroup per backend where delegated */

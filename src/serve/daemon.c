@@ -139,29 +139,30 @@ static void watch_cb(evutil_socket_t fd, short what, void *arg)
 static void bk_pool_drop(struct bk *b)
 {
 	for (size_t i = 0; i < b->n_pool; i++)
-		evhttp_connection_free(b->pool[i]);
+		hcli_free(b->pool[i]);
 	b->n_pool = 0;
 }
 
-struct evhttp_connection *srv_bk_conn_get(struct bk *b)
+struct hcli *srv_bk_conn_get(struct bk *b)
 {
 	int64_t now = srv_now();
 
 	/* the newest first; an older one may be near the backend's own
-	 * keep-alive timeout, and one it closed meanwhile reconnects */
+	 * keep-alive timeout; one it closed meanwhile is dropped (and one
+	 * it closes as the request goes out is retried by hcli) */
 	while (b->n_pool > 0) {
 		size_t i = --b->n_pool;
 
-		if (now - b->pool_ms[i] <= BK_POOL_IDLE_MS)
+		if (now - b->pool_ms[i] <= BK_POOL_IDLE_MS && hcli_reusable(b->pool[i]))
 			return b->pool[i];
-		evhttp_connection_free(b->pool[i]);
+		hcli_free(b->pool[i]);
 	}
-	return evhttp_connection_base_new(b->s->base, NULL, "127.0.0.1", b->port);
+	return hcli_new(b->s->base, b->port);
 }
 
 /* Keeps c idle in b's pool when there is room (at most its slots): true,
  * or false and c is still the caller's. */
-static bool bk_pool_keep(struct bk *b, struct evhttp_connection *c)
+static bool bk_pool_keep(struct bk *b, struct hcli *c)
 {
 	size_t cap = b->plan.slots == 0 ? 1 : b->plan.slots < BK_POOL_MAX ? b->plan.slots : BK_POOL_MAX;
 
@@ -173,12 +174,13 @@ static bool bk_pool_keep(struct bk *b, struct evhttp_connection *c)
 	return true;
 }
 
-void srv_bk_conn_put(struct bk *b, struct evhttp_connection *c, uint32_t gen)
+void srv_bk_conn_put(struct bk *b, struct hcli *c, uint32_t gen)
 {
 	if (!c)
 		return;
-	if (gen != b->gen || !b->running || !b->healthy || b->stopping || !bk_pool_keep(b, c))
-		evhttp_connection_free(c);
+	if (gen != b->gen || !b->running || !b->healthy || b->stopping || !hcli_reusable(c) ||
+	    !bk_pool_keep(b, c))
+		hcli_free(c);
 }
 
 const struct serve_model_info *srv_model_info(struct srv *s, size_t model, const char **err)
@@ -200,7 +202,7 @@ const struct serve_model_info *srv_model_info(struct srv *s, size_t model, const
 
 /* ---- requests ---- */
 
-struct rq *srv_rq_new(struct srv *s, struct evhttp_request *client, size_t model, enum rq_kind kind)
+struct rq *srv_rq_new(struct srv *s, struct hreq *client, size_t model, enum rq_kind kind)
 {
 	struct rq *r = calloc(1, sizeof(*r));
 
@@ -211,7 +213,8 @@ struct rq *srv_rq_new(struct srv *s, struct evhttp_request *client, size_t model
 	r->model = model;
 	r->kind = kind;
 	r->client = client;
-	r->client_conn = client ? evhttp_request_get_connection(client) : NULL;
+	if (client)
+		hreq_watch(client, NULL, srv_client_gone, r);
 	r->t_arrive = srv_now();
 	sbuf_init(&r->acc, (size_t)256 << 20);
 	sbuf_init(&r->out, (size_t)64 << 20);
@@ -237,12 +240,10 @@ static void rq_free_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (r->ev_gone)
-		event_free(r->ev_gone);
-	if (r->up_conn && r->up_reuse)
+	if (r->up_conn && r->up_reuse && !r->up_active)
 		srv_bk_conn_put(srv_bk(r->s, r->model), r->up_conn, r->up_gen);
 	else if (r->up_conn)
-		evhttp_connection_free(r->up_conn);
+		hcli_free(r->up_conn);
 	r->up_conn = NULL;
 	r->next->prev = r->prev;
 	r->prev->next = r->next;
@@ -266,10 +267,12 @@ void srv_rq_finish(struct rq *r)
 	if (r->finished)
 		return;
 	r->finished = true;
-	if (r->ev_gone)
-		event_del(r->ev_gone);
-	if (r->client_conn && !r->client_gone)
-		evhttp_connection_set_closecb(r->client_conn, NULL, NULL);
+	if (r->client) {
+		/* ended without its reply's end (a path that forgot it): the
+		 * client sees it cut rather than waiting */
+		hreq_abort(r->client, NULL, 0);
+		r->client = NULL;
+	}
 	r->answered = true;
 	if (r->in_sched && !r->done_told) {
 		r->done_told = true;
@@ -282,61 +285,19 @@ void srv_rq_finish(struct rq *r)
 	srv_actions_run(s);
 }
 
-/* The client's connection closed before its answer was complete: evhttp
- * detached the request from the connection and left it to us (freed by
- * evhttp_send_reply_end() on a detached request). */
-static void client_close_cb(struct evhttp_connection *conn, void *arg)
+/* The client left (closed, broke, or stalled past the timeout) before its
+ * answer was complete, whether r is queued, loading or streaming: r is
+ * cancelled (a queued request never loads its model for no one, B17). */
+void srv_client_gone(void *arg)
 {
 	struct rq *r = arg;
 
-	(void)conn;
+	r->client = NULL;
 	if (r->finished)
 		return;
-	if (r->client && !evhttp_request_get_connection(r->client))
-		evhttp_send_reply_end(r->client);
-	r->client = NULL;
 	r->client_gone = true;
 	proxy_cancel(r);
 	srv_rq_finish(r);
-}
-
-/* While r waits (queued, loading, or for its first token), evhttp does
- * not read the client's socket, so it would not see the client leave:
- * the request would stay queued, and load its model for no one (B17).
- * This watches the socket meanwhile. Once the reply starts, evhttp
- * watches it itself. */
-static void client_gone_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct rq *r = arg;
-	char c;
-	ssize_t n;
-
-	(void)what;
-	if (r->finished || r->client_gone || r->reply_started || !r->client_conn)
-		return;
-	n = recv(fd, &c, 1, MSG_PEEK);
-	if (n > 0)
-		return; /* the client's next request (pipelined): it is there */
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-		event_add(r->ev_gone, NULL);
-		return;
-	}
-	/* EOF or an error: as evhttp does then (client_close_cb runs) */
-	evhttp_connection_free(r->client_conn);
-}
-
-void srv_client_watch(struct rq *r)
-{
-	if (!r->client_conn || r->client_gone)
-		return;
-	evhttp_connection_set_closecb(r->client_conn, client_close_cb, r);
-	if (!r->ev_gone && !r->reply_started) {
-		struct bufferevent *bev = evhttp_connection_get_bufferevent(r->client_conn);
-
-		r->ev_gone = bev ? event_new(r->s->base, bufferevent_getfd(bev), EV_READ, client_gone_cb, r) : NULL;
-		if (r->ev_gone)
-			event_add(r->ev_gone, NULL);
-	}
 }
 
 /* An explicit load (POST /models/load, an Ollama request with no prompt)
@@ -352,12 +313,14 @@ static void load_reply(struct rq *r)
 		r->meta.now_ns = srv_wall_ns();
 		r->meta.load_ns = (r->t_dispatch - r->t_arrive) * 1000000;
 		api_reply_json(r->client, 200, tr_load_response(&r->meta, TR_ACT_LOAD));
+		r->client = NULL;
 	} else {
 		json_t *o = json_object();
 
 		json_object_set_new(o, "success", json_true());
 		json_object_set_new(o, "model", json_string(r->model_name));
 		api_reply_json(r->client, 200, o);
+		r->client = NULL;
 	}
 	r->answered = true;
 	srv_rq_finish(r);
@@ -377,7 +340,7 @@ static void bk_clear(struct bk *b)
 	if (b->ev_timer)
 		evtimer_del(b->ev_timer);
 	if (b->health_conn) {
-		evhttp_connection_free(b->health_conn);
+		hcli_free(b->health_conn);
 		b->health_conn = NULL;
 	}
 	b->health_inflight = false;
@@ -695,14 +658,14 @@ static void bk_ready(struct bk *b)
 	srv_actions_run(s);
 }
 
-static void bk_health_cb(struct evhttp_request *req, void *arg)
+static void bk_health_done(struct hcli *c, void *arg, int err)
 {
 	struct bk *b = arg;
 
 	b->health_inflight = false;
 	if (!b->running || b->stopping || b->healthy)
 		return;
-	if (req && evhttp_request_get_response_code(req) == 200) {
+	if (err == 0 && hcli_status(c) == 200) {
 		/* whoever answers on the port must be our child: it says
 		 * which port it listens on once it does (B30). A process that
 		 * took the port first answers, but our child then cannot bind
@@ -722,7 +685,7 @@ static void bk_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct bk *b = arg;
 	struct srv *s = b->s;
-	struct evhttp_request *req;
+	static const struct hcli_cbs health_cbs = { NULL, NULL, bk_health_done };
 	int64_t now = srv_now();
 
 	(void)fd;
@@ -748,22 +711,15 @@ static void bk_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (b->health_inflight)
 		return;
 	if (!b->health_conn) {
-		b->health_conn = evhttp_connection_base_new(s->base, NULL, "127.0.0.1", b->port);
+		b->health_conn = hcli_new(s->base, b->port);
 		if (!b->health_conn) {
 			bk_arm(b, HEALTH_POLL_MS);
 			return;
 		}
-		evhttp_connection_set_timeout(b->health_conn, 2);
-		evhttp_connection_set_retries(b->health_conn, 0);
 	}
-	req = evhttp_request_new(bk_health_cb, b);
-	if (!req) {
-		bk_arm(b, HEALTH_POLL_MS);
-		return;
-	}
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Host", "127.0.0.1");
 	b->health_inflight = true;
-	if (evhttp_make_request(b->health_conn, req, EVHTTP_REQ_GET, "/health") < 0) {
+	if (hcli_request(b->health_conn, "GET", "/health", "Host: 127.0.0.1\r\n", NULL, 0, 2000, &health_cbs,
+			 b) < 0) {
 		b->health_inflight = false;
 		bk_arm(b, HEALTH_POLL_MS);
 	}
@@ -951,10 +907,11 @@ static void act_one(struct srv *s, const struct sched_action *a)
 		/* a full queue, or no room in time: when to ask again (B16) */
 		if (a->kind == SCHED_ACT_REJECT && a->status == 503 && r->client && !r->client_gone &&
 		    !r->reply_started)
-			evhttp_add_header(evhttp_request_get_output_headers(r->client), "Retry-After", "5");
+			hreq_add_header(r->client, "Retry-After", "5");
 		if (r->kind == RQ_LOAD) {
 			if (!r->client_gone)
 				api_reply_error(r->client, a->status, r->ollama_err, "%s", a->reason);
+			r->client = NULL;
 			srv_rq_finish(r);
 		} else {
 			proxy_fail(r, a->status, a->reason);
@@ -1155,26 +1112,27 @@ int serve_run(const struct serve_options *o, struct diag *d)
 	s.acts.v = s.act_v;
 	s.acts.cap = cap;
 	s.base = event_base_new();
-	s.http = s.base ? evhttp_new(s.base) : NULL;
-	if (!s.http) {
+	if (!s.base) {
 		e = -ENOMEM;
 		diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "cannot set up the event loop");
 		goto out;
 	}
-	evhttp_set_max_body_size(s.http, (ev_ssize_t)o->max_body);
-	evhttp_set_max_headers_size(s.http, (ev_ssize_t)o->max_headers);
-	evhttp_set_timeout(s.http, o->header_timeout_s);
-	evhttp_set_allowed_methods(s.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-				   EVHTTP_REQ_OPTIONS | EVHTTP_REQ_DELETE);
-	evhttp_set_gencb(s.http, api_handle, &s);
-	s.sock = evhttp_bind_socket_with_handle(s.http, o->host, o->port);
-	if (!s.sock) {
+	{
+		struct hsrv_limits lim = { o->max_headers, o->max_body, o->header_timeout_s };
+
+		e = hsrv_new(s.base, o->host, o->port, &lim, api_handle, &s, &s.http);
+	}
+	if (e == -ENOMEM) {
+		diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "cannot set up the event loop");
+		goto out;
+	}
+	if (e < 0) {
 		e = -EADDRINUSE;
 		diag_set(d, -EADDRINUSE, DIAG_NO_OFFSET, "cannot listen on %s:%u (in use, or not an address of this machine)",
 			 o->host, o->port);
 		goto out;
 	}
-	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(s.sock), accept_error_cb);
+	evconnlistener_set_error_cb(hsrv_listener(s.http), accept_error_cb);
 	s.ev_tick = evtimer_new(s.base, tick_cb, &s);
 	s.ev_term = evsignal_new(s.base, SIGTERM, term_cb, &s);
 	s.ev_int = evsignal_new(s.base, SIGINT, term_cb, &s);
@@ -1220,10 +1178,12 @@ int serve_run(const struct serve_options *o, struct diag *d)
 	for (struct rq *r = s.rqs.next; r != &s.rqs; r = r->next) {
 		if (!r->answered && !r->client_gone) {
 			r->done_told = true;
-			if (r->kind == RQ_LOAD)
+			if (r->kind == RQ_LOAD) {
 				api_reply_error(r->client, 503, r->ollama_err, "llmem is shutting down");
-			else
+				r->client = NULL;
+			} else {
 				proxy_fail(r, 503, "llmem is shutting down");
+			}
 			r->answered = true;
 		}
 	}
@@ -1256,8 +1216,7 @@ out:
 		event_free(s.ev_fsave);
 	if (s.ev_watch)
 		event_free(s.ev_watch);
-	if (s.http)
-		evhttp_free(s.http);
+	hsrv_free(s.http);
 	if (s.base)
 		event_base_free(s.base);
 	sched_release(&s.sch);

@@ -9,8 +9,6 @@
 
 #include <string.h>
 
-#include <event2/keyvalq_struct.h>
-
 #include "serve/daemon-int.h"
 
 struct dash_asset {
@@ -26,20 +24,18 @@ struct dash_asset {
  * in a frame, forms posting nowhere. */
 #define DASH_CSP "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
-bool dashboard_reply(struct srv *s, struct evhttp_request *req, const char *path)
+bool dashboard_reply(struct srv *s, struct hreq *req, const char *path)
 {
 	const struct dash_asset *a = NULL;
-	struct evkeyvalq *h = evhttp_request_get_input_headers(req), *oh;
 	const char *host, *origin;
-	struct evbuffer *b;
 
 	for (size_t i = 0; i < ARRAY_SIZE(dash_assets); i++)
 		if (!strcmp(path, dash_assets[i].path))
 			a = &dash_assets[i];
 	if (!a)
 		return false;
-	host = evhttp_find_header(h, "Host");
-	origin = evhttp_find_header(h, "Origin");
+	host = hreq_header(req, "Host");
+	origin = hreq_header(req, "Origin");
 	if (!tr_host_allowed(host, s->o->host, s->o->port)) {
 		api_reply_error(req, 403, false, "Host '%s' is not allowed (DNS rebinding defence)",
 				host ? host : "");
@@ -49,21 +45,12 @@ bool dashboard_reply(struct srv *s, struct evhttp_request *req, const char *path
 		api_reply_error(req, 403, false, "Origin '%s' is not allowed", origin);
 		return true;
 	}
-	oh = evhttp_request_get_output_headers(req);
-	evhttp_add_header(oh, "Content-Type", a->type);
-	evhttp_add_header(oh, "Content-Security-Policy", DASH_CSP);
-	evhttp_add_header(oh, "X-Frame-Options", "DENY");
-	evhttp_add_header(oh, "X-Content-Type-Options", "nosniff");
-	evhttp_add_header(oh, "Referrer-Policy", "no-referrer");
-	evhttp_add_header(oh, "Cache-Control", "no-cache");
-	b = evbuffer_new();
-	if (!b) {
-		api_reply_error(req, 500, false, "out of memory");
-		return true;
-	}
-	/* the array outlives the daemon: no copy */
-	evbuffer_add_reference(b, a->data, a->len, NULL, NULL);
-	evhttp_send_reply(req, 200, NULL, b);
-	evbuffer_free(b);
+	hreq_add_header(req, "Content-Type", a->type);
+	hreq_add_header(req, "Content-Security-Policy", DASH_CSP);
+	hreq_add_header(req, "X-Frame-Options", "DENY");
+	hreq_add_header(req, "X-Content-Type-Options", "nosniff");
+	hreq_add_header(req, "Referrer-Policy", "no-referrer");
+	hreq_add_header(req, "Cache-Control", "no-cache");
+	hreq_reply(req, 200, a->data, a->len);
 	return true;
 }

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+
 #include "probe/doctor.h"
 #include "probe/probe.h"
 #include "serve/daemon-int.h"
@@ -269,7 +271,7 @@ static void daemon_part(struct srv *s, struct evbuffer *b)
 	out(b, "llmem_requests_rejected_total %llu\n", (unsigned long long)s->n_rejected);
 }
 
-void metrics_reply(struct srv *s, struct evhttp_request *req)
+void metrics_reply(struct srv *s, struct hreq *req)
 {
 	struct evbuffer *b = evbuffer_new();
 
@@ -281,8 +283,7 @@ void metrics_reply(struct srv *s, struct evhttp_request *req)
 	pools(s, b);
 	models(s, b);
 	machine(b);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			  "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, 200, NULL, b);
+	hreq_add_header(req, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	hreq_reply(req, 200, evbuffer_pullup(b, -1), evbuffer_get_length(b));
 	evbuffer_free(b);
 }

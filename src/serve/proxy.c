@@ -11,12 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "serve/daemon-int.h"
 
 #define PROXY_HIGH_WATER ((size_t)1 << 20)
-#define PROXY_UP_TIMEOUT_S (24 * 3600)
 
 static bool is_ollama(const struct rq *r)
 {
@@ -24,154 +24,78 @@ static bool is_ollama(const struct rq *r)
 	       r->kind == RQ_OLLAMA_EMBED || r->kind == RQ_OLLAMA_EMBEDDINGS;
 }
 
-static struct bufferevent *client_bev(struct rq *r)
-{
-	return r->client_conn ? evhttp_connection_get_bufferevent(r->client_conn) : NULL;
-}
-
 static void up_resume(struct rq *r)
 {
 	if (r->paused && r->up_conn) {
 		r->paused = false;
-		bufferevent_enable(evhttp_connection_get_bufferevent(r->up_conn), EV_READ);
+		hcli_pause(r->up_conn, false);
 	}
 }
 
-static void client_drained_cb(struct evhttp_connection *conn, void *arg)
+static void client_drained_cb(void *arg)
 {
 	struct rq *r = arg;
 
-	(void)conn;
 	if (r->answered || r->client_gone)
 		return;
 	up_resume(r);
 }
 
-/* The client's timeouts while its reply streams: a write that makes no
- * progress for --request-timeout ends it (a stalled reader, B14), but
- * not silence on its side. evhttp arms its read timeout again only when
- * a chunk is queued, so a slow reader draining a paused stream, or a
- * model quiet between two tokens for that long, would be cut. Both are
- * back before the reply ends (the connection may carry another request). */
-static void client_timeouts(struct rq *r, bool streaming)
+/* Sends p to the client as the next piece of the reply (starting it with
+ * status and content type the first time), and pauses the backend when
+ * the client falls behind. While the reply streams, the server cuts the
+ * client only when a write makes no progress for --request-timeout (a
+ * stalled reader, B14), never for its own silence or the model's. */
+static void client_send(struct rq *r, const char *p, size_t n, int status, const char *ctype)
 {
-	struct bufferevent *bev = client_bev(r);
-	struct timeval tv = { r->s->o->header_timeout_s, 0 };
-
-	if (bev && tv.tv_sec > 0)
-		bufferevent_set_timeouts(bev, streaming ? NULL : &tv, &tv);
-}
-
-/* Sends buf to the client as the next piece of the reply (starting it
- * with status and content type the first time), and pauses the backend
- * when the client falls behind. */
-static void client_send(struct rq *r, struct evbuffer *buf, int status, const char *ctype)
-{
-	struct bufferevent *bev;
-
-	if (r->client_gone || r->answered)
+	if (r->client_gone || r->answered || !r->client)
 		return;
 	if (!r->reply_started) {
-		struct evkeyvalq *h = evhttp_request_get_output_headers(r->client);
-
 		if (ctype)
-			evhttp_add_header(h, "Content-Type", ctype);
+			hreq_add_header(r->client, "Content-Type", ctype);
 		if (r->stream)
-			evhttp_add_header(h, "Cache-Control", "no-cache");
-		evhttp_send_reply_start(r->client, status, NULL);
+			hreq_add_header(r->client, "Cache-Control", "no-cache");
+		hreq_watch(r->client, client_drained_cb, srv_client_gone, r);
+		hreq_reply_start(r->client, status);
 		r->reply_started = true;
-		client_timeouts(r, true);
 	}
-	evhttp_send_reply_chunk_with_cb(r->client, buf, client_drained_cb, r);
-	bev = client_bev(r);
-	if (bev && r->up_conn && !r->paused &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) > PROXY_HIGH_WATER) {
+	hreq_reply_chunk(r->client, p, n);
+	if (r->up_conn && !r->paused && hreq_unsent(r->client) > PROXY_HIGH_WATER) {
 		r->paused = true;
-		bufferevent_disable(evhttp_connection_get_bufferevent(r->up_conn), EV_READ);
+		hcli_pause(r->up_conn, true);
 	}
-}
-
-static void client_send_str(struct rq *r, const char *s, size_t n, int status, const char *ctype)
-{
-	struct evbuffer *b = evbuffer_new();
-
-	if (!b)
-		return;
-	evbuffer_add(b, s, n);
-	client_send(r, b, status, ctype);
-	evbuffer_free(b);
 }
 
 static void client_end(struct rq *r)
 {
-	if (!r->client_gone && !r->answered && r->reply_started) {
-		client_timeouts(r, false);
-		evhttp_send_reply_end(r->client);
+	if (!r->client_gone && !r->answered && r->reply_started && r->client) {
+		hreq_reply_end(r->client);
+		r->client = NULL;
 	}
 }
 
-/* A reply cut short, once what was queued (the error event) is written:
- * the connection is closed without the reply's end. */
-static void abort_drained_cb(struct evhttp_connection *conn, void *arg)
-{
-	(void)arg;
-	evhttp_connection_set_closecb(conn, NULL, NULL);
-	evhttp_connection_free(conn); /* and the request on it */
-}
-
-/* ... or the client went first (or timed out): evhttp detached the
- * request and left it to us (docs/DESIGN.md, libevent pitfall 6). */
-static void abort_close_cb(struct evhttp_connection *conn, void *arg)
-{
-	struct evhttp_request *req = arg;
-
-	(void)conn;
-	if (!evhttp_request_get_connection(req))
-		evhttp_send_reply_end(req); /* with no connection: frees it */
-}
-
-/* Ends r after an error when its reply has started: buf (the error event
- * or line; may be NULL or empty) is sent, then the connection closes
- * without the reply's end: no terminating chunk, no missing bytes of a
+/* Ends r after an error when its reply has started: p (the error event or
+ * line; may be empty) is sent, then the connection closes without the
+ * reply's end: no terminating chunk, no missing bytes of a
  * Content-Length. Ending it normally would make a truncated answer look
  * complete (B21: h2o and nginx cut the connection too). Finishes r. */
-static void client_abort(struct rq *r, struct evbuffer *buf)
+static void client_abort(struct rq *r, const char *p, size_t n)
 {
-	struct evhttp_connection *conn = r->client_gone ? NULL : r->client_conn;
-	struct evhttp_request *req = r->client;
-	struct bufferevent *bev = client_bev(r);
-
 	proxy_cancel(r);
 	r->answered = true;
-	if (conn && req && buf && evbuffer_get_length(buf)) {
-		/* replaces client_drained_cb (r is freed soon) */
-		evhttp_send_reply_chunk_with_cb(req, buf, abort_drained_cb, NULL);
-		srv_rq_finish(r); /* clears the close callback: set after */
-		evhttp_connection_set_closecb(conn, abort_close_cb, req);
-		return;
+	if (r->client && !r->client_gone) {
+		hreq_abort(r->client, p, n);
+		r->client = NULL;
 	}
 	srv_rq_finish(r);
-	if (!conn)
-		return;
-	/* nothing to add: what is queued goes now if it can, then the end */
-	if (bev && evbuffer_get_length(bufferevent_get_output(bev)))
-		(void)evbuffer_write(bufferevent_get_output(bev), bufferevent_getfd(bev));
-	evhttp_connection_set_closecb(conn, NULL, NULL);
-	evhttp_connection_free(conn);
 }
 
 /* A translated stream that failed after its reply started: the lines in
  * r->out (its error line) go out, then the connection is cut. */
 static void ollama_stream_abort(struct rq *r)
 {
-	struct evbuffer *b = evbuffer_new();
-
-	if (b && r->out.len)
-		evbuffer_add(b, r->out.buf, r->out.len);
+	client_abort(r, r->out.buf, r->out.len);
 	sbuf_release(&r->out);
-	client_abort(r, b);
-	if (b)
-		evbuffer_free(b);
 }
 
 /* ---- the Ollama translation of a stream ---- */
@@ -180,7 +104,7 @@ static void ollama_stream_abort(struct rq *r)
 static void out_flush(struct rq *r)
 {
 	if (r->out.len) {
-		client_send_str(r, r->out.buf, r->out.len, 200, "application/x-ndjson");
+		client_send(r, r->out.buf, r->out.len, 200, "application/x-ndjson");
 		sbuf_release(&r->out);
 	}
 }
@@ -207,43 +131,47 @@ static void ollama_stream_over(struct rq *r)
 
 /* ---- upstream callbacks ---- */
 
-static void up_chunk_cb(struct evhttp_request *req, void *arg)
+static void up_head_cb(struct hcli *c, void *arg)
 {
 	struct rq *r = arg;
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 
+	r->up_status = hcli_status(c);
+	srv_bk_progress(srv_bk(r->s, r->model));
+	if (r->answered || r->client_gone || is_ollama(r) || r->reply_started || !r->client)
+		return;
+	{
+		const char *ct = hcli_header(c, "Content-Type");
+		const char *cl = hcli_header(c, "Content-Length");
+
+		/* OpenAI: passed through; the head goes out with the first
+		 * bytes of the body, or at the end when there are none */
+		if (cl)
+			hreq_add_header(r->client, "Content-Length", cl);
+		r->up_ctype_set = true;
+		snprintf(r->up_ctype, sizeof(r->up_ctype), "%s", ct ? ct : "application/json");
+	}
+}
+
+static void up_body_cb(struct hcli *c, void *arg, const char *p, size_t n)
+{
+	struct rq *r = arg;
+
+	(void)c;
 	srv_bk_progress(srv_bk(r->s, r->model));
 	if (r->answered || r->client_gone)
 		return;
-	if (!r->up_status)
-		r->up_status = evhttp_request_get_response_code(req);
 	if (!is_ollama(r)) {
-		if (!r->reply_started) {
-			const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req),
-							    "Content-Type");
-			const char *cl = evhttp_find_header(evhttp_request_get_input_headers(req),
-							    "Content-Length");
-
-			if (cl)
-				evhttp_add_header(evhttp_request_get_output_headers(r->client),
-						  "Content-Length", cl);
-			client_send(r, in, r->up_status, ct ? ct : "application/json");
-		} else {
-			client_send(r, in, r->up_status, NULL);
-		}
+		client_send(r, p, n, r->up_status, r->reply_started ? NULL : r->up_ctype);
 		return;
 	}
 	/* Ollama: a stream is translated event by event; the rest (and every
 	 * error) is collected and translated whole */
 	if (r->stream && r->up_status >= 200 && r->up_status < 300) {
-		size_t n = evbuffer_get_length(in);
-		const char *p = (const char *)evbuffer_pullup(in, -1);
 		struct diag d;
 		int e;
 
 		diag_init(&d);
 		e = tr_sse_feed(&r->sse, p, n, sse_event, r, &d);
-		evbuffer_drain(in, n);
 		if (e < 0 && r->reply_started) {
 			/* the stream is over: its error line (when it could be
 			 * written) goes out, then the connection is cut */
@@ -267,15 +195,8 @@ static void up_chunk_cb(struct evhttp_request *req, void *arg)
 		}
 		return;
 	}
-	{
-		size_t n = evbuffer_get_length(in);
-
-		if (sbuf_add(&r->acc, evbuffer_pullup(in, -1), n) < 0) {
-			proxy_fail(r, 502, "the backend's answer is too large");
-			return;
-		}
-		evbuffer_drain(in, n);
-	}
+	if (sbuf_add(&r->acc, p, n) < 0)
+		proxy_fail(r, 502, "the backend's answer is too large");
 }
 
 /* The whole (non-streamed) Ollama answer, translated. */
@@ -289,6 +210,7 @@ static void ollama_finish_whole(struct rq *r)
 	if (r->up_status < 200 || r->up_status >= 300) {
 		api_reply_json(r->client, r->up_status >= 400 ? r->up_status : 502,
 			       tr_error_from_backend(r->up_status, r->acc.buf, r->acc.len));
+		r->client = NULL;
 		r->answered = true;
 		return;
 	}
@@ -298,35 +220,33 @@ static void ollama_finish_whole(struct rq *r)
 		api_reply_error(r->client, e == -EPROTO ? 500 : 502, true, "%s", d.msg);
 	else
 		api_reply_json(r->client, 200, out);
+	r->client = NULL;
 	r->answered = true;
 }
 
-static void up_done_cb(struct evhttp_request *req, void *arg)
+static void up_done_cb(struct hcli *c, void *arg, int err)
 {
 	struct rq *r = arg;
 
-	r->up_req = NULL; /* libevent frees it after this returns */
+	r->up_active = false;
 	if (r->answered || r->client_gone) {
 		if (!r->answered)
 			srv_rq_finish(r);
 		return;
 	}
-	if (!req || evhttp_request_get_response_code(req) == 0) {
+	if (err < 0 || r->up_status == 0) {
 		proxy_fail(r, 502, "the backend closed the connection or sent a malformed answer (it may have crashed)");
 		return;
 	}
-	/* read whole: libevent keeps the connection (or has closed it, when
-	 * the backend said "Connection: close"; it reconnects on the next).
-	 * Not after a chunked answer (a stream): cpp-httplib closes the
-	 * connection once its content provider is done, without saying so,
-	 * and a request sent on it before its end is seen fails */
+	/* read whole: the connection may serve the next request. Not after
+	 * a chunked answer (a stream): cpp-httplib closes the connection
+	 * once its content provider is done, without saying so, and a
+	 * request sent on it before its end is seen fails */
 	{
-		const char *te = evhttp_find_header(evhttp_request_get_input_headers(req), "Transfer-Encoding");
+		const char *te = hcli_header(c, "Transfer-Encoding");
 
-		r->up_reuse = !te || !strcasestr(te, "chunked");
+		r->up_reuse = hcli_reusable(c) && (!te || !strcasestr(te, "chunked"));
 	}
-	if (!r->up_status)
-		r->up_status = evhttp_request_get_response_code(req);
 	if (is_ollama(r)) {
 		if (r->stream && r->up_status >= 200 && r->up_status < 300) {
 			struct diag d;
@@ -347,7 +267,12 @@ static void up_done_cb(struct evhttp_request *req, void *arg)
 		}
 	} else if (!r->reply_started) {
 		/* no body at all */
-		evhttp_send_reply(r->client, r->up_status, NULL, NULL);
+		if (r->client) {
+			if (r->up_ctype_set)
+				hreq_add_header(r->client, "Content-Type", r->up_ctype);
+			hreq_reply(r->client, r->up_status, NULL, 0);
+			r->client = NULL;
+		}
 		r->answered = true;
 	} else {
 		client_end(r);
@@ -359,11 +284,11 @@ static void up_done_cb(struct evhttp_request *req, void *arg)
 void proxy_cancel(struct rq *r)
 {
 	/* closes the backend socket at once: llama-server sees its client
-	 * gone and stops generating. The done callback is not called after
-	 * this; the connection itself is freed with r, from the loop. */
-	if (r->up_req) {
-		evhttp_cancel_request(r->up_req);
-		r->up_req = NULL;
+	 * gone and stops generating. No callback of it comes after this. */
+	if (r->up_conn && r->up_active) {
+		hcli_free(r->up_conn);
+		r->up_conn = NULL;
+		r->up_active = false;
 	}
 }
 
@@ -379,35 +304,33 @@ void proxy_fail(struct rq *r, int status, const char *msg)
 		 * then the connection is cut (no "[DONE]", no last chunk) */
 		json_t *o = is_ollama(r) ? tr_error_ollama(msg) : tr_error_openai(status, msg);
 		char *txt = o && (r->stream || is_ollama(r)) ? json_dumps(o, JSON_COMPACT) : NULL;
-		struct evbuffer *b = evbuffer_new();
+		struct sbuf b;
 
-		if (b && txt) {
-			if (is_ollama(r))
-				evbuffer_add_printf(b, "%s\n", txt);
-			else
-				evbuffer_add_printf(b, "data: %s\n\n", txt);
-		}
+		sbuf_init(&b, (size_t)1 << 20);
+		if (txt)
+			(void)!sbuf_addf(&b, is_ollama(r) ? "%s\n" : "data: %s\n\n", txt);
 		free(txt);
 		json_decref(o);
-		client_abort(r, b);
-		if (b)
-			evbuffer_free(b);
+		client_abort(r, b.buf, b.len);
+		sbuf_release(&b);
 		return;
 	}
-	if (!r->client_gone)
+	if (!r->client_gone && r->client) {
 		api_reply_error(r->client, status, is_ollama(r) || r->ollama_err, "%s", msg);
+		r->client = NULL;
+	}
 	r->answered = true;
 	srv_rq_finish(r);
 }
 
 void proxy_start(struct rq *r)
 {
+	static const struct hcli_cbs up_cbs = { up_head_cb, up_body_cb, up_done_cb };
 	struct srv *s = r->s;
 	struct bk *b = srv_bk(s, r->model);
-	struct evkeyvalq *h;
-	char host[32];
+	char hdr[256];
+	int e;
 
-	srv_client_watch(r);
 	if (is_ollama(r)) {
 		r->meta.load_ns = (r->t_dispatch - r->t_arrive) * 1000000;
 		if (r->stream) {
@@ -425,31 +348,14 @@ void proxy_start(struct rq *r)
 		proxy_fail(r, 500, "out of memory");
 		return;
 	}
-	evhttp_connection_set_timeout(r->up_conn, PROXY_UP_TIMEOUT_S);
-	evhttp_connection_set_retries(r->up_conn, 0);
-	r->up_req = evhttp_request_new(up_done_cb, r);
-	if (!r->up_req) {
-		proxy_fail(r, 500, "out of memory");
-		return;
-	}
-	evhttp_request_set_chunked_cb(r->up_req, up_chunk_cb);
-	h = evhttp_request_get_output_headers(r->up_req);
-	snprintf(host, sizeof(host), "127.0.0.1:%u", b->port);
-	evhttp_add_header(h, "Host", host);
-	evhttp_add_header(h, "Content-Type", "application/json");
-	if (b->key[0]) {
-		char auth[64];
-
-		snprintf(auth, sizeof(auth), "Bearer %s", b->key);
-		evhttp_add_header(h, "Authorization", auth);
-	}
-	if (r->stream)
-		evhttp_add_header(h, "Accept", "text/event-stream");
-	if (r->body)
-		evbuffer_add(evhttp_request_get_output_buffer(r->up_req), r->body, r->body_len);
-	if (evhttp_make_request(r->up_conn, r->up_req, r->body ? EVHTTP_REQ_POST : EVHTTP_REQ_GET,
-				r->path) < 0) {
-		r->up_req = NULL;
-		proxy_fail(r, 502, "cannot reach the backend");
+	snprintf(hdr, sizeof(hdr), "Host: 127.0.0.1:%u\r\nContent-Type: application/json\r\n%s%s%s%s", b->port,
+		 b->key[0] ? "Authorization: Bearer " : "", b->key, b->key[0] ? "\r\n" : "",
+		 r->stream ? "Accept: text/event-stream\r\n" : "");
+	r->up_active = true;
+	e = hcli_request(r->up_conn, r->body ? "POST" : "GET", r->path, hdr, r->body, r->body ? r->body_len : 0, 0,
+			 &up_cbs, r);
+	if (e < 0) {
+		r->up_active = false;
+		proxy_fail(r, e == -ENOMEM ? 500 : 502, e == -ENOMEM ? "out of memory" : "cannot reach the backend");
 	}
 }
