@@ -27,6 +27,13 @@ void sbuf_release(struct sbuf *sb)
 	sbuf_init(sb, sb->cap);
 }
 
+void sbuf_reset(struct sbuf *sb)
+{
+	if (sb->alloc)
+		sb->buf[0] = '\0';
+	sb->len = 0;
+}
+
 /* Makes room for n more bytes plus the terminator. */
 static int sbuf_grow(struct sbuf *sb, size_t n)
 {

@@ -23,6 +23,10 @@ void sbuf_init(struct sbuf *sb, size_t cap);
 /* Frees sb's memory and leaves it as after sbuf_init() with the same cap. */
 void sbuf_release(struct sbuf *sb);
 
+/* Empties sb and keeps its memory for the next fill (a buffer refilled
+ * for every request of a connection). */
+void sbuf_reset(struct sbuf *sb);
+
 /* Appends n bytes. Returns 0, -E2BIG when the cap would be exceeded, or
  * -ENOMEM; sb is unchanged on failure. */
 int sbuf_add(struct sbuf *sb, const void *p, size_t n) ATTR_WUR;

@@ -33,6 +33,7 @@
 #define LINGER_S 2
 #define HCLI_MAX_HEAD ((size_t)64 << 10)
 #define HCLI_MAX_HEADERS 64
+#define KEEP_BUF ((size_t)64 << 10) /* a request's buffers kept for the next one up to this */
 
 /* ---- server ---- */
 
@@ -90,6 +91,8 @@ struct hsrv {
 	struct hconn conns;      /* list head */
 	http_parser_settings ps;
 	uint16_t port;
+	time_t date_t;
+	char date[40];
 };
 
 static void conn_close(struct hconn *c);
@@ -157,28 +160,57 @@ static const char *reason(int status)
 }
 
 /* The Date header, formatted once a second. */
-static const char *date_now(char *buf, size_t n)
+static const char *date_now(struct hsrv *s)
 {
 	time_t t = time(NULL);
-	struct tm tm;
 
-	gmtime_r(&t, &tm);
-	strftime(buf, n, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	return buf;
+	if (t != s->date_t) {
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		s->date_t = t;
+	}
+	return s->date;
+}
+
+/* Empties a buffer for the next message, keeping its memory unless a large
+ * message grew it (no allocation per request on a kept-alive connection). */
+static void buf_clear(struct sbuf *b)
+{
+	if (b->alloc > KEEP_BUF)
+		sbuf_release(b);
+	else
+		sbuf_reset(b);
 }
 
 static void req_reset(struct hreq *q)
 {
 	struct hconn *c = q->c;
+	struct sbuf hb = q->hb, body = q->body, oh = q->oh;
 
-	sbuf_release(&q->hb);
-	sbuf_release(&q->body);
-	sbuf_release(&q->oh);
+	buf_clear(&hb);
+	buf_clear(&body);
+	buf_clear(&oh);
 	memset(q, 0, sizeof(*q));
 	q->c = c;
-	sbuf_init(&q->hb, c->srv->lim.max_head);
-	sbuf_init(&q->body, c->srv->lim.max_body);
-	sbuf_init(&q->oh, (size_t)64 << 10);
+	q->hb = hb;
+	q->body = body;
+	q->oh = oh;
+}
+
+/* Decimal digits of v into buf (at least 21 bytes); returns their count. */
+static size_t u64_dec(char *buf, uint64_t v)
+{
+	char t[24];
+	size_t n = 0, k = 0;
+
+	do
+		t[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n)
+		buf[k++] = t[--n];
+	return k;
 }
 
 /* The status line and headers of a reply; len: the body's length, or
@@ -186,17 +218,36 @@ static void req_reset(struct hreq *q)
 static void put_head(struct hreq *q, int status, uint64_t len)
 {
 	struct hconn *c = q->c;
-	char date[64];
 	bool nobody = status == 204 || status == 304 || status < 200;
+
+	char line[160];
+	const char *why = reason(status);
+	size_t k, wl = strlen(why);
 
 	q->started = true;
 	if (!q->keep_alive || c->err_status)
 		q->close_after = true;
-	evbuffer_add_printf(c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, reason(status),
-			    date_now(date, sizeof(date)));
+	/* written by hand: this is on every proxied answer's path */
+	if (status < 100 || status > 999)
+		status = 500;
+	memcpy(line, "HTTP/1.1 ", 9);
+	k = 9 + u64_dec(line + 9, (uint64_t)status);
+	line[k++] = ' ';
+	memcpy(line + k, why, wl);
+	k += wl;
+	memcpy(line + k, "\r\nDate: ", 8);
+	k += 8;
+	memcpy(line + k, date_now(c->srv), 29);
+	k += 29;
+	memcpy(line + k, "\r\n", 2);
+	k += 2;
+	evbuffer_add(c->out, line, k);
 	if (!nobody) {
 		if (len != UINT64_MAX) {
-			evbuffer_add_printf(c->out, "Content-Length: %llu\r\n", (unsigned long long)len);
+			memcpy(line, "Content-Length: ", 16);
+			k = 16 + u64_dec(line + 16, len);
+			memcpy(line + k, "\r\n", 2);
+			evbuffer_add(c->out, line, k + 2);
 		} else if (!q->raw_cl) {
 			if (c->p.http_major == 1 && c->p.http_minor >= 1) {
 				q->chunked = true;
@@ -284,7 +335,9 @@ void hreq_add_header(struct hreq *q, const char *name, const char *value)
 			q->close_after = true;
 		return; /* put_head() writes it */
 	}
-	(void)!sbuf_addf(&q->oh, "%s: %s\r\n", name, value);
+	if (sbuf_add(&q->oh, name, strlen(name)) < 0 || sbuf_add(&q->oh, ": ", 2) < 0 ||
+	    sbuf_add(&q->oh, value, strlen(value)) < 0 || sbuf_add(&q->oh, "\r\n", 2) < 0)
+		return; /* over 64 KiB of headers: the rest is dropped */
 }
 
 void hreq_reply(struct hreq *q, int status, const void *body, size_t len)
@@ -307,7 +360,7 @@ void hreq_reply_start(struct hreq *q, int status)
 	put_head(q, status, UINT64_MAX);
 	if (q->method == HM_HEAD)
 		q->head_only = true;
-	conn_flush(q->c);
+	/* not written yet: it goes with the first piece (one write, not two) */
 }
 
 void hreq_reply_chunk(struct hreq *q, const void *p, size_t n)
@@ -1074,7 +1127,7 @@ static int hc_on_begin(http_parser *p)
 {
 	struct hcli *c = p->data;
 
-	sbuf_release(&c->hb);
+	buf_clear(&c->hb);
 	c->n_hdr = 0;
 	c->hstate = 0;
 	return 0;
@@ -1280,11 +1333,23 @@ int hcli_request(struct hcli *c, const char *method, const char *path, const cha
 		if (e < 0)
 			return e;
 	}
-	sbuf_release(&c->req);
-	if (sbuf_addf(&c->req, "%s %s HTTP/1.1\r\n%s", method, path, extra ? extra : "") < 0 ||
-	    ((body || !strcmp(method, "POST")) && sbuf_addf(&c->req, "Content-Length: %zu\r\n", len) < 0) ||
-	    sbuf_add(&c->req, "\r\n", 2) < 0 || (len && sbuf_add(&c->req, body, len) < 0))
-		return -ENOMEM;
+	buf_clear(&c->req);
+	{
+		char cl[48];
+		size_t k = 0;
+
+		if (body || !strcmp(method, "POST")) {
+			memcpy(cl, "Content-Length: ", 16);
+			k = 16 + u64_dec(cl + 16, len);
+			memcpy(cl + k, "\r\n", 2);
+			k += 2;
+		}
+		if (sbuf_add(&c->req, method, strlen(method)) < 0 || sbuf_add(&c->req, " ", 1) < 0 ||
+		    sbuf_add(&c->req, path, strlen(path)) < 0 || sbuf_add(&c->req, " HTTP/1.1\r\n", 11) < 0 ||
+		    (extra && sbuf_add(&c->req, extra, strlen(extra)) < 0) || sbuf_add(&c->req, cl, k) < 0 ||
+		    sbuf_add(&c->req, "\r\n", 2) < 0 || (len && sbuf_add(&c->req, body, len) < 0))
+			return -ENOMEM;
+	}
 	http_parser_init(&c->p, HTTP_RESPONSE);
 	c->p.data = c;
 	c->cbs = cbs;
@@ -1294,7 +1359,7 @@ int hcli_request(struct hcli *c, const char *method, const char *path, const cha
 	c->keep_alive = false;
 	c->n_hdr = 0;
 	c->hstate = 0;
-	sbuf_release(&c->hb);
+	buf_clear(&c->hb);
 	c->st = H_SENDING;
 	evbuffer_add(c->out, c->req.buf, c->req.len);
 	if (timeout_ms > 0) {

@@ -93,7 +93,7 @@ void hreq_reply(struct hreq *req, int status, const void *body, size_t len);
 /* A reply in pieces: its head, then hreq_reply_chunk() as many times as
  * needed (chunked, or raw after a Content-Length header, or up to the
  * close for an HTTP/1.0 client), then hreq_reply_end() (req is no longer
- * the caller's afterwards). */
+ * the caller's afterwards). The head is written with the first piece. */
 void hreq_reply_start(struct hreq *req, int status);
 void hreq_reply_chunk(struct hreq *req, const void *p, size_t n);
 void hreq_reply_end(struct hreq *req);
