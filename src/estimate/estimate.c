@@ -118,9 +118,8 @@ struct ctx {
 	int layer_dev[MODEL_MAX_LAYERS + 1]; /* 0 = host, 1.. = GPU index + 1 */
 	bool host_op_weights; /* a weight other than the token embeddings
 	                       * stays in host memory on a GPU build */
-	/* those weights by role: the largest of each, and per layer which
-	 * roles stay on the host (bit MODEL_ROLE_*) */
-	uint64_t host_role_max[MODEL_ROLE_COUNT];
+	/* per layer, which roles' weights stay on the host (bit
+	 * MODEL_ROLE_*) */
 	uint32_t host_roles[MODEL_MAX_LAYERS + 1];
 };
 
@@ -233,11 +232,8 @@ static int weights(struct ctx *x)
 				t->nbytes / m->n_expert * m->n_expert_used : t->nbytes;
 		if (dev == HOST && t->layer != MODEL_LAYER_INPUT)
 			x->host_op_weights = true;
-		if (dev == HOST && t->layer >= 0 && t->role && t->role < MODEL_ROLE_COUNT) {
+		if (dev == HOST && t->layer >= 0 && t->role && t->role < MODEL_ROLE_COUNT)
 			x->host_roles[t->layer] |= 1u << t->role;
-			if (t->nbytes > x->host_role_max[t->role])
-				x->host_role_max[t->role] = t->nbytes;
-		}
 		if (dev != HOST) {
 			struct est_usage *u = &r->usage[dev];
 
@@ -441,7 +437,15 @@ enum {
 	GT_OUTPUT = 2, /* ggml_set_output: never freed, never reused */
 	GT_EXT = 4,    /* memory of its own (weights, caches) */
 	GT_NC = 8,     /* not contiguous */
+	GT_STORE = 16, /* set_rows/cpy into another tensor: a view, but an op
+	                * of its own to the scheduler (not ggml_is_view_op) */
+	GT_DEP = 32,   /* the scheduler's dependency on a split input (a view
+	                * with op NONE: not counted as a view by ggml-alloc) */
 };
+
+/* the scheduler's backends with one GPU (ggml_backend_sched: the GPU
+ * first, the CPU last) */
+enum { BE_NONE = -1, BE_GPU = 0, BE_CPU = 1 };
 
 struct gt {
 	int64_t ne[4];
@@ -452,7 +456,15 @@ struct gt {
 	bool visited, allocated;
 	int32_t n_children, n_views;
 	uint64_t off;
-	uint64_t wcopy; /* a host weight copied in for this op (op offload) */
+	/* the scheduler replay (g_sched): the weight this op reads through
+	 * the external tensor, its backend (BE_NONE: none, or not modelled)
+	 * and its size in the GPU's buffer, its identity when several ops
+	 * read it (0: this op alone); the backend pass 1 gives the op; the
+	 * backend it ends on; its copies on the GPU and the CPU */
+	uint64_t wsize;
+	int32_t wkey;
+	int8_t wbe, p1, be;
+	int32_t cp[2];
 };
 
 struct gsim {
@@ -460,6 +472,14 @@ struct gsim {
 	int32_t *nodes, *leafs, *stack;
 	uint32_t n, cap, n_nodes, n_leafs;
 	bool fail;
+	/* the graph split between the GPU and the CPU (g_sched): only the
+	 * GPU's tensors are allocated, in the order of the scheduler's graph
+	 * copy; ext_be is the backend of the caches the builder reads now */
+	bool sched;
+	int8_t ext_be;
+	uint64_t align; /* the buffer's alignment: G_ALIGN, or CUDA's 128 */
+	int32_t *order;
+	uint32_t n_order;
 	/* the allocator's free blocks, sorted by offset; the last one is the
 	 * unbounded end of the buffer */
 	uint64_t fb_off[G_MAX_FREE], fb_size[G_MAX_FREE];
@@ -473,6 +493,7 @@ static void gsim_free(struct gsim *g)
 	free(g->nodes);
 	free(g->leafs);
 	free(g->stack);
+	free(g->order);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -517,6 +538,7 @@ static int32_t g_add(struct gsim *g, uint8_t op, uint8_t es, const int64_t ne_in
 	t->op = op;
 	t->es = es;
 	t->view_src = -1;
+	t->wbe = t->p1 = t->be = BE_NONE;
 	for (int i = 0; i < G_MAX_SRC; i++)
 		t->src[i] = i < n_src ? src[i] : -1;
 	return (int32_t)g->n++;
@@ -553,6 +575,10 @@ static int32_t g_view(struct gsim *g, int32_t x, int64_t a, int64_t b, int64_t c
 	if (t) {
 		g->t[t].view_src = g->t[x].view_src >= 0 ? g->t[x].view_src : x;
 		g->t[t].flags = nc || (g->t[x].flags & GT_NC) ? GT_NC : 0;
+		/* a view of a cache is where the cache is (pass 1: the
+		 * buffer of its view_src) */
+		if (g->t[t].view_src == 0)
+			g->t[t].p1 = x == 0 ? g->ext_be : g->t[x].p1;
 	}
 	return t;
 }
@@ -570,8 +596,11 @@ static int32_t g_store(struct gsim *g, const int32_t *src, int n_src)
 {
 	int32_t t = g_add(g, G_VIEW, 4, NE(1, 1, 1, 1), src, n_src);
 
-	if (t)
+	if (t) {
 		g->t[t].view_src = 0;
+		g->t[t].flags = GT_STORE;
+		g->t[t].p1 = g->ext_be; /* runs where the cache is */
+	}
 	return t;
 }
 
@@ -612,6 +641,13 @@ static uint64_t g_align(uint64_t x)
 	return (x + G_ALIGN - 1) / G_ALIGN * G_ALIGN;
 }
 
+static uint64_t fb_align(const struct gsim *g, uint64_t x)
+{
+	uint64_t a = g->align ? g->align : G_ALIGN;
+
+	return (x + a - 1) / a * a;
+}
+
 static void fb_remove(struct gsim *g, int i)
 {
 	for (; i < g->n_fb - 1; i++) {
@@ -628,7 +664,7 @@ static uint64_t fb_alloc(struct gsim *g, uint64_t size)
 	uint64_t best_size = UINT64_MAX, off;
 	int best = -1;
 
-	size = g_align(size);
+	size = fb_align(g, size);
 	for (int i = 0; i < g->n_fb - 1; i++) {
 		if (g->fb_size[i] >= size && g->fb_size[i] <= best_size) {
 			best = i;
@@ -650,7 +686,7 @@ static uint64_t fb_alloc(struct gsim *g, uint64_t size)
 /* ggml_dyn_tallocr_free_bytes: merge with a neighbour, else insert */
 static void fb_free(struct gsim *g, uint64_t off, uint64_t size)
 {
-	size = g_align(size);
+	size = fb_align(g, size);
 	for (int i = 0; i < g->n_fb; i++) {
 		if (g->fb_off[i] + g->fb_size[i] == off) {
 			g->fb_size[i] += size;
@@ -692,7 +728,7 @@ static void ga_alloc(struct gsim *g, int32_t id)
 {
 	struct gt *t = &g->t[id];
 
-	if ((t->flags & GT_EXT) || t->allocated || t->view_src >= 0)
+	if ((t->flags & GT_EXT) || t->allocated || t->view_src >= 0 || (g->sched && t->be != BE_GPU))
 		return;
 	t->allocated = true;
 	if (t->op == G_INPL) {
@@ -723,19 +759,25 @@ static void ga_free(struct gsim *g, int32_t id)
 	t->allocated = false;
 }
 
-/* ggml_gallocr_alloc_graph_impl: the high-water mark of the graph */
+/* ggml_gallocr_alloc_graph_impl: the high-water mark of the graph (with
+ * g->sched, of the GPU's buffer over the scheduler's graph copy) */
 static uint64_t ga_run(struct gsim *g)
 {
+	const int32_t *nodes = g->sched ? g->order : g->nodes;
+	uint32_t n_nodes = g->sched ? g->n_order : g->n_nodes;
+
 	g->n_fb = 1;
 	g->fb_off[0] = 0;
 	g->fb_size[0] = UINT64_MAX / 2;
 	g->max = 0;
 	for (uint32_t i = 0; i < g->n_leafs; i++)
 		ga_alloc(g, g->leafs[i]);
-	for (uint32_t i = 0; i < g->n_nodes; i++) {
-		struct gt *t = &g->t[g->nodes[i]];
+	for (uint32_t i = 0; i < n_nodes; i++) {
+		struct gt *t = &g->t[nodes[i]];
 
-		if (t->view_src >= 0)
+		/* the scheduler's dependencies (op NONE) are not views to
+		 * ggml-alloc's count */
+		if (t->view_src >= 0 && !(t->flags & GT_DEP))
 			g->t[t->view_src].n_views++;
 		for (int j = 0; j < G_MAX_SRC; j++) {
 			if (t->src[j] < 0)
@@ -745,22 +787,14 @@ static uint64_t ga_run(struct gsim *g)
 				ga_alloc(g, t->src[j]);
 		}
 	}
-	for (uint32_t i = 0; i < g->n_nodes && !g->fail; i++) {
-		int32_t id = g->nodes[i];
+	for (uint32_t i = 0; i < n_nodes && !g->fail; i++) {
+		int32_t id = nodes[i];
 		const struct gt *t = &g->t[id];
 
-		uint64_t woff = 0;
-
-		/* an offloaded host weight: its copy is allocated at the start
-		 * of the op's split and freed once the op has run */
-		if (t->wcopy)
-			woff = fb_alloc(g, t->wcopy);
 		for (int j = 0; j < G_MAX_SRC; j++)
 			if (t->src[j] >= 0)
 				ga_alloc(g, t->src[j]);
 		ga_alloc(g, id);
-		if (t->wcopy)
-			fb_free(g, woff, t->wcopy);
 		for (int j = 0; j < G_MAX_SRC; j++) {
 			struct gt *p;
 
@@ -780,6 +814,215 @@ static uint64_t ga_run(struct gsim *g)
 		}
 	}
 	return g->max;
+}
+
+/* ---- ggml_backend_sched on one GPU and the CPU (ggml-backend.cpp) ---- */
+
+/* ggml_is_view_op: the scheduler skips these when it assigns and splits */
+static bool g_view_op(const struct gt *t)
+{
+	return t->op == G_VIEW && !(t->flags & (GT_STORE | GT_DEP));
+}
+
+/* the backend of x as the source of node (hv_tensor_backend_ids): the
+ * external tensor is the node's weight where it has one, else a cache on
+ * the node's own backend */
+static int8_t g_src_be(const struct gsim *g, const struct gt *node, int32_t x)
+{
+	if (x == 0)
+		return node->wbe != BE_NONE ? node->wbe : node->be;
+	return g->t[x].be;
+}
+
+/* ggml_backend_sched_split_graph, passes 2-4 (pass 1 is t->p1, set as
+ * the graph is built): GPU backends expand over the unassigned ops down
+ * and up the graph, ignoring the CPU; then any backend does; views take
+ * their source's backend. CUDA is taken to support every op modelled. */
+static void g_sched_assign(struct gsim *g)
+{
+	for (uint32_t i = 0; i < g->n_leafs; i++) {
+		struct gt *t = &g->t[g->leafs[i]];
+
+		/* graph inputs go to the last backend, the CPU (1.inp) */
+		t->be = g->leafs[i] == 0 ? BE_NONE : BE_CPU;
+	}
+	for (uint32_t i = 0; i < g->n_nodes; i++)
+		g->t[g->nodes[i]].be = g->t[g->nodes[i]].p1;
+	for (int pass = 0; pass < 4; pass++) {
+		bool up = pass & 1, any = pass >= 2;
+		int8_t cur = BE_NONE;
+
+		for (uint32_t k = 0; k < g->n_nodes; k++) {
+			struct gt *t = &g->t[g->nodes[up ? g->n_nodes - 1 - k : k]];
+
+			if (g_view_op(t))
+				continue;
+			if (t->be != BE_NONE)
+				cur = !any && t->be == BE_CPU ? BE_NONE : t->be;
+			else if (cur != BE_NONE)
+				t->be = cur;
+		}
+	}
+	for (uint32_t i = 0; i < g->n_nodes; i++) {
+		struct gt *t = &g->t[g->nodes[i]];
+
+		/* pass 3: an op no expansion reached goes to the backend with
+		 * the most of its sources (the GPU on a tie) */
+		if (!g_view_op(t) && t->be == BE_NONE) {
+			int n[2] = { 0, 0 };
+
+			for (int j = 0; j < G_MAX_SRC; j++) {
+				int8_t sb = t->src[j] >= 0 ? g_src_be(g, t, t->src[j]) : BE_NONE;
+
+				if (sb != BE_NONE)
+					n[sb]++;
+			}
+			t->be = n[BE_CPU] > n[BE_GPU] ? BE_CPU : BE_GPU;
+		}
+	}
+	for (uint32_t i = 0; i < g->n_nodes; i++) {
+		struct gt *t = &g->t[g->nodes[i]];
+
+		/* pass 4 */
+		if (t->view_src > 0 && t->be == BE_NONE)
+			t->be = g->t[t->view_src].be;
+		if (t->be == BE_NONE)
+			t->be = BE_GPU;
+	}
+}
+
+/* a tensor of size bytes, the copy of a split input on backend be */
+static int32_t g_copy(struct gsim *g, uint64_t size, int8_t be)
+{
+	int32_t c = g_add(g, G_NEW, 1, NE((int64_t)size, 1, 1, 1), NULL, 0);
+
+	if (c)
+		g->t[c].be = be;
+	return c;
+}
+
+/* ggml_backend_sched_split_graph, pass 5 and the graph copy: a split
+ * starts where the backend changes, and at an op whose weight is on
+ * another backend when the split already has inputs ("the memory of the
+ * previously offloaded weights can be reused"); a source on another
+ * backend gets a copy on the split's backend, made once per tensor and
+ * backend (later splits reuse it) and listed among the inputs of the
+ * split that made it. The graph copy puts, before each split's nodes, a
+ * dependency on each input (its source lives until the split starts) and
+ * the input's copy (allocated at the start of the split, freed after its
+ * last reader). g->order is that graph copy. */
+static void g_sched(struct gsim *g)
+{
+	/* each input is made for a source slot: at most G_MAX_SRC a node */
+	uint32_t n = g->n_nodes, n_in = 0, n_split = 0, cap = G_MAX_SRC * n + 1;
+	int32_t *in_src = NULL, *in_cp = NULL;
+	uint32_t *sp_start = NULL, *sp_in = NULL, *wk = NULL;
+	int32_t *wk_cp = NULL;
+	uint32_t n_wk = 0;
+	int8_t cur = BE_NONE;
+
+	g_sched_assign(g);
+	in_src = malloc(cap * sizeof(*in_src));
+	in_cp = malloc(cap * sizeof(*in_cp));
+	sp_start = malloc((n + 1) * sizeof(*sp_start));
+	sp_in = malloc((n + 2) * sizeof(*sp_in));
+	wk = malloc(cap * sizeof(*wk));
+	wk_cp = malloc(cap * sizeof(*wk_cp));
+	if (!in_src || !in_cp || !sp_start || !sp_in || !wk || !wk_cp) {
+		g->fail = true;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n && !g->fail; i++) {
+		int32_t id = g->nodes[i];
+		struct gt *t = &g->t[id];
+		bool has_w = false;
+
+		if (g_view_op(t))
+			continue;
+		for (int j = 0; j < G_MAX_SRC; j++)
+			has_w = has_w || t->src[j] == 0;
+		has_w = has_w && t->wbe != BE_NONE && t->wbe != t->be;
+		if (n_split == 0 || t->be != cur || (has_w && sp_in[n_split - 1] < n_in)) {
+			/* the first split starts at the first node, views
+			 * included */
+			sp_start[n_split] = n_split ? i : 0;
+			sp_in[n_split++] = n_in;
+			cur = t->be;
+		}
+		for (int j = 0; j < G_MAX_SRC && !g->fail; j++) {
+			int32_t s = g->t[id].src[j], c;
+			int8_t sb;
+
+			if (s < 0)
+				continue;
+			sb = g_src_be(g, &g->t[id], s);
+			if (sb == BE_NONE || sb == cur)
+				continue;
+			if (s == 0) {
+				/* a weight: one copy per tensor */
+				int32_t key = g->t[id].wkey;
+				uint32_t k = 0;
+
+				while (key && k < n_wk && wk[k] != (uint32_t)key)
+					k++;
+				if (key && k < n_wk) {
+					c = wk_cp[k];
+				} else {
+					c = g_copy(g, g->t[id].wsize, cur);
+					if (key && n_wk < cap) {
+						wk[n_wk] = (uint32_t)key;
+						wk_cp[n_wk++] = c;
+					}
+					if (n_in < cap) {
+						in_src[n_in] = 0;
+						in_cp[n_in++] = c;
+					}
+				}
+			} else if (g->t[s].cp[cur]) {
+				c = g->t[s].cp[cur];
+			} else {
+				c = g_copy(g, g->t[s].size, cur);
+				g->t[s].cp[cur] = c;
+				if (n_in < cap) {
+					in_src[n_in] = s;
+					in_cp[n_in++] = c;
+				}
+			}
+			if (n_in >= cap)
+				g->fail = true;
+			g->t[id].src[j] = c;
+		}
+	}
+	sp_in[n_split] = n_in;
+	g->order = malloc((n + 2 * (size_t)n_in) * sizeof(*g->order));
+	if (!g->order || g->fail) {
+		g->fail = true;
+		goto out;
+	}
+	g->n_order = 0;
+	for (uint32_t sp = 0; sp < n_split; sp++) {
+		uint32_t end = sp + 1 < n_split ? sp_start[sp + 1] : n;
+
+		for (uint32_t k = sp_in[sp]; k < sp_in[sp + 1]; k++) {
+			int32_t s = in_src[k], dep = g_add(g, G_VIEW, 1, NE(1, 1, 1, 1), SRC(s));
+
+			if (!dep)
+				break;
+			g->t[dep].view_src = s == 0 || g->t[s].view_src < 0 ? s : g->t[s].view_src;
+			g->t[dep].flags = GT_DEP;
+			g->order[g->n_order++] = dep;
+			g->order[g->n_order++] = in_cp[k];
+		}
+		for (uint32_t i = sp_start[sp]; i < end; i++)
+			g->order[g->n_order++] = g->nodes[i];
+	}
+out:
+	free(in_src);
+	free(in_cp);
+	free(sp_start);
+	free(sp_in);
+	free(wk);
+	free(wk_cp);
 }
 
 /* ---- the graphs (llama-graph.cpp, src/models/<arch>.cpp) ---- */
@@ -900,9 +1143,69 @@ struct gb {
 	int32_t inp_pos, out_ids, s_copy_main, s_copy_extra;
 	bool gpu;                /* the GPU's part of the graph: all of it but
 	                          * what stays in host memory */
-	const struct ctx *x;     /* with gpu: the weights left on the host */
+	bool sched;              /* weights on the host too: the scheduler
+	                          * splits the graph (g_sched) */
+	const struct ctx *x;     /* with sched: where the weights are */
+	const uint64_t *wsize;   /* with sched: [layer][role] the weight's
+	                          * size in a CUDA buffer */
+	uint64_t rope_bytes;     /* with sched: rope_freqs, 0 when none */
 	uint32_t il;             /* the block being built */
 };
+
+static int8_t gb_be(const struct gb *b, uint32_t il)
+{
+	return b->x->layer_dev[il] == HOST ? BE_CPU : BE_GPU;
+}
+
+/* the block being built, whose caches the next views read */
+static void gb_layer(struct gb *b, uint32_t il)
+{
+	b->il = il;
+	if (b->sched)
+		b->g->ext_be = gb_be(b, il);
+}
+
+/* With the scheduler replayed: node reads a weight on backend wbe, of
+ * size bytes in a CUDA buffer (key: its identity when other ops read it
+ * too). pin: the weight decides the op's backend in pass 1
+ * (ggml_backend_sched_backend_id_from_cur; not for ROPE and
+ * FLASH_ATTN_EXT): its own, but with op offload (llama-server's default)
+ * the GPU for a host weight's op over a batch of 32 rows or more
+ * (ggml-cuda.cu get_op_batch_size, offload_op). */
+static void gb_wtag(struct gb *b, int32_t node, int8_t wbe, uint64_t size, int64_t batch, bool pin,
+		    int32_t key)
+{
+	struct gt *t;
+
+	if (!b->sched || !node)
+		return;
+	t = &b->g->t[node];
+	t->wbe = wbe;
+	t->wsize = size;
+	t->wkey = key;
+	if (pin)
+		t->p1 = wbe == BE_GPU || batch >= 32 ? BE_GPU : BE_CPU;
+}
+
+/* the rows an element-wise op runs over (ggml_nrows) */
+static int64_t g_nrows(const struct gsim *g, int32_t x)
+{
+	const int64_t *n = g->t[x].ne;
+
+	return n[1] * n[2] * n[3];
+}
+
+/* an element-wise op with a small F32 weight of the block (a norm's
+ * weight, a bias): x op w */
+static int32_t gb_wsmall(struct gb *b, int32_t x)
+{
+	int32_t y = g_inpl(b->g, x, 0);
+
+	if (y)
+		gb_wtag(b, y, gb_be(b, b->il), PAD(4 * (uint64_t)b->g->t[y].ne[0], 128),
+			g_nrows(b->g, y), true, 0);
+	return y;
+}
 
 /* build_norm: RMS_NORM (in place when it can) times the weight, or, for a
  * norm with a bias, NORM (a fresh tensor) times the weight plus the bias */
@@ -912,25 +1215,20 @@ static int32_t gb_norm(struct gb *b, int32_t x, bool bias)
 	const int64_t *n = g->t[x].ne;
 	int32_t y = bias ? g_op(g, G_NEW, n[0], n[1], n[2], n[3], SRC(x)) : g_inpl(g, x, -1);
 
-	y = g_inpl(g, y, 0);
-	return bias ? g_inpl(g, y, 0) : y;
+	y = gb_wsmall(b, y);
+	return bias ? gb_wsmall(b, y) : y;
 }
 
-/* With op offload (llama-server's default), a matmul whose weight stays
- * in host memory runs on the GPU when its batch is 32 rows or more
- * (ggml-cuda.cu offload_op; MUL_MAT_ID counts tokens): the scheduler
- * starts a split at it and copies the weight into the GPU's compute
- * buffer for that split alone (ggml-backend.cpp, pass 5: "the memory of
- * the previously offloaded weights can be reused"). The copy is the
- * largest of the role among the host's weights (quantization mixes vary
- * it by block). */
+/* a matmul (batch: its rows, or for MUL_MAT_ID its tokens) reading the
+ * block's weight of role */
 static void gb_w(struct gb *b, int32_t node, uint8_t role, int64_t batch)
 {
 	const struct ctx *x = b->x;
 
-	if (!b->gpu || !x || !node || batch < 32 || !(x->host_roles[b->il] >> role & 1))
+	if (!b->sched || role == MODEL_ROLE_NONE || role >= MODEL_ROLE_COUNT || b->il >= b->m->n_layer)
 		return;
-	b->g->t[node].wcopy = x->host_role_max[role];
+	gb_wtag(b, node, (x->host_roles[b->il] >> role & 1) ? BE_CPU : BE_GPU,
+		b->wsize[(size_t)b->il * MODEL_ROLE_COUNT + role], batch, true, 0);
 }
 
 /* ggml_mul_mat(w, x) of a weight: [rows, x's other dims] */
@@ -962,6 +1260,18 @@ static int32_t gb_hadamard(struct gb *b, int32_t x, int32_t rot, int64_t n)
 	return g_view(g, r, ne[0], ne[1], ne[2], ne[3], false);
 }
 
+/* get_k, get_v (llama-kv-cache.cpp): a view of n_kv rows of a cache of
+ * elements of type, per stream; what a copy of it to another backend
+ * takes (with the scheduler replayed) */
+static int32_t gb_cache_view(struct gb *b, int64_t row, uint32_t type, int64_t n_kv)
+{
+	int32_t v = g_view(b->g, 0, 1, 1, 1, 1, false);
+
+	if (v)
+		b->g->t[v].size = row_bytes(type, (uint64_t)row) * (uint64_t)n_kv * (uint64_t)b->n_stream;
+	return v;
+}
+
 /* build_attn_mha: q [hk, nh, T], k and v views of the cache */
 static int32_t gb_mha(struct gb *b, uint32_t il, int32_t q, int32_t k, int32_t v, int32_t mask,
 		      int64_t n_kv, int64_t hv, int64_t n_head_kv, int64_t v_mla, bool v_trans)
@@ -972,13 +1282,22 @@ static int32_t gb_mha(struct gb *b, uint32_t il, int32_t q, int32_t k, int32_t v
 	bool sinks = b->lf[il] & LF_SINKS;
 	int32_t cur;
 
+	uint64_t ks = g->t[k].size, vs = g->t[v].size;
+
 	q = g_view(g, q, hk, nh, tt, ns, false);
 	q = g_view(g, q, hk, tt, nh, ns, true);
+	/* the permuted views span the same bytes */
 	k = g_view(g, k, 1, 1, 1, 1, true);
 	v = g_view(g, v, 1, 1, 1, 1, true);
+	if (k && v) {
+		g->t[k].size = ks;
+		g->t[v].size = vs;
+	}
 	if (b->fa) {
 		cur = sinks ? g_op(g, G_NEW, hv, nh, tt, ns, SRC(q, k, v, mask, 0))
 			    : g_op(g, G_NEW, hv, nh, tt, ns, SRC(q, k, v, mask));
+		if (sinks)
+			gb_wtag(b, cur, gb_be(b, il), PAD(4 * (uint64_t)nh, 128), 0, false, 0);
 		if (v_mla) {
 			cur = g_view(g, cur, hv, tt, nh, ns, true);
 			cur = g_op(g, G_NEW, v_mla, tt, nh, ns, SRC(0, cur));
@@ -993,6 +1312,8 @@ static int32_t gb_mha(struct gb *b, uint32_t il, int32_t q, int32_t k, int32_t v
 
 		kq = sinks ? g_add(g, G_INPL, 4, g->t[kq].ne, SRC(kq, mask, 0))
 			   : g_add(g, G_INPL, 4, g->t[kq].ne, SRC(kq, mask));
+		if (sinks)
+			gb_wtag(b, kq, gb_be(b, il), PAD(4 * (uint64_t)nh, 128), g_nrows(g, kq), true, 0);
 		if (!v_trans) {
 			v = g_view(g, v, 1, 1, 1, 1, true);
 			v = g_add(g, G_NEW, b->cache_es, NE(n_kv, hv, n_head_kv, ns), SRC(v));
@@ -1045,13 +1366,13 @@ static int32_t gb_attn(struct gb *b, uint32_t il, int32_t q, int32_t k, int32_t 
 		st = g_store(g, SRC(v, c->v_idxs, vc));
 	}
 	g_expand(g, st);
-	kc = g_view(g, 0, 1, 1, 1, 1, false);
-	vc = g_view(g, 0, 1, 1, 1, 1, false);
+	kc = gb_cache_view(b, nk, b->x->c->type_k, c->n_kv);
+	vc = gb_cache_view(b, nv, b->x->c->type_v, c->n_kv);
 	cur = gb_mha(b, il, q, kc, vc, c->mask, c->n_kv, ly->head_v, ly->n_head_kv, 0, b->v_trans);
 	if (c->v_rot >= 0)
 		cur = gb_hadamard(b, cur, c->v_rot, g->t[c->v_rot].ne[0]);
 	cur = gb_mm(b, MODEL_ROLE_O, cur, b->E);
-	return (b->lf[il] & LF_O_B) ? g_inpl(g, cur, 0) : cur;
+	return (b->lf[il] & LF_O_B) ? gb_wsmall(b, cur) : cur;
 }
 
 /* build_qkv: separate or fused projections, reshaped to heads */
@@ -1066,7 +1387,7 @@ static void gb_qkv(struct gb *b, uint32_t il, int32_t cur, int32_t *q, int32_t *
 		int32_t qkv = gb_mm(b, MODEL_ROLE_QKV, cur, hq * nh + hk * nkv + hv * nkv);
 
 		if (f & (LF_QKV_B | LF_Q_B))
-			qkv = g_inpl(g, qkv, 0);
+			qkv = gb_wsmall(b, qkv);
 		*q = g_view(g, qkv, hq, nh, b->T, 1, true);
 		*k = g_view(g, qkv, hk, nkv, b->T, 1, true);
 		*v = g_view(g, qkv, hv, nkv, b->T, 1, true);
@@ -1074,13 +1395,13 @@ static void gb_qkv(struct gb *b, uint32_t il, int32_t cur, int32_t *q, int32_t *
 	}
 	*q = gb_mm(b, MODEL_ROLE_Q, cur, hq * nh);
 	if (f & LF_Q_B)
-		*q = g_inpl(g, *q, 0);
+		*q = gb_wsmall(b, *q);
 	*k = gb_mm(b, MODEL_ROLE_K, cur, hk * nkv);
 	if (f & LF_K_B)
-		*k = g_inpl(g, *k, 0);
+		*k = gb_wsmall(b, *k);
 	*v = gb_mm(b, MODEL_ROLE_V, cur, hv * nkv);
 	if (f & LF_V_B)
-		*v = g_inpl(g, *v, 0);
+		*v = gb_wsmall(b, *v);
 	*q = g_view(g, *q, hq, nh, b->T, 1, false);
 	*k = g_view(g, *k, hk, nkv, b->T, 1, false);
 	*v = g_view(g, *v, hv, nkv, b->T, 1, false);
@@ -1089,7 +1410,13 @@ static void gb_qkv(struct gb *b, uint32_t il, int32_t cur, int32_t *q, int32_t *
 /* ggml_rope_ext: element-wise, in place when it can */
 static int32_t gb_rope(struct gb *b, int32_t x)
 {
-	return g_add(b->g, G_INPL, 4, b->g->t[x].ne, SRC(x, b->inp_pos, 0));
+	int32_t y = g_add(b->g, G_INPL, 4, b->g->t[x].ne, SRC(x, b->inp_pos, 0));
+
+	/* the block's rope_freqs (llama: one copy per block,
+	 * TENSOR_DUPLICATED), read by its Q and K ropes */
+	if (b->rope_bytes)
+		gb_wtag(b, y, gb_be(b, b->il), b->rope_bytes, 0, false, (int32_t)b->il + 1);
+	return y;
 }
 
 /* build_ffn (shexp: the shared experts' FFN) */
@@ -1102,11 +1429,11 @@ static int32_t gb_ffn(struct gb *b, uint32_t il, int32_t cur, int64_t n_ff, uint
 
 	up = gb_mm(b, shexp ? MODEL_ROLE_UP_SHEXP : MODEL_ROLE_UP, cur, type == FFN_GLU_FUSED ? 2 * n_ff : n_ff);
 	if (f & LF_UP_B)
-		up = g_inpl(g, up, 0);
+		up = gb_wsmall(b, up);
 	if (gate) {
 		gt = gb_mm(b, shexp ? MODEL_ROLE_GATE_SHEXP : MODEL_ROLE_GATE, cur, n_ff);
 		if (f & LF_GATE_B)
-			gt = g_inpl(g, gt, 0);
+			gt = gb_wsmall(b, gt);
 	}
 	const int64_t *n = g->t[up].ne;
 
@@ -1117,7 +1444,18 @@ static int32_t gb_ffn(struct gb *b, uint32_t il, int32_t cur, int64_t n_ff, uint
 	else
 		cur = g_inpl(g, up, -1);
 	cur = gb_mm(b, shexp ? MODEL_ROLE_DOWN_SHEXP : MODEL_ROLE_DOWN, cur, b->E);
-	return (f & LF_DOWN_B) ? g_inpl(g, cur, 0) : cur;
+	return (f & LF_DOWN_B) ? gb_wsmall(b, cur) : cur;
+}
+
+/* ggml_add_id of the experts' biases */
+static int32_t gb_addid(struct gb *b, int32_t x, int32_t ids)
+{
+	int32_t y = g_add(b->g, G_INPL, 4, b->g->t[x].ne, SRC(x, 0, ids));
+
+	if (y)
+		gb_wtag(b, y, gb_be(b, b->il),
+			PAD(4 * (uint64_t)b->g->t[y].ne[0] * b->m->n_expert, 128), g_nrows(b->g, y), true, 0);
+	return y;
 }
 
 /* ggml_argsort_top_k: an I32 argsort and a view of its first k */
@@ -1144,9 +1482,9 @@ static int32_t gb_moe(struct gb *b, uint32_t il, int32_t cur)
 
 	logits = gb_mm(b, MODEL_ROLE_ROUTER, cur, ne);
 	if (f & LF_ROUTER_B)
-		logits = g_inpl(g, logits, 0);
+		logits = gb_wsmall(b, logits);
 	probs = gating == GATE_SOFTMAX_WEIGHT ? logits : g_inpl(g, logits, -1);
-	sel = (f & LF_PROBS_B) ? g_inpl(g, probs, 0) : probs;
+	sel = (f & LF_PROBS_B) ? gb_wsmall(b, probs) : probs;
 	if (m->n_expert_groups > 1 && m->n_group_used && ne % m->n_expert_groups == 0) {
 		int64_t ng = m->n_expert_groups, per = ne / ng;
 		int32_t groups = g_view(g, sel, per, ng, T, 1, false), scores, top;
@@ -1159,8 +1497,10 @@ static int32_t gb_moe(struct gb *b, uint32_t il, int32_t cur)
 		sel = g_op(g, G_NEW, per, m->n_group_used, T, 1, SRC(groups, top));
 		/* set_rows into a fill of the groups: a view of the fill */
 		sel = g_store(g, SRC(sel, top, g_inpl(g, groups, -1)));
-		if (sel)
+		if (sel) {
 			g->t[sel].view_src = g->t[sel].src[2];
+			g->t[sel].p1 = BE_NONE;
+		}
 		sel = g_view(g, sel, ne, T, 1, 1, false);
 	}
 	selected = gb_topk(b, sel, k);
@@ -1186,20 +1526,20 @@ static int32_t gb_moe(struct gb *b, uint32_t il, int32_t cur)
 
 		gb_w(b, gu, MODEL_ROLE_GATE_UP_EXPS, T);
 		if (f & LF_EXPS_B)
-			gu = g_add(g, G_INPL, 4, g->t[gu].ne, SRC(gu, 0, selected));
+			gu = gb_addid(b, gu, selected);
 		gt = g_view(g, gu, nff, k, T, 1, true);
 		up = g_view(g, gu, nff, k, T, 1, true);
 	} else {
 		up = g_op(g, G_NEW, nff, k, T, 1, SRC(0, cur, selected));
 		gb_w(b, up, MODEL_ROLE_UP_EXPS, T);
 		if (f & LF_EXPS_B)
-			up = g_add(g, G_INPL, 4, g->t[up].ne, SRC(up, 0, selected));
+			up = gb_addid(b, up, selected);
 		gt = up;
 		if (f & LF_GATE_EXPS) {
 			gt = g_op(g, G_NEW, nff, k, T, 1, SRC(0, cur, selected));
 			gb_w(b, gt, MODEL_ROLE_GATE_EXPS, T);
 			if (f & LF_EXPS_B)
-				gt = g_add(g, G_INPL, 4, g->t[gt].ne, SRC(gt, 0, selected));
+				gt = gb_addid(b, gt, selected);
 		}
 	}
 	if (f & (LF_GATE_EXPS | LF_GATE_UP_EXPS))
@@ -1209,7 +1549,7 @@ static int32_t gb_moe(struct gb *b, uint32_t il, int32_t cur)
 	ex = g_op(g, G_NEW, E, k, T, 1, SRC(0, cur, selected));
 	gb_w(b, ex, MODEL_ROLE_DOWN_EXPS, T);
 	if (f & LF_EXPS_B)
-		ex = g_add(g, G_INPL, 4, g->t[ex].ne, SRC(ex, 0, selected));
+		ex = gb_addid(b, ex, selected);
 	ex = g_inpl(g, ex, w);
 	g_expand(g, ex);
 	/* the experts' outputs are viewed first, then summed */
@@ -1239,6 +1579,8 @@ static int32_t gb_embd(struct gb *b)
 	int32_t tok = g_input(g, 4, b->T, 1, 1, 1);
 	int32_t cur = g_op(g, G_NEW, b->E, b->T, 1, 1, SRC(0, tok));
 
+	/* token_embd stays on the host, and GET_ROWS is not offloaded */
+	gb_wtag(b, cur, BE_CPU, 0, 0, true, 0);
 	g_expand(g, cur);
 	if (!b->gpu)
 		g_expand(g, g_input(g, 4, b->E, b->T, 1, 1));
@@ -1341,12 +1683,12 @@ static int32_t gb_std(struct gb *b, bool iswa)
 		 * nothing to the peak: simulate the first and the last
 		 * GB_EDGE layers (several periods of any sliding-window
 		 * pattern) and skip the rest. */
-		if (L > 2 * GB_EDGE && il == GB_EDGE && gb_uniform(b, GB_EDGE, L - GB_EDGE)) {
+		if (!b->sched && L > 2 * GB_EDGE && il == GB_EDGE && gb_uniform(b, GB_EDGE, L - GB_EDGE)) {
 			il = L - GB_EDGE;
 			ly = &m->layers[il];
 		}
 		f = b->lf[il];
-		b->il = il;
+		gb_layer(b, il);
 		cur = gb_norm(b, inpL, f & LF_NORM_B);
 		gb_qkv(b, il, cur, &q, &k, &v);
 		if (f & LF_QK_NORM)
@@ -1409,7 +1751,7 @@ static int32_t gb_mla(struct gb *b)
 		int64_t nh = ly->n_head, hk = m->head_k_mla, nope = hk > rope ? hk - rope : 1;
 		int32_t inpSA = inpL, q, kvpe, kv, kpe, qn, qpe, Q, K, kc, vc, ffn_inp;
 
-		b->il = il;
+		gb_layer(b, il);
 		cur = gb_norm(b, inpL, false);
 		if (f & LF_Q_A) {
 			q = gb_mm(b, MODEL_ROLE_Q_A, cur, m->q_lora_rank);
@@ -1441,8 +1783,10 @@ static int32_t gb_mla(struct gb *b)
 		K = g_view(g, K, lora + rope, T, 1, 1, false);
 		kc = b->n_stream > 1 ? g_view(g, 0, 1, 1, 1, 1, false) : 0;
 		g_expand(g, g_store(g, SRC(K, b->c[0].k_idxs, kc)));
-		kc = g_view(g, 0, 1, 1, 1, 1, false);
+		kc = gb_cache_view(b, lora + rope, b->x->c->type_k, b->c[0].n_kv);
 		vc = g_view(g, kc, 1, 1, 1, 1, false);
+		if (vc)
+			g->t[vc].size = g->t[kc].size;
 		/* V is a view of the K cache, never transposed */
 		cur = gb_mha(b, il, Q, kc, vc, b->c[0].mask, b->c[0].n_kv, lora, 1, m->head_v_mla, false);
 		cur = gb_mm(b, MODEL_ROLE_O, cur, b->E);
@@ -1482,7 +1826,7 @@ static int32_t gb_lfm2(struct gb *b)
 		const struct model_layer *ly = &m->layers[il];
 		int32_t prev = cur;
 
-		b->il = il;
+		gb_layer(b, il);
 		cur = gb_norm(b, cur, false);
 		if (ly->recurrent) {
 			int32_t bcx, bb, cc, xx, bx, states, st, conv, out;
@@ -1506,6 +1850,9 @@ static int32_t gb_lfm2(struct gb *b)
 			bx = g_op(g, G_NEW, d_conv + nst, E, ns, 1, SRC(conv, bx));
 			g_expand(g, g_store(g, SRC(g_view(g, bx, d_conv, E, ns, 1, true), g_view(g, 0, 1, 1, 1, 1, false))));
 			out = g_op(g, G_NEW, E, nst, ns, 1, SRC(bx, 0));
+			/* ssm_conv reads the block's F32 kernel */
+			gb_wtag(b, out, gb_be(b, il), PAD(4 * (uint64_t)(d_conv + 1) * (uint64_t)E, 128),
+				g_nrows(g, out), true, 0);
 			out = g_add(g, G_INPL, 4, g->t[cc].ne, SRC(cc, out));
 			out = gb_mm(b, MODEL_ROLE_CONV_OUT, out, E);
 			cur = g_view(g, out, E, b->T, 1, 1, false);
@@ -1590,8 +1937,10 @@ static uint32_t layer_features(const char *name, uint32_t n_layer, uint32_t *il)
  * *ret is then the GPU's buffer, and *ret_host the host's, which holds
  * the graph inputs and the embedding rows (ggml-backend.cpp: inputs are
  * assigned to the CPU, get_rows of a host weight runs there; the GPU gets
- * copies of what its ops read). false when the architecture is not
- * simulated (or memory ran out). */
+ * copies of what its ops read). With weights left on the host too, the
+ * scheduler's assignment and splits are replayed first (g_sched) and
+ * *ret is the GPU's buffer over its graph copy. false when the
+ * architecture is not simulated (or memory ran out). */
 static bool sim_compute(const struct ctx *x, uint64_t T, uint64_t n_out, bool gpu, uint64_t *ret,
 			uint64_t *ret_host)
 {
@@ -1602,24 +1951,50 @@ static bool sim_compute(const struct ctx *x, uint64_t T, uint64_t n_out, bool gp
 	struct gsim g;
 	struct gb b;
 	uint32_t *lf;
+	uint64_t *wsize = NULL, out_w = 0;
 	int32_t cur;
-	bool ok = false;
+	bool ok = false, sched = gpu && x->host_op_weights;
 
 	if (fam == GF_NONE || T == 0 || T > (1u << 24) || n_out == 0 || n_out > T)
 		return false;
 	lf = calloc(m->n_layer, sizeof(*lf));
 	if (!lf)
 		return false;
+	memset(&b, 0, sizeof(b));
+	if (sched) {
+		/* each block's weights by role, as a CUDA buffer holds them
+		 * (the size of their copies) */
+		wsize = calloc((size_t)m->n_layer * MODEL_ROLE_COUNT, sizeof(*wsize));
+		if (!wsize) {
+			free(lf);
+			return false;
+		}
+		for (size_t i = 0; i < m->n_tensors; i++) {
+			const struct model_tensor *t = &m->tensors[i];
+			uint64_t sz = gpu_alloc(t->type, t->ne[0], t->nbytes);
+
+			if (t->skip)
+				continue;
+			if (t->layer >= 0 && (uint32_t)t->layer < m->n_layer && t->role && t->role < MODEL_ROLE_COUNT)
+				wsize[(size_t)t->layer * MODEL_ROLE_COUNT + t->role] = sz;
+			else if (!strcmp(t->name, "rope_freqs.weight"))
+				b.rope_bytes = sz;
+			else if (!strcmp(t->name, "output.weight") ||
+				 (!out_w && m->tied_output && !strcmp(t->name, "token_embd.weight")))
+				out_w = sz;
+		}
+	}
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		uint32_t il = 0, f = layer_features(m->tensors[i].name, m->n_layer, &il);
 
 		lf[il] |= f;
 	}
 	memset(&g, 0, sizeof(g));
-	memset(&b, 0, sizeof(b));
 	if (g_add(&g, G_LEAF, 4, NE(1, 1, 1, 1), NULL, 0) != 0 || g.fail)
 		goto out;
 	g.t[0].flags = GT_EXT;
+	b.sched = sched;
+	b.wsize = wsize;
 	b.g = &g;
 	b.m = m;
 	b.a = a;
@@ -1652,12 +2027,20 @@ static bool sim_compute(const struct ctx *x, uint64_t T, uint64_t n_out, bool gp
 		b.s_copy_extra = g_view(&g, s_copy, 0, 1, 1, 1, false);
 	}
 	cur = fam == GF_MLA ? gb_mla(&b) : fam == GF_LFM2 ? gb_lfm2(&b) : gb_std(&b, r->n_swa_layers > 0);
-	/* the output norm (t_embd) and the logits are graph outputs */
+	/* the output norm (t_embd) and the logits are graph outputs, with
+	 * the output layer's weights */
+	gb_layer(&b, m->n_layer);
 	cur = gb_norm(&b, cur, false);
 	g.t[cur].flags |= GT_OUTPUT;
 	cur = gb_mm(&b, MODEL_ROLE_NONE, cur, (int64_t)m->n_vocab);
 	g.t[cur].flags |= GT_OUTPUT;
+	gb_wtag(&b, cur, gb_be(&b, m->n_layer), out_w, b.n_out, true, 0);
 	g_expand(&g, cur);
+	if (sched && !g.fail) {
+		g.sched = true;
+		g.align = 128; /* the CUDA buffer's */
+		g_sched(&g);
+	}
 	if (!g.fail) {
 		*ret = ga_run(&g);
 		ok = !g.fail;
@@ -1674,6 +2057,7 @@ static bool sim_compute(const struct ctx *x, uint64_t T, uint64_t n_out, bool gp
 out:
 	gsim_free(&g);
 	free(lf);
+	free(wsize);
 	return ok;
 }
 
@@ -1804,9 +2188,11 @@ static void compute_buffers(struct ctx *x)
 				 "the host holds its inputs",
 				 m->arch, (unsigned long long)T, r->fa_kv ? "flash" : "KQ matrix", gd - 1);
 		} else if (single && T >= 32 && sim_compute(x, T, n_out, true, &pp, &hpp)) {
-			/* layers (or tensors) left on the host, one GPU: with op
-			 * offload the prompt batch runs on the GPU all the same,
-			 * each host weight copied in for its op; the host keeps
+			/* layers (or tensors) left on the host, one GPU: the
+			 * scheduler splits the prompt batch's graph (with op
+			 * offload most of it runs on the GPU, each host weight
+			 * copied in at the start of its op's split, the host
+			 * caches' views copied in for attention); the host keeps
 			 * the inputs, and computes its layers for a batch under
 			 * 32 rows (one token per sequence) */
 			uint64_t htg_cpu = PAD(ns * peak[HOST], 32);
@@ -1814,8 +2200,8 @@ static void compute_buffers(struct ctx *x)
 			r->usage[gd].compute = PAD(pp, 128);
 			r->usage[HOST].compute = hpp > htg_cpu ? hpp : htg_cpu;
 			snprintf(r->rule_compute, sizeof(r->rule_compute),
-				 "ggml-alloc replayed on the %s graph of %llu tokens on GPU %d, host weights "
-				 "copied in per op",
+				 "ggml-alloc replayed on the %s graph of %llu tokens on GPU %d, split as the "
+				 "scheduler does (host weights copied in)",
 				 m->arch, (unsigned long long)T, gd - 1);
 		}
 	}

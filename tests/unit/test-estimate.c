@@ -413,15 +413,15 @@ static void test_compute_cuda_full(void **state)
 	expect_cuda_full(&moe, 88.01, 12.01);
 }
 
-/* The same models with layers left on the host (-ngl 0 and half): the
- * prompt batch still runs on the GPU (op offload), each host weight
- * copied in for its op, so the GPU's buffer holds the largest copy over
- * the activations (measured 79.25 and 217.50 MiB; the replay is 4.0 MiB
- * under and 8.5 MiB over: the scheduler's other split copies are not
- * modelled); the host's holds the inputs alone (12.01, exact). The
- * catalog's Q4_K_M mix gives the weights their sizes (Qwen3-30B-A3B
- * whole: the copy is the largest expert tensor of any block). */
-static void expect_cuda_partial(const char *name, double gpu_mib, double tol)
+/* The same models with layers left on the host (-ngl 0 and half),
+ * measured 79.25 and 217.50 MiB: the scheduler's splits replayed (each
+ * host weight copied in at the start of its op's split, the K/V views
+ * of a host cache and the other split inputs copied in at the start of
+ * theirs) and ggml-alloc over its graph copy; the host's holds the inputs
+ * alone (12.01). The catalog's Q4_K_M mix gives the weights their sizes
+ * (Qwen3-30B-A3B whole: the peak is at block 0's Q6_K ffn_down_exps, as
+ * in the 8 measured blocks). */
+static void expect_cuda_partial(const char *name, double gpu_mib)
 {
 	const struct catalog_model *cm = catalog_find(name);
 	struct gguf_writer *w = gguf_writer_new();
@@ -455,7 +455,7 @@ static void expect_cuda_partial(const char *name, double gpu_mib, double tol)
 		g = (double)r.usage[1].compute / 1048576.0;
 		h = (double)r.usage[0].compute / 1048576.0;
 		assert_true(h > 12.01 - 0.005 && h < 12.01 + 0.005);
-		assert_true(g > gpu_mib * (1 - tol) && g < gpu_mib * (1 + tol));
+		assert_true(g > gpu_mib - 0.005 && g < gpu_mib + 0.005);
 	}
 	model_release(&m);
 	gguf_file_free(f);
@@ -466,8 +466,8 @@ static void expect_cuda_partial(const char *name, double gpu_mib, double tol)
 static void test_compute_cuda_partial(void **state)
 {
 	(void)state;
-	expect_cuda_partial("llama-3.2-1b", 79.25, 0.06);
-	expect_cuda_partial("qwen3-30b-a3b", 217.50, 0.06);
+	expect_cuda_partial("llama-3.2-1b", 79.25);
+	expect_cuda_partial("qwen3-30b-a3b", 217.50);
 }
 
 /* Q/K norms and experts: router, top-k, weights renormalised */
