@@ -7,6 +7,7 @@
 #include "base/compat.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -802,18 +803,14 @@ static void conn_close(struct hconn *c)
 	free(c);
 }
 
-static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+int hsrv_adopt(struct hsrv *s, int fd)
 {
-	struct hsrv *s = arg;
 	struct hconn *c = calloc(1, sizeof(*c));
 	int one = 1;
 
-	(void)lev;
-	(void)sa;
-	(void)salen;
 	if (!c) {
 		close(fd);
-		return;
+		return -ENOMEM;
 	}
 	c->srv = s;
 	c->fd = fd;
@@ -838,9 +835,15 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 			evbuffer_free(c->pend);
 		free(c);
 		close(fd);
-		return;
+		return -ENOMEM;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	{
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl >= 0 && !(fl & O_NONBLOCK))
+			(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	}
 	http_parser_init(&c->p, HTTP_REQUEST);
 	c->p.data = c;
 	c->req.c = c;
@@ -854,6 +857,15 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	s->conns.next = c;
 	arm(c, s->lim.timeout_s);
 	set_reading(c, true);
+	return 0;
+}
+
+static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	(void)lev;
+	(void)sa;
+	(void)salen;
+	(void)!hsrv_adopt(arg, fd); /* out of memory: the connection is closed */
 }
 
 int hsrv_new(struct event_base *base, const char *host, uint16_t port, const struct hsrv_limits *lim,

@@ -66,6 +66,11 @@ int hsrv_new(struct event_base *base, const char *host, uint16_t port, const str
  * requests still open are not called. */
 void hsrv_free(struct hsrv *s);
 
+/* Serves a connection accepted elsewhere (a socket pair in the fuzz
+ * target and tests) as if the listener had accepted it; fd is the
+ * server's from now on (closed by it, also on failure). 0 or -ENOMEM. */
+int hsrv_adopt(struct hsrv *s, int fd) ATTR_WUR;
+
 /* The listener, for an accept error callback (descriptor exhaustion). */
 struct evconnlistener *hsrv_listener(struct hsrv *s);
 
