@@ -67,6 +67,9 @@ struct bk {
 	                          * connections belong to one */
 	struct event *ev_drain;  /* reads its log once it is healthy */
 	int64_t progress_ms;     /* its last sign of work while loading or busy */
+	int64_t io_ms;           /* its last byte or log line (CPU time aside) */
+	struct hcli *probe;      /* GET /slots while it computes in silence */
+	bool probe_inflight;
 	uint64_t cpu_ticks;      /* its CPU time then */
 	bool stalled;            /* killed for a hang (B24) */
 };

@@ -74,7 +74,7 @@ void srv_model_fresh(struct srv *s, size_t model)
 
 void srv_bk_progress(struct bk *b)
 {
-	b->progress_ms = srv_now();
+	b->progress_ms = b->io_ms = srv_now();
 }
 
 /* Whether b has shown no work for stall_timeout_ms: CPU time is work
@@ -89,6 +89,51 @@ static bool bk_stalled(struct srv *s, struct bk *b, int64_t now)
 		return false;
 	}
 	return s->o->stall_timeout_ms > 0 && now - b->progress_ms >= s->o->stall_timeout_ms;
+}
+
+/* The answer to GET /slots of a backend that computes in silence. Only
+ * llama-server's main loop answers it (a task on its queue, between two
+ * decode calls): an answer, whatever its status, says the loop still
+ * turns; none in 3 x stall_timeout says it is stuck in a call that
+ * never returns while spinning a CPU, a busy-wait on a lost GPU (B24). */
+static void bk_probe_done(struct hcli *c, void *arg, int err)
+{
+	struct bk *b = arg;
+	struct srv *s = b->s;
+
+	(void)c;
+	b->probe_inflight = false;
+	if (!b->running || b->stopping || b->stalled)
+		return;
+	if (err == 0) {
+		b->io_ms = srv_now();
+		return;
+	}
+	if (err != -ETIMEDOUT || s->sch.models[b->model].busy == 0)
+		return; /* it went away, or idle meanwhile: the exit or the next probe tells */
+	b->stalled = true;
+	msgf(b->exit_msg, sizeof(b->exit_msg),
+	     "hung: busy on the CPU, but no answer, log line or reply to GET /slots for %lld s with %u request(s) in flight: killed",
+	     (long long)((srv_now() - b->io_ms) / 1000), s->sch.models[b->model].busy);
+	(void)!backend_signal(&b->proc, SIGKILL);
+}
+
+static void bk_probe(struct srv *s, struct bk *b)
+{
+	static const struct hcli_cbs cbs = { NULL, NULL, bk_probe_done };
+	char hdr[96];
+	int64_t t = 3 * s->o->stall_timeout_ms;
+
+	if (b->probe_inflight)
+		return;
+	if (!b->probe)
+		b->probe = hcli_new(s->base, b->port);
+	if (!b->probe)
+		return;
+	snprintf(hdr, sizeof(hdr), "Host: 127.0.0.1\r\n%s%s%s", b->key[0] ? "Authorization: Bearer " : "", b->key,
+		 b->key[0] ? "\r\n" : "");
+	if (hcli_request(b->probe, "GET", "/slots", hdr, NULL, 0, t > INT32_MAX ? INT32_MAX : (int)t, &cbs, b) == 0)
+		b->probe_inflight = true;
 }
 
 /* A backend answering requests shows work: bytes on its connections, log
@@ -116,11 +161,16 @@ static void watch_cb(evutil_socket_t fd, short what, void *arg)
 		if (!loading && (!b->running || !b->healthy || b->stopping || b->stalled))
 			continue;
 		if (!loading && s->sch.models[i].busy == 0) {
-			b->progress_ms = now;
+			b->progress_ms = b->io_ms = now;
 			continue;
 		}
-		if (!bk_stalled(s, b, now))
+		if (!bk_stalled(s, b, now)) {
+			/* CPU time, but no byte or log line for as long: ask its
+			 * main loop whether it turns */
+			if (!loading && s->o->stall_timeout_ms > 0 && now - b->io_ms >= s->o->stall_timeout_ms)
+				bk_probe(s, b);
 			continue;
+		}
 		if (loading) {
 			b->timed_out = true;
 			msgf(b->exit_msg, sizeof(b->exit_msg),
@@ -344,6 +394,11 @@ static void bk_clear(struct bk *b)
 		b->health_conn = NULL;
 	}
 	b->health_inflight = false;
+	if (b->probe) {
+		hcli_free(b->probe);
+		b->probe = NULL;
+	}
+	b->probe_inflight = false;
 	bk_pool_drop(b);
 	if (b->ev_drain) {
 		event_free(b->ev_drain);
@@ -516,7 +571,7 @@ static void bk_start(struct srv *s, size_t model, uint32_t plan_id)
 	b->stalled = false;
 	b->gen++;
 	b->started_ms = srv_now();
-	b->progress_ms = b->started_ms;
+	b->progress_ms = b->io_ms = b->started_ms;
 	b->cpu_ticks = 0;
 	b->ev_out = event_new(s->base, b->proc.out_fd, EV_READ | EV_PERSIST, bk_out_cb, b);
 	if (b->ev_out)

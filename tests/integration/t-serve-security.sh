@@ -51,7 +51,7 @@ cp "$ROOT/tests/tools/fake-backend.py" "$FAKE" && chmod +x "$FAKE"
 M=$tmp/models
 mkdir -p "$M"
 # fake models: llmem plans with their headers, fake-backend.py acts by name
-for f in ok one other dies early garbage badchunk stubborn orphaner bindfail hangs loadhang loadslow nolisten; do
+for f in ok one other dies early garbage badchunk stubborn orphaner bindfail hangs spins crunch loadhang loadslow nolisten; do
 	"$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 2 --embd 64 --ff 128 --heads 2 --kv-heads 1 \
 		"$M/$f.gguf" >"$tmp/synth.log" 2>&1 || { not_ok "gguf-synth failed: $(tail -3 "$tmp/synth.log")"; exit 1; }
 done
@@ -59,7 +59,7 @@ done
 "$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 80 --embd 8192 --ff 28672 --heads 64 --kv-heads 8 \
 	"$M/huge.gguf" >"$tmp/synth.log" 2>&1 || { not_ok "gguf-synth huge failed"; exit 1; }
 {
-	for f in ok other dies early garbage badchunk bindfail hangs loadhang loadslow nolisten; do
+	for f in ok other dies early garbage badchunk bindfail hangs spins crunch loadhang loadslow nolisten; do
 		printf '[%s]\nmodel = %s/%s.gguf\n' "$f" "$M" "$f"
 	done
 	printf '[one]\nmodel = %s/one.gguf\nparallel = 1\n' "$M"
@@ -500,6 +500,22 @@ if serve_start "$tmp/h.log" --models-preset "$tmp/f.ini" --backend "$FAKE" -c 51
 	t1=$(date +%s)
 	check "B24: not streamed, nothing sent: an error within the stall timeout ($c after $((t1 - t0)) s)" \
 		sh -c '[ "$1" -ge 500 ] && [ "$2" -le 8 ]' _ "$c" "$((t1 - t0))"
+	# a backend that computes in silence: alive while its main loop
+	# answers GET /slots, hung when it does not (spinning: CPU time is
+	# no proof then); the stall timeout is 3 s, the probe's 9 s
+	t0=$(date +%s)
+	c=$(post /v1/completions '{"model":"crunch","prompt":"x","max_tokens":2,"fake_spin":8}')
+	t1=$(date +%s)
+	check "B24: 8 s of silent computation while GET /slots answers is not killed ($c after $((t1 - t0)) s)" \
+		sh -c '[ "$1" = 200 ] && [ "$2" -ge 7 ]' _ "$c" "$((t1 - t0))"
+	t0=$(date +%s)
+	c=$(post /v1/completions '{"model":"spins","prompt":"x","max_tokens":2}')
+	t1=$(date +%s)
+	check "B24: spinning a CPU with GET /slots unanswered: an error after the probe's timeout ($c after $((t1 - t0)) s)" \
+		sh -c '[ "$1" -ge 500 ] && [ "$2" -ge 9 ] && [ "$2" -le 20 ]' _ "$c" "$((t1 - t0))"
+	reason=$(sget spins reason)
+	check "B24: ... the status says why ($(echo "$reason" | head -c 140))" \
+		sh -c 'echo "$1" | grep -q "GET /slots"' _ "$reason"
 	# B25: a load that stalls is killed within the stall timeout, not
 	# after --load-timeout (10 s here); one that keeps logging is not
 	t0=$(date +%s)

@@ -15,6 +15,12 @@
 #   orphaner*  exits on SIGTERM, but leaves a child that ignores SIGTERM
 #   hangs*     streams one event (or, not streamed, nothing), then sleeps
 #              without end: a backend hung mid-answer
+#   spins*     on a POST sends nothing and spins a CPU without end, and
+#              GET /slots never answers: llama-server stuck in a decode call
+#              that busy-waits (a lost GPU); its main loop answers no task
+#   crunch*    on a POST spins a CPU for "fake_spin" seconds (default 8)
+#              before it answers, sending nothing meanwhile, while GET
+#              /slots answers: a long computation that is not a hang
 #   bindfail*  the first start (no PATH.bound file yet) logs llama-server's
 #              "couldn't bind" line and exits 1; later starts serve
 #   loadhang*  logs one line, then sleeps without end before it listens: a
@@ -108,6 +114,10 @@ class H(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/health":
             self.reply(200, {"status": "ok"})
+        elif self.path.startswith("/slots"):
+            if NAME.startswith("spins"):
+                time.sleep(3600)
+            self.reply(200, [{"id": 0, "is_processing": True}])
         else:
             self.reply(404, {"error": {"message": "not found", "code": 404}})
 
@@ -152,6 +162,10 @@ class H(BaseHTTPRequestHandler):
 
         if not stream and NAME.startswith("hangs"):
             time.sleep(3600)
+        if NAME.startswith(("spins", "crunch")):
+            end = time.time() + (3600 if NAME.startswith("spins") else float(q.get("fake_spin", 8)))
+            while time.time() < end:
+                sum(range(10000))
         if not stream and not NAME.startswith(("dies", "badchunk")):
             if chat:
                 c = {"index": 0, "message": {"role": "assistant", "content": text * count},
