@@ -61,6 +61,7 @@ struct hreq {
 	struct sbuf oh;          /* "Name: value\r\n" lines */
 	bool started, ended;
 	bool chunked, raw_cl, close_after;
+	uint64_t cl;             /* the Content-Length given for raw pieces */
 	void (*drained)(void *);
 	void (*gone)(void *);
 	void *arg;
@@ -244,12 +245,12 @@ static void put_head(struct hreq *q, int status, uint64_t len)
 	k += 2;
 	evbuffer_add(c->out, line, k);
 	if (!nobody) {
-		if (len != UINT64_MAX) {
+		if (len != UINT64_MAX || q->raw_cl) {
 			memcpy(line, "Content-Length: ", 16);
-			k = 16 + u64_dec(line + 16, len);
+			k = 16 + u64_dec(line + 16, len != UINT64_MAX ? len : q->cl);
 			memcpy(line + k, "\r\n", 2);
 			evbuffer_add(c->out, line, k + 2);
-		} else if (!q->raw_cl) {
+		} else {
 			if (c->p.http_major == 1 && c->p.http_minor >= 1) {
 				q->chunked = true;
 				evbuffer_add(c->out, "Transfer-Encoding: chunked\r\n", 28);
@@ -329,8 +330,20 @@ void hreq_add_header(struct hreq *q, const char *name, const char *value)
 {
 	if (q->started || !hdr_clean(name) || !hdr_clean(value))
 		return;
-	if (!strcasecmp(name, "Content-Length"))
-		q->raw_cl = true;
+	if (!strcasecmp(name, "Content-Length")) {
+		/* put_head() writes it (once, whatever the reply): only a plain
+		 * decimal is taken */
+		uint64_t v = 0;
+		size_t i = 0;
+
+		for (; value[i] >= '0' && value[i] <= '9' && i < 19; i++)
+			v = v * 10 + (uint64_t)(value[i] - '0');
+		if (i > 0 && value[i] == '\0') {
+			q->raw_cl = true;
+			q->cl = v;
+		}
+		return;
+	}
 	if (!strcasecmp(name, "Connection")) {
 		if (!strcasecmp(value, "close"))
 			q->close_after = true;
@@ -394,8 +407,6 @@ void hreq_reply_end(struct hreq *q)
 
 void hreq_abort(struct hreq *q, const void *p, size_t n)
 {
-	struct hconn *c = q->c;
-
 	if (q->ended)
 		return;
 	if (!q->started) {
@@ -406,14 +417,8 @@ void hreq_abort(struct hreq *q, const void *p, size_t n)
 	}
 	if (p && n)
 		hreq_reply_chunk(q, p, n);
-	q->close_after = true;
-	q->ended = true;
-	q->drained = NULL;
-	q->gone = NULL;
-	c->st = C_ENDING;
-	conn_flush(c);
-	if (!c->dead && !c->writing)
-		event_active(c->ev_next, EV_TIMEOUT, 0);
+	q->close_after = true; /* no last chunk: the close ends it */
+	req_end(q);
 }
 
 size_t hreq_unsent(const struct hreq *q)

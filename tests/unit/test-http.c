@@ -441,6 +441,29 @@ static void test_stream_and_abort(void **state)
 	r = recv_until(fd, "abcdef", 1000, &eof);
 	assert_non_null(strstr(r, "Content-Length: 6\r\n\r\nabcdef"));
 	assert_null(strstr(r, "chunked"));
+	/* a backend's Content-Length passed on, then no body after all:
+	 * one Content-Length, the true one; a value that is not a plain
+	 * decimal is not taken */
+	send_str(fd, "GET /cl0 HTTP/1.1\r\nHost: h\r\n\r\n");
+	pump(20);
+	assert_non_null(held);
+	hreq_add_header(held, "Content-Length", "17");
+	hreq_reply(held, 200, NULL, 0);
+	held = NULL;
+	r = recv_until(fd, "\r\n\r\n", 1000, &eof);
+	assert_int_equal(count(r, "Content-Length"), 1);
+	assert_non_null(strstr(r, "Content-Length: 0\r\n"));
+	send_str(fd, "GET /clbad HTTP/1.1\r\nHost: h\r\n\r\n");
+	pump(20);
+	assert_non_null(held);
+	hreq_add_header(held, "Content-Length", "6, 7");
+	hreq_reply_start(held, 200);
+	hreq_reply_chunk(held, "xyz", 3);
+	hreq_reply_end(held);
+	held = NULL;
+	r = recv_until(fd, "0\r\n\r\n", 1000, &eof);
+	assert_null(strstr(r, "Content-Length"));
+	assert_non_null(strstr(r, "Transfer-Encoding: chunked"));
 	close(fd);
 }
 
