@@ -1065,6 +1065,8 @@ static void hc_finish(struct hcli *c, int err)
 	void *arg = c->arg;
 
 	event_del(c->ev_t);
+	if (evbuffer_get_length(c->out))
+		c->keep_alive = false; /* answered before the request was all out */
 	if (err) {
 		c->st = H_DEAD;
 		hc_close_fd(c);
