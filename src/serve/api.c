@@ -819,9 +819,9 @@ static int check_body(struct hreq *req, const json_t *body, bool ollama)
 
 /* Request framing a proxy in front of llmem could read differently
  * (smuggling, B19): more than one Content-Length or Transfer-Encoding,
- * both, or a Transfer-Encoding other than "chunked" (libevent reads
- * "gzip, chunked" as no body at all, and the rest as the next request).
- * libevent itself answers 400 to some of these, 413 to bad chunk sizes. */
+ * both, or a Transfer-Encoding other than "chunked". http_parser refuses
+ * most of these before a handler runs (400, the connection closed); it
+ * takes "gzip, chunked" as chunked, which this refuses. */
 static bool framing_ok(const struct hreq *req)
 {
 	const char *k, *v;

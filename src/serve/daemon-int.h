@@ -170,8 +170,9 @@ const struct serve_model_info *srv_model_info(struct srv *s, size_t model, const
 /* r watches client from here: when it leaves, r is cancelled */
 struct rq *srv_rq_new(struct srv *s, struct hreq *client, size_t model, enum rq_kind kind);
 struct rq *srv_rq_find(struct srv *s, uint64_t id);
-/* Tells the scheduler (once) and frees r when it is no longer referenced
- * by libevent. */
+/* Tells the scheduler (once) and frees r from the loop, once the
+ * callbacks now on the stack (its backend connection's, its client's)
+ * have returned. */
 void srv_rq_finish(struct rq *r);
 /* hreq_watch()'s gone callback of r's client (arg: r): r is cancelled */
 void srv_client_gone(void *arg);

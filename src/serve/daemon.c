@@ -328,8 +328,8 @@ void srv_rq_finish(struct rq *r)
 		r->done_told = true;
 		sched_request_done(&s->sch, srv_now(), r->id, &s->acts);
 	}
-	/* libevent may still be inside a callback of r's upstream connection:
-	 * free it (and r) from the loop, not from here */
+	/* a callback of r's backend connection or client may be on the
+	 * stack, and use r after this returns: r is freed from the loop */
 	if (event_base_once(s->base, -1, EV_TIMEOUT, rq_free_cb, r, NULL) < 0)
 		rq_free_cb(-1, 0, r);
 	srv_actions_run(s);

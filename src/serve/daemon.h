@@ -1,5 +1,5 @@
 /* daemon.h: `llmem serve`, the memory-managed model server: an event loop
- * (libevent) with one HTTP port for the OpenAI, llama.cpp-router and
+ * (libevent's, with our own HTTP: http.h) with one HTTP port for the OpenAI, llama.cpp-router and
  * Ollama APIs, one llama-server backend per loaded model, and the pure
  * scheduler (sched.h) deciding what loads, waits and is evicted. The
  * planning (which llama-server arguments a model gets for the memory it
