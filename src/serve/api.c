@@ -48,6 +48,11 @@ void api_reply_json(struct hreq *req, int status, json_t *body)
 	free(txt);
 }
 
+json_t *api_error_json(int status, bool ollama, const char *msg)
+{
+	return ollama ? tr_error_ollama(msg) : tr_error_openai(status, msg);
+}
+
 void api_reply_error(struct hreq *req, int status, bool ollama, const char *fmt, ...)
 {
 	char msg[512];
@@ -56,14 +61,7 @@ void api_reply_error(struct hreq *req, int status, bool ollama, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (ollama) {
-		json_t *o = json_object();
-
-		json_object_set_new(o, "error", json_string(msg));
-		api_reply_json(req, status, o);
-	} else {
-		api_reply_json(req, status, tr_error_openai(status, msg));
-	}
+	api_reply_json(req, status, api_error_json(status, ollama, msg));
 }
 
 static json_t *pools_json(struct srv *s)

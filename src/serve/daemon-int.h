@@ -37,7 +37,8 @@ struct bk {
 	struct backend_report rep;
 	struct event *ev_out;    /* its output is readable */
 	struct event *ev_timer;  /* health poll, or the SIGKILL deadline */
-	struct hcli *health_conn;
+	struct hcli *health_conn; /* llmem's own requests: GET /health while it
+	                          * loads, GET /slots while it computes in silence */
 	uint16_t port;
 	uint32_t plan_id;
 	struct serve_plan_info plan;
@@ -68,8 +69,6 @@ struct bk {
 	struct event *ev_drain;  /* reads its log once it is healthy */
 	int64_t progress_ms;     /* its last sign of work while loading or busy */
 	int64_t io_ms;           /* its last byte or log line (CPU time aside) */
-	struct hcli *probe;      /* GET /slots while it computes in silence */
-	bool probe_inflight;
 	uint64_t cpu_ticks;      /* its CPU time then */
 	bool stalled;            /* killed for a hang (B24) */
 };
@@ -160,6 +159,9 @@ void srv_actions_run(struct srv *s);
 struct bk *srv_bk(struct srv *s, size_t model);
 /* b did some work for its requests (a byte came, a log line) */
 void srv_bk_progress(struct bk *b);
+/* The header lines every request to b's backend carries ("Host: ...\r\n"
+ * and its key's "Authorization: Bearer ...\r\n"), into buf. */
+void srv_bk_headers(const struct bk *b, char *buf, size_t n);
 /* A connection to b's backend: an idle one from its pool, or a new one
  * (NULL: out of memory). srv_bk_conn_put() gives one back when its last
  * answer was read whole (gen: b->gen when it was taken); otherwise, or
@@ -174,6 +176,9 @@ struct rq *srv_rq_find(struct srv *s, uint64_t id);
  * callbacks now on the stack (its backend connection's, its client's)
  * have returned. */
 void srv_rq_finish(struct rq *r);
+/* The whole answer to r's client, unless it has left (body is taken
+ * either way); r->client is no longer r's afterwards. */
+void srv_rq_reply(struct rq *r, int status, json_t *body);
 /* hreq_watch()'s gone callback of r's client (arg: r): r is cancelled */
 void srv_client_gone(void *arg);
 
@@ -183,6 +188,8 @@ void api_handle(struct hreq *req, void *arg);
 void api_reply_json(struct hreq *req, int status, json_t *body);
 void api_reply_error(struct hreq *req, int status, bool ollama, const char *fmt, ...)
 	ATTR_PRINTF(4, 5);
+/* An error body in OpenAI's or Ollama's form (what api_reply_error sends) */
+json_t *api_error_json(int status, bool ollama, const char *msg);
 json_t *api_status_json(struct srv *s);
 void api_format_time(int64_t unix_ns, char *buf, size_t n);
 

@@ -77,6 +77,12 @@ void srv_bk_progress(struct bk *b)
 	b->progress_ms = b->io_ms = srv_now();
 }
 
+void srv_bk_headers(const struct bk *b, char *buf, size_t n)
+{
+	snprintf(buf, n, "Host: 127.0.0.1:%u\r\n%s%s%s", b->port, b->key[0] ? "Authorization: Bearer " : "", b->key,
+		 b->key[0] ? "\r\n" : "");
+}
+
 /* Whether b has shown no work for stall_timeout_ms: CPU time is work
  * too (log lines and bytes are noted where they arrive). */
 static bool bk_stalled(struct srv *s, struct bk *b, int64_t now)
@@ -102,7 +108,7 @@ static void bk_probe_done(struct hcli *c, void *arg, int err)
 	struct srv *s = b->s;
 
 	(void)c;
-	b->probe_inflight = false;
+	b->health_inflight = false;
 	if (!b->running || b->stopping || b->stalled)
 		return;
 	if (err == 0) {
@@ -118,22 +124,30 @@ static void bk_probe_done(struct hcli *c, void *arg, int err)
 	(void)!backend_signal(&b->proc, SIGKILL);
 }
 
+/* A request of llmem's own to b's backend on its control connection
+ * (GET /health while it loads, GET /slots while it computes in silence):
+ * true when it went out, else nothing is in flight. */
+static bool bk_ctl(struct bk *b, const char *path, int64_t timeout_ms, const struct hcli_cbs *cbs)
+{
+	char hdr[128];
+
+	if (b->health_inflight)
+		return false;
+	if (!b->health_conn)
+		b->health_conn = hcli_new(b->s->base, b->port);
+	if (!b->health_conn)
+		return false;
+	srv_bk_headers(b, hdr, sizeof(hdr));
+	b->health_inflight = hcli_request(b->health_conn, "GET", path, hdr, NULL, 0,
+					  timeout_ms > INT32_MAX ? INT32_MAX : (int)timeout_ms, cbs, b) == 0;
+	return b->health_inflight;
+}
+
 static void bk_probe(struct srv *s, struct bk *b)
 {
 	static const struct hcli_cbs cbs = { NULL, NULL, bk_probe_done };
-	char hdr[96];
-	int64_t t = 3 * s->o->stall_timeout_ms;
 
-	if (b->probe_inflight)
-		return;
-	if (!b->probe)
-		b->probe = hcli_new(s->base, b->port);
-	if (!b->probe)
-		return;
-	snprintf(hdr, sizeof(hdr), "Host: 127.0.0.1\r\n%s%s%s", b->key[0] ? "Authorization: Bearer " : "", b->key,
-		 b->key[0] ? "\r\n" : "");
-	if (hcli_request(b->probe, "GET", "/slots", hdr, NULL, 0, t > INT32_MAX ? INT32_MAX : (int)t, &cbs, b) == 0)
-		b->probe_inflight = true;
+	(void)bk_ctl(b, "/slots", 3 * s->o->stall_timeout_ms, &cbs);
 }
 
 /* A backend answering requests shows work: bytes on its connections, log
@@ -335,6 +349,12 @@ void srv_rq_finish(struct rq *r)
 	srv_actions_run(s);
 }
 
+void srv_rq_reply(struct rq *r, int status, json_t *body)
+{
+	api_reply_json(r->client_gone ? NULL : r->client, status, body);
+	r->client = NULL;
+}
+
 /* The client left (closed, broke, or stalled past the timeout) before its
  * answer was complete, whether r is queued, loading or streaming: r is
  * cancelled (a queued request never loads its model for no one, B17). */
@@ -362,15 +382,13 @@ static void load_reply(struct rq *r)
 	if (r->has_tq) {
 		r->meta.now_ns = srv_wall_ns();
 		r->meta.load_ns = (r->t_dispatch - r->t_arrive) * 1000000;
-		api_reply_json(r->client, 200, tr_load_response(&r->meta, TR_ACT_LOAD));
-		r->client = NULL;
+		srv_rq_reply(r, 200, tr_load_response(&r->meta, TR_ACT_LOAD));
 	} else {
 		json_t *o = json_object();
 
 		json_object_set_new(o, "success", json_true());
 		json_object_set_new(o, "model", json_string(r->model_name));
-		api_reply_json(r->client, 200, o);
-		r->client = NULL;
+		srv_rq_reply(r, 200, o);
 	}
 	r->answered = true;
 	srv_rq_finish(r);
@@ -394,11 +412,6 @@ static void bk_clear(struct bk *b)
 		b->health_conn = NULL;
 	}
 	b->health_inflight = false;
-	if (b->probe) {
-		hcli_free(b->probe);
-		b->probe = NULL;
-	}
-	b->probe_inflight = false;
 	bk_pool_drop(b);
 	if (b->ev_drain) {
 		event_free(b->ev_drain);
@@ -763,21 +776,8 @@ static void bk_timer_cb(evutil_socket_t fd, short what, void *arg)
 		(void)!backend_signal(&b->proc, SIGKILL);
 		return;
 	}
-	if (b->health_inflight)
-		return;
-	if (!b->health_conn) {
-		b->health_conn = hcli_new(s->base, b->port);
-		if (!b->health_conn) {
-			bk_arm(b, HEALTH_POLL_MS);
-			return;
-		}
-	}
-	b->health_inflight = true;
-	if (hcli_request(b->health_conn, "GET", "/health", "Host: 127.0.0.1\r\n", NULL, 0, 2000, &health_cbs,
-			 b) < 0) {
-		b->health_inflight = false;
+	if (!b->health_inflight && !bk_ctl(b, "/health", 2000, &health_cbs))
 		bk_arm(b, HEALTH_POLL_MS);
-	}
 }
 
 static void bk_stop(struct srv *s, size_t model)
@@ -964,9 +964,7 @@ static void act_one(struct srv *s, const struct sched_action *a)
 		    !r->reply_started)
 			hreq_add_header(r->client, "Retry-After", "5");
 		if (r->kind == RQ_LOAD) {
-			if (!r->client_gone)
-				api_reply_error(r->client, a->status, r->ollama_err, "%s", a->reason);
-			r->client = NULL;
+			srv_rq_reply(r, a->status, api_error_json(a->status, r->ollama_err, a->reason));
 			srv_rq_finish(r);
 		} else {
 			proxy_fail(r, a->status, a->reason);
@@ -1234,8 +1232,7 @@ int serve_run(const struct serve_options *o, struct diag *d)
 		if (!r->answered && !r->client_gone) {
 			r->done_told = true;
 			if (r->kind == RQ_LOAD) {
-				api_reply_error(r->client, 503, r->ollama_err, "llmem is shutting down");
-				r->client = NULL;
+				srv_rq_reply(r, 503, api_error_json(503, r->ollama_err, "llmem is shutting down"));
 			} else {
 				proxy_fail(r, 503, "llmem is shutting down");
 			}

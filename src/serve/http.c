@@ -36,6 +36,62 @@
 #define HCLI_MAX_HEADERS 64
 #define KEEP_BUF ((size_t)64 << 10) /* a request's buffers kept for the next one up to this */
 
+/* A message's start line (or nothing) and headers as http_parser hands
+ * them over, in pieces: "first\0name\0value\0...", with the offsets of each
+ * name and value. Both sides keep theirs in one. */
+struct hdrs {
+	struct sbuf b;
+	size_t n, max;
+	uint32_t off[HREQ_MAX_HEADERS][2];
+	int state; /* 0 start line, 1 name, 2 value */
+};
+
+static void hdrs_init(struct hdrs *h, size_t cap, size_t max)
+{
+	sbuf_init(&h->b, cap);
+	h->n = 0;
+	h->max = max;
+	h->state = 0;
+}
+
+/* Appends a piece of the start line (state 0), a name (1) or a value (2):
+ * 0, or -1 past the caps. */
+static int hdrs_piece(struct hdrs *h, int state, const char *at, size_t n)
+{
+	if (h->state != state) {
+		/* a new string starts: end the last one */
+		if ((h->state != 0 || h->b.len > 0 || state != 0) && sbuf_add(&h->b, "", 1) < 0)
+			return -1;
+		if (state == 1) {
+			if (h->n >= h->max)
+				return -1;
+			h->off[h->n][0] = (uint32_t)h->b.len;
+		} else if (state == 2) {
+			h->off[h->n][1] = (uint32_t)h->b.len;
+			h->n++;
+		}
+		h->state = state;
+	}
+	return sbuf_add(&h->b, at, n) < 0 ? -1 : 0;
+}
+
+/* The head is complete: a name without a value gets an empty one, the
+ * last string its terminator. 0 or -1. */
+static int hdrs_end(struct hdrs *h)
+{
+	if (h->state == 1 && hdrs_piece(h, 2, "", 0) < 0)
+		return -1;
+	return sbuf_add(&h->b, "", 1) < 0 || h->b.len > UINT32_MAX ? -1 : 0;
+}
+
+static const char *hdrs_find(const struct hdrs *h, const char *name)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (!strcasecmp(h->b.buf + h->off[i][0], name))
+			return h->b.buf + h->off[i][1];
+	return NULL;
+}
+
 /* ---- server ---- */
 
 enum cstate {
@@ -50,12 +106,9 @@ enum cstate {
 struct hreq {
 	struct hconn *c;
 	enum hmethod method;
-	bool head_only;          /* HEAD */
+	bool head_only;          /* the reply has no body (HEAD, 204, 304) */
 	bool keep_alive;         /* by the request's version and Connection */
-	struct sbuf hb;          /* "uri\0name\0value\0..." */
-	size_t n_hdr;
-	uint32_t hoff[HREQ_MAX_HEADERS][2];
-	int hstate;              /* 0 url, 1 name, 2 value */
+	struct hdrs h;           /* its URI and headers */
 	struct sbuf body;
 	/* the reply */
 	struct sbuf oh;          /* "Name: value\r\n" lines */
@@ -79,7 +132,6 @@ struct hconn {
 	bool reading;            /* ev_r added */
 	bool writing;            /* ev_w added (a write had to wait) */
 	bool dead;               /* broken or to be closed: from the loop */
-	bool eof;                /* the client closed its side */
 	int err_status;          /* a callback refused the request: this reply */
 	struct hreq req;
 };
@@ -91,7 +143,6 @@ struct hsrv {
 	hsrv_handler_fn fn;
 	void *arg;
 	struct hconn conns;      /* list head */
-	http_parser_settings ps;
 	uint16_t port;
 	time_t date_t;
 	char date[40];
@@ -189,14 +240,15 @@ static void buf_clear(struct sbuf *b)
 static void req_reset(struct hreq *q)
 {
 	struct hconn *c = q->c;
-	struct sbuf hb = q->hb, body = q->body, oh = q->oh;
+	struct sbuf hb = q->h.b, body = q->body, oh = q->oh;
 
 	buf_clear(&hb);
 	buf_clear(&body);
 	buf_clear(&oh);
 	memset(q, 0, sizeof(*q));
 	q->c = c;
-	q->hb = hb;
+	q->h.b = hb;
+	q->h.max = HREQ_MAX_HEADERS;
 	q->body = body;
 	q->oh = oh;
 }
@@ -267,8 +319,7 @@ static void put_head(struct hreq *q, int status, uint64_t len)
 		evbuffer_add(c->out, "Connection: keep-alive\r\n\r\n", 26);
 	else
 		evbuffer_add(c->out, "\r\n", 2);
-	if (nobody)
-		q->head_only = true;
+	q->head_only = nobody || q->method == HM_HEAD;
 }
 
 /* The reply is over on our side: once written, the next request, or the
@@ -294,24 +345,21 @@ enum hmethod hreq_method(const struct hreq *q)
 
 const char *hreq_uri(const struct hreq *q)
 {
-	return q->hb.buf;
+	return q->h.b.buf;
 }
 
 bool hreq_header_at(const struct hreq *q, size_t i, const char **name, const char **value)
 {
-	if (i >= q->n_hdr)
+	if (i >= q->h.n)
 		return false;
-	*name = q->hb.buf + q->hoff[i][0];
-	*value = q->hb.buf + q->hoff[i][1];
+	*name = q->h.b.buf + q->h.off[i][0];
+	*value = q->h.b.buf + q->h.off[i][1];
 	return true;
 }
 
 const char *hreq_header(const struct hreq *q, const char *name)
 {
-	for (size_t i = 0; i < q->n_hdr; i++)
-		if (!strcasecmp(q->hb.buf + q->hoff[i][0], name))
-			return q->hb.buf + q->hoff[i][1];
-	return NULL;
+	return hdrs_find(&q->h, name);
 }
 
 const char *hreq_body(const struct hreq *q, size_t *len)
@@ -362,7 +410,7 @@ void hreq_reply(struct hreq *q, int status, const void *body, size_t len)
 		return;
 	q->raw_cl = false;
 	put_head(q, status, len);
-	if (len && !q->head_only && q->method != HM_HEAD)
+	if (len && !q->head_only)
 		evbuffer_add(c->out, body, len);
 	req_end(q);
 }
@@ -372,8 +420,6 @@ void hreq_reply_start(struct hreq *q, int status)
 	if (q->started || q->ended)
 		return;
 	put_head(q, status, UINT64_MAX);
-	if (q->method == HM_HEAD)
-		q->head_only = true;
 	/* not written yet: it goes with the first piece (one write, not two) */
 }
 
@@ -468,28 +514,11 @@ static int refuse(struct hconn *c, int status)
 	return -1;
 }
 
+/* A piece of the request line's URI (state 0), a header name (1) or value
+ * (2): past the head's cap or count, 431. */
 static int hb_piece(struct hconn *c, int state, const char *at, size_t n)
 {
-	struct hreq *q = &c->req;
-
-	if (q->hstate != state) {
-		/* a new string starts: end the last one */
-		if (q->hstate != 0 || q->hb.len > 0 || state != 0)
-			if (sbuf_add(&q->hb, "", 1) < 0)
-				return refuse(c, 431);
-		if (state == 1) {
-			if (q->n_hdr >= HREQ_MAX_HEADERS)
-				return refuse(c, 431);
-			q->hoff[q->n_hdr][0] = (uint32_t)q->hb.len;
-		} else if (state == 2) {
-			q->hoff[q->n_hdr][1] = (uint32_t)q->hb.len;
-			q->n_hdr++;
-		}
-		q->hstate = state;
-	}
-	if (sbuf_add(&q->hb, at, n) < 0)
-		return refuse(c, 431);
-	return 0;
+	return hdrs_piece(&c->req.h, state, at, n) < 0 ? refuse(c, 431) : 0;
 }
 
 static int on_begin(http_parser *p)
@@ -514,11 +543,7 @@ static int on_hfield(http_parser *p, const char *at, size_t n)
 
 static int on_hvalue(http_parser *p, const char *at, size_t n)
 {
-	struct hconn *c = p->data;
-
-	/* an empty value gets no callback: hb_piece(…, 2, at, 0) in
-	 * on_headers_complete and on the next name covers it */
-	return hb_piece(c, 2, at, n);
+	return hb_piece(p->data, 2, at, n);
 }
 
 static int on_headers(http_parser *p)
@@ -527,11 +552,7 @@ static int on_headers(http_parser *p)
 	struct hreq *q = &c->req;
 	const char *exp;
 
-	if (q->hstate == 1 && hb_piece(c, 2, "", 0) < 0)
-		return -1;
-	if (sbuf_add(&q->hb, "", 1) < 0)
-		return refuse(c, 431);
-	if (q->hb.len > UINT32_MAX)
+	if (hdrs_end(&q->h) < 0)
 		return refuse(c, 431);
 	switch (p->method) {
 	case HTTP_GET: q->method = HM_GET; break;
@@ -609,10 +630,20 @@ static void conn_error_reply(struct hconn *c, int status)
 	}
 }
 
+static const http_parser_settings srv_parse = {
+	.on_message_begin = on_begin,
+	.on_url = on_url,
+	.on_header_field = on_hfield,
+	.on_header_value = on_hvalue,
+	.on_headers_complete = on_headers,
+	.on_body = on_body,
+	.on_message_complete = on_complete,
+};
+
 /* Parses n bytes; dispatches a complete request. */
 static void conn_feed(struct hconn *c, const char *buf, size_t n)
 {
-	size_t used = http_parser_execute(&c->p, &c->srv->ps, buf, n);
+	size_t used = http_parser_execute(&c->p, &srv_parse, buf, n);
 	enum http_errno e = HTTP_PARSER_ERRNO(&c->p);
 
 	if (e == HPE_PAUSED) {
@@ -779,6 +810,26 @@ static void conn_parse_pending(struct hconn *c)
 	free(tmp);
 }
 
+/* What a connection holds (any part may be missing: a failed set-up),
+ * its socket included. */
+static void conn_free(struct hconn *c)
+{
+	struct event *ev[] = { c->ev_r, c->ev_w, c->ev_t, c->ev_next };
+
+	for (size_t i = 0; i < ARRAY_SIZE(ev); i++)
+		if (ev[i])
+			event_free(ev[i]);
+	close(c->fd);
+	if (c->out)
+		evbuffer_free(c->out);
+	if (c->pend)
+		evbuffer_free(c->pend);
+	sbuf_release(&c->req.h.b);
+	sbuf_release(&c->req.body);
+	sbuf_release(&c->req.oh);
+	free(c);
+}
+
 /* Frees c now; the request's owner hears of it first when its reply was
  * not over. */
 static void conn_close(struct hconn *c)
@@ -795,17 +846,7 @@ static void conn_close(struct hconn *c)
 	}
 	c->prev->next = c->next;
 	c->next->prev = c->prev;
-	event_free(c->ev_r);
-	event_free(c->ev_w);
-	event_free(c->ev_t);
-	event_free(c->ev_next);
-	close(c->fd);
-	evbuffer_free(c->out);
-	evbuffer_free(c->pend);
-	sbuf_release(&q->hb);
-	sbuf_release(&q->body);
-	sbuf_release(&q->oh);
-	free(c);
+	conn_free(c);
 }
 
 int hsrv_adopt(struct hsrv *s, int fd)
@@ -826,20 +867,7 @@ int hsrv_adopt(struct hsrv *s, int fd)
 	c->ev_t = evtimer_new(s->base, conn_timer_cb, c);
 	c->ev_next = event_new(s->base, -1, 0, conn_next_cb, c);
 	if (!c->out || !c->pend || !c->ev_r || !c->ev_w || !c->ev_t || !c->ev_next) {
-		if (c->ev_r)
-			event_free(c->ev_r);
-		if (c->ev_w)
-			event_free(c->ev_w);
-		if (c->ev_t)
-			event_free(c->ev_t);
-		if (c->ev_next)
-			event_free(c->ev_next);
-		if (c->out)
-			evbuffer_free(c->out);
-		if (c->pend)
-			evbuffer_free(c->pend);
-		free(c);
-		close(fd);
+		conn_free(c);
 		return -ENOMEM;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -852,7 +880,7 @@ int hsrv_adopt(struct hsrv *s, int fd)
 	http_parser_init(&c->p, HTTP_REQUEST);
 	c->p.data = c;
 	c->req.c = c;
-	sbuf_init(&c->req.hb, s->lim.max_head);
+	hdrs_init(&c->req.h, s->lim.max_head, HREQ_MAX_HEADERS);
 	sbuf_init(&c->req.body, s->lim.max_body);
 	sbuf_init(&c->req.oh, (size_t)64 << 10);
 	c->st = C_IDLE;
@@ -890,14 +918,6 @@ int hsrv_new(struct event_base *base, const char *host, uint16_t port, const str
 	s->fn = fn;
 	s->arg = arg;
 	s->conns.next = s->conns.prev = &s->conns;
-	http_parser_settings_init(&s->ps);
-	s->ps.on_message_begin = on_begin;
-	s->ps.on_url = on_url;
-	s->ps.on_header_field = on_hfield;
-	s->ps.on_header_value = on_hvalue;
-	s->ps.on_headers_complete = on_headers;
-	s->ps.on_body = on_body;
-	s->ps.on_message_complete = on_complete;
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
@@ -967,7 +987,6 @@ struct hcli {
 	struct event *ev_r, *ev_w, *ev_t;
 	bool reading, writing, paused;
 	http_parser p;
-	http_parser_settings ps;
 	enum hcstate st;
 	struct evbuffer *out;
 	struct sbuf req;          /* the request's bytes, for one resend */
@@ -976,11 +995,7 @@ struct hcli {
 	unsigned n_done;          /* answers completed on this socket */
 	bool keep_alive;
 	bool in_cb, doomed;
-	/* the answer */
-	struct sbuf hb;
-	size_t n_hdr;
-	uint32_t hoff[HCLI_MAX_HEADERS][2];
-	int hstate;
+	struct hdrs h;            /* the answer's headers */
 	const struct hcli_cbs *cbs;
 	void *arg;
 	int werr;                 /* a write failed inside hcli_request(): reported from the loop */
@@ -1006,7 +1021,7 @@ static void hc_really_free(struct hcli *c)
 		event_free(c->ev_t);
 	evbuffer_free(c->out);
 	sbuf_release(&c->req);
-	sbuf_release(&c->hb);
+	sbuf_release(&c->h.b);
 	free(c);
 }
 
@@ -1029,10 +1044,7 @@ int hcli_status(const struct hcli *c)
 
 const char *hcli_header(const struct hcli *c, const char *name)
 {
-	for (size_t i = 0; i < c->n_hdr; i++)
-		if (!strcasecmp(c->hb.buf + c->hoff[i][0], name))
-			return c->hb.buf + c->hoff[i][1];
-	return NULL;
+	return hdrs_find(&c->h, name);
 }
 
 bool hcli_reusable(const struct hcli *c)
@@ -1089,41 +1101,21 @@ static void hc_finish(struct hcli *c, int err)
 	}
 }
 
-static int hc_piece(struct hcli *c, int state, const char *at, size_t n)
-{
-	if (c->hstate != state) {
-		if (c->hstate != 0 && sbuf_add(&c->hb, "", 1) < 0)
-			return -1;
-		if (state == 1) {
-			if (c->n_hdr >= HCLI_MAX_HEADERS)
-				return -1;
-			c->hoff[c->n_hdr][0] = (uint32_t)c->hb.len;
-		} else if (state == 2) {
-			c->hoff[c->n_hdr][1] = (uint32_t)c->hb.len;
-			c->n_hdr++;
-		}
-		c->hstate = state;
-	}
-	return sbuf_add(&c->hb, at, n) < 0 ? -1 : 0;
-}
-
 static int hc_on_hfield(http_parser *p, const char *at, size_t n)
 {
-	return hc_piece(p->data, 1, at, n);
+	return hdrs_piece(&((struct hcli *)p->data)->h, 1, at, n);
 }
 
 static int hc_on_hvalue(http_parser *p, const char *at, size_t n)
 {
-	return hc_piece(p->data, 2, at, n);
+	return hdrs_piece(&((struct hcli *)p->data)->h, 2, at, n);
 }
 
 static int hc_on_headers(http_parser *p)
 {
 	struct hcli *c = p->data;
 
-	if (c->hstate == 1 && hc_piece(c, 2, "", 0) < 0)
-		return -1;
-	if (sbuf_add(&c->hb, "", 1) < 0)
+	if (hdrs_end(&c->h) < 0)
 		return -1;
 	if (p->status_code < 200)
 		return 0; /* 1xx: another head follows */
@@ -1146,9 +1138,9 @@ static int hc_on_begin(http_parser *p)
 {
 	struct hcli *c = p->data;
 
-	buf_clear(&c->hb);
-	c->n_hdr = 0;
-	c->hstate = 0;
+	buf_clear(&c->h.b);
+	c->h.n = 0;
+	c->h.state = 0;
 	return 0;
 }
 
@@ -1163,9 +1155,50 @@ static int hc_on_complete(http_parser *p)
 	return 0;
 }
 
-static int hc_connect(struct hcli *c);
+static const http_parser_settings cli_parse = {
+	.on_message_begin = hc_on_begin,
+	.on_header_field = hc_on_hfield,
+	.on_header_value = hc_on_hvalue,
+	.on_headers_complete = hc_on_headers,
+	.on_body = hc_on_body,
+	.on_message_complete = hc_on_complete,
+};
 
-/* A reused connection the backend had closed: once more, on a new one. */
+static int hc_connect(struct hcli *c);
+static int hc_flush(struct hcli *c);
+
+/* Writes what is queued of the request now: 0 when it is all out (the
+ * answer is awaited), -EAGAIN when the socket is full or still connecting
+ * (EV_WRITE goes on), or the write's error. */
+static int hc_flush(struct hcli *c)
+{
+	while (evbuffer_get_length(c->out)) {
+		int k = evbuffer_write(c->out, c->fd);
+
+		if (k > 0)
+			continue;
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!c->writing) {
+				c->writing = true;
+				event_add(c->ev_w, NULL);
+			}
+			return -EAGAIN;
+		}
+		return k < 0 ? -errno : -EIO;
+	}
+	if (c->writing) {
+		c->writing = false;
+		event_del(c->ev_w);
+	}
+	if (c->st == H_SENDING)
+		c->st = H_WAITING;
+	return 0;
+}
+
+/* A reused connection the backend had closed: once more, on a new one
+ * (the write event then reports how it went). */
 static bool hc_retry(struct hcli *c)
 {
 	if (c->retried || c->got_bytes || c->n_done == 0)
@@ -1177,10 +1210,8 @@ static bool hc_retry(struct hcli *c)
 		return false;
 	evbuffer_add(c->out, c->req.buf, c->req.len);
 	c->st = H_SENDING;
-	if (!c->writing) {
-		c->writing = true;
-		event_add(c->ev_w, NULL);
-	}
+	c->writing = true;
+	event_add(c->ev_w, NULL);
 	return true;
 }
 
@@ -1209,7 +1240,7 @@ static void hc_read_cb(evutil_socket_t fd, short what, void *arg)
 	if (n > 0)
 		c->got_bytes = true;
 	c->in_cb = true;
-	used = http_parser_execute(&c->p, &c->ps, buf, n > 0 ? (size_t)n : 0);
+	used = http_parser_execute(&c->p, &cli_parse, buf, n > 0 ? (size_t)n : 0);
 	c->in_cb = false;
 	if (c->doomed) {
 		hc_really_free(c);
@@ -1234,36 +1265,23 @@ static void hc_read_cb(evutil_socket_t fd, short what, void *arg)
 static void hc_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct hcli *c = arg;
+	int e, err = 0;
+	socklen_t sl = sizeof(err);
 
 	(void)what;
-	if (c->st == H_SENDING && c->n_done == 0 && !c->got_bytes) {
-		int err = c->werr;
-		socklen_t sl = sizeof(err);
-
-		if (err || (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0 && err)) {
-			c->werr = 0;
-			hc_finish(c, err == ECONNREFUSED ? -ECONNREFUSED : -ECONNRESET);
-			return;
-		}
+	if (c->werr) {
+		/* a write inside hcli_request() failed */
+		e = -c->werr;
+		c->werr = 0;
+	} else if (c->st == H_SENDING && c->n_done == 0 && !c->got_bytes &&
+		   getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0 && err) {
+		e = -err; /* the connect failed */
+	} else {
+		e = hc_flush(c);
 	}
-	c->werr = 0;
-	while (evbuffer_get_length(c->out)) {
-		int k = evbuffer_write(c->out, fd);
-
-		if (k > 0)
-			continue;
-		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-			return;
-		if (!hc_retry(c))
-			hc_finish(c, errno == ECONNREFUSED ? -ECONNREFUSED : -ECONNRESET);
-		return;
-	}
-	c->writing = false;
-	event_del(c->ev_w);
-	if (c->st == H_SENDING)
-		c->st = H_WAITING;
+	if (e < 0 && e != -EAGAIN && !hc_retry(c))
+		hc_finish(c, e == -ECONNREFUSED ? -ECONNREFUSED : -ECONNRESET);
 }
-
 static void hc_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -1327,14 +1345,7 @@ struct hcli *hcli_new(struct event_base *base, uint16_t port)
 		return NULL;
 	}
 	sbuf_init(&c->req, (size_t)1 << 30);
-	sbuf_init(&c->hb, HCLI_MAX_HEAD);
-	http_parser_settings_init(&c->ps);
-	c->ps.on_message_begin = hc_on_begin;
-	c->ps.on_header_field = hc_on_hfield;
-	c->ps.on_header_value = hc_on_hvalue;
-	c->ps.on_headers_complete = hc_on_headers;
-	c->ps.on_body = hc_on_body;
-	c->ps.on_message_complete = hc_on_complete;
+	hdrs_init(&c->h, HCLI_MAX_HEAD, HCLI_MAX_HEADERS);
 	return c;
 }
 
@@ -1376,9 +1387,6 @@ int hcli_request(struct hcli *c, const char *method, const char *path, const cha
 	c->retried = false;
 	c->got_bytes = false;
 	c->keep_alive = false;
-	c->n_hdr = 0;
-	c->hstate = 0;
-	buf_clear(&c->hb);
 	c->st = H_SENDING;
 	evbuffer_add(c->out, c->req.buf, c->req.len);
 	if (timeout_ms > 0) {
@@ -1390,23 +1398,13 @@ int hcli_request(struct hcli *c, const char *method, const char *path, const cha
 	}
 	hc_set_reading(c, !c->paused);
 	/* now, not on the loop's next turn (a connect still pending fails
-	 * with EAGAIN and waits for EV_WRITE) */
-	while (evbuffer_get_length(c->out)) {
-		int k = evbuffer_write(c->out, c->fd);
-
-		if (k > 0)
-			continue;
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-			c->werr = errno; /* the write event reports it */
-		break;
-	}
-	if (evbuffer_get_length(c->out)) {
+	 * with EAGAIN and waits for EV_WRITE); a failure is reported from
+	 * the loop, by the write event */
+	e = hc_flush(c);
+	if (e < 0 && e != -EAGAIN) {
+		c->werr = -e;
 		c->writing = true;
 		event_add(c->ev_w, NULL);
-	} else {
-		c->st = H_WAITING;
 	}
 	return 0;
 }

@@ -208,19 +208,17 @@ static void ollama_finish_whole(struct rq *r)
 
 	diag_init(&d);
 	if (r->up_status < 200 || r->up_status >= 300) {
-		api_reply_json(r->client, r->up_status >= 400 ? r->up_status : 502,
-			       tr_error_from_backend(r->up_status, r->acc.buf, r->acc.len));
-		r->client = NULL;
+		srv_rq_reply(r, r->up_status >= 400 ? r->up_status : 502,
+			     tr_error_from_backend(r->up_status, r->acc.buf, r->acc.len));
 		r->answered = true;
 		return;
 	}
 	r->meta.now_ns = srv_wall_ns();
 	e = tr_response(&r->meta, r->acc.buf, r->acc.len, &out, &d);
 	if (e < 0)
-		api_reply_error(r->client, e == -EPROTO ? 500 : 502, true, "%s", d.msg);
+		srv_rq_reply(r, e == -EPROTO ? 500 : 502, api_error_json(e == -EPROTO ? 500 : 502, true, d.msg));
 	else
-		api_reply_json(r->client, 200, out);
-	r->client = NULL;
+		srv_rq_reply(r, 200, out);
 	r->answered = true;
 }
 
@@ -302,7 +300,7 @@ void proxy_fail(struct rq *r, int status, const char *msg)
 	if (!r->client_gone && r->reply_started) {
 		/* the status is out: an error event (SSE) or line (NDJSON),
 		 * then the connection is cut (no "[DONE]", no last chunk) */
-		json_t *o = is_ollama(r) ? tr_error_ollama(msg) : tr_error_openai(status, msg);
+		json_t *o = api_error_json(status, is_ollama(r), msg);
 		char *txt = o && (r->stream || is_ollama(r)) ? json_dumps(o, JSON_COMPACT) : NULL;
 		struct sbuf b;
 
@@ -315,10 +313,7 @@ void proxy_fail(struct rq *r, int status, const char *msg)
 		sbuf_release(&b);
 		return;
 	}
-	if (!r->client_gone && r->client) {
-		api_reply_error(r->client, status, is_ollama(r) || r->ollama_err, "%s", msg);
-		r->client = NULL;
-	}
+	srv_rq_reply(r, status, api_error_json(status, is_ollama(r) || r->ollama_err, msg));
 	r->answered = true;
 	srv_rq_finish(r);
 }
@@ -348,8 +343,8 @@ void proxy_start(struct rq *r)
 		proxy_fail(r, 500, "out of memory");
 		return;
 	}
-	snprintf(hdr, sizeof(hdr), "Host: 127.0.0.1:%u\r\nContent-Type: application/json\r\n%s%s%s%s", b->port,
-		 b->key[0] ? "Authorization: Bearer " : "", b->key, b->key[0] ? "\r\n" : "",
+	srv_bk_headers(b, hdr, sizeof(hdr));
+	snprintf(hdr + strlen(hdr), sizeof(hdr) - strlen(hdr), "Content-Type: application/json\r\n%s",
 		 r->stream ? "Accept: text/event-stream\r\n" : "");
 	r->up_active = true;
 	e = hcli_request(r->up_conn, r->body ? "POST" : "GET", r->path, hdr, r->body, r->body ? r->body_len : 0, 0,
