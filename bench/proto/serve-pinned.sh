@@ -29,7 +29,6 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/serve-pinned.XXXXXX")
 PIDS=""
 cleanup() {
 	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
-	[ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
 	rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
