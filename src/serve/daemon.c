@@ -298,6 +298,8 @@ struct rq *srv_rq_find(struct srv *s, uint64_t id)
 	return NULL;
 }
 
+static void srv_rq_idle(struct srv *s);
+
 static void rq_free_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct rq *r = arg;
@@ -312,6 +314,8 @@ static void rq_free_cb(evutil_socket_t fd, short what, void *arg)
 	r->next->prev = r->prev;
 	r->prev->next = r->next;
 	r->s->n_rqs--;
+	if (r->s->n_rqs == 0)
+		srv_rq_idle(r->s);
 	sbuf_release(&r->acc);
 	sbuf_release(&r->out);
 	if (r->sse_init)
@@ -417,6 +421,7 @@ static void bk_clear(struct bk *b)
 		event_free(b->ev_drain);
 		b->ev_drain = NULL;
 	}
+	b->drain_due = false;
 	if (b->proc.out_fd >= 0) {
 		close(b->proc.out_fd);
 		b->proc.out_fd = -1;
@@ -636,8 +641,24 @@ static void bk_out_cb(evutil_socket_t fd, short what, void *arg)
  * decides: so it is read from a timer, not at each line. At -lv 4
  * llama-server writes about 25 lines per request, in pieces; waking for
  * each cost more than the request itself. The pipe is enlarged so that
- * the backend does not block on it in between. */
+ * the backend does not block on it in between.
+ *
+ * And the read waits for a moment when no request is open: a read of
+ * 100 ms of log (250 KB at a thousand requests a second) takes tens of
+ * microseconds, which the request it landed on would wait for (it was
+ * most of llmem's p99 in bench/serve.sh). Not longer than BK_DRAIN_LATE_MS
+ * (a quarter of the enlarged pipe at that rate), and only when the pipe
+ * could be enlarged. */
 #define BK_DRAIN_MS 100
+#define BK_DRAIN_LATE_MS 300
+#define BK_PIPE_BYTES (1 << 20)
+
+static void bk_drain(struct bk *b)
+{
+	b->drain_due = false;
+	b->drain_ms = srv_now();
+	(void)bk_log_read(b, b->ev_drain);
+}
 
 static void bk_drain_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -645,7 +666,18 @@ static void bk_drain_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	(void)bk_log_read(b, b->ev_drain);
+	if (b->drain_defer && b->s->n_rqs > 0 && srv_now() - b->drain_ms < BK_DRAIN_LATE_MS)
+		b->drain_due = true; /* at the last request's end (srv_rq_idle) */
+	else
+		bk_drain(b);
+}
+
+/* No request is open: the logs that waited are read now. */
+static void srv_rq_idle(struct srv *s)
+{
+	for (size_t i = 0; i < s->o->reg->n; i++)
+		if (s->bks[i].drain_due && s->bks[i].ev_drain)
+			bk_drain(&s->bks[i]);
 }
 
 static void bk_drain_start(struct bk *b)
@@ -657,8 +689,11 @@ static void bk_drain_start(struct bk *b)
 	b->ev_drain = event_new(b->s->base, -1, EV_PERSIST, bk_drain_cb, b);
 	if (!b->ev_drain)
 		return; /* keep reading at each line */
+	b->drain_defer = false;
+	b->drain_due = false;
+	b->drain_ms = srv_now();
 #ifdef F_SETPIPE_SZ
-	(void)!fcntl(b->proc.out_fd, F_SETPIPE_SZ, 1 << 20);
+	b->drain_defer = fcntl(b->proc.out_fd, F_SETPIPE_SZ, BK_PIPE_BYTES) >= BK_PIPE_BYTES;
 #endif
 	if (b->ev_out) {
 		event_free(b->ev_out);
