@@ -886,10 +886,16 @@ static bool check_safety(struct srv *s, struct hreq *req, bool *ollama, bool key
 	const char *host = hreq_header(req, "Host");
 	const char *origin = hreq_header(req, "Origin");
 
-	if (!tr_host_allowed(host, s->o->host, s->o->port)) {
-		api_reply_error(req, 403, *ollama, "Host '%s' is not allowed (DNS rebinding defence)",
-				host ? host : "");
-		return false;
+	/* a client sends the same Host on every request: the last one
+	 * allowed is remembered */
+	if (!host || strcmp(host, s->host_ok)) {
+		if (!tr_host_allowed(host, s->o->host, s->o->port)) {
+			api_reply_error(req, 403, *ollama, "Host '%s' is not allowed (DNS rebinding defence)",
+					host ? host : "");
+			return false;
+		}
+		if (host && strlen(host) < sizeof(s->host_ok))
+			memcpy(s->host_ok, host, strlen(host) + 1);
 	}
 	if (origin && !tr_origin_allowed(origin, s->o->origins, s->o->n_origins)) {
 		api_reply_error(req, 403, *ollama, "Origin '%s' is not allowed", origin);

@@ -215,6 +215,21 @@ static bool match_any(const char *low, size_t n, const char *const *pats, size_t
 	return false;
 }
 
+/* Whether a lowered line could hold one of the failure patterns below:
+ * each holds one of these four-letter words. One pass instead of a
+ * search per pattern, for the warnings a loaded backend prints on every
+ * request. */
+static bool may_fail(const char *low, size_t n)
+{
+	static const char words[][4] = { "memo", "allo", "fail", "erro", "bind", "exit" };
+
+	for (size_t i = 0; i + 4 <= n; i++)
+		for (size_t w = 0; w < ARRAY_SIZE(words); w++)
+			if (low[i] == words[w][0] && !memcmp(low + i, words[w], 4))
+				return true;
+	return false;
+}
+
 void backend_report_parse_line(struct backend_report *r, const char *line, size_t n)
 {
 	/* lower case: they are matched against the line lowered */
@@ -259,6 +274,8 @@ void backend_report_parse_line(struct backend_report *r, const char *line, size_
 	buf[m] = '\0';
 	r->n_lines++;
 	skip = skip_prefix(buf, m, &level);
+	if (r->loaded)
+		goto failures; /* the rest is said while loading */
 
 	if (find(buf, m, "fitting params to device memory"))
 		r->in_fit = true;
@@ -289,10 +306,13 @@ void backend_report_parse_line(struct backend_report *r, const char *line, size_
 	}
 	if (find(buf, m, "couldn't bind"))
 		r->bind_failed = true;
+failures:
 	if ((r->oom && r->load_failed) || level == 'D')
 		return;
 	for (size_t i = 0; i < m; i++)
 		low[i] = buf[i] >= 'A' && buf[i] <= 'Z' ? (char)(buf[i] - 'A' + 'a') : buf[i];
+	if (!may_fail(low, m))
+		return;
 	if (!r->oom && match_any(low, m, oom, ARRAY_SIZE(oom)) &&
 	    !match_any(low, m, oom_benign, ARRAY_SIZE(oom_benign))) {
 		r->oom = true;

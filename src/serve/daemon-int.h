@@ -22,6 +22,13 @@ struct srv;
 #define BK_POOL_MAX 16
 #define BK_POOL_IDLE_MS 3000
 
+enum bk_hdr {
+	BK_HDR_GET,    /* llmem's own GET /health, /slots */
+	BK_HDR_JSON,   /* a request's JSON body */
+	BK_HDR_STREAM, /* the same, answered as a stream */
+	BK_HDR_N
+};
+
 /* One backend: the llama-server of a loaded (or loading) model. */
 struct bk {
 	struct srv *s;
@@ -74,6 +81,9 @@ struct bk {
 	int64_t io_ms;           /* its last byte or log line (CPU time aside) */
 	uint64_t cpu_ticks;      /* its CPU time then */
 	bool stalled;            /* killed for a hang (B24) */
+	char hdr[BK_HDR_N][160]; /* srv_bk_headers() */
+	uint16_t hdr_port;
+	char hdr_key[40];
 };
 
 enum rq_kind {
@@ -99,6 +109,7 @@ struct rq {
 	bool in_sched;           /* the scheduler knows it */
 	bool done_told;          /* sched_request_done() called */
 	bool finished;           /* srv_rq_finish() called: freed soon */
+	struct rq *reap_next;
 	int64_t t_arrive, t_dispatch;
 	/* forwarding */
 	char path[64];           /* backend path */
@@ -147,6 +158,9 @@ struct srv {
 	struct footprint_cache fc; /* measured footprints, across restarts */
 	struct event *ev_fsave;   /* writes fc a moment after a change */
 	bool fsave_pending;
+	struct rq *reap;          /* finished requests, freed by ev_reap */
+	struct event *ev_reap;
+	char host_ok[64];         /* the last Host value allowed (most clients send one) */
 	uint64_t n_http;          /* requests served */
 	uint64_t n_rejected;
 	struct srv_mem *mem;      /* memory pressure, cgroups (daemon-mem.c) */
@@ -163,8 +177,9 @@ struct bk *srv_bk(struct srv *s, size_t model);
 /* b did some work for its requests (a byte came, a log line) */
 void srv_bk_progress(struct bk *b);
 /* The header lines every request to b's backend carries ("Host: ...\r\n"
- * and its key's "Authorization: Bearer ...\r\n"), into buf. */
-void srv_bk_headers(const struct bk *b, char *buf, size_t n);
+ * and its key's "Authorization: Bearer ...\r\n"), then those of the kind
+ * of request; made once per process (port and key), owned by b. */
+const char *srv_bk_headers(struct bk *b, enum bk_hdr kind);
 /* A connection to b's backend: an idle one from its pool, or a new one
  * (NULL: out of memory). srv_bk_conn_put() gives one back when its last
  * answer was read whole (gen: b->gen when it was taken); otherwise, or

@@ -77,10 +77,21 @@ void srv_bk_progress(struct bk *b)
 	b->progress_ms = b->io_ms = srv_now();
 }
 
-void srv_bk_headers(const struct bk *b, char *buf, size_t n)
+const char *srv_bk_headers(struct bk *b, enum bk_hdr kind)
 {
-	snprintf(buf, n, "Host: 127.0.0.1:%u\r\n%s%s%s", b->port, b->key[0] ? "Authorization: Bearer " : "", b->key,
-		 b->key[0] ? "\r\n" : "");
+	if (!b->hdr_port || b->hdr_port != b->port || strncmp(b->hdr_key, b->key, sizeof(b->hdr_key))) {
+		static const char *const tail[BK_HDR_N] = {
+			"", "Content-Type: application/json\r\n",
+			"Content-Type: application/json\r\nAccept: text/event-stream\r\n",
+		};
+
+		for (int i = 0; i < BK_HDR_N; i++)
+			snprintf(b->hdr[i], sizeof(b->hdr[i]), "Host: 127.0.0.1:%u\r\n%s%s%s%s", b->port,
+				 b->key[0] ? "Authorization: Bearer " : "", b->key, b->key[0] ? "\r\n" : "", tail[i]);
+		b->hdr_port = b->port;
+		memcpy(b->hdr_key, b->key, sizeof(b->hdr_key));
+	}
+	return b->hdr[kind];
 }
 
 /* Whether b has shown no work for stall_timeout_ms: CPU time is work
@@ -129,16 +140,13 @@ static void bk_probe_done(struct hcli *c, void *arg, int err)
  * true when it went out, else nothing is in flight. */
 static bool bk_ctl(struct bk *b, const char *path, int64_t timeout_ms, const struct hcli_cbs *cbs)
 {
-	char hdr[128];
-
 	if (b->health_inflight)
 		return false;
 	if (!b->health_conn)
 		b->health_conn = hcli_new(b->s->base, b->port);
 	if (!b->health_conn)
 		return false;
-	srv_bk_headers(b, hdr, sizeof(hdr));
-	b->health_inflight = hcli_request(b->health_conn, "GET", path, hdr, NULL, 0,
+	b->health_inflight = hcli_request(b->health_conn, "GET", path, srv_bk_headers(b, BK_HDR_GET), NULL, 0,
 					  timeout_ms > INT32_MAX ? INT32_MAX : (int)timeout_ms, cbs, b) == 0;
 	return b->health_inflight;
 }
@@ -300,12 +308,8 @@ struct rq *srv_rq_find(struct srv *s, uint64_t id)
 
 static void srv_rq_idle(struct srv *s);
 
-static void rq_free_cb(evutil_socket_t fd, short what, void *arg)
+static void rq_free(struct rq *r)
 {
-	struct rq *r = arg;
-
-	(void)fd;
-	(void)what;
 	if (r->up_conn && r->up_reuse && !r->up_active)
 		srv_bk_conn_put(srv_bk(r->s, r->model), r->up_conn, r->up_gen);
 	else if (r->up_conn)
@@ -328,6 +332,20 @@ static void rq_free_cb(evutil_socket_t fd, short what, void *arg)
 	free(r);
 }
 
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct srv *s = arg;
+
+	(void)fd;
+	(void)what;
+	while (s->reap) {
+		struct rq *r = s->reap;
+
+		s->reap = r->reap_next;
+		rq_free(r);
+	}
+}
+
 void srv_rq_finish(struct rq *r)
 {
 	struct srv *s = r->s;
@@ -347,9 +365,11 @@ void srv_rq_finish(struct rq *r)
 		sched_request_done(&s->sch, srv_now(), r->id, &s->acts);
 	}
 	/* a callback of r's backend connection or client may be on the
-	 * stack, and use r after this returns: r is freed from the loop */
-	if (event_base_once(s->base, -1, EV_TIMEOUT, rq_free_cb, r, NULL) < 0)
-		rq_free_cb(-1, 0, r);
+	 * stack, and use r after this returns: r is freed from the loop
+	 * (one event for all, no allocation per request) */
+	r->reap_next = s->reap;
+	s->reap = r;
+	event_active(s->ev_reap, EV_TIMEOUT, 0);
 	srv_actions_run(s);
 }
 
@@ -1227,7 +1247,8 @@ int serve_run(const struct serve_options *o, struct diag *d)
 	s.ev_chld = evsignal_new(s.base, SIGCHLD, chld_cb, &s);
 	s.ev_fsave = evtimer_new(s.base, fsave_cb, &s);
 	s.ev_watch = event_new(s.base, -1, EV_PERSIST, watch_cb, &s);
-	if (!s.ev_tick || !s.ev_term || !s.ev_int || !s.ev_chld || !s.ev_fsave || !s.ev_watch) {
+	s.ev_reap = event_new(s.base, -1, 0, reap_cb, &s);
+	if (!s.ev_tick || !s.ev_term || !s.ev_int || !s.ev_chld || !s.ev_fsave || !s.ev_watch || !s.ev_reap) {
 		e = -ENOMEM;
 		goto out;
 	}
@@ -1287,8 +1308,12 @@ out:
 			backend_log_release(&s.bks[i].log);
 		}
 	}
+	/* every request, finished (on s.reap) or not */
 	while (s.rqs.next && s.rqs.next != &s.rqs)
-		rq_free_cb(-1, 0, s.rqs.next);
+		rq_free(s.rqs.next);
+	s.reap = NULL;
+	if (s.ev_reap)
+		event_free(s.ev_reap);
 	if (s.ev_tick)
 		event_free(s.ev_tick);
 	if (s.ev_term)

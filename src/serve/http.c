@@ -35,6 +35,7 @@
 #define HCLI_MAX_HEAD ((size_t)64 << 10)
 #define HCLI_MAX_HEADERS 64
 #define KEEP_BUF ((size_t)64 << 10) /* a request's buffers kept for the next one up to this */
+#define OUT_MAX ((size_t)64 << 20) /* unwritten reply bytes */
 
 /* A message's start line (or nothing) and headers as http_parser hands
  * them over, in pieces: "first\0name\0value\0...", with the offsets of each
@@ -127,7 +128,8 @@ struct hconn {
 	struct event *ev_r, *ev_w, *ev_t, *ev_next;
 	http_parser p;
 	enum cstate st;
-	struct evbuffer *out;
+	struct sbuf out;         /* the reply's bytes not yet written */
+	size_t out_off;          /* from here */
 	struct evbuffer *pend;   /* bytes after the request being answered */
 	bool reading;            /* ev_r added */
 	bool writing;            /* ev_w added (a write had to wait) */
@@ -150,6 +152,18 @@ struct hsrv {
 
 static void conn_close(struct hconn *c);
 static void conn_flush(struct hconn *c);
+static void conn_kill_later(struct hconn *c);
+
+/* Queues bytes of the reply (written by conn_flush()); past OUT_MAX
+ * unwritten (a client that reads nothing of a long answer; the proxy
+ * pauses its backend at a megabyte) the connection is closed. */
+static void out_add(struct hconn *c, const void *p, size_t n)
+{
+	if (c->dead)
+		return;
+	if (sbuf_add(&c->out, p, n) < 0)
+		conn_kill_later(c);
+}
 static void conn_parse_pending(struct hconn *c);
 
 static void arm(struct hconn *c, int secs)
@@ -295,30 +309,30 @@ static void put_head(struct hreq *q, int status, uint64_t len)
 	k += 29;
 	memcpy(line + k, "\r\n", 2);
 	k += 2;
-	evbuffer_add(c->out, line, k);
+	out_add(c, line, k);
 	if (!nobody) {
 		if (len != UINT64_MAX || q->raw_cl) {
 			memcpy(line, "Content-Length: ", 16);
 			k = 16 + u64_dec(line + 16, len != UINT64_MAX ? len : q->cl);
 			memcpy(line + k, "\r\n", 2);
-			evbuffer_add(c->out, line, k + 2);
+			out_add(c, line, k + 2);
 		} else {
 			if (c->p.http_major == 1 && c->p.http_minor >= 1) {
 				q->chunked = true;
-				evbuffer_add(c->out, "Transfer-Encoding: chunked\r\n", 28);
+				out_add(c, "Transfer-Encoding: chunked\r\n", 28);
 			} else {
 				q->close_after = true; /* HTTP/1.0: the end is the close */
 			}
 		}
 	}
 	if (q->oh.len)
-		evbuffer_add(c->out, q->oh.buf, q->oh.len);
+		out_add(c, q->oh.buf, q->oh.len);
 	if (q->close_after)
-		evbuffer_add(c->out, "Connection: close\r\n\r\n", 21);
+		out_add(c, "Connection: close\r\n\r\n", 21);
 	else if (c->p.http_major == 1 && c->p.http_minor == 0)
-		evbuffer_add(c->out, "Connection: keep-alive\r\n\r\n", 26);
+		out_add(c, "Connection: keep-alive\r\n\r\n", 26);
 	else
-		evbuffer_add(c->out, "\r\n", 2);
+		out_add(c, "\r\n", 2);
 	q->head_only = nobody || q->method == HM_HEAD;
 }
 
@@ -411,7 +425,7 @@ void hreq_reply(struct hreq *q, int status, const void *body, size_t len)
 	q->raw_cl = false;
 	put_head(q, status, len);
 	if (len && !q->head_only)
-		evbuffer_add(c->out, body, len);
+		out_add(c, body, len);
 	req_end(q);
 }
 
@@ -433,11 +447,11 @@ void hreq_reply_chunk(struct hreq *q, const void *p, size_t n)
 		char sz[24];
 		int k = snprintf(sz, sizeof(sz), "%zx\r\n", n);
 
-		evbuffer_add(c->out, sz, (size_t)k);
-		evbuffer_add(c->out, p, n);
-		evbuffer_add(c->out, "\r\n", 2);
+		out_add(c, sz, (size_t)k);
+		out_add(c, p, n);
+		out_add(c, "\r\n", 2);
 	} else {
-		evbuffer_add(c->out, p, n);
+		out_add(c, p, n);
 	}
 	conn_flush(c);
 }
@@ -447,7 +461,7 @@ void hreq_reply_end(struct hreq *q)
 	if (!q->started || q->ended)
 		return;
 	if (q->chunked && !q->head_only)
-		evbuffer_add(q->c->out, "0\r\n\r\n", 5);
+		out_add(q->c, "0\r\n\r\n", 5);
 	req_end(q);
 }
 
@@ -469,7 +483,7 @@ void hreq_abort(struct hreq *q, const void *p, size_t n)
 
 size_t hreq_unsent(const struct hreq *q)
 {
-	return evbuffer_get_length(q->c->out);
+	return q->c->out.len - q->c->out_off;
 }
 
 void hreq_watch(struct hreq *q, void (*drained)(void *), void (*gone)(void *), void *arg)
@@ -485,11 +499,17 @@ void hreq_watch(struct hreq *q, void (*drained)(void *), void (*gone)(void *), v
  * full. A write error marks the connection for closing. */
 static void conn_flush(struct hconn *c)
 {
-	while (evbuffer_get_length(c->out) && !c->dead) {
-		int n = evbuffer_write(c->out, c->fd);
+	while (c->out_off < c->out.len && !c->dead) {
+		ssize_t n = send(c->fd, c->out.buf + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
 
-		if (n > 0)
+		if (n > 0) {
+			c->out_off += (size_t)n;
+			if (c->out_off == c->out.len) {
+				c->out_off = 0;
+				buf_clear(&c->out);
+			}
 			continue;
+		}
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			if (!c->writing) {
 				c->writing = true;
@@ -572,7 +592,7 @@ static int on_headers(http_parser *p)
 		if (strcasecmp(exp, "100-continue"))
 			return refuse(c, 417);
 		if (p->http_minor >= 1) {
-			evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+			out_add(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 			conn_flush(c);
 		}
 	}
@@ -616,7 +636,7 @@ static void conn_error_reply(struct hconn *c, int status)
 	q->keep_alive = false;
 	hreq_add_header(q, "Content-Type", "application/json");
 	put_head(q, status, (uint64_t)n);
-	evbuffer_add(c->out, body, (size_t)n);
+	out_add(c, body, (size_t)n);
 	q->ended = true;
 	c->st = C_LINGER;
 	conn_flush(c);
@@ -820,8 +840,7 @@ static void conn_free(struct hconn *c)
 		if (ev[i])
 			event_free(ev[i]);
 	close(c->fd);
-	if (c->out)
-		evbuffer_free(c->out);
+	sbuf_release(&c->out);
 	if (c->pend)
 		evbuffer_free(c->pend);
 	sbuf_release(&c->req.h.b);
@@ -860,13 +879,13 @@ int hsrv_adopt(struct hsrv *s, int fd)
 	}
 	c->srv = s;
 	c->fd = fd;
-	c->out = evbuffer_new();
+	sbuf_init(&c->out, OUT_MAX);
 	c->pend = evbuffer_new();
 	c->ev_r = event_new(s->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
 	c->ev_w = event_new(s->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
 	c->ev_t = evtimer_new(s->base, conn_timer_cb, c);
 	c->ev_next = event_new(s->base, -1, 0, conn_next_cb, c);
-	if (!c->out || !c->pend || !c->ev_r || !c->ev_w || !c->ev_t || !c->ev_next) {
+	if (!c->pend || !c->ev_r || !c->ev_w || !c->ev_t || !c->ev_next) {
 		conn_free(c);
 		return -ENOMEM;
 	}
@@ -988,8 +1007,8 @@ struct hcli {
 	bool reading, writing, paused;
 	http_parser p;
 	enum hcstate st;
-	struct evbuffer *out;
-	struct sbuf req;          /* the request's bytes, for one resend */
+	struct sbuf req;          /* the request's bytes, kept for one resend */
+	size_t sent;              /* of them, written */
 	bool retried;
 	bool got_bytes;           /* a byte of the answer came */
 	unsigned n_done;          /* answers completed on this socket */
@@ -1011,7 +1030,7 @@ static void hc_close_fd(struct hcli *c)
 		c->fd = -1;
 	}
 	c->reading = c->writing = false;
-	evbuffer_drain(c->out, evbuffer_get_length(c->out));
+	c->sent = c->req.len; /* what was not written never will be */
 }
 
 static void hc_really_free(struct hcli *c)
@@ -1019,7 +1038,6 @@ static void hc_really_free(struct hcli *c)
 	hc_close_fd(c);
 	if (c->ev_t)
 		event_free(c->ev_t);
-	evbuffer_free(c->out);
 	sbuf_release(&c->req);
 	sbuf_release(&c->h.b);
 	free(c);
@@ -1077,7 +1095,7 @@ static void hc_finish(struct hcli *c, int err)
 	void *arg = c->arg;
 
 	event_del(c->ev_t);
-	if (evbuffer_get_length(c->out))
+	if (c->sent < c->req.len)
 		c->keep_alive = false; /* answered before the request was all out */
 	if (err) {
 		c->st = H_DEAD;
@@ -1172,11 +1190,13 @@ static int hc_flush(struct hcli *c);
  * (EV_WRITE goes on), or the write's error. */
 static int hc_flush(struct hcli *c)
 {
-	while (evbuffer_get_length(c->out)) {
-		int k = evbuffer_write(c->out, c->fd);
+	while (c->sent < c->req.len) {
+		ssize_t k = send(c->fd, c->req.buf + c->sent, c->req.len - c->sent, MSG_NOSIGNAL);
 
-		if (k > 0)
+		if (k > 0) {
+			c->sent += (size_t)k;
 			continue;
+		}
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -1208,7 +1228,7 @@ static bool hc_retry(struct hcli *c)
 	c->n_done = 0;
 	if (hc_connect(c) < 0)
 		return false;
-	evbuffer_add(c->out, c->req.buf, c->req.len);
+	c->sent = 0;
 	c->st = H_SENDING;
 	c->writing = true;
 	event_add(c->ev_w, NULL);
@@ -1334,13 +1354,8 @@ struct hcli *hcli_new(struct event_base *base, uint16_t port)
 	c->base = base;
 	c->port = port;
 	c->fd = -1;
-	c->out = evbuffer_new();
 	c->ev_t = evtimer_new(base, hc_timer_cb, c);
-	if (!c->out || !c->ev_t) {
-		if (c->out)
-			evbuffer_free(c->out);
-		if (c->ev_t)
-			event_free(c->ev_t);
+	if (!c->ev_t) {
 		free(c);
 		return NULL;
 	}
@@ -1388,7 +1403,7 @@ int hcli_request(struct hcli *c, const char *method, const char *path, const cha
 	c->got_bytes = false;
 	c->keep_alive = false;
 	c->st = H_SENDING;
-	evbuffer_add(c->out, c->req.buf, c->req.len);
+	c->sent = 0;
 	if (timeout_ms > 0) {
 		struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 

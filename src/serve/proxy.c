@@ -323,7 +323,6 @@ void proxy_start(struct rq *r)
 	static const struct hcli_cbs up_cbs = { up_head_cb, up_body_cb, up_done_cb };
 	struct srv *s = r->s;
 	struct bk *b = srv_bk(s, r->model);
-	char hdr[256];
 	int e;
 
 	if (is_ollama(r)) {
@@ -343,12 +342,10 @@ void proxy_start(struct rq *r)
 		proxy_fail(r, 500, "out of memory");
 		return;
 	}
-	srv_bk_headers(b, hdr, sizeof(hdr));
-	snprintf(hdr + strlen(hdr), sizeof(hdr) - strlen(hdr), "Content-Type: application/json\r\n%s",
-		 r->stream ? "Accept: text/event-stream\r\n" : "");
 	r->up_active = true;
-	e = hcli_request(r->up_conn, r->body ? "POST" : "GET", r->path, hdr, r->body, r->body ? r->body_len : 0, 0,
-			 &up_cbs, r);
+	e = hcli_request(r->up_conn, r->body ? "POST" : "GET", r->path,
+			 srv_bk_headers(b, r->stream ? BK_HDR_STREAM : BK_HDR_JSON), r->body,
+			 r->body ? r->body_len : 0, 0, &up_cbs, r);
 	if (e < 0) {
 		r->up_active = false;
 		proxy_fail(r, e == -ENOMEM ? 500 : 502, e == -ENOMEM ? "out of memory" : "cannot reach the backend");
