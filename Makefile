@@ -112,7 +112,7 @@ FUZZ_CC = clang
 FUZZ_CFLAGS = -std=c11 -g -O1 -Isrc $(DEPS_CFLAGS) -fsanitize=address,undefined \
 	      -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_LIB_SRC = $(CORE_SRC) $(wildcard src/probe/*.c) \
-	       $(addprefix src/serve/,translate.c backend.c registry.c footprint.c http.c)
+	       $(addprefix src/serve/,translate.c backend.c registry.c footprint.c http.c reqscan.c)
 FUZZ_LIB_OBJ = $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_BIN = $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # run.sh: runs each libFuzzer target in $FUZZ_BUILD for $FUZZ_SECONDS (each
-# target gets that long: 7 targets at the default 60 s take about 7
+# target gets that long: 8 targets at the default 60 s take about 8
 # minutes), on its own corpus ($FUZZ_BUILD/corpus-NAME, kept between runs),
 # seeded from fuzz/corpus/NAME (hand-written), the test fixtures
 # ($FUZZ_BUILD/seeds-NAME, made again each run) and, for gguf, synthesized

@@ -15,6 +15,9 @@
 #include <strings.h>
 
 #include "serve/daemon-int.h"
+#include "serve/reqscan.h"
+
+_Static_assert(REQSCAN_MODEL_MAX == TR_MODEL_MAX, "reqscan's model buffer");
 
 void api_format_time(int64_t unix_ns, char *buf, size_t n)
 {
@@ -227,6 +230,17 @@ static const char *req_path(struct hreq *req, char *buf, size_t n)
 	return buf;
 }
 
+static void reply_no_body(struct hreq *req, bool ollama)
+{
+	api_reply_error(req, 400, ollama, "the request needs a JSON body");
+}
+
+/* why: jansson's error text, or reqscan's */
+static void reply_not_object(struct hreq *req, bool ollama, const char *why)
+{
+	api_reply_error(req, 400, ollama, "the body is not a JSON object: %s", why);
+}
+
 static json_t *body_json(struct hreq *req, bool ollama, bool required)
 {
 	size_t n;
@@ -236,28 +250,24 @@ static json_t *body_json(struct hreq *req, bool ollama, bool required)
 
 	if (n == 0) {
 		if (required)
-			api_reply_error(req, 400, ollama, "the request needs a JSON body");
+			reply_no_body(req, ollama);
 		return required ? NULL : json_object();
 	}
 	j = json_loadb(in, n, JSON_REJECT_DUPLICATES, &je);
 	if (!j || !json_is_object(j)) {
-		api_reply_error(req, 400, ollama, "the body is not a JSON object: %s",
-				j ? "not an object" : je.text);
+		reply_not_object(req, ollama, j ? "not an object" : je.text);
 		json_decref(j);
 		return NULL;
 	}
 	return j;
 }
 
-/* The model a request names: 404 when unknown (reply sent, -1). */
-static int find_model(struct srv *s, struct hreq *req, json_t *body, bool ollama,
-		      const char **name_out)
+/* The model named name (NULL: none): 400 when no valid name, 404 when
+ * unknown (reply sent, -1). */
+static int model_index(struct srv *s, struct hreq *req, const char *name, bool ollama)
 {
-	const char *name = json_string_value(json_object_get(body, "model"));
 	int idx;
 
-	if (!name && ollama)
-		name = json_string_value(json_object_get(body, "name"));
 	if (!name) {
 		api_reply_error(req, 400, ollama, "the request names no \"model\"");
 		return -1;
@@ -271,7 +281,20 @@ static int find_model(struct srv *s, struct hreq *req, json_t *body, bool ollama
 		api_reply_error(req, 404, ollama, "model '%s' not found", name);
 		return -1;
 	}
-	if (name_out)
+	return idx;
+}
+
+/* The model a request's JSON names: as model_index(). */
+static int find_model(struct srv *s, struct hreq *req, json_t *body, bool ollama,
+		      const char **name_out)
+{
+	const char *name = json_string_value(json_object_get(body, "model"));
+	int idx;
+
+	if (!name && ollama)
+		name = json_string_value(json_object_get(body, "name"));
+	idx = model_index(s, req, name, ollama);
+	if (idx >= 0 && name_out)
 		*name_out = name;
 	return idx;
 }
@@ -285,66 +308,93 @@ static void submit(struct srv *s, struct rq *r, int64_t keep_alive_ms)
 	srv_actions_run(s);
 }
 
-static int keep_alive_of(struct hreq *req, json_t *body, bool ollama, int64_t *ka,
-			 bool *present)
+/* An OpenAI body's keep_alive from its JSON text v[0..n) (reqscan found
+ * it; a rare field, so read by jansson): 0, or an error sent (-1). */
+static int keep_alive_of(struct hreq *req, const char *v, size_t n, int64_t *ka)
 {
+	json_t *j = json_loadb(v, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
 	struct diag d;
+	bool present = false;
+	int e;
 
-	diag_init(&d);
 	*ka = SCHED_KEEP_ALIVE_DEFAULT;
-	*present = false;
-	if (tr_keep_alive(json_object_get(body, "keep_alive"), ka, present, &d) < 0) {
-		api_reply_error(req, 400, ollama, "keep_alive: %s", d.msg);
+	if (!j) {
+		/* valid JSON (reqscan checked it): only memory runs out */
+		api_reply_error(req, 500, false, "out of memory");
 		return -1;
 	}
-	if (!*present)
+	diag_init(&d);
+	e = tr_keep_alive(j, ka, &present, &d);
+	json_decref(j);
+	if (e < 0) {
+		api_reply_error(req, 400, false, "keep_alive: %s", d.msg);
+		return -1;
+	}
+	if (!present)
 		*ka = SCHED_KEEP_ALIVE_DEFAULT;
 	return 0;
 }
 
+static int reply_check(struct hreq *req, bool ollama, enum reqscan_check c, size_t field);
 static int check_body(struct hreq *req, const json_t *body, bool ollama);
 
 /* ---- OpenAI ---- */
 
+/* The body is scanned once (serve/reqscan.c), not made a tree: the same
+ * answers as jansson's tree and the checks below gave, in the same order
+ * (not JSON, the model, keep_alive, then the checks), and it is forwarded
+ * as it came. */
 static void h_openai(struct srv *s, struct hreq *req, const char *path)
 {
-	json_t *body = body_json(req, false, true);
-	const char *name;
+	struct reqscan sc;
 	struct rq *r;
-	int64_t ka;
-	bool present;
-	int idx;
+	int64_t ka = SCHED_KEEP_ALIVE_DEFAULT;
+	int idx, e;
 	size_t in_len;
 	const char *in = hreq_body(req, &in_len);
 
-	if (!body)
-		return;
-	idx = find_model(s, req, body, false, &name);
-	if (idx < 0 || keep_alive_of(req, body, false, &ka, &present) < 0 ||
-	    check_body(req, body, false) < 0) {
-		json_decref(body);
+	if (in_len == 0) {
+		reply_no_body(req, false);
 		return;
 	}
-	r = srv_rq_new(s, req, (size_t)idx, RQ_OPENAI);
-	if (!r) {
-		json_decref(body);
+	e = reqscan_openai(in, in_len, &sc);
+	if (e == -ENOMEM) {
 		api_reply_error(req, 500, false, "out of memory");
 		return;
 	}
-	snprintf(r->model_name, sizeof(r->model_name), "%s", name);
+	if (e < 0) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "%s at byte %zu", sc.why, sc.why_off);
+		reply_not_object(req, false, why);
+		return;
+	}
+	idx = model_index(s, req, sc.has_model ? sc.model : NULL, false);
+	if (idx < 0)
+		return;
+	if (sc.has_keep_alive &&
+	    keep_alive_of(req, in + sc.keep_alive_off, sc.keep_alive_len, &ka) < 0)
+		return;
+	if (reply_check(req, false, sc.check, sc.num_field) < 0)
+		return;
+	r = srv_rq_new(s, req, (size_t)idx, RQ_OPENAI);
+	if (!r) {
+		api_reply_error(req, 500, false, "out of memory");
+		return;
+	}
+	/* a valid name (model_index): at most TR_MODEL_MAX bytes */
+	snprintf(r->model_name, sizeof(r->model_name), "%.*s", TR_MODEL_MAX, sc.model);
 	snprintf(r->path, sizeof(r->path), "%s", path);
-	r->stream = json_is_true(json_object_get(body, "stream"));
+	r->stream = sc.stream;
 	r->body_len = in_len;
-	r->body = malloc(r->body_len ? r->body_len : 1);
+	r->body = malloc(r->body_len);
 	if (!r->body) {
-		json_decref(body);
 		api_reply_error(req, 500, false, "out of memory");
 		r->answered = true;
 		srv_rq_finish(r);
 		return;
 	}
 	memcpy(r->body, in, r->body_len);
-	json_decref(body);
 	submit(s, r, ka);
 }
 
@@ -670,25 +720,10 @@ static bool json_shape_ok(const char *p, size_t n, char *why, size_t wn)
 	return true;
 }
 
-/* Numeric fields whose out-of-range values crashed or hung llama-server
- * (CVE-2026-21869: n_discard < 0; llama.cpp #12178: n_probs; 2^31 and up
- * wrap in its int32 fields), with the ranges llama-server v0.5.0's own
- * schema enforces. The daemon checks them first (B11), so an older
- * --backend is not the only line and a bad request costs no load. */
-static const struct {
-	const char *name;
-	int64_t min, max;
-} num_fields[] = {
-	{ "n_predict", -1, INT32_MAX }, { "max_tokens", -1, INT32_MAX },
-	{ "max_completion_tokens", -1, INT32_MAX }, { "n_keep", -1, INT32_MAX },
-	{ "n_discard", 0, INT32_MAX }, { "n_indent", 0, INT32_MAX },
-	{ "n_probs", 0, 1024 }, { "top_logprobs", 0, 1024 }, { "logprobs", 0, 1024 },
-	{ "n_cmpl", 1, 1024 }, { "n", 1, 1024 }, { "n_cache_reuse", 0, INT32_MAX },
-	{ "id_slot", -1, INT32_MAX }, { "min_keep", 0, INT32_MAX },
-	{ "repeat_last_n", -1, INT32_MAX }, { "penalty_last_n", -1, INT32_MAX },
-	{ "dry_penalty_last_n", -1, INT32_MAX }, { "top_k", INT32_MIN, INT32_MAX },
-	{ "mirostat", 0, 2 },
-};
+/* The checks of a body that goes to a backend, on a jansson tree: the
+ * Ollama translation's (an OpenAI body's are made by serve/reqscan.c,
+ * which must agree with these: fuzz/fuzz-reqscan.c). The numeric fields
+ * and their ranges are reqscan_num_fields (B11). */
 
 static bool num_in(const json_t *v, int64_t min, int64_t max)
 {
@@ -786,32 +821,49 @@ static bool media_ok(const json_t *body)
 	return true;
 }
 
+/* The answer to a failed check (c, and for REQSCAN_CHECK_NUM which
+ * field): 0 when none failed, else 400 sent (-1). */
+static int reply_check(struct hreq *req, bool ollama, enum reqscan_check c, size_t field)
+{
+	const struct reqscan_num *f = &reqscan_num_fields[field < REQSCAN_N_NUM ? field : 0];
+
+	switch (c) {
+	case REQSCAN_CHECK_OK:
+		return 0;
+	case REQSCAN_CHECK_NUM:
+		api_reply_error(req, 400, ollama, "\"%s\" must be between %lld and %lld", f->name,
+				(long long)f->min, (long long)f->max);
+		break;
+	case REQSCAN_CHECK_TOKENS:
+		api_reply_error(req, 400, ollama, "token ids must be between 0 and %d", INT32_MAX);
+		break;
+	case REQSCAN_CHECK_LOGIT_BIAS:
+		api_reply_error(req, 400, ollama, "logit_bias token ids must be between 0 and %d", INT32_MAX);
+		break;
+	case REQSCAN_CHECK_MEDIA:
+		api_reply_error(req, 400, ollama,
+				"media must be sent inline (a data: URL or base64), not as a URL to fetch");
+		break;
+	}
+	return -1;
+}
+
 /* The checks of a body that goes to a backend: 0, or 400 sent (-1). */
 static int check_body(struct hreq *req, const json_t *body, bool ollama)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(num_fields); i++) {
-		const json_t *v = json_object_get(body, num_fields[i].name);
+	for (size_t i = 0; i < REQSCAN_N_NUM; i++) {
+		const struct reqscan_num *f = &reqscan_num_fields[i];
+		const json_t *v = json_object_get(body, f->name);
 
-		if (json_is_number(v) && !num_in(v, num_fields[i].min, num_fields[i].max)) {
-			api_reply_error(req, 400, ollama, "\"%s\" must be between %lld and %lld",
-					num_fields[i].name, (long long)num_fields[i].min,
-					(long long)num_fields[i].max);
-			return -1;
-		}
+		if (json_is_number(v) && !num_in(v, f->min, f->max))
+			return reply_check(req, ollama, REQSCAN_CHECK_NUM, i);
 	}
-	if (!tokens_ok(json_object_get(body, "prompt")) || !tokens_ok(json_object_get(body, "input"))) {
-		api_reply_error(req, 400, ollama, "token ids must be between 0 and %d", INT32_MAX);
-		return -1;
-	}
-	if (!logit_bias_ok(json_object_get(body, "logit_bias"))) {
-		api_reply_error(req, 400, ollama, "logit_bias token ids must be between 0 and %d", INT32_MAX);
-		return -1;
-	}
-	if (!media_ok(body)) {
-		api_reply_error(req, 400, ollama,
-				"media must be sent inline (a data: URL or base64), not as a URL to fetch");
-		return -1;
-	}
+	if (!tokens_ok(json_object_get(body, "prompt")) || !tokens_ok(json_object_get(body, "input")))
+		return reply_check(req, ollama, REQSCAN_CHECK_TOKENS, 0);
+	if (!logit_bias_ok(json_object_get(body, "logit_bias")))
+		return reply_check(req, ollama, REQSCAN_CHECK_LOGIT_BIAS, 0);
+	if (!media_ok(body))
+		return reply_check(req, ollama, REQSCAN_CHECK_MEDIA, 0);
 	return 0;
 }
 
