@@ -58,6 +58,17 @@ static size_t skip_prefix(const char *s, size_t n, char *level)
 	return i + 3;
 }
 
+/* Whether a loaded backend's line says nothing llmem acts on: info and
+ * debug lines, and the continuation lines of a multi-line entry (the
+ * sampler parameters, four tab-indented lines a request). */
+static bool quiet_line(const char *s, size_t n)
+{
+	char level;
+
+	(void)skip_prefix(s, n, &level);
+	return level == 'I' || level == 'D' || (level == 0 && n > 0 && (s[0] == '\t' || s[0] == ' '));
+}
+
 /* Copies a line (cut to len) into dst without its prefix. */
 static void keep_line(char *dst, const char *s, size_t n)
 {
@@ -252,14 +263,9 @@ void backend_report_parse_line(struct backend_report *r, const char *line, size_
 
 	if (n > BACKEND_LINE_MAX)
 		n = BACKEND_LINE_MAX;
-	if (r->loaded) {
-		(void)skip_prefix(line, n, &level);
-		/* and the continuation lines of a multi-line entry (the
-		 * sampler parameters, four tab-indented lines a request) */
-		if (level == 'I' || level == 'D' || (level == 0 && n > 0 && (line[0] == '\t' || line[0] == ' '))) {
-			r->n_lines++;
-			return;
-		}
+	if (r->loaded && quiet_line(line, n)) {
+		r->n_lines++;
+		return;
 	}
 	/* drop ANSI escape sequences (--log-colors on) and NULs */
 	for (size_t i = 0; i < n; i++) {
@@ -434,6 +440,17 @@ void backend_log_feed(struct backend_log *lg, struct backend_report *rep, const 
 		const char *nl = memchr(p, '\n', n);
 		size_t k = nl ? (size_t)(nl - p) : n, room = BACKEND_LINE_MAX - lg->line_len;
 
+		/* a whole quiet line of a loaded backend (nearly all it says
+		 * while serving: 30-odd lines a request at -lv 4) is counted
+		 * where it lies, not copied: what backend_report_parse_line()
+		 * does with it, without the copy */
+		if (nl && rep && rep->loaded && lg->line_len == 0 && !lg->line_cut && k <= BACKEND_LINE_MAX &&
+		    quiet_line(p, k > 0 && p[k - 1] == '\r' ? k - 1 : k)) {
+			rep->n_lines++;
+			p = nl + 1;
+			n -= k + 1;
+			continue;
+		}
 		if (k > room) {
 			lg->line_cut = true;
 			memcpy(lg->line + lg->line_len, p, room);

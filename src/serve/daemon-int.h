@@ -74,7 +74,6 @@ struct bk {
 	uint32_t gen;            /* one per process started: pooled
 	                          * connections belong to one */
 	struct event *ev_drain;  /* reads its log once it is healthy */
-	int64_t drain_ms;        /* when it was last read */
 	bool drain_due;          /* a read waits for the daemon to be idle */
 	bool drain_defer;        /* its pipe holds enough to wait */
 	int64_t progress_ms;     /* its last sign of work while loading or busy */

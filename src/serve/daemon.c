@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -663,33 +664,47 @@ static void bk_out_cb(evutil_socket_t fd, short what, void *arg)
  * each cost more than the request itself. The pipe is enlarged so that
  * the backend does not block on it in between.
  *
- * And the read waits for a moment when no request is open: a read of
- * 100 ms of log (250 KB at a thousand requests a second) takes tens of
- * microseconds, which the request it landed on would wait for (it was
- * most of llmem's p99 in bench/serve.sh). Not longer than BK_DRAIN_LATE_MS
- * (a quarter of the enlarged pipe at that rate), and only when the pipe
- * could be enlarged. */
+ * The timer runs every BK_DRAIN_BUSY_MS while the backend writes, so that
+ * one read is small (at a thousand requests a second, 30 KB: 10-20 us);
+ * 100 ms of it at once took 300 us, which the request it landed on waited
+ * for (most of llmem's p99 in bench/serve.sh). And the read waits for a
+ * moment when no request is open, unless BK_DRAIN_WAIT_BYTES are waiting
+ * (only with the enlarged pipe). */
 #define BK_DRAIN_MS 100
-#define BK_DRAIN_LATE_MS 300
+#define BK_DRAIN_BUSY_MS 10
+#define BK_DRAIN_WAIT_BYTES (64 << 10)
 #define BK_PIPE_BYTES (1 << 20)
+
+static void bk_drain_arm(struct bk *b, int ms)
+{
+	struct timeval tv = ms_tv(ms);
+
+	evtimer_add(b->ev_drain, &tv);
+}
 
 static void bk_drain(struct bk *b)
 {
+	uint64_t before = b->log.n_bytes;
+
 	b->drain_due = false;
-	b->drain_ms = srv_now();
-	(void)bk_log_read(b, b->ev_drain);
+	if (bk_log_read(b, b->ev_drain))
+		bk_drain_arm(b, b->log.n_bytes - before >= 4096 ? BK_DRAIN_BUSY_MS : BK_DRAIN_MS);
 }
 
 static void bk_drain_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct bk *b = arg;
+	int waiting = 0;
 
 	(void)fd;
 	(void)what;
-	if (b->drain_defer && b->s->n_rqs > 0 && srv_now() - b->drain_ms < BK_DRAIN_LATE_MS)
+	if (b->drain_defer && b->s->n_rqs > 0 && ioctl(b->proc.out_fd, FIONREAD, &waiting) == 0 &&
+	    waiting < BK_DRAIN_WAIT_BYTES) {
 		b->drain_due = true; /* at the last request's end (srv_rq_idle) */
-	else
-		bk_drain(b);
+		bk_drain_arm(b, BK_DRAIN_BUSY_MS);
+		return;
+	}
+	bk_drain(b);
 }
 
 /* No request is open: the logs that waited are read now. */
@@ -702,16 +717,13 @@ static void srv_rq_idle(struct srv *s)
 
 static void bk_drain_start(struct bk *b)
 {
-	struct timeval tv = ms_tv(BK_DRAIN_MS);
-
 	if (b->proc.out_fd < 0)
 		return;
-	b->ev_drain = event_new(b->s->base, -1, EV_PERSIST, bk_drain_cb, b);
+	b->ev_drain = evtimer_new(b->s->base, bk_drain_cb, b);
 	if (!b->ev_drain)
 		return; /* keep reading at each line */
 	b->drain_defer = false;
 	b->drain_due = false;
-	b->drain_ms = srv_now();
 #ifdef F_SETPIPE_SZ
 	b->drain_defer = fcntl(b->proc.out_fd, F_SETPIPE_SZ, BK_PIPE_BYTES) >= BK_PIPE_BYTES;
 #endif
@@ -719,7 +731,7 @@ static void bk_drain_start(struct bk *b)
 		event_free(b->ev_out);
 		b->ev_out = NULL;
 	}
-	event_add(b->ev_drain, &tv);
+	bk_drain_arm(b, BK_DRAIN_MS);
 }
 
 #define FSAVE_DELAY_MS 500

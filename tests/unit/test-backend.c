@@ -507,6 +507,83 @@ static void test_split_reads(void **state)
 	free(lg2);
 }
 
+/* A loaded backend's quiet lines are counted where they lie in the read
+ * buffer (backend_log_feed's fast path): the report must be what parsing
+ * every line gives, whatever the pieces the bytes come in. */
+static void test_loaded_feed(void **state)
+{
+	static const char *const files[] = {
+		FIXTURES "/llama-server-cpu.log", FIXTURES "/llama-server-cpu-lv5.log",
+		FIXTURES "/llama-server-cpu-fail.log",
+	};
+	static const char extra[] =
+		"0.05.000.001 I slot launch_slot_: id  0 | task 7 | processing task\r\n"
+		"\trepeat_last_n = 64 (out of memory)\n"
+		" top_k = 40 (failed to allocate)\n"
+		"0.05.000.002 W slot operator(): id  3 | need to evaluate at least 1 token\n"
+		"0.05.000.002 D srv  params_from_: out of memory (a prompt that says so)\n"
+		"12 I\n12 I \n\n\r\n.. I x\n0.1 Ix\n"
+		"0.05.100.000 W ggml_backend_cuda_buffer_type_alloc_buffer: cudaMalloc failed: out of memory\n"
+		"0.05.100.001 E failed to initialize the context: whatever\n";
+	struct backend_log *lg = malloc(sizeof(*lg));
+
+	(void)state;
+	assert_non_null(lg);
+	srand(11);
+	for (size_t f = 0; f <= ARRAY_SIZE(files); f++) {
+		size_t n, pos = 0, start = 0;
+		char *text = f < ARRAY_SIZE(files) ? slurp(files[f], &n) : strdup(extra);
+		struct backend_report ref, whole, pieces;
+
+		assert_non_null(text);
+		if (f == ARRAY_SIZE(files))
+			n = strlen(text);
+		/* the reference: each line to the parser, as line_end() hands it */
+		backend_report_init(&ref);
+		ref.loaded = true;
+		for (size_t i = 0; i <= n; i++) {
+			if (i < n && text[i] != '\n')
+				continue;
+			if (i == n && start == n)
+				break;
+			{
+				size_t k = i - start;
+
+				if (i < n && k > 0 && text[start + k - 1] == '\r')
+					k--;
+				backend_report_parse_line(&ref, text + start, k);
+			}
+			start = i + 1;
+		}
+		backend_log_init(lg);
+		backend_report_init(&whole);
+		whole.loaded = true;
+		backend_log_feed(lg, &whole, text, n);
+		backend_log_flush(lg, &whole);
+		assert_true(reports_equal(&ref, &whole));
+		backend_log_init(lg);
+		backend_report_init(&pieces);
+		pieces.loaded = true;
+		while (pos < n) {
+			size_t k = (size_t)(rand() % 300);
+
+			if (k > n - pos)
+				k = n - pos;
+			backend_log_feed(lg, &pieces, text + pos, k);
+			pos += k;
+		}
+		backend_log_flush(lg, &pieces);
+		assert_true(reports_equal(&ref, &pieces));
+		if (f == ARRAY_SIZE(files)) {
+			assert_true(whole.oom);
+			assert_true(whole.load_failed);
+			assert_int_equal(whole.n_lines, 13);
+		}
+		free(text);
+	}
+	free(lg);
+}
+
 static void test_crlf_and_last_line(void **state)
 {
 	struct backend_log *lg = malloc(sizeof(*lg));
@@ -1084,6 +1161,7 @@ int main(void)
 		cmocka_unit_test(test_clip),
 		cmocka_unit_test(test_too_many_buffers),
 		cmocka_unit_test(test_split_reads),
+		cmocka_unit_test(test_loaded_feed),
 		cmocka_unit_test(test_crlf_and_last_line),
 		cmocka_unit_test(test_tail),
 		cmocka_unit_test(test_hostile_output),
