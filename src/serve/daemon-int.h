@@ -7,6 +7,7 @@
 #include "base/compat.h"
 
 #include <event2/event.h>
+#include <pthread.h>
 #include <jansson.h>
 
 #include "base/sbuf.h"
@@ -157,6 +158,8 @@ struct srv {
 	struct footprint_cache fc; /* measured footprints, across restarts */
 	struct event *ev_fsave;   /* writes fc a moment after a change */
 	bool fsave_pending;
+	struct fsave_job *fsave_job; /* the file being written by fsave_tid */
+	pthread_t fsave_tid;
 	struct rq *reap;          /* finished requests, freed by ev_reap */
 	struct event *ev_reap;
 	char host_ok[64];         /* the last Host value allowed (most clients send one) */

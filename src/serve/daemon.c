@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/ioctl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -736,12 +738,68 @@ static void bk_drain_start(struct bk *b)
 
 #define FSAVE_DELAY_MS 500
 
-static void fsave(struct srv *s)
+/* The footprint file is written by a thread of its own: its fsync takes
+ * 1-15 ms on a VM's disk, which every request open on the loop would wait
+ * for (it was the largest of llmem's p99 outliers in bench/serve.sh).
+ * The loop makes the text; the thread writes it, one at a time. */
+struct fsave_job {
+	const char *path;
+	char *text;
+	size_t len;
+	atomic_bool done;
+};
+
+static void *fsave_thread(void *arg)
 {
+	struct fsave_job *j = arg;
+	struct diag d;
+
+	diag_init(&d);
+	(void)!footprint_file_write(j->path, j->text, j->len, &d);
+	atomic_store(&j->done, true);
+	return NULL;
+}
+
+/* Waits for the writer thread, if one was started. */
+static void fsave_join(struct srv *s)
+{
+	if (!s->fsave_job)
+		return;
+	pthread_join(s->fsave_tid, NULL);
+	free(s->fsave_job->text);
+	free(s->fsave_job);
+	s->fsave_job = NULL;
+}
+
+/* Saves the footprint cache: from a thread (wait false), or here (at
+ * exit, or when no thread can be made). */
+static void fsave(struct srv *s, bool wait)
+{
+	struct fsave_job *j;
 	struct diag fd;
 
+	if (s->fsave_job && !wait && !atomic_load(&s->fsave_job->done)) {
+		/* the last one is still being written: once it is */
+		struct timeval tv = ms_tv(100);
+
+		evtimer_add(s->ev_fsave, &tv);
+		return;
+	}
+	fsave_join(s);
 	s->fsave_pending = false;
 	diag_init(&fd);
+	j = calloc(1, sizeof(*j));
+	if (j && !wait) {
+		j->path = s->o->footprint_path;
+		j->text = footprint_cache_text(&s->fc, &j->len);
+		atomic_init(&j->done, false);
+		if (j->text && pthread_create(&s->fsave_tid, NULL, fsave_thread, j) == 0) {
+			s->fsave_job = j;
+			return;
+		}
+		free(j->text);
+	}
+	free(j);
 	(void)!footprint_cache_save(&s->fc, s->o->footprint_path, &fd);
 }
 
@@ -749,7 +807,7 @@ static void fsave_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	fsave(arg);
+	fsave(arg, false);
 }
 
 /* The backend is healthy: its real footprint replaces the prediction. */
@@ -1335,7 +1393,8 @@ out:
 	if (s.ev_chld)
 		event_free(s.ev_chld);
 	if (s.fsave_pending)
-		fsave(&s);
+		fsave(&s, true);
+	fsave_join(&s);
 	if (s.ev_fsave)
 		event_free(s.ev_fsave);
 	if (s.ev_watch)

@@ -353,29 +353,31 @@ fail:
 	return NULL;
 }
 
-int footprint_cache_save(const struct footprint_cache *c, const char *path, struct diag *d)
+char *footprint_cache_text(const struct footprint_cache *c, size_t *len)
 {
-	char tmp[FOOTPRINT_PATH_MAX + 32];
 	json_t *root = cache_json(c);
 	char *text;
-	size_t len, off = 0;
-	int fd, e = 0;
 
 	if (!root)
-		return diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
+		return NULL;
 	text = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
-	if (!text)
-		return diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
-	len = strlen(text);
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
-		free(text);
+	if (text)
+		*len = strlen(text);
+	return text;
+}
+
+int footprint_file_write(const char *path, const char *text, size_t len, struct diag *d)
+{
+	char tmp[FOOTPRINT_PATH_MAX + 32];
+	size_t off = 0;
+	int fd, e = 0;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp))
 		return diag_set(d, -ENAMETOOLONG, DIAG_NO_OFFSET, "%s: path too long", path);
-	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		e = -errno;
-		free(text);
 		return diag_set(d, e, DIAG_NO_OFFSET, "%s: %s", tmp, strerror(-e));
 	}
 	while (off < len && e == 0) {
@@ -388,7 +390,6 @@ int footprint_cache_save(const struct footprint_cache *c, const char *path, stru
 		else
 			off += (size_t)w;
 	}
-	free(text);
 	if (e == 0 && fsync(fd) < 0)
 		e = -errno;
 	if (close(fd) < 0 && e == 0)
@@ -400,4 +401,17 @@ int footprint_cache_save(const struct footprint_cache *c, const char *path, stru
 		return diag_set(d, e, DIAG_NO_OFFSET, "%s: %s", path, strerror(-e));
 	}
 	return 0;
+}
+
+int footprint_cache_save(const struct footprint_cache *c, const char *path, struct diag *d)
+{
+	size_t len = 0;
+	char *text = footprint_cache_text(c, &len);
+	int e;
+
+	if (!text)
+		return diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
+	e = footprint_file_write(path, text, len, d);
+	free(text);
+	return e;
 }

@@ -76,4 +76,11 @@ int footprint_cache_store(struct footprint_cache *c, const struct footprint_key 
  * with d filled. */
 int footprint_cache_save(const struct footprint_cache *c, const char *path, struct diag *d) ATTR_WUR;
 
+/* The two halves of footprint_cache_save(), so that the file's I/O can be
+ * done off the event loop: c as JSON text (the caller frees it; NULL when
+ * out of memory), *len its length; and the text written to path
+ * atomically, as above. */
+char *footprint_cache_text(const struct footprint_cache *c, size_t *len);
+int footprint_file_write(const char *path, const char *text, size_t len, struct diag *d) ATTR_WUR;
+
 #endif

@@ -430,6 +430,13 @@ if serve_start "$tmp/c.log" --footprints "$tmp/fp-c.json" --models-preset "$tmp/
 	chat_ok one || note "daemon C: one did not serve"
 	nb=$(our_backends | wc -l)
 	check "SIGKILL: the daemon runs 2 backends ($nb)" [ "$nb" -eq 2 ]
+	# the measured footprints reach the file (written by a thread of the
+	# daemon half a second after each load), both entries
+	fp_entries() {
+		python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["entries"]))' "$tmp/fp-c.json" 2>/dev/null
+	}
+	fp_two() { [ "$(fp_entries)" = 2 ]; }
+	check "the footprint file holds both models' measurements ($(wait_for 5 fp_two; fp_entries))" fp_two
 	kill -KILL "$C"
 	t0=$(date +%s)
 	if wait_for 2 no_backends; then
