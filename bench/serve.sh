@@ -429,7 +429,7 @@ verdicts = []
 
 # (a) latency
 out("Latency per request (`POST /v1/completions`, `\"max_tokens\": 1`, one at a time, each path on its own keep-alive connection; "
-    f"the three paths interleaved request by request, each round of three starting with the next path; {env['B_LAT_N']} timed requests "
+    f"the three paths interleaved request by request, in an order drawn at random for each round of three, so that each path follows each other as often; {env['B_LAT_N']} timed requests "
     f"per path, model and round after {env['B_WARM']} untimed rounds); added = proxy - direct at the same percentile; "
     "busy = the whole machine's CPU use during the measurement, in CPUs of 2, ours included:")
 out("")

@@ -5,7 +5,7 @@
  *   http-bench lat N WARMUP PATH BODY PORT[,KEY]...
  *       Interleaved latency of several servers: WARMUP untimed rounds, then
  *       N timed ones; each round sends one request to every PORT in turn
- *       (round i starts with port i mod the number of ports), one at a time,
+ *       (in an order drawn for each round, a fixed seed), one at a time,
  *       each on its own keep-alive connection, so that a change in the
  *       machine's load falls on every port alike. A request is timed from
  *       just before send() to the last byte of the body. Prints one line per
@@ -349,11 +349,33 @@ static int mode_lat(long n, long warm, const char *path, const char *body, int n
 			die("%s", "out of memory");
 		conn_open(&tg[j].c, atoi(spec[j]));
 	}
-	/* request i goes to every target in turn, starting with target i % nt:
-	 * a change in the machine's load falls on all of them alike */
+	/* request i goes to every target in turn, in an order drawn for each
+	 * round (a fixed seed): a change in the machine's load falls on all of
+	 * them alike, and each follows each other as often, so that none
+	 * meets another's trailing work (a proxy's own after its reply went
+	 * out) more than the rest do. (A rotation made the third target
+	 * follow the second in two rounds of three.) */
+	int *order = calloc((size_t)nt, sizeof(*order));
+	uint64_t rng = 0x9e3779b97f4a7c15u;
+
+	if (!order)
+		die("%s", "out of memory");
 	for (long i = -warm; i < n; i++) {
+		for (int j = 0; j < nt; j++)
+			order[j] = j;
+		for (int j = nt - 1; j > 0; j--) {
+			int k, tmp;
+
+			rng ^= rng << 13;
+			rng ^= rng >> 7;
+			rng ^= rng << 17;
+			k = (int)(rng % (uint64_t)(j + 1));
+			tmp = order[j];
+			order[j] = order[k];
+			order[k] = tmp;
+		}
 		for (int jj = 0; jj < nt; jj++) {
-			struct target *t = &tg[((i + warm) + jj) % nt];
+			struct target *t = &tg[order[jj]];
 			int64_t t0 = now_us();
 
 			if (t->fresh) {
@@ -372,6 +394,7 @@ static int mode_lat(long n, long warm, const char *path, const char *body, int n
 			}
 		}
 	}
+	free(order);
 	for (int j = 0; j < nt; j++) {
 		int64_t sum = 0, *t = tg[j].t;
 
