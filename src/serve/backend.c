@@ -737,13 +737,19 @@ void backend_describe_exit(int wstatus, char *buf, size_t n)
 
 int backend_read(struct backend_proc *bp, struct backend_log *lg, struct backend_report *rep)
 {
+	return backend_read_max(bp, lg, rep, (size_t)1 << 20);
+}
+
+int backend_read_max(struct backend_proc *bp, struct backend_log *lg, struct backend_report *rep, size_t max)
+{
 	char buf[65536];
 	size_t total = 0;
 
 	if (bp->out_fd < 0)
 		return bp->eof ? 0 : -EBADF;
-	while (total < (size_t)1 << 20) {
-		ssize_t r = read(bp->out_fd, buf, sizeof(buf));
+	while (total < max) {
+		size_t want = max - total < sizeof(buf) ? max - total : sizeof(buf);
+		ssize_t r = read(bp->out_fd, buf, want);
 
 		if (r < 0) {
 			if (errno == EINTR)

@@ -172,6 +172,9 @@ void backend_describe_exit(int wstatus, char *buf, size_t n);
  * partial line is parsed; bp->eof set), -EAGAIN when there is nothing now,
  * or -errno. */
 int backend_read(struct backend_proc *bp, struct backend_log *lg, struct backend_report *rep) ATTR_WUR;
+/* The same, at most max bytes (> 0) a call. */
+int backend_read_max(struct backend_proc *bp, struct backend_log *lg, struct backend_report *rep,
+		     size_t max) ATTR_WUR;
 
 /* Closes the output pipe (the process is not touched). */
 void backend_close(struct backend_proc *bp);

@@ -75,6 +75,8 @@ struct bk {
 	uint32_t gen;            /* one per process started: pooled
 	                          * connections belong to one */
 	struct event *ev_drain;  /* reads its log once it is healthy */
+	struct event *ev_slice;  /* reads the next piece of it */
+	size_t drain_got;        /* bytes this reading */
 	bool drain_due;          /* a read waits for the daemon to be idle */
 	bool drain_defer;        /* its pipe holds enough to wait */
 	int64_t progress_ms;     /* its last sign of work while loading or busy */
