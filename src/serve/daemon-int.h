@@ -185,11 +185,12 @@ void srv_bk_progress(struct bk *b);
  * of request; made once per process (port and key), owned by b. */
 const char *srv_bk_headers(struct bk *b, enum bk_hdr kind);
 /* A connection to b's backend: an idle one from its pool, or a new one
- * (NULL: out of memory). srv_bk_conn_put() gives one back when its last
- * answer was read whole (gen: b->gen when it was taken); otherwise, or
- * when the pool is full or the process changed, it is freed. */
+ * (NULL: out of memory). srv_bk_conn_put() gives one back (gen: b->gen
+ * when it was taken): kept when reuse (its last answer was read whole and
+ * the backend keeps it open), else freed; when the backend closes it
+ * after a whole answer, a new one is opened into the pool at once. */
 struct hcli *srv_bk_conn_get(struct bk *b);
-void srv_bk_conn_put(struct bk *b, struct hcli *c, uint32_t gen);
+void srv_bk_conn_put(struct bk *b, struct hcli *c, uint32_t gen, bool reuse);
 const struct serve_model_info *srv_model_info(struct srv *s, size_t model, const char **err);
 /* r watches client from here: when it leaves, r is cancelled */
 struct rq *srv_rq_new(struct srv *s, struct hreq *client, size_t model, enum rq_kind kind);

@@ -249,13 +249,26 @@ static bool bk_pool_keep(struct bk *b, struct hcli *c)
 	return true;
 }
 
-void srv_bk_conn_put(struct bk *b, struct hcli *c, uint32_t gen)
+void srv_bk_conn_put(struct bk *b, struct hcli *c, uint32_t gen, bool reuse)
 {
+	bool live = gen == b->gen && b->running && b->healthy && !b->stopping, reopen;
+
 	if (!c)
 		return;
-	if (gen != b->gen || !b->running || !b->healthy || b->stopping || !hcli_reusable(c) ||
-	    !bk_pool_keep(b, c))
-		hcli_free(c);
+	if (live && reuse && hcli_reusable(c) && bk_pool_keep(b, c))
+		return;
+	/* The backend closes it after a whole answer (cpp-httplib does after
+	 * 100 requests on one connection, and after every stream): the next
+	 * one is opened now, while nothing waits, rather than by the next
+	 * request (180 us here: on one request in a hundred, a p99) */
+	reopen = live && hcli_answered(c) && (!reuse || !hcli_reusable(c));
+	hcli_free(c);
+	if (reopen) {
+		struct hcli *n = hcli_new(b->s->base, b->port);
+
+		if (n && (hcli_open(n) < 0 || !bk_pool_keep(b, n)))
+			hcli_free(n);
+	}
 }
 
 const struct serve_model_info *srv_model_info(struct srv *s, size_t model, const char **err)
@@ -313,8 +326,8 @@ static void srv_rq_idle(struct srv *s);
 
 static void rq_free(struct rq *r)
 {
-	if (r->up_conn && r->up_reuse && !r->up_active)
-		srv_bk_conn_put(srv_bk(r->s, r->model), r->up_conn, r->up_gen);
+	if (r->up_conn && !r->up_active)
+		srv_bk_conn_put(srv_bk(r->s, r->model), r->up_conn, r->up_gen, r->up_reuse);
 	else if (r->up_conn)
 		hcli_free(r->up_conn);
 	r->up_conn = NULL;

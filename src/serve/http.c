@@ -1013,6 +1013,7 @@ struct hcli {
 	bool got_bytes;           /* a byte of the answer came */
 	unsigned n_done;          /* answers completed on this socket */
 	bool keep_alive;
+	bool opened_idle;         /* connected by hcli_open(), before any request */
 	bool in_cb, doomed;
 	struct hdrs h;            /* the answer's headers */
 	const struct hcli_cbs *cbs;
@@ -1065,9 +1066,28 @@ const char *hcli_header(const struct hcli *c, const char *name)
 	return hdrs_find(&c->h, name);
 }
 
+static int hc_connect(struct hcli *c);
+
 bool hcli_reusable(const struct hcli *c)
 {
-	return c->st == H_DONE && c->keep_alive && c->fd >= 0;
+	return c->fd >= 0 && ((c->st == H_DONE && c->keep_alive) || (c->st == H_IDLE && c->opened_idle));
+}
+
+bool hcli_answered(const struct hcli *c)
+{
+	return c->st == H_DONE;
+}
+
+int hcli_open(struct hcli *c)
+{
+	int e;
+
+	if (c->fd >= 0)
+		return 0;
+	e = hc_connect(c);
+	if (e == 0)
+		c->opened_idle = true;
+	return e;
 }
 
 static void hc_set_reading(struct hcli *c, bool on)
@@ -1182,7 +1202,6 @@ static const http_parser_settings cli_parse = {
 	.on_message_complete = hc_on_complete,
 };
 
-static int hc_connect(struct hcli *c);
 static int hc_flush(struct hcli *c);
 
 /* Writes what is queued of the request now: 0 when it is all out (the
@@ -1221,11 +1240,12 @@ static int hc_flush(struct hcli *c)
  * (the write event then reports how it went). */
 static bool hc_retry(struct hcli *c)
 {
-	if (c->retried || c->got_bytes || c->n_done == 0)
+	if (c->retried || c->got_bytes || (c->n_done == 0 && !c->opened_idle))
 		return false;
 	c->retried = true;
 	hc_close_fd(c);
 	c->n_done = 0;
+	c->opened_idle = false;
 	if (hc_connect(c) < 0)
 		return false;
 	c->sent = 0;

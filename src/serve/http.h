@@ -156,7 +156,16 @@ const char *hcli_header(const struct hcli *c, const char *name);
 void hcli_pause(struct hcli *c, bool paused);
 
 /* Whether the last answer ended, the backend allows another request on
- * the connection and has not closed it since. */
+ * the connection and has not closed it since (or it was opened by
+ * hcli_open() and is still open). */
 bool hcli_reusable(const struct hcli *c);
+
+/* Whether the last request got its whole answer (reusable or not). */
+bool hcli_answered(const struct hcli *c);
+
+/* Connects now, before any request (a request on it is sent once more on
+ * a new connection when the backend closed this one meanwhile, as on a
+ * reused one). 0 or -errno. */
+int hcli_open(struct hcli *c) ATTR_WUR;
 
 #endif

@@ -711,6 +711,66 @@ static void test_client_retry(void **state)
 	close(lfd);
 }
 
+/* hcli_open(): connected before any request, reusable while open; the
+ * backend closing it before the request (its keep-alive timeout) costs a
+ * resend on a new connection, as for a reused one. */
+static void test_client_open(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	struct hcli *c;
+	int64_t t0;
+	int first;
+
+	(void)state;
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	getsockname(lfd, (struct sockaddr *)&a, &al);
+	c = hcli_new(base, ntohs(a.sin_port));
+	assert_non_null(c);
+	assert_false(hcli_reusable(c));
+	assert_int_equal(hcli_open(c), 0);
+	assert_true(hcli_reusable(c));
+	assert_false(hcli_answered(c));
+	/* the server takes it and closes it unused */
+	first = accept(lfd, NULL, NULL);
+	assert_true(first >= 0);
+	close(first);
+	c_done = 0;
+	n_accepted = 0;
+	memset(served, 0, sizeof(served));
+	memset(raw_ev, 0, sizeof(raw_ev)); /* freed by the test before */
+	c_reset();
+	assert_int_equal(hcli_request(c, "GET", "/", NULL, NULL, 0, 0, &ccbs, NULL), 0);
+	t0 = now_ms();
+	while (c_done == 0 && now_ms() - t0 < 3000) {
+		struct pollfd p = { lfd, POLLIN, 0 };
+
+		if (poll(&p, 1, 0) == 1 && n_accepted < 4) {
+			int fd = accept(lfd, NULL, NULL);
+
+			raw_ev[n_accepted] = event_new(base, fd, EV_READ | EV_PERSIST, raw_conn_cb,
+						       (void *)(intptr_t)n_accepted);
+			event_add(raw_ev[n_accepted], NULL);
+			n_accepted++;
+		}
+		pump(1);
+	}
+	assert_int_equal(c_done, 1);
+	assert_int_equal(c_err, 0);
+	assert_string_equal(c_body, "ok");
+	assert_int_equal(n_accepted, 1); /* the resend's connection */
+	assert_true(hcli_answered(c));
+	for (int i = 0; i < 4; i++)
+		if (raw_ev[i]) {
+			event_free(raw_ev[i]);
+			raw_ev[i] = NULL;
+		}
+	hcli_free(c);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -723,6 +783,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gone_and_stalled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_retry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_open, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
