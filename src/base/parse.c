@@ -258,3 +258,14 @@ int parse_duration_ms(const char *s, int64_t *ms)
 	*ms = neg && nonzero ? -1 : (int64_t)v;
 	return 0;
 }
+
+int parse_hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

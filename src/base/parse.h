@@ -30,4 +30,7 @@ int parse_double(const char *s, double *ret) ATTR_WUR;
  * Go's limit). */
 int parse_duration_ms(const char *s, int64_t *ms) ATTR_WUR;
 
+/* The value of one hexadecimal digit (0-9, a-f, A-F), or -1. */
+int parse_hex_digit(int c);
+
 #endif

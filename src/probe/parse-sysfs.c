@@ -1,6 +1,7 @@
 /* parse-sysfs.c: the small files of sysfs (one number, one line, a
  * uevent), text in, values out. Pure. */
 #include "base/compat.h"
+#include "base/parse.h"
 
 #include <errno.h>
 #include <string.h>
@@ -22,17 +23,6 @@ int probe_parse_i64_file(const char *text, size_t n, int64_t *ret)
 	return probe_span_i64(p, n, ret);
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Exactly 1 to 4 hex digits. */
 static int span_hex_u16(const char *p, size_t n, uint16_t *ret)
 {
@@ -43,7 +33,7 @@ static int span_hex_u16(const char *p, size_t n, uint16_t *ret)
 	if (n > 4)
 		return -ERANGE;
 	for (size_t i = 0; i < n; i++) {
-		int d = hex_digit(p[i]);
+		int d = parse_hex_digit(p[i]);
 
 		if (d < 0)
 			return -EBADMSG;

@@ -24,6 +24,7 @@
  * bodies, on the heap past KEYS_INLINE) and compared when their object
  * closes: pairwise up to KEYS_LINEAR keys, else sorted. */
 #include "base/compat.h"
+#include "base/parse.h"
 
 #include <errno.h>
 #include <math.h>
@@ -160,17 +161,6 @@ static void skip_lost_nul(struct scan *s, const char *v)
 		s->p++;
 }
 
-static int hex_val(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The four hex digits at p (bounds checked by the caller): 0..0xFFFF, or
  * -1 when one is not a hex digit. */
 static int32_t hex4(const unsigned char *p)
@@ -178,7 +168,7 @@ static int32_t hex4(const unsigned char *p)
 	int32_t v = 0;
 
 	for (int i = 0; i < 4; i++) {
-		int h = hex_val(p[i]);
+		int h = parse_hex_digit(p[i]);
 
 		if (h < 0)
 			return -1;

@@ -666,6 +666,27 @@ static void raw_conn_cb(evutil_socket_t fd, short what, void *arg)
 	(void)!write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 40);
 }
 
+/* Accepts on lfd (each connection answered once by raw_conn_cb) and runs
+ * the loop until c_done reaches want, for 3 s at most. */
+static void raw_serve_until(int want)
+{
+	int64_t t0 = now_ms();
+
+	while (c_done < want && now_ms() - t0 < 3000) {
+		struct pollfd p = { lfd, POLLIN, 0 };
+
+		if (poll(&p, 1, 0) == 1 && n_accepted < 4) {
+			int fd = accept(lfd, NULL, NULL);
+
+			raw_ev[n_accepted] = event_new(base, fd, EV_READ | EV_PERSIST, raw_conn_cb,
+						       (void *)(intptr_t)n_accepted);
+			event_add(raw_ev[n_accepted], NULL);
+			n_accepted++;
+		}
+		pump(1);
+	}
+}
+
 static void test_client_retry(void **state)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -681,23 +702,9 @@ static void test_client_retry(void **state)
 	c_done = 0;
 	n_accepted = 0;
 	for (int round = 0; round < 2; round++) {
-		int64_t t0 = now_ms();
-
 		c_reset();
 		assert_int_equal(hcli_request(c, "GET", "/", NULL, NULL, 0, 0, &ccbs, NULL), 0);
-		while (c_done <= round && now_ms() - t0 < 3000) {
-			struct pollfd p = { lfd, POLLIN, 0 };
-
-			if (poll(&p, 1, 0) == 1 && n_accepted < 4) {
-				int fd = accept(lfd, NULL, NULL);
-
-				raw_ev[n_accepted] = event_new(base, fd, EV_READ | EV_PERSIST, raw_conn_cb,
-							       (void *)(intptr_t)n_accepted);
-				event_add(raw_ev[n_accepted], NULL);
-				n_accepted++;
-			}
-			pump(1);
-		}
+		raw_serve_until(round + 1);
 		assert_int_equal(c_done, round + 1);
 		assert_int_equal(c_err, 0);
 		assert_string_equal(c_body, "ok");
@@ -719,7 +726,6 @@ static void test_client_open(void **state)
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t al = sizeof(a);
 	struct hcli *c;
-	int64_t t0;
 	int first;
 
 	(void)state;
@@ -743,20 +749,7 @@ static void test_client_open(void **state)
 	memset(raw_ev, 0, sizeof(raw_ev)); /* freed by the test before */
 	c_reset();
 	assert_int_equal(hcli_request(c, "GET", "/", NULL, NULL, 0, 0, &ccbs, NULL), 0);
-	t0 = now_ms();
-	while (c_done == 0 && now_ms() - t0 < 3000) {
-		struct pollfd p = { lfd, POLLIN, 0 };
-
-		if (poll(&p, 1, 0) == 1 && n_accepted < 4) {
-			int fd = accept(lfd, NULL, NULL);
-
-			raw_ev[n_accepted] = event_new(base, fd, EV_READ | EV_PERSIST, raw_conn_cb,
-						       (void *)(intptr_t)n_accepted);
-			event_add(raw_ev[n_accepted], NULL);
-			n_accepted++;
-		}
-		pump(1);
-	}
+	raw_serve_until(1);
 	assert_int_equal(c_done, 1);
 	assert_int_equal(c_err, 0);
 	assert_string_equal(c_body, "ok");
