@@ -251,7 +251,7 @@ static bool bk_pool_keep(struct bk *b, struct hcli *c)
 
 void srv_bk_conn_put(struct bk *b, struct hcli *c, uint32_t gen, bool reuse)
 {
-	bool live = gen == b->gen && b->running && b->healthy && !b->stopping, reopen;
+	bool live = gen == b->gen && b->running && b->healthy && !b->stopping && !b->s->stopping, reopen;
 
 	if (!c)
 		return;

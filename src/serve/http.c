@@ -161,6 +161,15 @@ static void out_add(struct hconn *c, const void *p, size_t n)
 {
 	if (c->dead)
 		return;
+	/* what was written goes before the buffer grows: a client that
+	 * always reads a part (a slow stream) would otherwise make it grow
+	 * to OUT_MAX with bytes long sent */
+	if (c->out_off > 0 && c->out_off >= c->out.len / 2) {
+		c->out.len -= c->out_off;
+		memmove(c->out.buf, c->out.buf + c->out_off, c->out.len);
+		c->out.buf[c->out.len] = '\0';
+		c->out_off = 0;
+	}
 	if (sbuf_add(&c->out, p, n) < 0)
 		conn_kill_later(c);
 }
