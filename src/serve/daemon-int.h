@@ -84,8 +84,6 @@ struct bk {
 	uint64_t cpu_ticks;      /* its CPU time then */
 	bool stalled;            /* killed for a hang (B24) */
 	char hdr[BK_HDR_N][160]; /* srv_bk_headers() */
-	uint16_t hdr_port;
-	char hdr_key[40];
 };
 
 enum rq_kind {
@@ -183,7 +181,7 @@ void srv_bk_progress(struct bk *b);
 /* The header lines every request to b's backend carries ("Host: ...\r\n"
  * and its key's "Authorization: Bearer ...\r\n"), then those of the kind
  * of request; made once per process (port and key), owned by b. */
-const char *srv_bk_headers(struct bk *b, enum bk_hdr kind);
+const char *srv_bk_headers(const struct bk *b, enum bk_hdr kind);
 /* A connection to b's backend: an idle one from its pool, or a new one
  * (NULL: out of memory). srv_bk_conn_put() gives one back (gen: b->gen
  * when it was taken): kept when reuse (its last answer was read whole and

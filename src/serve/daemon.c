@@ -80,20 +80,22 @@ void srv_bk_progress(struct bk *b)
 	b->progress_ms = b->io_ms = srv_now();
 }
 
-const char *srv_bk_headers(struct bk *b, enum bk_hdr kind)
+/* The header lines of every request to b's backend, made when its port
+ * and key are chosen (bk_start). */
+static void bk_headers_make(struct bk *b)
 {
-	if (!b->hdr_port || b->hdr_port != b->port || strncmp(b->hdr_key, b->key, sizeof(b->hdr_key))) {
-		static const char *const tail[BK_HDR_N] = {
-			"", "Content-Type: application/json\r\n",
-			"Content-Type: application/json\r\nAccept: text/event-stream\r\n",
-		};
+	static const char *const tail[BK_HDR_N] = {
+		"", "Content-Type: application/json\r\n",
+		"Content-Type: application/json\r\nAccept: text/event-stream\r\n",
+	};
 
-		for (int i = 0; i < BK_HDR_N; i++)
-			snprintf(b->hdr[i], sizeof(b->hdr[i]), "Host: 127.0.0.1:%u\r\n%s%s%s%s", b->port,
-				 b->key[0] ? "Authorization: Bearer " : "", b->key, b->key[0] ? "\r\n" : "", tail[i]);
-		b->hdr_port = b->port;
-		memcpy(b->hdr_key, b->key, sizeof(b->hdr_key));
-	}
+	for (int i = 0; i < BK_HDR_N; i++)
+		snprintf(b->hdr[i], sizeof(b->hdr[i]), "Host: 127.0.0.1:%u\r\n%s%s%s%s", b->port,
+			 b->key[0] ? "Authorization: Bearer " : "", b->key, b->key[0] ? "\r\n" : "", tail[i]);
+}
+
+const char *srv_bk_headers(const struct bk *b, enum bk_hdr kind)
+{
 	return b->hdr[kind];
 }
 
@@ -584,6 +586,7 @@ static void bk_start(struct srv *s, size_t model, uint32_t plan_id)
 			for (size_t i = 0; i < sizeof(rnd); i++)
 				snprintf(b->key + 2 * i, 3, "%02x", rnd[i]);
 	}
+	bk_headers_make(b);
 	k = s->o->hooks.plan_args(s->o->hooks.ctx, model, plan_id, extra, SERVE_MAX_ARGS);
 	if (k < 0) {
 		e = k;
@@ -695,6 +698,7 @@ static void bk_out_cb(evutil_socket_t fd, short what, void *arg)
  * waiting (only with the enlarged pipe). */
 #define BK_DRAIN_MS 100
 #define BK_DRAIN_BUSY_MS 10
+#define BK_DRAIN_BUSY_BYTES 4096 /* a reading this large: the backend is writing */
 #define BK_DRAIN_SLICE ((size_t)8 << 10)
 #define BK_DRAIN_WAIT_BYTES (64 << 10)
 #define BK_PIPE_BYTES (1 << 20)
@@ -737,7 +741,7 @@ static void bk_slice_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 	}
-	bk_drain_arm(b, b->drain_got >= 4096 ? BK_DRAIN_BUSY_MS : BK_DRAIN_MS);
+	bk_drain_arm(b, b->drain_got >= BK_DRAIN_BUSY_BYTES ? BK_DRAIN_BUSY_MS : BK_DRAIN_MS);
 }
 
 static void bk_drain(struct bk *b)
@@ -848,9 +852,8 @@ static void fsave(struct srv *s, bool wait)
 	}
 	fsave_join(s);
 	s->fsave_pending = false;
-	diag_init(&fd);
-	j = calloc(1, sizeof(*j));
-	if (j && !wait) {
+	j = wait ? NULL : calloc(1, sizeof(*j));
+	if (j) {
 		j->path = s->o->footprint_path;
 		j->text = footprint_cache_text(&s->fc, &j->len);
 		atomic_init(&j->done, false);
@@ -859,8 +862,9 @@ static void fsave(struct srv *s, bool wait)
 			return;
 		}
 		free(j->text);
+		free(j);
 	}
-	free(j);
+	diag_init(&fd);
 	(void)!footprint_cache_save(&s->fc, s->o->footprint_path, &fd);
 }
 

@@ -175,6 +175,26 @@ static void out_add(struct hconn *c, const void *p, size_t n)
 }
 static void conn_parse_pending(struct hconn *c);
 
+/* Sends buf[*off, len) now, as far as the socket takes it: 0 when all of
+ * it is out, -EAGAIN when the socket is full (or still connecting), or the
+ * send's -errno. */
+static int send_from(int fd, const char *buf, size_t len, size_t *off)
+{
+	while (*off < len) {
+		ssize_t n = send(fd, buf + *off, len - *off, MSG_NOSIGNAL);
+
+		if (n > 0)
+			*off += (size_t)n;
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return -EAGAIN;
+		else
+			return n < 0 ? -errno : -EIO;
+	}
+	return 0;
+}
+
 static void arm(struct hconn *c, int secs)
 {
 	struct timeval tv = { secs, 0 };
@@ -508,30 +528,23 @@ void hreq_watch(struct hreq *q, void (*drained)(void *), void (*gone)(void *), v
  * full. A write error marks the connection for closing. */
 static void conn_flush(struct hconn *c)
 {
-	while (c->out_off < c->out.len && !c->dead) {
-		ssize_t n = send(c->fd, c->out.buf + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+	int e;
 
-		if (n > 0) {
-			c->out_off += (size_t)n;
-			if (c->out_off == c->out.len) {
-				c->out_off = 0;
-				buf_clear(&c->out);
-			}
-			continue;
-		}
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (!c->writing) {
-				c->writing = true;
-				event_add(c->ev_w, NULL);
-				if (c->st == C_HANDLER || c->st == C_ENDING)
-					arm(c, c->srv->lim.timeout_s); /* a stalled reader (B14) */
-			}
-			return;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		conn_kill_later(c);
+	if (c->dead || c->out_off == c->out.len)
 		return;
+	e = send_from(c->fd, c->out.buf, c->out.len, &c->out_off);
+	if (e == 0) {
+		c->out_off = 0;
+		buf_clear(&c->out);
+	} else if (e == -EAGAIN) {
+		if (!c->writing) {
+			c->writing = true;
+			event_add(c->ev_w, NULL);
+			if (c->st == C_HANDLER || c->st == C_ENDING)
+				arm(c, c->srv->lim.timeout_s); /* a stalled reader (B14) */
+		}
+	} else {
+		conn_kill_later(c);
 	}
 }
 
@@ -1211,31 +1224,22 @@ static const http_parser_settings cli_parse = {
 	.on_message_complete = hc_on_complete,
 };
 
-static int hc_flush(struct hcli *c);
-
 /* Writes what is queued of the request now: 0 when it is all out (the
  * answer is awaited), -EAGAIN when the socket is full or still connecting
  * (EV_WRITE goes on), or the write's error. */
 static int hc_flush(struct hcli *c)
 {
-	while (c->sent < c->req.len) {
-		ssize_t k = send(c->fd, c->req.buf + c->sent, c->req.len - c->sent, MSG_NOSIGNAL);
+	int e = send_from(c->fd, c->req.buf, c->req.len, &c->sent);
 
-		if (k > 0) {
-			c->sent += (size_t)k;
-			continue;
+	if (e == -EAGAIN) {
+		if (!c->writing) {
+			c->writing = true;
+			event_add(c->ev_w, NULL);
 		}
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (!c->writing) {
-				c->writing = true;
-				event_add(c->ev_w, NULL);
-			}
-			return -EAGAIN;
-		}
-		return k < 0 ? -errno : -EIO;
+		return e;
 	}
+	if (e < 0)
+		return e;
 	if (c->writing) {
 		c->writing = false;
 		event_del(c->ev_w);

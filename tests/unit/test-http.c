@@ -666,6 +666,32 @@ static void raw_conn_cb(evutil_socket_t fd, short what, void *arg)
 	(void)!write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 40);
 }
 
+/* A listening socket on loopback for raw_serve_until() (lfd): its port. */
+static uint16_t raw_listen(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+
+	memset(served, 0, sizeof(served));
+	memset(raw_ev, 0, sizeof(raw_ev));
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	getsockname(lfd, (struct sockaddr *)&a, &al);
+	return ntohs(a.sin_port);
+}
+
+/* Frees what raw_listen() and raw_serve_until() made. */
+static void raw_close(void)
+{
+	for (int i = 0; i < 4; i++)
+		if (raw_ev[i]) {
+			event_free(raw_ev[i]);
+			raw_ev[i] = NULL;
+		}
+	close(lfd);
+}
+
 /* Accepts on lfd (each connection answered once by raw_conn_cb) and runs
  * the loop until c_done reaches want, for 3 s at most. */
 static void raw_serve_until(int want)
@@ -689,16 +715,10 @@ static void raw_serve_until(int want)
 
 static void test_client_retry(void **state)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t al = sizeof(a);
 	struct hcli *c;
 
 	(void)state;
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(lfd, 8), 0);
-	getsockname(lfd, (struct sockaddr *)&a, &al);
-	c = hcli_new(base, ntohs(a.sin_port));
+	c = hcli_new(base, raw_listen());
 	c_done = 0;
 	n_accepted = 0;
 	for (int round = 0; round < 2; round++) {
@@ -711,11 +731,8 @@ static void test_client_retry(void **state)
 	}
 	/* the second request found the first connection closed under it */
 	assert_int_equal(n_accepted, 2);
-	for (int i = 0; i < 4; i++)
-		if (raw_ev[i])
-			event_free(raw_ev[i]);
+	raw_close();
 	hcli_free(c);
-	close(lfd);
 }
 
 /* hcli_open(): connected before any request, reusable while open; the
@@ -723,17 +740,11 @@ static void test_client_retry(void **state)
  * resend on a new connection, as for a reused one. */
 static void test_client_open(void **state)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t al = sizeof(a);
 	struct hcli *c;
 	int first;
 
 	(void)state;
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(lfd, 8), 0);
-	getsockname(lfd, (struct sockaddr *)&a, &al);
-	c = hcli_new(base, ntohs(a.sin_port));
+	c = hcli_new(base, raw_listen());
 	assert_non_null(c);
 	assert_false(hcli_reusable(c));
 	assert_int_equal(hcli_open(c), 0);
@@ -745,8 +756,6 @@ static void test_client_open(void **state)
 	close(first);
 	c_done = 0;
 	n_accepted = 0;
-	memset(served, 0, sizeof(served));
-	memset(raw_ev, 0, sizeof(raw_ev)); /* freed by the test before */
 	c_reset();
 	assert_int_equal(hcli_request(c, "GET", "/", NULL, NULL, 0, 0, &ccbs, NULL), 0);
 	raw_serve_until(1);
@@ -755,13 +764,8 @@ static void test_client_open(void **state)
 	assert_string_equal(c_body, "ok");
 	assert_int_equal(n_accepted, 1); /* the resend's connection */
 	assert_true(hcli_answered(c));
-	for (int i = 0; i < 4; i++)
-		if (raw_ev[i]) {
-			event_free(raw_ev[i]);
-			raw_ev[i] = NULL;
-		}
+	raw_close();
 	hcli_free(c);
-	close(lfd);
 }
 
 int main(void)
