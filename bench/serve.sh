@@ -293,6 +293,7 @@ while [ "$R" -lt "$ROUNDS" ]; do
 		j=0
 		for path in direct nginx llmem; do
 			mv "$WORK/raw.$j" "$WORK/lat-$R-$model-$path"
+			mv "$WORK/raw.prev.$j" "$WORK/prev-$R-$model-$path"
 			sed -n "$((j + 1))p" "$WORK/lat.out" | awk -v r="$R" -v m="$model" -v p="$path" \
 				'{ print r "\t" m "\t" p "\t" $7 }' >>"$WORK/reconnects.tsv"
 			j=$((j + 1))
@@ -417,6 +418,10 @@ for line in open(f"{work}/facts.tsv").read().splitlines()[1:]:
 def lat(r, m, p):
     return [int(x) for x in open(f"{work}/lat-{r}-{m}-{p}").read().split()]
 
+def prev(r, m, p):
+    f = f"{work}/prev-{r}-{m}-{p}"
+    return [int(x) for x in open(f).read().split()] if os.path.exists(f) else []
+
 def us(x):
     return f"{x:,.0f} us"
 
@@ -465,6 +470,23 @@ for m in MODELS:
     lat_ok &= ok
     verdicts.append(f"{m}: llmem adds {la[0]:,.0f} us at p50 and {la[1]:,.0f} us at p99, nginx "
                     f"{na[0]:,.0f} and {na[1]:,.0f} us (median of rounds; {'within' if ok else 'over'} nginx)")
+# by what went just before: a path's p50 when it followed each path (its
+# own trailing work, or another's, meets it there); pooled over the rounds
+out("")
+out("The same samples by the path the request just before went through (p50, and how many samples, pooled over the rounds): "
+    "\"after llmem\" on the nginx row is a request that met whatever llmem still did after its own reply went out, and the other way round; "
+    "\"after\" a path's own is one that found that proxy still awake:")
+out("")
+out("| model | path | after direct | after nginx | after llmem |")
+out("| --- | --- | ---: | ---: | ---: |")
+for m in MODELS:
+    for p in PATHS:
+        by = collections.defaultdict(list)
+        for x in rounds:
+            for t, q in zip(lat(x, m, p), prev(x, m, p)):
+                if q >= 0:
+                    by[PATHS[q]].append(t)
+        out(f"| {m} | {p} | " + " | ".join(f"{pct(by[q], 50):,.0f} ({len(by[q])})" if by[q] else "" for q in PATHS) + " |")
 rec = collections.Counter()
 for line in open(f"{work}/reconnects.tsv"):
     r, m, p, n = line.split()

@@ -5,7 +5,10 @@
 # CPU, so that a round measures the proxies' own work and context switches rather than where
 # the 2-vCPU scheduler put the processes (bench/serve.sh, with llama-server behind, is the
 # issue's benchmark; this one says where its difference comes from).
-#   sh bench/proto/serve-pinned.sh     (ROUNDS=7 N_LAT=3000 PROTO_CPU=0 BUILD=build)
+#   sh bench/proto/serve-pinned.sh     (ROUNDS=7 N_LAT=3000 PROTO_CPU=0 BUILD=build COLD_KB=0)
+# COLD_KB=N: the upstream writes N KiB of memory before each answer, as llama-server's
+# inference does between the two halves of a proxied request, so that each proxy meets
+# caches the backend has emptied (bench/serve.sh's situation, with the noise taken out).
 # llmem starts the upstream as its "llama-server" (a wrapper that says it listens, as
 # llama-server does, then runs out/upstream on the port llmem gave it), for a model file it
 # plans as usual; requests are llmem's OpenAI path: POST /v1/completions with a JSON body,
@@ -42,7 +45,7 @@ cat >"$WORK/backend" <<EOF
 port=
 while [ \$# -gt 0 ]; do [ "\$1" = --port ] && port=\$2; shift; done
 echo "main: server is listening on http://127.0.0.1:\$port - starting the main loop"
-exec "$ROOT/bench/proto/out/upstream" "\$port"
+UPSTREAM_THRASH_KB=${COLD_KB:-0} exec "$ROOT/bench/proto/out/upstream" "\$port"
 EOF
 chmod +x "$WORK/backend"
 mkdir -p "$WORK/models"

@@ -107,6 +107,20 @@ static int do_stream(int fd, const char *path)
     return send_all(fd, "0\r\n\r\n", 5);
 }
 
+/* UPSTREAM_THRASH_KB=N: before each answer, write N KiB of memory, as a
+ * backend's inference does between a proxy's two halves of a request, so
+ * that the proxies meet a cold cache (serve-pinned.sh COLD_KB). */
+static size_t g_thrash;
+static volatile unsigned char *g_thrash_buf;
+
+static void thrash(void)
+{
+    static unsigned char v;
+    v++;
+    for (size_t i = 0; i < g_thrash; i += 64)
+        g_thrash_buf[i] = v;
+}
+
 static void *conn_main(void *arg)
 {
     int fd = (int)(long)arg;
@@ -156,6 +170,8 @@ static void *conn_main(void *arg)
                               "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", bl, body);
             rc = send_all(fd, out, (size_t)ol);
         } else {
+            if (g_thrash)
+                thrash();
             const char *r = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                             "Content-Length: 13\r\n\r\nhello, world\n";
             rc = send_all(fd, r, strlen(r));
@@ -175,6 +191,12 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (getenv("UPSTREAM_THRASH_KB")) {
+        g_thrash = (size_t)atol(getenv("UPSTREAM_THRASH_KB")) << 10;
+        g_thrash_buf = g_thrash ? malloc(g_thrash) : NULL;
+        if (!g_thrash_buf)
+            g_thrash = 0;
+    }
     int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1]))};

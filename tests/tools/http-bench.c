@@ -16,6 +16,8 @@
  *       PORT written +PORT gets a new connection for every request instead,
  *       its connect() timed with the request.
  *       HB_RAW=PREFIX also writes every sample to PREFIX.0, PREFIX.1, ...
+ *       and, line for line, the index of the PORT that was sent to just
+ *       before it (-1 for the first) to PREFIX.prev.0, PREFIX.prev.1, ...
  *   http-bench stream PORT PATH BODY
  *       One request; prints "ttfb total bytes events": time to the first byte
  *       of the response, to its last byte, body bytes (chunked framing
@@ -316,6 +318,7 @@ struct target {
 	bool fresh;      /* a new connection for every request, timed */
 	const char *key;
 	int64_t *t;
+	signed char *prev; /* the target sent to just before each sample (-1: none) */
 	long reconnects;
 };
 
@@ -331,7 +334,7 @@ static int mode_lat(long n, long warm, const char *path, const char *body, int n
 	const char *raw = getenv("HB_RAW");
 	struct resp r;
 
-	if (!tg || n < 1 || nt < 1)
+	if (!tg || n < 1 || nt < 1 || nt > 100)
 		die("%s", "bad arguments or out of memory");
 	for (int j = 0; j < nt; j++) {
 		char *comma = strchr(spec[j], ',');
@@ -345,7 +348,8 @@ static int mode_lat(long n, long warm, const char *path, const char *body, int n
 			tg[j].key = comma + 1;
 		}
 		tg[j].t = calloc((size_t)n, sizeof(int64_t));
-		if (!tg[j].t)
+		tg[j].prev = calloc((size_t)n, 1);
+		if (!tg[j].t || !tg[j].prev)
 			die("%s", "out of memory");
 		conn_open(&tg[j].c, atoi(spec[j]));
 	}
@@ -357,6 +361,7 @@ static int mode_lat(long n, long warm, const char *path, const char *body, int n
 	 * follow the second in two rounds of three.) */
 	int *order = calloc((size_t)nt, sizeof(*order));
 	uint64_t rng = 0x9e3779b97f4a7c15u;
+	int last = -1;
 
 	if (!order)
 		die("%s", "out of memory");
@@ -383,8 +388,11 @@ static int mode_lat(long n, long warm, const char *path, const char *body, int n
 				conn_open(&t->c, t->c.port);
 			}
 			target_send(t, path, body, &r);
-			if (i >= 0)
+			if (i >= 0) {
 				t->t[i] = now_us() - t0;
+				t->prev[i] = (signed char)last;
+			}
+			last = order[jj];
 			expect_ok(&r, "lat");
 			if (r.close && !t->fresh) {
 				close(t->c.fd);
@@ -409,6 +417,12 @@ static int mode_lat(long n, long warm, const char *path, const char *body, int n
 				fprintf(f, "%lld\n", (long long)t[i]);
 			if (f)
 				fclose(f);
+			snprintf(fn, sizeof(fn), "%s.prev.%d", raw, j);
+			f = fopen(fn, "w");
+			for (long i = 0; f && i < n; i++)
+				fprintf(f, "%d\n", tg[j].prev[i]);
+			if (f)
+				fclose(f);
 		}
 		for (long i = 0; i < n; i++)
 			sum += t[i];
@@ -417,6 +431,7 @@ static int mode_lat(long n, long warm, const char *path, const char *body, int n
 		       (long long)pct(t, (size_t)n, 90), (long long)pct(t, (size_t)n, 99),
 		       (long long)t[n - 1], (long long)(sum / n), tg[j].reconnects);
 		free(t);
+		free(tg[j].prev);
 	}
 	free(tg);
 	return 0;
