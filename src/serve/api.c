@@ -180,6 +180,7 @@ json_t *api_status_json(struct srv *s)
 			{
 				json_t *bufs = json_array();
 
+				srv_bk_log_lock(b);
 				for (size_t k = 0; k < b->rep.n_bufs; k++) {
 					json_t *bo = json_object();
 
@@ -190,6 +191,7 @@ json_t *api_status_json(struct srv *s)
 				}
 				json_object_set_new(j, "buffers", bufs);
 				json_object_set_new(j, "log_lines", json_integer((json_int_t)b->rep.n_lines));
+				srv_bk_log_unlock(b);
 			}
 			if (b->plan.tokens_per_s > 0)
 				json_object_set_new(j, "tokens_per_s", json_real(b->plan.tokens_per_s));

@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <jansson.h>
 
 #include "base/sbuf.h"
@@ -74,11 +75,14 @@ struct bk {
 	size_t n_pool;
 	uint32_t gen;            /* one per process started: pooled
 	                          * connections belong to one */
-	struct event *ev_drain;  /* reads its log once it is healthy */
-	struct event *ev_slice;  /* reads the next piece of it */
-	size_t drain_got;        /* bytes this reading */
-	bool drain_due;          /* a read waits for the daemon to be idle */
-	bool drain_defer;        /* its pipe holds enough to wait */
+	/* once it is healthy its log is read by a thread of its own
+	 * (daemon.c, bk_log_main): while it runs, log, rep and proc's output
+	 * are touched only under log_mu */
+	pthread_t log_th;
+	bool log_th_on;
+	int log_stop[2];           /* a pipe: a byte in it stops the thread */
+	pthread_mutex_t log_mu;
+	_Atomic int64_t log_io_ms; /* the thread's last read with bytes */
 	int64_t progress_ms;     /* its last sign of work while loading or busy */
 	int64_t io_ms;           /* its last byte or log line (CPU time aside) */
 	uint64_t cpu_ticks;      /* its CPU time then */
@@ -178,6 +182,10 @@ void srv_actions_run(struct srv *s);
 struct bk *srv_bk(struct srv *s, size_t model);
 /* b did some work for its requests (a byte came, a log line) */
 void srv_bk_progress(struct bk *b);
+/* Around any read of b's log or report (rep) from the loop while the
+ * backend is healthy: its log thread writes them. */
+void srv_bk_log_lock(const struct bk *b);
+void srv_bk_log_unlock(const struct bk *b);
 /* The header lines every request to b's backend carries ("Host: ...\r\n"
  * and its key's "Authorization: Bearer ...\r\n"), then those of the kind
  * of request; made once per process (port and key), owned by b. */

@@ -8,9 +8,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/ioctl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -78,6 +78,16 @@ void srv_model_fresh(struct srv *s, size_t model)
 void srv_bk_progress(struct bk *b)
 {
 	b->progress_ms = b->io_ms = srv_now();
+}
+
+/* The log thread's last read with bytes (bk_log_main) counts as the
+ * backend's sign of life too: folded into io_ms where the watchdog looks. */
+static void bk_log_progress(struct bk *b)
+{
+	int64_t t = atomic_load(&b->log_io_ms);
+
+	if (t > b->io_ms)
+		b->progress_ms = b->io_ms = t;
 }
 
 /* The header lines of every request to b's backend, made when its port
@@ -185,6 +195,7 @@ static void watch_cb(evutil_socket_t fd, short what, void *arg)
 		struct bk *b = &s->bks[i];
 		bool loading = b->running && !b->healthy && !b->stopping && !b->timed_out;
 
+		bk_log_progress(b);
 		if (!loading && (!b->running || !b->healthy || b->stopping || b->stalled))
 			continue;
 		if (!loading && s->sch.models[i].busy == 0) {
@@ -324,7 +335,6 @@ struct rq *srv_rq_find(struct srv *s, uint64_t id)
 	return NULL;
 }
 
-static void srv_rq_idle(struct srv *s);
 
 static void rq_free(struct rq *r)
 {
@@ -336,8 +346,6 @@ static void rq_free(struct rq *r)
 	r->next->prev = r->prev;
 	r->prev->next = r->next;
 	r->s->n_rqs--;
-	if (r->s->n_rqs == 0)
-		srv_rq_idle(r->s);
 	sbuf_release(&r->acc);
 	sbuf_release(&r->out);
 	if (r->sse_init)
@@ -441,6 +449,8 @@ static void load_reply(struct rq *r)
 static void bk_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void bk_out_cb(evutil_socket_t fd, short what, void *arg);
 
+static void bk_log_stop(struct bk *b);
+
 static void bk_clear(struct bk *b)
 {
 	if (b->ev_out) {
@@ -455,15 +465,7 @@ static void bk_clear(struct bk *b)
 	}
 	b->health_inflight = false;
 	bk_pool_drop(b);
-	if (b->ev_drain) {
-		event_free(b->ev_drain);
-		b->ev_drain = NULL;
-	}
-	if (b->ev_slice) {
-		event_free(b->ev_slice);
-		b->ev_slice = NULL;
-	}
-	b->drain_due = false;
+	bk_log_stop(b);
 	if (b->proc.out_fd >= 0) {
 		close(b->proc.out_fd);
 		b->proc.out_fd = -1;
@@ -681,124 +683,103 @@ static void bk_out_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Once the backend is healthy its log only matters for a later failure
  * (out of memory, a crash), and bk_exited() reads what is left before it
- * decides: so it is read from a timer, not at each line. At -lv 4
- * llama-server writes about 25 lines per request, in pieces; waking for
- * each cost more than the request itself. The pipe is enlarged so that
- * the backend does not block on it in between.
+ * decides. At -lv 4 llama-server writes about 3 KB in 25 lines per
+ * request, in pieces. It is read by a thread of its own, every
+ * BK_LOG_BUSY_MS while the backend writes (BK_LOG_MS while it is quiet),
+ * from a pipe enlarged so that the backend does not block in between.
  *
- * The reading is done in slices of BK_DRAIN_SLICE bytes (under 10 us
- * each), one per turn of the loop: a request that comes meanwhile waits
- * for one slice at most. (Not at a lower priority: under a load that
- * keeps the loop busy it would never run, and the backend would block on
- * its full pipe.) (100 ms of log read at once took
- * 320 us at a thousand requests a second, which the request it landed on
- * waited for: most of llmem's p99 in bench/serve.sh.) The timer runs
- * every BK_DRAIN_BUSY_MS while the backend writes, and the reading waits
- * for a moment when no request is open unless BK_DRAIN_WAIT_BYTES are
- * waiting (only with the enlarged pipe). */
-#define BK_DRAIN_MS 100
-#define BK_DRAIN_BUSY_MS 10
-#define BK_DRAIN_BUSY_BYTES 4096 /* a reading this large: the backend is writing */
-#define BK_DRAIN_SLICE ((size_t)8 << 10)
-#define BK_DRAIN_WAIT_BYTES (64 << 10)
+ * Not on the loop: read there (in 8 KiB slices between requests, the
+ * design before), the reading was llmem's only CPU time that no request
+ * of its own asked for, about 5 us per request on whichever path the
+ * request took, and the loop thread paid for it at its next wake-up: on
+ * a machine the backends keep busy, llmem woke later than nginx and
+ * added 0-8 us more than it at p50 on bench/serve.sh's `micro`; read
+ * here, 4-11 us less (bench/RESULTS.md, 2026-11-28). */
+#define BK_LOG_MS 100
+#define BK_LOG_BUSY_MS 10
+#define BK_LOG_BUSY_BYTES 4096 /* a reading this large: the backend is writing */
+#define BK_LOG_READ_MAX ((size_t)1 << 20)
 #define BK_PIPE_BYTES (1 << 20)
 
-static void bk_drain_arm(struct bk *b, int ms)
-{
-	struct timeval tv = ms_tv(ms);
-
-	evtimer_add(b->ev_drain, &tv);
-}
-
-/* The next slice, on the loop's next turn: a timer due now runs after the
- * loop has polled (event_active() would run it in this turn, before any
- * request that came meanwhile). */
-static void bk_slice_next(struct bk *b)
-{
-	struct timeval now = { 0, 0 };
-
-	evtimer_add(b->ev_slice, &now);
-}
-
-/* One slice of the log. */
-static void bk_slice_cb(evutil_socket_t fd, short what, void *arg)
+static void *bk_log_main(void *arg)
 {
 	struct bk *b = arg;
-	int n;
+	struct pollfd p = { b->log_stop[0], POLLIN, 0 };
+	int wait = BK_LOG_MS;
 
-	(void)fd;
-	(void)what;
-	n = backend_read_max(&b->proc, &b->log, &b->rep, BK_DRAIN_SLICE);
-	if (n == 0) {
-		evtimer_del(b->ev_drain); /* the end: SIGCHLD reaps it */
-		return;
+	for (;;) {
+		int n;
+
+		if (poll(&p, 1, wait) != 0 && !(p.revents == 0 && errno == EINTR))
+			break; /* asked to stop */
+		pthread_mutex_lock(&b->log_mu);
+		n = backend_read_max(&b->proc, &b->log, &b->rep, BK_LOG_READ_MAX);
+		pthread_mutex_unlock(&b->log_mu);
+		if (n == 0 || (n < 0 && n != -EAGAIN))
+			break; /* the end: SIGCHLD reaps it, bk_exited() reads the rest */
+		if (n > 0)
+			atomic_store(&b->log_io_ms, srv_now());
+		wait = n >= BK_LOG_BUSY_BYTES ? BK_LOG_BUSY_MS : BK_LOG_MS;
 	}
-	if (n > 0) {
-		srv_bk_progress(b);
-		b->drain_got += (size_t)n;
-		if ((size_t)n == BK_DRAIN_SLICE) {
-			bk_slice_next(b);
-			return;
-		}
-	}
-	bk_drain_arm(b, b->drain_got >= BK_DRAIN_BUSY_BYTES ? BK_DRAIN_BUSY_MS : BK_DRAIN_MS);
+	return NULL;
 }
 
-static void bk_drain(struct bk *b)
+/* Stops b's log thread, if it runs: the loop owns the log again. */
+static void bk_log_stop(struct bk *b)
 {
-	b->drain_due = false;
-	b->drain_got = 0;
-	bk_slice_next(b);
-}
+	ssize_t w;
 
-static void bk_drain_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct bk *b = arg;
-	int waiting = 0;
-
-	(void)fd;
-	(void)what;
-	if (b->drain_defer && b->s->n_rqs > 0 && ioctl(b->proc.out_fd, FIONREAD, &waiting) == 0 &&
-	    waiting < BK_DRAIN_WAIT_BYTES) {
-		b->drain_due = true; /* at the last request's end (srv_rq_idle) */
-		bk_drain_arm(b, BK_DRAIN_BUSY_MS);
+	if (!b->log_th_on)
 		return;
-	}
-	bk_drain(b);
+	do
+		w = write(b->log_stop[1], "x", 1);
+	while (w < 0 && errno == EINTR);
+	pthread_join(b->log_th, NULL);
+	close(b->log_stop[0]);
+	close(b->log_stop[1]);
+	b->log_th_on = false;
+	bk_log_progress(b);
 }
 
-/* No request is open: the logs that waited are read now. */
-static void srv_rq_idle(struct srv *s)
+/* (const: the lock is not part of what a reader of b changes) */
+void srv_bk_log_lock(const struct bk *b)
 {
-	for (size_t i = 0; i < s->o->reg->n; i++)
-		if (s->bks[i].drain_due && s->bks[i].ev_slice)
-			bk_drain(&s->bks[i]);
+	pthread_mutex_lock((pthread_mutex_t *)&b->log_mu);
 }
 
-static void bk_drain_start(struct bk *b)
+void srv_bk_log_unlock(const struct bk *b)
 {
-	if (b->proc.out_fd < 0)
+	pthread_mutex_unlock((pthread_mutex_t *)&b->log_mu);
+}
+
+static void bk_log_start(struct bk *b)
+{
+	sigset_t all, old;
+	int e;
+
+	if (b->proc.out_fd < 0 || b->log_th_on)
 		return;
-	b->ev_drain = evtimer_new(b->s->base, bk_drain_cb, b);
-	b->ev_slice = evtimer_new(b->s->base, bk_slice_cb, b);
-	if (!b->ev_drain || !b->ev_slice) {
-		if (b->ev_drain)
-			event_free(b->ev_drain);
-		if (b->ev_slice)
-			event_free(b->ev_slice);
-		b->ev_drain = b->ev_slice = NULL;
+	if (pipe2(b->log_stop, O_CLOEXEC) < 0)
 		return; /* keep reading at each line */
-	}
-	b->drain_defer = false;
-	b->drain_due = false;
 #ifdef F_SETPIPE_SZ
-	b->drain_defer = fcntl(b->proc.out_fd, F_SETPIPE_SZ, BK_PIPE_BYTES) >= BK_PIPE_BYTES;
+	(void)fcntl(b->proc.out_fd, F_SETPIPE_SZ, BK_PIPE_BYTES);
 #endif
+	atomic_store(&b->log_io_ms, 0);
+	/* signals are the loop's (libevent's handlers): none for the thread */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(&b->log_th, NULL, bk_log_main, b);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		close(b->log_stop[0]);
+		close(b->log_stop[1]);
+		return;
+	}
+	b->log_th_on = true;
 	if (b->ev_out) {
 		event_free(b->ev_out);
 		b->ev_out = NULL;
 	}
-	bk_drain_arm(b, BK_DRAIN_MS);
 }
 
 #define FSAVE_DELAY_MS 500
@@ -887,7 +868,7 @@ static void bk_ready(struct bk *b)
 	/* drain what it has said so far: the buffer lines */
 	while (backend_read(&b->proc, &b->log, &b->rep) > 0)
 		;
-	bk_drain_start(b);
+	bk_log_start(b);
 	b->rep.loaded = true;
 	/* the health connection is the first idle one: left open it would
 	 * hold one of the backend's HTTP threads for nothing. (Not freed
@@ -996,6 +977,7 @@ static void bk_exited(struct bk *b, int wstatus)
 	char desc[96], cg_msg[SCHED_REASON_LEN];
 	bool cg_oom;
 
+	bk_log_stop(b);
 	while (b->proc.out_fd >= 0 && backend_read(&b->proc, &b->log, &b->rep) > 0)
 		;
 	bk_clear(b);
@@ -1320,6 +1302,7 @@ int serve_run(const struct serve_options *o, struct diag *d)
 		s.bks[i].model = i;
 		s.bks[i].proc.out_fd = -1;
 		backend_log_init(&s.bks[i].log);
+		pthread_mutex_init(&s.bks[i].log_mu, NULL);
 	}
 	/* slots: what the plan runs with (-np); a first plan tells */
 	for (size_t i = 0; i < n; i++) {
@@ -1441,6 +1424,7 @@ out:
 			if (s.bks[i].ev_timer)
 				event_free(s.bks[i].ev_timer);
 			backend_log_release(&s.bks[i].log);
+			pthread_mutex_destroy(&s.bks[i].log_mu);
 		}
 	}
 	/* every request, finished (on s.reap) or not */
