@@ -713,6 +713,15 @@ int backend_reap(struct backend_proc *bp, int *wstatus)
 	return 1;
 }
 
+bool backend_claim(struct backend_proc *bp, pid_t pid, int wstatus)
+{
+	if (pid <= 1 || bp->pid != pid || bp->exited)
+		return false;
+	bp->exited = true;
+	bp->wstatus = wstatus;
+	return true;
+}
+
 void backend_describe_exit(int wstatus, char *buf, size_t n)
 {
 	if (n == 0)

@@ -163,6 +163,11 @@ int backend_signal(const struct backend_proc *bp, int sig) ATTR_WUR;
  * 0 while it runs, or -errno (-ECHILD when already reaped). */
 int backend_reap(struct backend_proc *bp, int *wstatus) ATTR_WUR;
 
+/* Records that pid, reaped by someone else's waitpid(-1), was bp's process
+ * (exited with wstatus), as backend_reap() would have: true, or false and
+ * bp is unchanged (another pid, or bp's was reaped already). */
+bool backend_claim(struct backend_proc *bp, pid_t pid, int wstatus) ATTR_WUR;
+
 /* "exited with status 1", "killed by SIGKILL", "killed by SIGSEGV (core
  * dumped)". */
 void backend_describe_exit(int wstatus, char *buf, size_t n);

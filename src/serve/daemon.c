@@ -1036,9 +1036,28 @@ static void chld_cb(evutil_socket_t fd, short what, void *arg)
 			bk_exited(b, ws);
 		}
 	}
-	/* anything else (a stray child) */
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
+	/* anything else (a stray child). A backend that exited since the
+	 * loop above is reaped here too: it is matched to its model, not
+	 * dropped (it would stay "unloading" for ever) */
+	for (;;) {
+		int ws;
+		pid_t pid;
+
+		do
+			pid = waitpid(-1, &ws, WNOHANG);
+		while (pid < 0 && errno == EINTR);
+		if (pid <= 0)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			struct bk *b = &s->bks[i];
+
+			if (b->running && backend_claim(&b->proc, pid, ws)) {
+				(void)!backend_signal(&b->proc, SIGKILL);
+				bk_exited(b, ws);
+				break;
+			}
+		}
+	}
 }
 
 /* The scheduler's planner: the caller's, with the footprint a plan

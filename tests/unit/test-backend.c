@@ -778,6 +778,35 @@ static void test_start_true(void **state)
 	free(lg);
 }
 
+/* A backend reaped by a waitpid(-1) (the daemon's sweep for stray
+ * children) is claimed by its process, and only by it. */
+static void test_claim(void **state)
+{
+	char *argv[] = { "sh", "-c", "exit 7", NULL };
+	struct backend_proc bp, other;
+	int ws = 0;
+	pid_t r;
+
+	(void)state;
+	assert_int_equal(start(&bp, "/bin/sh", argv), 0);
+	do
+		r = waitpid(bp.pid, &ws, 0);
+	while (r < 0 && errno == EINTR);
+	assert_int_equal(r, bp.pid);
+	memset(&other, 0, sizeof(other));
+	other.pid = bp.pid + 1;
+	assert_false(backend_claim(&other, r, ws));
+	assert_false(other.exited);
+	assert_false(backend_claim(&bp, 1, ws));
+	assert_true(backend_claim(&bp, r, ws));
+	assert_true(bp.exited);
+	assert_true(WIFEXITED(bp.wstatus));
+	assert_int_equal(WEXITSTATUS(bp.wstatus), 7);
+	assert_false(backend_claim(&bp, r, ws)); /* once */
+	assert_int_equal(backend_reap(&bp, &ws), -ECHILD);
+	backend_close(&bp);
+}
+
 static void test_start_sh(void **state)
 {
 	char *argv[] = { "sh", "-c", "echo hi; echo 'x: CPU KV buffer size = 3.00 MiB' >&2; printf last; exit 3",
@@ -1166,6 +1195,7 @@ int main(void)
 		cmocka_unit_test(test_tail),
 		cmocka_unit_test(test_hostile_output),
 		cmocka_unit_test(test_start_true),
+		cmocka_unit_test(test_claim),
 		cmocka_unit_test(test_start_sh),
 		cmocka_unit_test(test_start_missing),
 		cmocka_unit_test(test_group_kill),
