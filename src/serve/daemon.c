@@ -708,9 +708,9 @@ static void *bk_log_main(void *arg)
 	int wait = BK_LOG_MS;
 
 	for (;;) {
-		int n;
+		int n, r = poll(&p, 1, wait);
 
-		if (poll(&p, 1, wait) != 0 && !(p.revents == 0 && errno == EINTR))
+		if (r > 0 || (r < 0 && errno != EINTR))
 			break; /* asked to stop */
 		pthread_mutex_lock(&b->log_mu);
 		n = backend_read_max(&b->proc, &b->log, &b->rep, BK_LOG_READ_MAX);
