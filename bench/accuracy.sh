@@ -71,15 +71,8 @@ peers_env=$(bash "$ROOT/scripts/setup-peers.sh" --print-env 2>"$WORK/setup.err")
 eval "$peers_env"
 VOCABS=$LLMEM_PEERS_SRC/models
 
-# arch | gguf-synth recipe | vocabulary (the recipes of t-truth.sh)
-CASES='llama|--shape llama-3.2-1b --layers 4 --embd 512 --ff 1536 --heads 8 --kv-heads 2|llama-bpe
-qwen3|--shape qwen3-0.6b --layers 4 --embd 512 --ff 1536 --heads 8 --kv-heads 4|qwen2
-qwen3moe|--shape qwen3-30b-a3b --layers 4 --embd 512 --ff 1536 --ff-exp 256 --heads 8 --kv-heads 4 --experts 16 --experts-used 4|qwen2
-gemma3|--shape gemma-3-1b --layers 6 --embd 512 --ff 1536 --heads 4 --kv-heads 1|gemma-4
-deepseek2|--shape deepseek-v2-lite --layers 3 --embd 512 --ff 1536 --ff-exp 256 --heads 8 --experts 16 --experts-used 4|deepseek-llm
-gpt-oss|--shape gpt-oss-20b --layers 4 --embd 512 --ff 512 --heads 8 --kv-heads 2 --experts 16 --experts-used 4|gpt-2
-lfm2|--shape lfm2-350m --layers 6 --embd 512 --ff 1536 --heads 8 --kv-heads 4|llama-bpe
-phi3|--shape phi-3.5-mini --layers 4 --embd 512 --ff 1536 --heads 8 --kv-heads 8|phi-3'
+# arch | gguf-synth recipe | vocabulary (shared with t-truth.sh and gpu-truth.sh)
+CASES=$(cat "$ROOT/scripts/truth-models.txt")
 BIG=llama-3.1-8b
 BIG_CONFIGS='-c 4096 -ctk f16 -ctv f16 -fa off -np 1 -ub 512
 -c 32768 -ctk q8_0 -ctv q8_0 -fa on -np 4 -ub 512

@@ -345,8 +345,11 @@ void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 		ADD(" -ub %u", c->n_ubatch);
 	if (c->n_batch != 2048)
 		ADD(" -b %u", c->n_batch);
+	/* llama-server's -lm (the pinned release has no --no-mmap/--mlock) */
 	if (c->no_mmap)
-		ADD(" --no-mmap");
+		ADD(" -lm %s", c->mlock ? "mlock" : "none");
+	else if (c->mlock)
+		ADD(" -lm mmap+mlock");
 	if (c->no_kv_offload)
 		ADD(" -nkvo");
 	if (c->swa_full)

@@ -296,11 +296,16 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 		case OPT_MLOCK: mo->mmap_set = true; c->mlock = true; break;
 		case OPT_LM:
 			mo->mmap_set = true;
-			if (!strcmp(optarg, "none") || !strcmp(optarg, "dio"))
+			/* llama.cpp: mmap for auto, mmap and mmap+mlock; mlock
+			 * for mlock (read into memory, then locked) and mmap+mlock */
+			if (!strcmp(optarg, "none") || !strcmp(optarg, "dio")) {
 				c->no_mmap = true;
-			else if (!strcmp(optarg, "mlock"))
+			} else if (!strcmp(optarg, "mlock")) {
+				c->no_mmap = true;
 				c->mlock = true;
-			else if (strcmp(optarg, "mmap") && strcmp(optarg, "auto") && strcmp(optarg, "mmap+mlock"))
+			} else if (!strcmp(optarg, "mmap+mlock")) {
+				c->mlock = true;
+			} else if (strcmp(optarg, "mmap") && strcmp(optarg, "auto"))
 				e = bad("-lm", optarg, "expected auto, mmap, none, mlock, mmap+mlock or dio");
 			break;
 		case OPT_NKVO: c->no_kv_offload = true; break;

@@ -195,7 +195,7 @@ static int weights(struct ctx *x)
 	const struct model *m = x->m;
 	const struct est_config *c = x->c;
 	struct est_result *r = x->r;
-	bool mmap = !c->no_mmap && !c->mlock;
+	bool mmap = !c->no_mmap; /* -lm none, dio and mlock read the file into memory */
 	bool gpu_build = c->n_devices > 0;
 	uint64_t span_lo[64], span_hi[64], host_anon = 0, repack = 0;
 	regex_t ot[EST_MAX_OVERRIDES];

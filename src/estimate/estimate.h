@@ -56,8 +56,8 @@ struct est_config {
 	uint8_t flash_attn;   /* enum est_fa */
 	uint8_t split_mode;   /* enum est_split */
 	int32_t main_gpu;
-	bool no_mmap;         /* --no-mmap / -lm none */
-	bool mlock;
+	bool no_mmap;         /* --no-mmap / -lm none, dio or mlock: weights read in */
+	bool mlock;           /* --mlock / -lm mlock or mmap+mlock: locked in RAM */
 	bool no_kv_offload;   /* -nkvo */
 	bool swa_full;
 	bool no_repack;       /* -nr */

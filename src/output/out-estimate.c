@@ -113,7 +113,7 @@ json_t *out_estimate_json(const struct model *m, const struct est_config *c,
 		"kv_unified", r->kv_unified, "batch_size", (int)r->n_batch, "ubatch_size", (int)r->n_ubatch,
 		"n_outputs_max", (int)r->n_outputs_max, "n_gpu_layers", (int)r->n_gpu_layers,
 		"cache_type_k", ggml_type_get(c->type_k)->name, "cache_type_v", ggml_type_get(c->type_v)->name,
-		"flash_attn", fa_name(c->flash_attn), "mmap", !c->no_mmap && !c->mlock, "mlock", c->mlock,
+		"flash_attn", fa_name(c->flash_attn), "mmap", !c->no_mmap, "mlock", c->mlock,
 		"kv_offload", !c->no_kv_offload, "swa_full", c->swa_full, "repack", !c->no_repack,
 		"cpu_moe", c->cpu_moe, "n_cpu_moe", (int)c->n_cpu_moe, "kv_cells", (int)r->kv_size,
 		"kv_cells_swa", (int)r->kv_size_swa);

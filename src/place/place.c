@@ -635,7 +635,7 @@ int place_solve(const struct model *m, const struct place_request *q, struct pla
 
 	/* With mmap, llama.cpp keeps a model's file pages mapped beside the
 	 * repacked copies it makes for the CPU, so the weights can take
-	 * RAM twice; --no-mmap reads them once. Tried only when nothing
+	 * RAM twice; -lm none (--no-mmap) reads them once. Tried only when nothing
 	 * fits otherwise and the user chose no load mode. */
 	if (r < 0 || p->fits)
 		return r;
@@ -648,7 +648,7 @@ int place_solve(const struct model *m, const struct place_request *q, struct pla
 		r = solve(m, &q2, p2, d, false);
 		if (r == 0 && p2->fits) {
 			*p = *p2;
-			why(p, "--no-mmap: the weights are read once instead of staying mapped beside their repacked copies");
+			why(p, "-lm none (no mmap): the weights are read once instead of staying mapped beside their repacked copies");
 			free(p2);
 			return 0;
 		}

@@ -94,3 +94,29 @@ if [ "$("$GET" "$tmp/plan.json" 'plans/#')" = 2 ] && [ "$("$GET" "$tmp/plan.json
 else
 	not_ok "8B and 12B together on two GPUs: $(cat "$tmp/plan.json" | head -c 300)"
 fi
+# llama-server's load modes (-lm; the pinned release has no --no-mmap or
+# --mlock): what each means to the estimate, and what fit prints for them
+for lm in "none:false:false" "dio:false:false" "mlock:false:true" "mmap+mlock:true:true" "mmap:true:false" \
+	"auto:true:false"; do
+	IFS=: read -r mode mm ml <<EOF2
+$lm
+EOF2
+	"$LLMEM" estimate "$tmp/llama-3.1-8b.gguf" -lm "$mode" --json >"$tmp/est.json" 2>"$tmp/err"
+	got="$("$GET" "$tmp/est.json" config/mmap):$("$GET" "$tmp/est.json" config/mlock)"
+	if [ "$got" = "$mm:$ml" ]; then
+		ok "-lm $mode: mmap $mm, mlock $ml"
+	else
+		not_ok "-lm $mode: mmap:mlock is $got, not $mm:$ml ($(cat "$tmp/err"))"
+	fi
+done
+for opts in "--no-mmap|-lm none" "--no-mmap --mlock|-lm mlock" "--mlock|-lm mmap+mlock" "-lm mlock|-lm mlock"; do
+	given=${opts%%|*} want=${opts#*|}
+	# shellcheck disable=SC2086
+	fit no-gpu "$tmp/llama-3.1-8b.gguf" -c 4096 $given
+	args=$("$GET" "$tmp/plan.json" plans/0/llama_server_args)
+	case " $args " in
+	*" $want "*"--no-mmap"* | *"--no-mmap"*) not_ok "fit $given: prints --no-mmap: $args" ;;
+	*" $want "*) ok "fit $given: prints $want" ;;
+	*) not_ok "fit $given: $args (no $want)" ;;
+	esac
+done
