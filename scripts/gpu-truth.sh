@@ -8,7 +8,7 @@
 # and -ts over one device (-c 4096; 8192 for the 8B), then, while time is
 # left, five more configurations per small model (other contexts, KV types,
 # flash attention, -np, -ub; experts on the CPU for the MoE models, -nkvo
-# and --no-mmap for the dense ones). Each run is
+# and -lm none for the dense ones). Each run is
 # scripts/llama-truth.sh (which adds the device memory nvidia-smi sees the
 # process hold) beside `llmem estimate ... --gpu <the card's memory>
 # --json`, compared per device by truth-compare --device (CUDA0, then the
@@ -128,7 +128,7 @@ if [ $MODE = measure ]; then
 			41) echo "$m-ncpumoe2|$m|-c 4096 -ngl all --n-cpu-moe 2" ;;
 			40) echo "$m-nkvo|$m|-c 4096 -ngl all -nkvo" ;;
 			51) echo "$m-cpumoe|$m|-c 4096 -ngl all --cpu-moe" ;;
-			50) echo "$m-nommap-half|$m|-c 4096 -ngl $h --no-mmap" ;;
+			50) echo "$m-lmnone-half|$m|-c 4096 -ngl $h -lm none" ;;
 			esac
 		done
 	done >>"$W/plan"
