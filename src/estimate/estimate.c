@@ -462,6 +462,8 @@ struct gt {
 	 * read it (0: this op alone); the backend pass 1 gives the op; the
 	 * backend it ends on; its copies on the GPU and the CPU */
 	uint64_t wsize;
+	uint64_t span; /* a strided view's ggml_nbytes (0: size), what a
+	                * copy of it takes (ggml_dup_tensor_layout) */
 	int32_t wkey;
 	int8_t wbe, p1, be;
 	int32_t cp[2];
@@ -477,14 +479,17 @@ struct gsim {
 	 * copy; ext_be is the backend of the caches the builder reads now */
 	bool sched;
 	int8_t ext_be;
-	uint64_t align; /* the buffer's alignment: G_ALIGN, or CUDA's 128 */
 	int32_t *order;
 	uint32_t n_order;
-	/* the allocator's free blocks, sorted by offset; the last one is the
-	 * unbounded end of the buffer */
-	uint64_t fb_off[G_MAX_FREE], fb_size[G_MAX_FREE];
-	int n_fb;
-	uint64_t max;
+	/* one allocator a buffer (with sched: the GPU's, then the host's;
+	 * else the one): its free blocks, sorted by offset, the last one the
+	 * unbounded end of the buffer; its alignment (G_ALIGN, or CUDA's
+	 * 128) and high-water mark */
+	struct gfb {
+		uint64_t off[G_MAX_FREE], size[G_MAX_FREE];
+		int n;
+		uint64_t align, max;
+	} fb[2];
 };
 
 static void gsim_free(struct gsim *g)
@@ -575,6 +580,9 @@ static int32_t g_view(struct gsim *g, int32_t x, int64_t a, int64_t b, int64_t c
 	if (t) {
 		g->t[t].view_src = g->t[x].view_src >= 0 ? g->t[x].view_src : x;
 		g->t[t].flags = nc || (g->t[x].flags & GT_NC) ? GT_NC : 0;
+		/* a reshape of a strided view spans what it spans */
+		if (g->t[x].span && g->t[t].size == g->t[x].size)
+			g->t[t].span = g->t[x].span;
 		/* a view of a cache is where the cache is (pass 1: the
 		 * buffer of its view_src) */
 		if (g->t[t].view_src == 0)
@@ -641,86 +649,91 @@ static uint64_t g_align(uint64_t x)
 	return (x + G_ALIGN - 1) / G_ALIGN * G_ALIGN;
 }
 
-static uint64_t fb_align(const struct gsim *g, uint64_t x)
+static uint64_t fb_align(const struct gfb *f, uint64_t x)
 {
-	uint64_t a = g->align ? g->align : G_ALIGN;
-
-	return (x + a - 1) / a * a;
+	return (x + f->align - 1) / f->align * f->align;
 }
 
-static void fb_remove(struct gsim *g, int i)
+static void fb_remove(struct gfb *f, int i)
 {
-	for (; i < g->n_fb - 1; i++) {
-		g->fb_off[i] = g->fb_off[i + 1];
-		g->fb_size[i] = g->fb_size[i + 1];
+	for (; i < f->n - 1; i++) {
+		f->off[i] = f->off[i + 1];
+		f->size[i] = f->size[i + 1];
 	}
-	g->n_fb--;
+	f->n--;
 }
 
 /* ggml_dyn_tallocr_alloc: the best fitting block but the last, else the
  * last */
-static uint64_t fb_alloc(struct gsim *g, uint64_t size)
+static uint64_t fb_alloc(struct gfb *f, uint64_t size)
 {
 	uint64_t best_size = UINT64_MAX, off;
 	int best = -1;
 
-	size = fb_align(g, size);
-	for (int i = 0; i < g->n_fb - 1; i++) {
-		if (g->fb_size[i] >= size && g->fb_size[i] <= best_size) {
+	size = fb_align(f, size);
+	for (int i = 0; i < f->n - 1; i++) {
+		if (f->size[i] >= size && f->size[i] <= best_size) {
 			best = i;
-			best_size = g->fb_size[i];
+			best_size = f->size[i];
 		}
 	}
 	if (best < 0)
-		best = g->n_fb - 1;
-	off = g->fb_off[best];
-	g->fb_off[best] += size;
-	g->fb_size[best] -= size;
-	if (g->fb_size[best] == 0)
-		fb_remove(g, best);
-	if (off + size > g->max)
-		g->max = off + size;
+		best = f->n - 1;
+	off = f->off[best];
+	f->off[best] += size;
+	f->size[best] -= size;
+	if (f->size[best] == 0)
+		fb_remove(f, best);
+	if (off + size > f->max)
+		f->max = off + size;
 	return off;
 }
 
-/* ggml_dyn_tallocr_free_bytes: merge with a neighbour, else insert */
-static void fb_free(struct gsim *g, uint64_t off, uint64_t size)
+/* ggml_dyn_tallocr_free_bytes: merge with a neighbour, else insert;
+ * false when the list is full */
+static bool fb_free(struct gfb *f, uint64_t off, uint64_t size)
 {
-	size = fb_align(g, size);
-	for (int i = 0; i < g->n_fb; i++) {
-		if (g->fb_off[i] + g->fb_size[i] == off) {
-			g->fb_size[i] += size;
-			if (i < g->n_fb - 1 && g->fb_off[i] + g->fb_size[i] == g->fb_off[i + 1]) {
-				g->fb_size[i] += g->fb_size[i + 1];
-				fb_remove(g, i + 1);
-			}
-			return;
-		}
-		if (off + size == g->fb_off[i]) {
-			g->fb_off[i] = off;
-			g->fb_size[i] += size;
-			if (i > 0 && g->fb_off[i - 1] + g->fb_size[i - 1] == g->fb_off[i]) {
-				g->fb_size[i - 1] += g->fb_size[i];
-				fb_remove(g, i);
-			}
-			return;
-		}
-	}
-	if (g->n_fb == G_MAX_FREE) {
-		g->fail = true;
-		return;
-	}
 	int at = 0;
 
-	while (at < g->n_fb && g->fb_off[at] < off)
-		at++;
-	for (int i = g->n_fb; i > at; i--) {
-		g->fb_off[i] = g->fb_off[i - 1];
-		g->fb_size[i] = g->fb_size[i - 1];
+	size = fb_align(f, size);
+	for (int i = 0; i < f->n; i++) {
+		if (f->off[i] + f->size[i] == off) {
+			f->size[i] += size;
+			if (i < f->n - 1 && f->off[i] + f->size[i] == f->off[i + 1]) {
+				f->size[i] += f->size[i + 1];
+				fb_remove(f, i + 1);
+			}
+			return true;
+		}
+		if (off + size == f->off[i]) {
+			f->off[i] = off;
+			f->size[i] += size;
+			if (i > 0 && f->off[i - 1] + f->size[i - 1] == f->off[i]) {
+				f->size[i - 1] += f->size[i];
+				fb_remove(f, i);
+			}
+			return true;
+		}
 	}
-	g->fb_off[at] = off;
-	g->fb_size[at] = size;
-	g->n_fb++;
+	if (f->n == G_MAX_FREE)
+		return false;
+	while (at < f->n && f->off[at] < off)
+		at++;
+	for (int i = f->n; i > at; i--) {
+		f->off[i] = f->off[i - 1];
+		f->size[i] = f->size[i - 1];
+	}
+	f->off[at] = off;
+	f->size[at] = size;
+	f->n++;
+	return true;
+}
+
+/* the buffer a tensor lives in: its backend's with the scheduler (-1:
+ * none, a dependency), else the one */
+static int ga_buf(const struct gsim *g, const struct gt *t)
+{
+	return !g->sched ? 0 : t->be == BE_GPU || t->be == BE_CPU ? t->be : -1;
 }
 
 /* ggml_gallocr_allocate_node */
@@ -728,7 +741,9 @@ static void ga_alloc(struct gsim *g, int32_t id)
 {
 	struct gt *t = &g->t[id];
 
-	if ((t->flags & GT_EXT) || t->allocated || t->view_src >= 0 || (g->sched && t->be != BE_GPU))
+	int buf = ga_buf(g, t);
+
+	if ((t->flags & GT_EXT) || t->allocated || t->view_src >= 0 || buf < 0)
 		return;
 	t->allocated = true;
 	if (t->op == G_INPL) {
@@ -736,7 +751,7 @@ static void ga_alloc(struct gsim *g, int32_t id)
 			struct gt *p = t->src[i] >= 0 ? &g->t[t->src[i]] : NULL;
 
 			if (!p || !p->allocated || (p->flags & GT_OUTPUT) || p->es != t->es ||
-			    memcmp(p->ne, t->ne, sizeof(t->ne)) != 0)
+			    ga_buf(g, p) != buf || memcmp(p->ne, t->ne, sizeof(t->ne)) != 0)
 				continue;
 			if (p->n_children == 1 && p->n_views == 0) {
 				t->off = p->off;
@@ -745,7 +760,7 @@ static void ga_alloc(struct gsim *g, int32_t id)
 			}
 		}
 	}
-	t->off = fb_alloc(g, t->size);
+	t->off = fb_alloc(&g->fb[buf], t->size);
 }
 
 /* ggml_gallocr_free_node */
@@ -755,21 +770,27 @@ static void ga_free(struct gsim *g, int32_t id)
 
 	if (t->flags & GT_OUTPUT)
 		return;
-	fb_free(g, t->off, t->size);
+	if (!fb_free(&g->fb[ga_buf(g, t)], t->off, t->size))
+		g->fail = true;
 	t->allocated = false;
 }
 
 /* ggml_gallocr_alloc_graph_impl: the high-water mark of the graph (with
- * g->sched, of the GPU's buffer over the scheduler's graph copy) */
+ * g->sched, of the GPU's buffer over the scheduler's graph copy; the
+ * host's is then g->fb[1].max). fb[].align set by the caller. */
 static uint64_t ga_run(struct gsim *g)
 {
 	const int32_t *nodes = g->sched ? g->order : g->nodes;
 	uint32_t n_nodes = g->sched ? g->n_order : g->n_nodes;
 
-	g->n_fb = 1;
-	g->fb_off[0] = 0;
-	g->fb_size[0] = UINT64_MAX / 2;
-	g->max = 0;
+	for (int b = 0; b < 2; b++) {
+		g->fb[b].n = 1;
+		g->fb[b].off[0] = 0;
+		g->fb[b].size[0] = UINT64_MAX / 2;
+		g->fb[b].max = 0;
+		if (!g->fb[b].align)
+			g->fb[b].align = G_ALIGN;
+	}
 	for (uint32_t i = 0; i < g->n_leafs; i++)
 		ga_alloc(g, g->leafs[i]);
 	for (uint32_t i = 0; i < n_nodes; i++) {
@@ -813,7 +834,7 @@ static uint64_t ga_run(struct gsim *g)
 			}
 		}
 	}
-	return g->max;
+	return g->fb[0].max;
 }
 
 /* ---- ggml_backend_sched on one GPU and the CPU (ggml-backend.cpp) ---- */
@@ -981,7 +1002,14 @@ static void g_sched(struct gsim *g)
 			} else if (g->t[s].cp[cur]) {
 				c = g->t[s].cp[cur];
 			} else {
-				c = g_copy(g, g->t[s].size, cur);
+				c = g_copy(g, g->t[s].span ? g->t[s].span : g->t[s].size, cur);
+				/* ggml_dup_tensor_layout: the source's type and
+				 * shape, so an op may run in place over it */
+				if (c && !g->t[s].span) {
+					memcpy(g->t[c].ne, g->t[s].ne, sizeof(g->t[c].ne));
+					g->t[c].es = g->t[s].es;
+					g->t[c].flags |= g->t[s].flags & GT_NC;
+				}
 				g->t[s].cp[cur] = c;
 				if (n_in < cap) {
 					in_src[n_in] = s;
@@ -1162,7 +1190,7 @@ static void gb_layer(struct gb *b, uint32_t il)
 {
 	b->il = il;
 	if (b->sched)
-		b->g->ext_be = gb_be(b, il);
+		b->g->ext_be = b->x->c->no_kv_offload ? BE_CPU : gb_be(b, il);
 }
 
 /* With the scheduler replayed: node reads a weight on backend wbe, of
@@ -1388,9 +1416,16 @@ static void gb_qkv(struct gb *b, uint32_t il, int32_t cur, int32_t *q, int32_t *
 
 		if (f & (LF_QKV_B | LF_Q_B))
 			qkv = gb_wsmall(b, qkv);
+		uint64_t row = 4 * (uint64_t)g->t[qkv].ne[0];
+
 		*q = g_view(g, qkv, hq, nh, b->T, 1, true);
 		*k = g_view(g, qkv, hk, nkv, b->T, 1, true);
 		*v = g_view(g, qkv, hv, nkv, b->T, 1, true);
+		/* rows of the fused result: each view spans T - 1 of them
+		 * and its own heads of the last */
+		g->t[*q].span = 4 * (uint64_t)(hq * nh) + (uint64_t)(b->T - 1) * row;
+		g->t[*k].span = 4 * (uint64_t)(hk * nkv) + (uint64_t)(b->T - 1) * row;
+		g->t[*v].span = 4 * (uint64_t)(hv * nkv) + (uint64_t)(b->T - 1) * row;
 		return;
 	}
 	*q = gb_mm(b, MODEL_ROLE_Q, cur, hq * nh);
@@ -1657,6 +1692,11 @@ static bool gb_uniform(const struct gb *b, uint32_t lo, uint32_t hi)
 		    x->n_head != y->n_head || x->n_head_kv != y->n_head_kv || x->n_ff != y->n_ff ||
 		    x->head_k != y->head_k || x->head_v != y->head_v || x->has_kv != y->has_kv)
 			return false;
+		/* with the scheduler: on the same backend, the same weights
+		 * left on the host */
+		if (b->sched && (b->x->layer_dev[il] != b->x->layer_dev[il - GB_EDGE] ||
+				 b->x->host_roles[il] != b->x->host_roles[il - GB_EDGE]))
+			return false;
 	}
 	return true;
 }
@@ -1683,7 +1723,7 @@ static int32_t gb_std(struct gb *b, bool iswa)
 		 * nothing to the peak: simulate the first and the last
 		 * GB_EDGE layers (several periods of any sliding-window
 		 * pattern) and skip the rest. */
-		if (!b->sched && L > 2 * GB_EDGE && il == GB_EDGE && gb_uniform(b, GB_EDGE, L - GB_EDGE)) {
+		if (L > 2 * GB_EDGE && il == GB_EDGE && gb_uniform(b, GB_EDGE, L - GB_EDGE)) {
 			il = L - GB_EDGE;
 			ly = &m->layers[il];
 		}
@@ -1932,17 +1972,62 @@ static uint32_t layer_features(const char *name, uint32_t n_layer, uint32_t *il)
 }
 
 /* The allocator replayed on the graph of T tokens with n_out outputs:
- * *ret is the compute buffer. gpu: the graph runs on one GPU that holds
- * every weight but the token embeddings (llama-server's full offload):
- * *ret is then the GPU's buffer, and *ret_host the host's, which holds
- * the graph inputs and the embedding rows (ggml-backend.cpp: inputs are
- * assigned to the CPU, get_rows of a host weight runs there; the GPU gets
- * copies of what its ops read). With weights left on the host too, the
- * scheduler's assignment and splits are replayed first (g_sched) and
- * *ret is the GPU's buffer over its graph copy. false when the
- * architecture is not simulated (or memory ran out). */
-static bool sim_compute(const struct ctx *x, uint64_t T, uint64_t n_out, bool gpu, uint64_t *ret,
-			uint64_t *ret_host)
+ * *ret is the compute buffer. gpu: the graph runs on one GPU and the CPU
+ * (the token embeddings, and whatever layers, weights or caches stay in
+ * host memory): the scheduler's assignment and splits are replayed first
+ * (g_sched; ggml-backend.cpp: inputs are assigned to the CPU, get_rows
+ * of a host weight runs there, the GPU gets copies of what its ops read)
+ * and ggml-alloc runs over its graph copy once a buffer: *ret is the
+ * GPU's, *ret_host the host's (CUDA_Host). false when the architecture
+ * is not simulated (or memory ran out). */
+/* What sim_compute reads of the model's tensors, once an estimate: the
+ * per-layer LF_* features, and each block's weights by role as a CUDA
+ * buffer holds them (the size of their copies), rope_freqs and the
+ * output's. */
+struct sim_w {
+	uint32_t *lf;
+	uint64_t *wsize;
+	uint64_t rope_bytes, out_w;
+};
+
+static void sim_w_release(struct sim_w *w)
+{
+	free(w->lf);
+	free(w->wsize);
+	memset(w, 0, sizeof(*w));
+}
+
+/* 0, or -ENOMEM */
+static int sim_w_init(const struct model *m, struct sim_w *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->lf = calloc(m->n_layer ? m->n_layer : 1, sizeof(*w->lf));
+	w->wsize = calloc((size_t)(m->n_layer ? m->n_layer : 1) * MODEL_ROLE_COUNT, sizeof(*w->wsize));
+	if (!w->lf || !w->wsize) {
+		sim_w_release(w);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		const struct model_tensor *t = &m->tensors[i];
+		uint64_t sz = gpu_alloc(t->type, t->ne[0], t->nbytes);
+		uint32_t il = 0, f = layer_features(t->name, m->n_layer, &il);
+
+		w->lf[il] |= f;
+		if (t->skip)
+			continue;
+		if (t->layer >= 0 && (uint32_t)t->layer < m->n_layer && t->role && t->role < MODEL_ROLE_COUNT)
+			w->wsize[(size_t)t->layer * MODEL_ROLE_COUNT + t->role] = sz;
+		else if (!strcmp(t->name, "rope_freqs.weight"))
+			w->rope_bytes = sz;
+		else if (!strcmp(t->name, "output.weight") ||
+			 (!w->out_w && m->tied_output && !strcmp(t->name, "token_embd.weight")))
+			w->out_w = sz;
+	}
+	return 0;
+}
+
+static bool sim_compute(const struct ctx *x, const struct sim_w *w, uint64_t T, uint64_t n_out, bool gpu,
+			uint64_t *ret, uint64_t *ret_host)
 {
 	const struct model *m = x->m;
 	const struct est_result *r = x->r;
@@ -1950,55 +2035,23 @@ static bool sim_compute(const struct ctx *x, uint64_t T, uint64_t n_out, bool gp
 	uint8_t fam = g_family(m, a);
 	struct gsim g;
 	struct gb b;
-	uint32_t *lf;
-	uint64_t *wsize = NULL, out_w = 0;
 	int32_t cur;
-	bool ok = false, sched = gpu && x->host_op_weights;
+	bool ok = false, sched = gpu;
 
 	if (fam == GF_NONE || T == 0 || T > (1u << 24) || n_out == 0 || n_out > T)
 		return false;
-	lf = calloc(m->n_layer, sizeof(*lf));
-	if (!lf)
-		return false;
 	memset(&b, 0, sizeof(b));
-	if (sched) {
-		/* each block's weights by role, as a CUDA buffer holds them
-		 * (the size of their copies) */
-		wsize = calloc((size_t)m->n_layer * MODEL_ROLE_COUNT, sizeof(*wsize));
-		if (!wsize) {
-			free(lf);
-			return false;
-		}
-		for (size_t i = 0; i < m->n_tensors; i++) {
-			const struct model_tensor *t = &m->tensors[i];
-			uint64_t sz = gpu_alloc(t->type, t->ne[0], t->nbytes);
-
-			if (t->skip)
-				continue;
-			if (t->layer >= 0 && (uint32_t)t->layer < m->n_layer && t->role && t->role < MODEL_ROLE_COUNT)
-				wsize[(size_t)t->layer * MODEL_ROLE_COUNT + t->role] = sz;
-			else if (!strcmp(t->name, "rope_freqs.weight"))
-				b.rope_bytes = sz;
-			else if (!strcmp(t->name, "output.weight") ||
-				 (!out_w && m->tied_output && !strcmp(t->name, "token_embd.weight")))
-				out_w = sz;
-		}
-	}
-	for (size_t i = 0; i < m->n_tensors; i++) {
-		uint32_t il = 0, f = layer_features(m->tensors[i].name, m->n_layer, &il);
-
-		lf[il] |= f;
-	}
+	b.rope_bytes = sched ? w->rope_bytes : 0;
 	memset(&g, 0, sizeof(g));
 	if (g_add(&g, G_LEAF, 4, NE(1, 1, 1, 1), NULL, 0) != 0 || g.fail)
 		goto out;
 	g.t[0].flags = GT_EXT;
 	b.sched = sched;
-	b.wsize = wsize;
+	b.wsize = sched ? w->wsize : NULL;
 	b.g = &g;
 	b.m = m;
 	b.a = a;
-	b.lf = lf;
+	b.lf = w->lf;
 	b.T = (int64_t)T;
 	b.n_out = (int64_t)n_out;
 	b.n_seqs = r->n_seq ? r->n_seq : 1;
@@ -2034,30 +2087,28 @@ static bool sim_compute(const struct ctx *x, uint64_t T, uint64_t n_out, bool gp
 	g.t[cur].flags |= GT_OUTPUT;
 	cur = gb_mm(&b, MODEL_ROLE_NONE, cur, (int64_t)m->n_vocab);
 	g.t[cur].flags |= GT_OUTPUT;
-	gb_wtag(&b, cur, gb_be(&b, m->n_layer), out_w, b.n_out, true, 0);
+	gb_wtag(&b, cur, gb_be(&b, m->n_layer), w->out_w, b.n_out, true, 0);
 	g_expand(&g, cur);
 	if (sched && !g.fail) {
 		g.sched = true;
-		g.align = 128; /* the CUDA buffer's */
+		g.fb[BE_GPU].align = 128; /* the CUDA buffer's */
+		g.fb[BE_CPU].align = G_ALIGN;
 		g_sched(&g);
 	}
 	if (!g.fail) {
 		*ret = ga_run(&g);
 		ok = !g.fail;
 	}
-	if (ok && ret_host) {
-		/* the inputs, the embeddings input left out above, the rows */
-		uint64_t h = 2 * g_align(4 * (uint64_t)b.E * (uint64_t)b.T);
-
-		for (uint32_t i = 0; i < g.n; i++)
-			if (g.t[i].flags & GT_INPUT)
-				h += g_align(g.t[i].size);
-		*ret_host = h;
+	if (ok && ret_host && sched) {
+		/* the host's buffer (CUDA_Host) over the same graph copy: the
+		 * inputs, what runs on the CPU (get_rows of the embeddings,
+		 * set_rows into host caches, a host layer's ops under 32
+		 * rows) and the copies its splits take from the GPU; plus the
+		 * embeddings input, which the graph keeps but no op reads */
+		*ret_host = g.fb[BE_CPU].max + g_align(4 * (uint64_t)b.E * (uint64_t)b.T);
 	}
 out:
 	gsim_free(&g);
-	free(lf);
-	free(wsize);
 	return ok;
 }
 
@@ -2166,44 +2217,48 @@ static void compute_buffers(struct ctx *x)
 		uint64_t pp = 0, tg = 0, hpp = 0, htg = 0, ns = r->n_seq ? r->n_seq : 1;
 		int gd = x->layer_dev[m->n_layer] != HOST ? x->layer_dev[m->n_layer] : 1;
 		bool one_gpu = x->c->n_devices > 0 && !x->host_op_weights && !x->c->no_kv_offload;
-		bool single = x->c->n_devices > 0 && !x->c->no_kv_offload;
+		bool single = x->c->n_devices > 0;
+		struct sim_w w;
+		bool have_w = sim_w_init(m, &w) == 0; /* else the closed forms above */
 
 		for (uint32_t il = 0; il <= m->n_layer; il++) {
 			one_gpu = one_gpu && x->layer_dev[il] == gd;
 			single = single && (x->layer_dev[il] == gd || x->layer_dev[il] == HOST);
 		}
-		if (x->c->n_devices == 0 && sim_compute(x, T, n_out, false, &pp, NULL) &&
-		    sim_compute(x, ns, ns, false, &tg, NULL)) {
+		if (have_w && x->c->n_devices == 0 && sim_compute(x, &w, T, n_out, false, &pp, NULL) &&
+		    sim_compute(x, &w, ns, ns, false, &tg, NULL)) {
 			r->usage[HOST].compute = pp > tg ? pp : tg;
 			snprintf(r->rule_compute, sizeof(r->rule_compute),
 				 "ggml-alloc replayed on the %s graph of %llu tokens, %llu outputs (%s attention)",
 				 m->arch, (unsigned long long)T, (unsigned long long)n_out,
 				 r->fa_kv ? "flash" : "KQ matrix");
-		} else if (one_gpu && sim_compute(x, T, n_out, true, &pp, &hpp) &&
-			   sim_compute(x, ns, ns, true, &tg, &htg)) {
+		} else if (have_w && one_gpu && sim_compute(x, &w, T, n_out, true, &pp, &hpp) &&
+			   sim_compute(x, &w, ns, ns, true, &tg, &htg)) {
 			r->usage[gd].compute = PAD(pp > tg ? pp : tg, 128);
 			r->usage[HOST].compute = hpp > htg ? hpp : htg;
 			snprintf(r->rule_compute, sizeof(r->rule_compute),
 				 "ggml-alloc replayed on the %s graph of %llu tokens (%s attention), on GPU %d; "
 				 "the host holds its inputs",
 				 m->arch, (unsigned long long)T, r->fa_kv ? "flash" : "KQ matrix", gd - 1);
-		} else if (single && T >= 32 && sim_compute(x, T, n_out, true, &pp, &hpp)) {
-			/* layers (or tensors) left on the host, one GPU: the
-			 * scheduler splits the prompt batch's graph (with op
+		} else if (have_w && single && T >= 32 && sim_compute(x, &w, T, n_out, true, &pp, &hpp)) {
+			/* layers, tensors or caches left on the host, one GPU:
+			 * the scheduler splits the prompt batch's graph (with op
 			 * offload most of it runs on the GPU, each host weight
 			 * copied in at the start of its op's split, the host
-			 * caches' views copied in for attention); the host keeps
-			 * the inputs, and computes its layers for a batch under
-			 * 32 rows (one token per sequence) */
+			 * caches' views copied in for attention, what set_rows
+			 * writes to them copied out); the host computes its
+			 * layers for a batch under 32 rows (one token per
+			 * sequence), taken from the closed form */
 			uint64_t htg_cpu = PAD(ns * peak[HOST], 32);
 
 			r->usage[gd].compute = PAD(pp, 128);
 			r->usage[HOST].compute = hpp > htg_cpu ? hpp : htg_cpu;
 			snprintf(r->rule_compute, sizeof(r->rule_compute),
-				 "ggml-alloc replayed on the %s graph of %llu tokens on GPU %d, split as the "
-				 "scheduler does (host weights copied in)",
+				 "ggml-alloc replayed on the %s graph of %llu tokens on GPU %d and the host, "
+				 "split as the scheduler does",
 				 m->arch, (unsigned long long)T, gd - 1);
 		}
+		sim_w_release(&w);
 	}
 
 	/* the output buffer: logits for n_seq outputs (llama-context.cpp
