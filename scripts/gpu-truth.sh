@@ -30,7 +30,11 @@
 # logs.tgz (every server log), log.txt.
 # Env: GPU_TRUTH_BUDGET_S (default 470: no run starts after that many
 # seconds from the start), GPU_TRUTH_JOBS (servers at a time, default 4),
-# GPU_TRUTH_LLAMA_BIN (a built llama-server's folder: skips the build).
+# GPU_TRUTH_LLAMA_BIN (a built llama-server's folder: skips the build),
+# GPU_TRUTH_ONLY (run only the plan's runs of these names),
+# GPU_TRUTH_ARGS (more llama-server options for every run, e.g. "-lv 5"
+# with GGML_SCHED_DEBUG=2 in the environment: the scheduler's splits and
+# every node's backend, in logs.tgz).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/gpu-truth}
@@ -132,6 +136,10 @@ if [ $MODE = measure ]; then
 			esac
 		done
 	done >>"$W/plan"
+	if [ -n "${GPU_TRUTH_ONLY:-}" ]; then
+		for n in $GPU_TRUTH_ONLY; do grep "^$n|" "$W/plan"; done >"$W/plan.only"
+		mv "$W/plan.only" "$W/plan"
+	fi
 	say "$(wc -l <"$W/plan") runs planned, $JOBS at a time, none started after ${BUDGET}s"
 	mkdir -p "$W/runs" "$W/logs"
 	one() { # name|model|options
@@ -143,7 +151,7 @@ if [ $MODE = measure ]; then
 		fi
 		# shellcheck disable=SC2086
 		LLMEM_LLAMA_BIN=$bin LLAMA_TRUTH_LOG=$W/logs/$name.log LLAMA_TRUTH_TIMEOUT=60 \
-			bash "$ROOT/scripts/llama-truth.sh" "$W/$m.gguf" $opts >"$W/runs/$name.json" 2>"$W/runs/$name.err"
+			bash "$ROOT/scripts/llama-truth.sh" "$W/$m.gguf" $opts ${GPU_TRUTH_ARGS:-} >"$W/runs/$name.json" 2>"$W/runs/$name.err"
 		local rc=$?
 		echo "[$(($(date +%s) - T0))s] $name: exit $rc ($opts)" >>"$log"
 	}

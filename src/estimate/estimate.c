@@ -1447,10 +1447,11 @@ static int32_t gb_rope(struct gb *b, int32_t x)
 {
 	int32_t y = g_add(b->g, G_INPL, 4, b->g->t[x].ne, SRC(x, b->inp_pos, 0));
 
-	/* the block's rope_freqs (llama: one copy per block,
-	 * TENSOR_DUPLICATED), read by its Q and K ropes */
+	/* rope_freqs: one tensor, where block 0 is (the other blocks'
+	 * are TENSOR_DUPLICATED references to it), so one copy serves
+	 * every rope of the other backend */
 	if (b->rope_bytes)
-		gb_wtag(b, y, gb_be(b, b->il), b->rope_bytes, 0, false, (int32_t)b->il + 1);
+		gb_wtag(b, y, gb_be(b, 0), b->rope_bytes, 0, false, (int32_t)b->m->n_layer + 1);
 	return y;
 }
 
