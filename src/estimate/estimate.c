@@ -467,6 +467,9 @@ struct gt {
 	int32_t wkey;
 	int8_t wbe, p1, be;
 	int32_t cp[2];
+	/* CUDA's graph_optimize: tensors kept allocated until this node
+	 * has run (an allocation dependency of a fusion; 0: none) */
+	int32_t keep[2];
 };
 
 struct gsim {
@@ -1022,7 +1025,13 @@ static void g_sched(struct gsim *g)
 		}
 	}
 	sp_in[n_split] = n_in;
-	g->order = malloc((n + 2 * (size_t)n_in) * sizeof(*g->order));
+	{
+		uint32_t n_keep = 0;
+
+		for (uint32_t i = 0; i < n; i++)
+			n_keep += g->t[g->nodes[i]].keep[0] != 0;
+		g->order = malloc((n + 2 * (size_t)n_in + n_keep) * sizeof(*g->order));
+	}
 	if (!g->order || g->fail) {
 		g->fail = true;
 		goto out;
@@ -1041,8 +1050,20 @@ static void g_sched(struct gsim *g)
 			g->order[g->n_order++] = dep;
 			g->order[g->n_order++] = in_cp[k];
 		}
-		for (uint32_t i = sp_start[sp]; i < end; i++)
-			g->order[g->n_order++] = g->nodes[i];
+		for (uint32_t i = sp_start[sp]; i < end && !g->fail; i++) {
+			int32_t id = g->nodes[i], dep;
+
+			g->order[g->n_order++] = id;
+			if (!g->t[id].keep[0] || g->t[id].be != BE_GPU)
+				continue;
+			/* the dependency node ggml-backend adds after it */
+			dep = g_add(g, G_VIEW, 1, NE(1, 1, 1, 1), SRC(g->t[id].keep[0], g->t[id].keep[1]));
+			if (!dep)
+				break;
+			g->t[dep].view_src = g->t[id].keep[0];
+			g->t[dep].flags = GT_DEP;
+			g->order[g->n_order++] = dep;
+		}
 	}
 out:
 	free(in_src);
@@ -1514,7 +1535,7 @@ static int32_t gb_moe(struct gb *b, uint32_t il, int32_t cur)
 	int64_t nff = (int64_t)m->n_ff_exp;
 	uint32_t gating = b->a->gating ? b->a->gating : (m->expert_gating ? m->expert_gating : GATE_SOFTMAX);
 	bool norm_w = b->a->norm_w == NORMW_ALWAYS || (b->a->norm_w == NORMW_META && m->expert_weights_norm);
-	int32_t logits, probs, sel, selected, w, up, gt, ex, out;
+	int32_t logits, probs, sel, selected, w, up, gt, ex, raw, out;
 
 	logits = gb_mm(b, MODEL_ROLE_ROUTER, cur, ne);
 	if (f & LF_ROUTER_B)
@@ -1586,6 +1607,7 @@ static int32_t gb_moe(struct gb *b, uint32_t il, int32_t cur)
 	gb_w(b, ex, MODEL_ROLE_DOWN_EXPS, T);
 	if (f & LF_EXPS_B)
 		ex = gb_addid(b, ex, selected);
+	raw = ex;
 	ex = g_inpl(g, ex, w);
 	g_expand(g, ex);
 	/* the experts' outputs are viewed first, then summed */
@@ -1600,6 +1622,14 @@ static int32_t gb_moe(struct gb *b, uint32_t il, int32_t cur)
 	}
 	if (k == 1)
 		out = g_op(g, G_NEW, E, T, 1, 1, SRC(out));
+	/* CUDA fuses the weighting and the sum of 2 to 15 experts
+	 * (ggml_cuda_match_moe_weighted_reduction) and keeps the experts'
+	 * outputs and their weights allocated until the sum is done: the
+	 * weighting no longer runs in place */
+	if (b->sched && k >= 2 && k <= 15 && out) {
+		g->t[out].keep[0] = raw;
+		g->t[out].keep[1] = w;
+	}
 	return out;
 }
 
