@@ -2048,8 +2048,9 @@ static int sim_w_init(const struct model *m, struct sim_w *w)
 			continue;
 		if (t->layer >= 0 && (uint32_t)t->layer < m->n_layer && t->role && t->role < MODEL_ROLE_COUNT)
 			w->wsize[(size_t)t->layer * MODEL_ROLE_COUNT + t->role] = sz;
-		else if (!strcmp(t->name, "rope_freqs.weight"))
-			w->rope_bytes = sz;
+		else if (!strcmp(t->name, "rope_freqs.weight") || !strcmp(t->name, "rope_factors_short.weight") ||
+			 !strcmp(t->name, "rope_factors_long.weight"))
+			w->rope_bytes = sz; /* phi3's LongRoPE factors: one of the two */
 		else if (!strcmp(t->name, "output.weight") ||
 			 (!w->out_w && m->tied_output && !strcmp(t->name, "token_embd.weight")))
 			w->out_w = sz;
