@@ -470,6 +470,13 @@ struct gt {
 	/* CUDA's graph_optimize: tensors kept allocated until this node
 	 * has run (an allocation dependency of a fusion; 0: none) */
 	int32_t keep[2];
+	/* flash attention on a CUDA GPU with a batch the tensor-core
+	 * kernel takes: the F16 copies of a K and a V that are not F16,
+	 * placed after the result in the node's own allocation
+	 * (ggml_cuda_flash_attn_ext_get_alloc_size); fa_v_of_k: V is a
+	 * view of K's cache at its start (MLA), which shares K's copy */
+	uint64_t fa16[2];
+	bool fa_v_of_k;
 };
 
 struct gsim {
@@ -1025,6 +1032,23 @@ static void g_sched(struct gsim *g)
 		}
 	}
 	sp_in[n_split] = n_in;
+	for (uint32_t i = 0; i < n; i++) {
+		struct gt *t = &g->t[g->nodes[i]];
+		uint64_t sz = t->size;
+		bool shared;
+
+		if (t->be != BE_GPU || !(t->fa16[0] | t->fa16[1]))
+			continue;
+		/* V_is_K_view: both still views of the cache (not copies of
+		 * a host cache's views) */
+		shared = t->fa_v_of_k && t->fa16[0] && g->t[t->src[1]].view_src >= 0 &&
+			 g->t[t->src[2]].view_src >= 0;
+		if (t->fa16[0])
+			sz = PAD(sz, 128) + t->fa16[0];
+		if (t->fa16[1] && !shared)
+			sz = PAD(sz, 128) + t->fa16[1];
+		t->size = sz;
+	}
 	{
 		uint32_t n_keep = 0;
 
@@ -1345,6 +1369,18 @@ static int32_t gb_mha(struct gb *b, uint32_t il, int32_t q, int32_t k, int32_t v
 	if (b->fa) {
 		cur = sinks ? g_op(g, G_NEW, hv, nh, tt, ns, SRC(q, k, v, mask, 0))
 			    : g_op(g, G_NEW, hv, nh, tt, ns, SRC(q, k, v, mask));
+		/* CUDA (Turing and later): over 2 rows a sequence the
+		 * tensor-core kernel runs, and it reads F16 K and V (fattn.cu
+		 * ggml_cuda_get_best_fattn_kernel) */
+		if (b->sched && cur && tt > 2) {
+			uint32_t tk = b->x->c->type_k, tv = v_mla ? tk : b->x->c->type_v;
+
+			if (tk != GGML_TYPE_F16)
+				g->t[cur].fa16[0] = 2 * (uint64_t)hk * (uint64_t)n_head_kv * (uint64_t)n_kv * (uint64_t)ns;
+			if (tv != GGML_TYPE_F16)
+				g->t[cur].fa16[1] = 2 * (uint64_t)hv * (uint64_t)n_head_kv * (uint64_t)n_kv * (uint64_t)ns;
+			g->t[cur].fa_v_of_k = v_mla != 0;
+		}
 		if (sinks)
 			gb_wtag(b, cur, gb_be(b, il), PAD(4 * (uint64_t)nh, 128), 0, false, 0);
 		if (v_mla) {
