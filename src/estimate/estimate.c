@@ -121,6 +121,9 @@ struct ctx {
 	/* per layer, which roles' weights stay on the host (bit
 	 * MODEL_ROLE_*) */
 	uint32_t host_roles[MODEL_MAX_LAYERS + 1];
+	/* per layer, the roles whose experts' bias stays on the host (the
+	 * weight's bit: --cpu-moe and -ot patterns take the biases too) */
+	uint32_t host_bias[MODEL_MAX_LAYERS + 1];
 };
 
 /* src/llama-model.cpp:1438-1500: which device each layer is on. Layers
@@ -234,6 +237,21 @@ static int weights(struct ctx *x)
 			x->host_op_weights = true;
 		if (dev == HOST && t->layer >= 0 && t->role && t->role < MODEL_ROLE_COUNT)
 			x->host_roles[t->layer] |= 1u << t->role;
+		if (dev == HOST && t->layer >= 0 && (uint32_t)t->layer <= MODEL_MAX_LAYERS && strstr(t->name, "_exps.bias")) {
+			static const struct {
+				const char *s;
+				uint8_t role;
+			} eb[] = { { ".ffn_gate_up_exps.", MODEL_ROLE_GATE_UP_EXPS },
+				   { ".ffn_gate_exps.", MODEL_ROLE_GATE_EXPS },
+				   { ".ffn_up_exps.", MODEL_ROLE_UP_EXPS },
+				   { ".ffn_down_exps.", MODEL_ROLE_DOWN_EXPS } };
+
+			for (size_t j = 0; j < ARRAY_SIZE(eb); j++)
+				if (strstr(t->name, eb[j].s)) {
+					x->host_bias[t->layer] |= 1u << eb[j].role;
+					break;
+				}
+		}
 		if (dev != HOST) {
 			struct est_usage *u = &r->usage[dev];
 
@@ -1541,12 +1559,13 @@ static int32_t gb_ffn(struct gb *b, uint32_t il, int32_t cur, int64_t n_ff, uint
 }
 
 /* ggml_add_id of the experts' biases */
-static int32_t gb_addid(struct gb *b, int32_t x, int32_t ids)
+static int32_t gb_addid(struct gb *b, int32_t x, int32_t ids, uint8_t role)
 {
 	int32_t y = g_add(b->g, G_INPL, 4, b->g->t[x].ne, SRC(x, 0, ids));
+	bool host = b->il < b->m->n_layer && (b->x->host_bias[b->il] >> role & 1);
 
 	if (y)
-		gb_wtag(b, y, gb_be(b, b->il),
+		gb_wtag(b, y, host ? BE_CPU : gb_be(b, b->il),
 			PAD(4 * (uint64_t)b->g->t[y].ne[0] * b->m->n_expert, 128), g_nrows(b->g, y), true, 0);
 	return y;
 }
@@ -1619,20 +1638,20 @@ static int32_t gb_moe(struct gb *b, uint32_t il, int32_t cur)
 
 		gb_w(b, gu, MODEL_ROLE_GATE_UP_EXPS, T);
 		if (f & LF_EXPS_B)
-			gu = gb_addid(b, gu, selected);
+			gu = gb_addid(b, gu, selected, MODEL_ROLE_GATE_UP_EXPS);
 		gt = g_view(g, gu, nff, k, T, 1, true);
 		up = g_view(g, gu, nff, k, T, 1, true);
 	} else {
 		up = g_op(g, G_NEW, nff, k, T, 1, SRC(0, cur, selected));
 		gb_w(b, up, MODEL_ROLE_UP_EXPS, T);
 		if (f & LF_EXPS_B)
-			up = gb_addid(b, up, selected);
+			up = gb_addid(b, up, selected, MODEL_ROLE_UP_EXPS);
 		gt = up;
 		if (f & LF_GATE_EXPS) {
 			gt = g_op(g, G_NEW, nff, k, T, 1, SRC(0, cur, selected));
 			gb_w(b, gt, MODEL_ROLE_GATE_EXPS, T);
 			if (f & LF_EXPS_B)
-				gt = gb_addid(b, gt, selected);
+				gt = gb_addid(b, gt, selected, MODEL_ROLE_GATE_EXPS);
 		}
 	}
 	if (f & (LF_GATE_EXPS | LF_GATE_UP_EXPS))
@@ -1642,7 +1661,7 @@ static int32_t gb_moe(struct gb *b, uint32_t il, int32_t cur)
 	ex = g_op(g, G_NEW, E, k, T, 1, SRC(0, cur, selected));
 	gb_w(b, ex, MODEL_ROLE_DOWN_EXPS, T);
 	if (f & LF_EXPS_B)
-		ex = gb_addid(b, ex, selected);
+		ex = gb_addid(b, ex, selected, MODEL_ROLE_DOWN_EXPS);
 	raw = ex;
 	ex = g_inpl(g, ex, w);
 	g_expand(g, ex);
@@ -1762,7 +1781,8 @@ static bool gb_uniform(const struct gb *b, uint32_t lo, uint32_t hi)
 		/* with the scheduler: on the same backend, the same weights
 		 * left on the host */
 		if (b->sched && (b->x->layer_dev[il] != b->x->layer_dev[il - GB_EDGE] ||
-				 b->x->host_roles[il] != b->x->host_roles[il - GB_EDGE]))
+				 b->x->host_roles[il] != b->x->host_roles[il - GB_EDGE] ||
+				 b->x->host_bias[il] != b->x->host_bias[il - GB_EDGE]))
 			return false;
 	}
 	return true;
