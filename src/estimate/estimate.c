@@ -124,6 +124,10 @@ struct ctx {
 	/* per layer, the roles whose experts' bias stays on the host (the
 	 * weight's bit: --cpu-moe and -ot patterns take the biases too) */
 	uint32_t host_bias[MODEL_MAX_LAYERS + 1];
+	/* flash attention in the graphs: as in the cache (r->fa_kv) but
+	 * for -fa auto on a GPU whose probe finds an attention on another
+	 * device than its layer (llama-context.cpp resolve_fused_ops) */
+	bool fa_graph;
 };
 
 /* src/llama-model.cpp:1438-1500: which device each layer is on. Layers
@@ -495,6 +499,7 @@ struct gt {
 	 * view of K's cache at its start (MLA), which shares K's copy */
 	uint64_t fa16[2];
 	bool fa_v_of_k;
+	int8_t fa_want; /* a flash attention node: its layer's backend + 1 */
 };
 
 struct gsim {
@@ -507,6 +512,7 @@ struct gsim {
 	 * copy; ext_be is the backend of the caches the builder reads now */
 	bool sched;
 	int8_t ext_be;
+	bool fa_mismatch; /* g_sched: an attention not on its layer's backend */
 	int32_t *order;
 	uint32_t n_order;
 	/* one allocator a buffer (with sched: the GPU's, then the host's;
@@ -971,6 +977,12 @@ static void g_sched(struct gsim *g)
 	int8_t cur = BE_NONE;
 
 	g_sched_assign(g);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct gt *t = &g->t[g->nodes[i]];
+
+		if (t->fa_want && t->be != t->fa_want - 1)
+			g->fa_mismatch = true;
+	}
 	in_src = malloc(cap * sizeof(*in_src));
 	in_cp = malloc(cap * sizeof(*in_cp));
 	sp_start = malloc((n + 1) * sizeof(*sp_start));
@@ -1387,6 +1399,8 @@ static int32_t gb_mha(struct gb *b, uint32_t il, int32_t q, int32_t k, int32_t v
 	if (b->fa) {
 		cur = sinks ? g_op(g, G_NEW, hv, nh, tt, ns, SRC(q, k, v, mask, 0))
 			    : g_op(g, G_NEW, hv, nh, tt, ns, SRC(q, k, v, mask));
+		if (b->sched && cur)
+			g->t[cur].fa_want = (int8_t)(gb_be(b, il) + 1);
 		/* CUDA (Turing and later): over 2 rows a sequence the
 		 * tensor-core kernel runs, and it reads F16 K and V (fattn.cu
 		 * ggml_cuda_get_best_fattn_kernel) */
@@ -1429,6 +1443,11 @@ static int32_t gb_mha(struct gb *b, uint32_t il, int32_t q, int32_t k, int32_t v
 		}
 		cur = g_view(g, cur, hv, nh, tt, ns, true);
 		cur = g_op(g, G_NEW, hv * nh, b->T, 1, 1, SRC(cur));
+		/* -nkvo: llama-graph.cpp pins the attention's output to the
+		 * CPU ("all nodes between the KV store and the attention
+		 * output are run on the CPU") */
+		if (b->sched && cur && b->x->c->no_kv_offload)
+			g->t[cur].p1 = BE_CPU;
 	}
 	g_expand(g, cur);
 	return cur;
@@ -2115,7 +2134,7 @@ static int sim_w_init(const struct model *m, struct sim_w *w)
 }
 
 static bool sim_compute(const struct ctx *x, const struct sim_w *w, uint64_t T, uint64_t n_out, bool gpu,
-			uint64_t *ret, uint64_t *ret_host)
+			uint64_t *ret, uint64_t *ret_host, bool *fa_mismatch)
 {
 	const struct model *m = x->m;
 	const struct est_result *r = x->r;
@@ -2145,8 +2164,8 @@ static bool sim_compute(const struct ctx *x, const struct sim_w *w, uint64_t T, 
 	b.n_seqs = r->n_seq ? r->n_seq : 1;
 	b.n_stream = r->kv_unified ? 1 : b.n_seqs;
 	b.E = (int64_t)m->n_embd;
-	b.fa = r->fa_kv;
-	b.v_trans = !r->fa_kv;
+	b.fa = x->fa_graph;
+	b.v_trans = !r->fa_kv; /* the cache's layout: made before the probe */
 	b.cache_es = (uint8_t)(x->c->type_k == GGML_TYPE_F32 ? 4 : 2);
 	b.gpu = gpu;
 	b.x = x;
@@ -2187,6 +2206,8 @@ static bool sim_compute(const struct ctx *x, const struct sim_w *w, uint64_t T, 
 		*ret = ga_run(&g);
 		ok = !g.fail;
 	}
+	if (ok && fa_mismatch)
+		*fa_mismatch = g.fa_mismatch;
 	if (ok && ret_host && sched) {
 		/* the host's buffer (CUDA_Host) over the same graph copy: the
 		 * inputs, what runs on the CPU (get_rows of the embeddings,
@@ -2313,22 +2334,36 @@ static void compute_buffers(struct ctx *x)
 			one_gpu = one_gpu && x->layer_dev[il] == gd;
 			single = single && (x->layer_dev[il] == gd || x->layer_dev[il] == HOST);
 		}
-		if (have_w && x->c->n_devices == 0 && sim_compute(x, &w, T, n_out, false, &pp, NULL) &&
-		    sim_compute(x, &w, ns, ns, false, &tg, NULL)) {
+		/* -fa auto on a GPU: llama.cpp reserves a graph of one token a
+		 * sequence and turns flash attention off if an attention node
+		 * lands on another device than its layer. Under 32 rows
+		 * nothing is offloaded, so an attention follows its layer's
+		 * weights and cache unless the cache is elsewhere: -nkvo (LFM2's
+		 * attention then stays on the CPU, its layer on the GPU). Only
+		 * then is the probe replayed (it costs a graph). */
+		if (have_w && single && r->fa_kv && x->c->flash_attn == EST_FA_AUTO && x->c->no_kv_offload) {
+			uint64_t a = 0, h = 0;
+			bool mism = false;
+
+			if (sim_compute(x, &w, ns, ns, true, &a, &h, &mism) && mism)
+				x->fa_graph = false;
+		}
+		if (have_w && x->c->n_devices == 0 && sim_compute(x, &w, T, n_out, false, &pp, NULL, NULL) &&
+		    sim_compute(x, &w, ns, ns, false, &tg, NULL, NULL)) {
 			r->usage[HOST].compute = pp > tg ? pp : tg;
 			snprintf(r->rule_compute, sizeof(r->rule_compute),
 				 "ggml-alloc replayed on the %s graph of %llu tokens, %llu outputs (%s attention)",
 				 m->arch, (unsigned long long)T, (unsigned long long)n_out,
 				 r->fa_kv ? "flash" : "KQ matrix");
-		} else if (have_w && one_gpu && sim_compute(x, &w, T, n_out, true, &pp, &hpp) &&
-			   sim_compute(x, &w, ns, ns, true, &tg, &htg)) {
+		} else if (have_w && one_gpu && sim_compute(x, &w, T, n_out, true, &pp, &hpp, NULL) &&
+			   sim_compute(x, &w, ns, ns, true, &tg, &htg, NULL)) {
 			r->usage[gd].compute = PAD(pp > tg ? pp : tg, 128);
 			r->usage[HOST].compute = hpp > htg ? hpp : htg;
 			snprintf(r->rule_compute, sizeof(r->rule_compute),
 				 "ggml-alloc replayed on the %s graph of %llu tokens (%s attention), on GPU %d; "
 				 "the host holds its inputs",
-				 m->arch, (unsigned long long)T, r->fa_kv ? "flash" : "KQ matrix", gd - 1);
-		} else if (have_w && single && T >= 32 && sim_compute(x, &w, T, n_out, true, &pp, &hpp)) {
+				 m->arch, (unsigned long long)T, x->fa_graph ? "flash" : "KQ matrix", gd - 1);
+		} else if (have_w && single && T >= 32 && sim_compute(x, &w, T, n_out, true, &pp, &hpp, NULL)) {
 			/* layers, tensors or caches left on the host, one GPU:
 			 * the scheduler splits the prompt batch's graph (with op
 			 * offload most of it runs on the GPU, each host weight
@@ -2343,8 +2378,9 @@ static void compute_buffers(struct ctx *x)
 			r->usage[HOST].compute = hpp > htg_cpu ? hpp : htg_cpu;
 			snprintf(r->rule_compute, sizeof(r->rule_compute),
 				 "ggml-alloc replayed on the %s graph of %llu tokens on GPU %d and the host, "
-				 "split as the scheduler does",
-				 m->arch, (unsigned long long)T, gd - 1);
+				 "split as the scheduler does%s",
+				 m->arch, (unsigned long long)T, gd - 1,
+				 x->fa_graph == r->fa_kv ? "" : ", -fa auto: off");
 		}
 		sim_w_release(&w);
 	}
@@ -2564,6 +2600,7 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 	assign_layers(&x);
 	if ((e = context_sizes(&x)) < 0 || (e = weights(&x)) < 0 || (e = caches(&x)) < 0)
 		return e;
+	x.fa_graph = r->fa_kv;
 	compute_buffers(&x);
 	overheads(&x);
 	/* resident memory, measured on llama-server (CPU build): its binary

@@ -362,6 +362,36 @@ static void expect_cuda_fa_quant(const struct spec *s, double gpu_mib)
 	release(&b);
 }
 
+/* -c 4096 -ngl all -nkvo on the H200: the caches stay on the host, the
+ * K and V views are copied in for flash attention. LFM2's attention
+ * lands on the CPU (its short-convolution state ops sit between it and
+ * the output projection), so -fa auto turns flash attention off
+ * (resolve_fused_ops) and the attention, pinned to the CPU with -nkvo,
+ * runs there: 77.01 MiB on the host */
+static void expect_cuda_nkvo(const struct spec *s, double gpu_mib, double host_mib)
+{
+	struct built b;
+	struct diag d;
+	struct est_config c;
+	struct est_result r;
+	double g, h;
+
+	build_spec(s, &b);
+	est_config_init(&c);
+	c.n_ctx = 4096;
+	c.no_kv_offload = true;
+	c.n_devices = 1;
+	c.devices[0].kind = EST_DEV_DISCRETE;
+	c.devices[0].total_bytes = 140ull << 30;
+	c.n_gpu_layers = -1;
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	g = (double)r.usage[1].compute / 1048576.0;
+	h = (double)r.usage[0].compute / 1048576.0;
+	assert_true(g > gpu_mib - 0.005 && g < gpu_mib + 0.005);
+	assert_true(h > host_mib - 0.005 && h < host_mib + 0.005);
+	release(&b);
+}
+
 static void expect_cuda(const struct spec *s, double gpu_full, double host_full, double host_part)
 {
 	struct built b;
@@ -424,6 +454,7 @@ static void test_compute_llama(void **state)
 	expect_compute(&s, 17838112, 14180384, 13152288, true);
 	expect_cuda(&s, 16.01, 6.01, 6.01);
 	expect_cuda_fa_quant(&s, 12.29);
+	expect_cuda_nkvo(&s, 17.00, 6.01);
 }
 
 /* On one GPU holding every layer, the output and the cache (llama-server
@@ -589,6 +620,7 @@ static void test_compute_gemma3(void **state)
 	expect_compute(&s, 20467744, 17313824, 15257632, true);
 	expect_cuda(&s, 19.52, 8.52, 8.52);
 	expect_cuda_fa_quant(&s, 14.05);
+	expect_cuda_nkvo(&s, 14.50, 8.52);
 }
 
 /* latent attention (the absorbed form: Q through wk_b, V through wv_b),
@@ -674,6 +706,7 @@ static void test_compute_lfm2(void **state)
 
 	expect_compute(&s, 16805952, 14721088, 13156416, true);
 	expect_cuda(&s, 15.03, 6.01, 7.01);
+	expect_cuda_nkvo(&s, 11.02, 77.01);
 }
 
 /* a fused QKV projection (Q, K, V are views of it) and a fused gate+up
