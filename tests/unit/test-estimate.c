@@ -321,77 +321,37 @@ static void expect_compute(const struct spec *s, uint64_t c4096, uint64_t c512q,
 
 #define ALL_LAYERS 0xffffffffu
 
-/* The same small models on one GPU (-c 4096), measured on an NVIDIA H200
- * with de3ff81 built for CUDA (bench/data/cuda-h200-2026-11-28.jsonl,
- * MiB to two decimals, so +-0.005 MiB). -ngl all: the GPU's compute
- * buffer (gpu_full; < 0 where llmem is known to miss it, said at the
- * call) and the host's (CUDA_Host: the inputs, the embedding rows and
- * the unused embeddings input). -ngl 0 and half: the host's, which with
- * host caches also holds the copies of K and V that set_rows writes
- * there (ggml_dup_tensor_layout: a strided view's copy spans its rows),
- * and what the host's short-convolution state ops make. The GPU's side
- * of those depends on the weights' types (their copies), which these
- * specs do not reproduce. */
-/* -c 512 -ctk q4_0 -ctv q4_0 -fa on -np 4 -ub 2048 on one GPU holding
- * every layer, measured on the H200 (bench/data/cuda-h200-2026-11-28.jsonl):
- * CUDA's tensor-core flash attention reads F16 K and V, and their F16
- * copies are part of the attention node's own allocation (12.29 for
- * llama, where 11.29 was predicted without them) */
-static void expect_cuda_fa_quant(const struct spec *s, double gpu_mib)
+/* One GPU of 140 GiB (the H200's class), -c 4096, -ngl ngl (-1: all),
+ * llama-server's defaults otherwise. */
+static void cuda_config(struct est_config *c, int ngl)
 {
-	struct built b;
-	struct diag d;
-	struct est_config c;
-	struct est_result r;
-	double g;
-
-	build_spec(s, &b);
-	est_config_init(&c);
-	c.n_ctx = 512;
-	c.type_k = c.type_v = GGML_TYPE_Q4_0;
-	c.flash_attn = EST_FA_ON;
-	c.n_parallel = 4;
-	c.n_ubatch = 2048;
-	c.n_devices = 1;
-	c.devices[0].kind = EST_DEV_DISCRETE;
-	c.devices[0].total_bytes = 140ull << 30;
-	c.n_gpu_layers = -1;
-	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
-	g = (double)r.usage[1].compute / 1048576.0;
-	assert_true(g > gpu_mib - 0.005 && g < gpu_mib + 0.005);
-	release(&b);
+	est_config_init(c);
+	c->n_ctx = 4096;
+	c->n_devices = 1;
+	c->devices[0].kind = EST_DEV_DISCRETE;
+	c->devices[0].total_bytes = 140ull << 30;
+	c->n_gpu_layers = ngl;
 }
 
-/* -c 4096 -ngl all -nkvo on the H200: the caches stay on the host, the
- * K and V views are copied in for flash attention. LFM2's attention
- * lands on the CPU (its short-convolution state ops sit between it and
- * the output projection), so -fa auto turns flash attention off
- * (resolve_fused_ops) and the attention, pinned to the CPU with -nkvo,
- * runs there: 77.01 MiB on the host */
-static void expect_cuda_nkvo(const struct spec *s, double gpu_mib, double host_mib)
+/* usage's compute buffer is want MiB as llama-server prints it (two
+ * decimals, so +-0.005) */
+static void assert_compute_mib(const struct est_usage *u, double want)
 {
-	struct built b;
-	struct diag d;
-	struct est_config c;
-	struct est_result r;
-	double g, h;
+	double got = (double)u->compute / 1048576.0;
 
-	build_spec(s, &b);
-	est_config_init(&c);
-	c.n_ctx = 4096;
-	c.no_kv_offload = true;
-	c.n_devices = 1;
-	c.devices[0].kind = EST_DEV_DISCRETE;
-	c.devices[0].total_bytes = 140ull << 30;
-	c.n_gpu_layers = -1;
-	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
-	g = (double)r.usage[1].compute / 1048576.0;
-	h = (double)r.usage[0].compute / 1048576.0;
-	assert_true(g > gpu_mib - 0.005 && g < gpu_mib + 0.005);
-	assert_true(h > host_mib - 0.005 && h < host_mib + 0.005);
-	release(&b);
+	assert_true(got > want - 0.005 && got < want + 0.005);
 }
 
+/* The same small models on one GPU, measured on an NVIDIA H200 with
+ * de3ff81 built for CUDA (bench/data/cuda-h200-2026-11-28.jsonl). -ngl
+ * all: the GPU's compute buffer (gpu_full; < 0 where llmem is known to
+ * miss it, said at the call) and the host's (CUDA_Host: the inputs, the
+ * embedding rows and the unused embeddings input). -ngl 0 and half: the
+ * host's, which with host caches also holds the copies of K and V that
+ * set_rows writes there (ggml_dup_tensor_layout: a strided view's copy
+ * spans its rows), and what the host's short-convolution state ops make.
+ * The GPU's side of those depends on the weights' types (their copies),
+ * which these specs do not reproduce. */
 static void expect_cuda(const struct spec *s, double gpu_full, double host_full, double host_part)
 {
 	struct built b;
@@ -401,25 +361,61 @@ static void expect_cuda(const struct spec *s, double gpu_full, double host_full,
 
 	build_spec(s, &b);
 	for (int ngl = 0; ngl < 3; ngl++) {
-		double g, h;
-
-		est_config_init(&c);
-		c.n_ctx = 4096;
-		c.n_devices = 1;
-		c.devices[0].kind = EST_DEV_DISCRETE;
-		c.devices[0].total_bytes = 140ull << 30;
-		c.n_gpu_layers = ngl == 2 ? -1 : ngl == 1 ? (int)b.m.n_layer / 2 : 0;
+		cuda_config(&c, ngl == 2 ? -1 : ngl == 1 ? (int)b.m.n_layer / 2 : 0);
 		assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
-		g = (double)r.usage[1].compute / 1048576.0;
-		h = (double)r.usage[0].compute / 1048576.0;
 		if (ngl < 2) {
-			assert_true(h > host_part - 0.005 && h < host_part + 0.005);
+			assert_compute_mib(&r.usage[0], host_part);
 			continue;
 		}
-		assert_true(h > host_full - 0.005 && h < host_full + 0.005);
+		assert_compute_mib(&r.usage[0], host_full);
 		if (gpu_full >= 0)
-			assert_true(g > gpu_full - 0.005 && g < gpu_full + 0.005);
+			assert_compute_mib(&r.usage[1], gpu_full);
 	}
+	release(&b);
+}
+
+/* -c 512 -ctk q4_0 -ctv q4_0 -fa on -np 4 -ub 2048, every layer on the
+ * GPU: CUDA's tensor-core flash attention reads F16 K and V, and their
+ * F16 copies are part of the attention node's own allocation (12.29 for
+ * llama, where 11.29 was predicted without them) */
+static void expect_cuda_fa_quant(const struct spec *s, double gpu_mib)
+{
+	struct built b;
+	struct diag d;
+	struct est_config c;
+	struct est_result r;
+
+	build_spec(s, &b);
+	cuda_config(&c, -1);
+	c.n_ctx = 512;
+	c.type_k = c.type_v = GGML_TYPE_Q4_0;
+	c.flash_attn = EST_FA_ON;
+	c.n_parallel = 4;
+	c.n_ubatch = 2048;
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	assert_compute_mib(&r.usage[1], gpu_mib);
+	release(&b);
+}
+
+/* -ngl all -nkvo: the caches stay on the host, the K and V views are
+ * copied in for flash attention. LFM2's attention lands on the CPU (its
+ * short-convolution state ops sit between it and the output projection),
+ * so -fa auto turns flash attention off (resolve_fused_ops) and the
+ * attention, pinned to the CPU with -nkvo, runs there: 77.01 MiB on the
+ * host */
+static void expect_cuda_nkvo(const struct spec *s, double gpu_mib, double host_mib)
+{
+	struct built b;
+	struct diag d;
+	struct est_config c;
+	struct est_result r;
+
+	build_spec(s, &b);
+	cuda_config(&c, -1);
+	c.no_kv_offload = true;
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	assert_compute_mib(&r.usage[1], gpu_mib);
+	assert_compute_mib(&r.usage[0], host_mib);
 	release(&b);
 }
 
@@ -470,25 +466,17 @@ static void expect_cuda_full(const struct spec *s, double gpu_mib, double host_m
 	struct diag d;
 	struct est_config c;
 	struct est_result r;
-	double g, h;
 
 	build_spec(s, &b);
 	for (int ts = 0; ts < 2; ts++) {
-		est_config_init(&c);
-		c.n_ctx = 4096;
-		c.n_devices = 1;
-		c.devices[0].kind = EST_DEV_DISCRETE;
-		c.devices[0].total_bytes = 140ull << 30;
-		c.n_gpu_layers = -1;
+		cuda_config(&c, -1);
 		if (ts) {
 			c.n_ts = 1;
 			c.ts[0] = 1;
 		}
 		assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
-		g = (double)r.usage[1].compute / 1048576.0;
-		h = (double)r.usage[0].compute / 1048576.0;
-		assert_true(g > gpu_mib - 0.005 && g < gpu_mib + 0.005);
-		assert_true(h > host_mib - 0.005 && h < host_mib + 0.005);
+		assert_compute_mib(&r.usage[1], gpu_mib);
+		assert_compute_mib(&r.usage[0], host_mib);
 	}
 	release(&b);
 }
@@ -549,19 +537,11 @@ static void expect_cuda_partial(const char *name, uint32_t n_ctx, double host_mi
 	parts[0] = f;
 	assert_int_equal(model_from_gguf(parts, 1, &m, &d), 0);
 	for (int half = 0; half < 2; half++) {
-		double g, h;
-
-		est_config_init(&c);
+		cuda_config(&c, half ? (int)m.n_layer / 2 : 0);
 		c.n_ctx = n_ctx;
-		c.n_devices = 1;
-		c.devices[0].kind = EST_DEV_DISCRETE;
-		c.devices[0].total_bytes = 140ull << 30;
-		c.n_gpu_layers = half ? (int)m.n_layer / 2 : 0;
 		assert_int_equal(est_estimate(&m, &c, &r, &d), 0);
-		g = (double)r.usage[1].compute / 1048576.0;
-		h = (double)r.usage[0].compute / 1048576.0;
-		assert_true(h > host_mib - 0.005 && h < host_mib + 0.005);
-		assert_true(g > gpu_mib - 0.005 && g < gpu_mib + 0.005);
+		assert_compute_mib(&r.usage[0], host_mib);
+		assert_compute_mib(&r.usage[1], gpu_mib);
 	}
 	model_release(&m);
 	gguf_file_free(f);
