@@ -1406,11 +1406,16 @@ static int32_t gb_mha(struct gb *b, uint32_t il, int32_t q, int32_t k, int32_t v
 		 * ggml_cuda_get_best_fattn_kernel) */
 		if (b->sched && cur && tt > 2) {
 			uint32_t tk = b->x->c->type_k, tv = v_mla ? tk : b->x->c->type_v;
+			uint64_t rows = 0, ek = 0, ev = 0;
 
-			if (tk != GGML_TYPE_F16)
-				g->t[cur].fa16[0] = 2 * (uint64_t)hk * (uint64_t)n_head_kv * (uint64_t)n_kv * (uint64_t)ns;
-			if (tv != GGML_TYPE_F16)
-				g->t[cur].fa16[1] = 2 * (uint64_t)hv * (uint64_t)n_head_kv * (uint64_t)n_kv * (uint64_t)ns;
+			if (!ck_mul_u64((uint64_t)n_head_kv, (uint64_t)n_kv, &rows) ||
+			    !ck_mul_u64(rows, 2 * (uint64_t)ns, &rows) || !ck_mul_u64(rows, (uint64_t)hk, &ek) ||
+			    !ck_mul_u64(rows, (uint64_t)hv, &ev) || ek > UINT64_MAX / 4 || ev > UINT64_MAX / 4) {
+				g->fail = true;
+			} else {
+				g->t[cur].fa16[0] = tk != GGML_TYPE_F16 ? ek : 0;
+				g->t[cur].fa16[1] = tv != GGML_TYPE_F16 ? ev : 0;
+			}
 			g->t[cur].fa_v_of_k = v_mla != 0;
 		}
 		if (sinks)
