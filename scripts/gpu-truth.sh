@@ -158,7 +158,9 @@ if [ $MODE = measure ]; then
 	export -f one
 	export T0 BUDGET W bin ROOT log
 	tr '\n' '\0' <"$W/plan" | xargs -0 -P "$JOBS" -I{} bash -c 'one "$1"' _ {}
-	say "runs done; $(ls "$W/runs" | grep -c '\.skip$') skipped for time"
+	n_skip=0
+	for f in "$W"/runs/*.skip; do [ -e "$f" ] && n_skip=$((n_skip + 1)); done
+	say "runs done; $n_skip skipped for time"
 	: >"$OUT/truth.jsonl"
 	while IFS='|' read -r name m opts; do
 		[ -s "$W/runs/$name.json" ] || continue
