@@ -2607,6 +2607,7 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 		return e;
 	x.fa_graph = r->fa_kv;
 	compute_buffers(&x);
+	r->fa_graph = x.fa_graph;
 	overheads(&x);
 	/* resident memory, measured on llama-server (CPU build): its binary
 	 * and libraries keep about 11.5 MiB of file pages beside the mapped

@@ -111,6 +111,9 @@ struct est_result {
 	uint32_t n_ctx, n_ctx_seq, n_seq, n_stream, n_batch, n_ubatch, n_outputs_max;
 	uint32_t kv_size, kv_size_swa, n_reserve_tokens;
 	bool kv_unified, fa_kv;  /* fa_kv: flash attention as the cache sees it */
+	bool fa_graph;           /* flash attention in the compute graphs: fa_kv, but
+	                          * -fa auto resolved as llama.cpp does (off when an
+	                          * attention lands off its layer's device) */
 	uint32_t n_gpu_layers;   /* layers offloaded, output layer included */
 	uint32_t dev_layers[EST_MAX_DEVICES]; /* of those, on each device */
 	uint32_t n_kv_layers, n_swa_layers, n_recurrent_layers;

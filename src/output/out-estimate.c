@@ -30,9 +30,10 @@ void out_estimate_text(FILE *fp, const struct model *m, const struct est_config 
 	fprintf(fp, "model:    %s, %u layers, %" PRIu64 " vocabulary", m->arch, m->n_layer, m->n_vocab);
 	out_human_bytes(h, sizeof(h), m->weight_bytes);
 	fprintf(fp, ", %s of weights\n", h);
-	fprintf(fp, "context:  -c %u (%u per sequence), -np %u%s, -b %u -ub %u, -ctk %s -ctv %s, -fa %s\n",
+	fprintf(fp, "context:  -c %u (%u per sequence), -np %u%s, -b %u -ub %u, -ctk %s -ctv %s, -fa %s%s\n",
 		r->n_ctx, r->n_ctx_seq, r->n_seq, r->kv_unified ? " unified" : "", r->n_batch, r->n_ubatch,
-		ggml_type_get(c->type_k)->name, ggml_type_get(c->type_v)->name, fa_name(c->flash_attn));
+		ggml_type_get(c->type_k)->name, ggml_type_get(c->type_v)->name, fa_name(c->flash_attn),
+		c->flash_attn != EST_FA_AUTO ? "" : r->fa_graph ? " (on)" : " (off)");
 	if (c->n_devices)
 		fprintf(fp, "offload:  %u of %u layers on GPU (output layer included)\n", r->n_gpu_layers,
 			m->n_layer + 1);
@@ -117,6 +118,8 @@ json_t *out_estimate_json(const struct model *m, const struct est_config *c,
 		"kv_offload", !c->no_kv_offload, "swa_full", c->swa_full, "repack", !c->no_repack,
 		"cpu_moe", c->cpu_moe, "n_cpu_moe", (int)c->n_cpu_moe, "kv_cells", (int)r->kv_size,
 		"kv_cells_swa", (int)r->kv_size_swa);
+	if (cfg)
+		json_object_set_new(cfg, "flash_attn_resolved", json_string(r->fa_graph ? "on" : "off"));
 	rules = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "weights", r->rule_weights, "kv", r->rule_kv,
 			  "recurrent", r->rule_recurrent, "compute", r->rule_compute,
 			  "output", r->rule_output, "overhead", r->rule_overhead);

@@ -402,8 +402,8 @@ static void expect_cuda_fa_quant(const struct spec *s, double gpu_mib)
  * short-convolution state ops sit between it and the output projection),
  * so -fa auto turns flash attention off (resolve_fused_ops) and the
  * attention, pinned to the CPU with -nkvo, runs there: 77.01 MiB on the
- * host */
-static void expect_cuda_nkvo(const struct spec *s, double gpu_mib, double host_mib)
+ * host. fa: flash attention as -fa auto resolves it */
+static void expect_cuda_nkvo(const struct spec *s, double gpu_mib, double host_mib, bool fa)
 {
 	struct built b;
 	struct diag d;
@@ -416,6 +416,7 @@ static void expect_cuda_nkvo(const struct spec *s, double gpu_mib, double host_m
 	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
 	assert_compute_mib(&r.usage[1], gpu_mib);
 	assert_compute_mib(&r.usage[0], host_mib);
+	assert_int_equal(r.fa_graph, fa);
 	release(&b);
 }
 
@@ -450,7 +451,7 @@ static void test_compute_llama(void **state)
 	expect_compute(&s, 17838112, 14180384, 13152288, true);
 	expect_cuda(&s, 16.01, 6.01, 6.01);
 	expect_cuda_fa_quant(&s, 12.29);
-	expect_cuda_nkvo(&s, 17.00, 6.01);
+	expect_cuda_nkvo(&s, 17.00, 6.01, true);
 }
 
 /* On one GPU holding every layer, the output and the cache (llama-server
@@ -600,7 +601,7 @@ static void test_compute_gemma3(void **state)
 	expect_compute(&s, 20467744, 17313824, 15257632, true);
 	expect_cuda(&s, 19.52, 8.52, 8.52);
 	expect_cuda_fa_quant(&s, 14.05);
-	expect_cuda_nkvo(&s, 14.50, 8.52);
+	expect_cuda_nkvo(&s, 14.50, 8.52, true);
 }
 
 /* latent attention (the absorbed form: Q through wk_b, V through wv_b),
@@ -686,7 +687,7 @@ static void test_compute_lfm2(void **state)
 
 	expect_compute(&s, 16805952, 14721088, 13156416, true);
 	expect_cuda(&s, 15.03, 6.01, 7.01);
-	expect_cuda_nkvo(&s, 11.02, 77.01);
+	expect_cuda_nkvo(&s, 11.02, 77.01, false);
 }
 
 /* a fused QKV projection (Q, K, V are views of it) and a fused gate+up
