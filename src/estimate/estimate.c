@@ -124,10 +124,6 @@ struct ctx {
 	/* per layer, the roles whose experts' bias stays on the host (the
 	 * weight's bit: --cpu-moe and -ot patterns take the biases too) */
 	uint32_t host_bias[MODEL_MAX_LAYERS + 1];
-	/* flash attention in the graphs: as in the cache (r->fa_kv) but
-	 * for -fa auto on a GPU whose probe finds an attention on another
-	 * device than its layer (llama-context.cpp resolve_fused_ops) */
-	bool fa_graph;
 };
 
 /* src/llama-model.cpp:1438-1500: which device each layer is on. Layers
@@ -352,6 +348,7 @@ static int context_sizes(struct ctx *x)
 	/* flash attention auto counts as on when the cache is made
 	 * (llama-context.cpp:229-230) */
 	r->fa_kv = c->flash_attn != EST_FA_OFF;
+	r->fa_graph = r->fa_kv; /* until compute_buffers() resolves -fa auto */
 	{
 		uint32_t T = r->n_ctx < r->n_ubatch ? r->n_ctx : r->n_ubatch;
 
@@ -2169,7 +2166,7 @@ static bool sim_compute(const struct ctx *x, const struct sim_w *w, uint64_t T, 
 	b.n_seqs = r->n_seq ? r->n_seq : 1;
 	b.n_stream = r->kv_unified ? 1 : b.n_seqs;
 	b.E = (int64_t)m->n_embd;
-	b.fa = x->fa_graph;
+	b.fa = r->fa_graph;
 	b.v_trans = !r->fa_kv; /* the cache's layout: made before the probe */
 	b.cache_es = (uint8_t)(x->c->type_k == GGML_TYPE_F32 ? 4 : 2);
 	b.gpu = gpu;
@@ -2351,7 +2348,7 @@ static void compute_buffers(struct ctx *x)
 			bool mism = false;
 
 			if (sim_compute(x, &w, ns, ns, true, &a, &h, &mism) && mism)
-				x->fa_graph = false;
+				r->fa_graph = false;
 		}
 		if (have_w && x->c->n_devices == 0 && sim_compute(x, &w, T, n_out, false, &pp, NULL, NULL) &&
 		    sim_compute(x, &w, ns, ns, false, &tg, NULL, NULL)) {
@@ -2367,7 +2364,7 @@ static void compute_buffers(struct ctx *x)
 			snprintf(r->rule_compute, sizeof(r->rule_compute),
 				 "ggml-alloc replayed on the %s graph of %llu tokens (%s attention), on GPU %d; "
 				 "the host holds its inputs",
-				 m->arch, (unsigned long long)T, x->fa_graph ? "flash" : "KQ matrix", gd - 1);
+				 m->arch, (unsigned long long)T, r->fa_graph ? "flash" : "KQ matrix", gd - 1);
 		} else if (have_w && single && T >= 32 && sim_compute(x, &w, T, n_out, true, &pp, &hpp, NULL)) {
 			/* layers, tensors or caches left on the host, one GPU:
 			 * the scheduler splits the prompt batch's graph (with op
@@ -2385,7 +2382,7 @@ static void compute_buffers(struct ctx *x)
 				 "ggml-alloc replayed on the %s graph of %llu tokens on GPU %d and the host, "
 				 "split as the scheduler does%s",
 				 m->arch, (unsigned long long)T, gd - 1,
-				 x->fa_graph == r->fa_kv ? "" : ", -fa auto: off");
+				 r->fa_graph == r->fa_kv ? "" : ", -fa auto: off");
 		}
 		sim_w_release(&w);
 	}
@@ -2605,9 +2602,7 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 	assign_layers(&x);
 	if ((e = context_sizes(&x)) < 0 || (e = weights(&x)) < 0 || (e = caches(&x)) < 0)
 		return e;
-	x.fa_graph = r->fa_kv;
 	compute_buffers(&x);
-	r->fa_graph = x.fa_graph;
 	overheads(&x);
 	/* resident memory, measured on llama-server (CPU build): its binary
 	 * and libraries keep about 11.5 MiB of file pages beside the mapped

@@ -342,6 +342,17 @@ static void assert_compute_mib(const struct est_usage *u, double want)
 	assert_true(got > want - 0.005 && got < want + 0.005);
 }
 
+/* est_estimate of the model s describes, which must succeed */
+static void estimate_spec(const struct spec *s, const struct est_config *c, struct est_result *r)
+{
+	struct built b;
+	struct diag d;
+
+	build_spec(s, &b);
+	assert_int_equal(est_estimate(&b.m, c, r, &d), 0);
+	release(&b);
+}
+
 /* The same small models on one GPU, measured on an NVIDIA H200 with
  * de3ff81 built for CUDA (bench/data/cuda-h200-2026-11-28.jsonl). -ngl
  * all: the GPU's compute buffer (gpu_full; < 0 where llmem is known to
@@ -354,15 +365,12 @@ static void assert_compute_mib(const struct est_usage *u, double want)
  * which these specs do not reproduce. */
 static void expect_cuda(const struct spec *s, double gpu_full, double host_full, double host_part)
 {
-	struct built b;
-	struct diag d;
 	struct est_config c;
 	struct est_result r;
 
-	build_spec(s, &b);
 	for (int ngl = 0; ngl < 3; ngl++) {
-		cuda_config(&c, ngl == 2 ? -1 : ngl == 1 ? (int)b.m.n_layer / 2 : 0);
-		assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+		cuda_config(&c, ngl == 2 ? -1 : ngl == 1 ? (int)s->n_layer / 2 : 0);
+		estimate_spec(s, &c, &r);
 		if (ngl < 2) {
 			assert_compute_mib(&r.usage[0], host_part);
 			continue;
@@ -371,7 +379,6 @@ static void expect_cuda(const struct spec *s, double gpu_full, double host_full,
 		if (gpu_full >= 0)
 			assert_compute_mib(&r.usage[1], gpu_full);
 	}
-	release(&b);
 }
 
 /* -c 512 -ctk q4_0 -ctv q4_0 -fa on -np 4 -ub 2048, every layer on the
@@ -380,21 +387,17 @@ static void expect_cuda(const struct spec *s, double gpu_full, double host_full,
  * llama, where 11.29 was predicted without them) */
 static void expect_cuda_fa_quant(const struct spec *s, double gpu_mib)
 {
-	struct built b;
-	struct diag d;
 	struct est_config c;
 	struct est_result r;
 
-	build_spec(s, &b);
 	cuda_config(&c, -1);
 	c.n_ctx = 512;
 	c.type_k = c.type_v = GGML_TYPE_Q4_0;
 	c.flash_attn = EST_FA_ON;
 	c.n_parallel = 4;
 	c.n_ubatch = 2048;
-	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	estimate_spec(s, &c, &r);
 	assert_compute_mib(&r.usage[1], gpu_mib);
-	release(&b);
 }
 
 /* -ngl all -nkvo: the caches stay on the host, the K and V views are
@@ -405,19 +408,15 @@ static void expect_cuda_fa_quant(const struct spec *s, double gpu_mib)
  * host. fa: flash attention as -fa auto resolves it */
 static void expect_cuda_nkvo(const struct spec *s, double gpu_mib, double host_mib, bool fa)
 {
-	struct built b;
-	struct diag d;
 	struct est_config c;
 	struct est_result r;
 
-	build_spec(s, &b);
 	cuda_config(&c, -1);
 	c.no_kv_offload = true;
-	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	estimate_spec(s, &c, &r);
 	assert_compute_mib(&r.usage[1], gpu_mib);
 	assert_compute_mib(&r.usage[0], host_mib);
 	assert_int_equal(r.fa_graph, fa);
-	release(&b);
 }
 
 static const char *const attn_plain[] = { "attn_norm.weight", "attn_q.weight", "attn_k.weight",
@@ -463,23 +462,19 @@ static void test_compute_llama(void **state)
  * Llama-3.2-1B and Qwen3-30B-A3B cut to 8 layers, -c 4096. */
 static void expect_cuda_full(const struct spec *s, double gpu_mib, double host_mib)
 {
-	struct built b;
-	struct diag d;
 	struct est_config c;
 	struct est_result r;
 
-	build_spec(s, &b);
 	for (int ts = 0; ts < 2; ts++) {
 		cuda_config(&c, -1);
 		if (ts) {
 			c.n_ts = 1;
 			c.ts[0] = 1;
 		}
-		assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+		estimate_spec(s, &c, &r);
 		assert_compute_mib(&r.usage[1], gpu_mib);
 		assert_compute_mib(&r.usage[0], host_mib);
 	}
-	release(&b);
 }
 
 static void test_compute_cuda_full(void **state)
