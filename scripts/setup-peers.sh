@@ -8,7 +8,9 @@
 #   peers.env                  shell-sourceable paths and versions of the above
 #
 # plus Debian's python3-numpy and python3-yaml (all that gguf-py's
-# `gguf.scripts.gguf_dump` imports), git, and hyperfine.
+# `gguf.scripts.gguf_dump` imports), git, hyperfine, and nginx-light (the
+# reverse proxy bench/serve.sh measures llmem serve against; only its binary
+# is used: bench/serve.sh runs its own instance on loopback).
 #
 # Idempotent; a second run only checks (well under a second). Progress goes to
 # stderr; stdout gets one line, the llama.cpp source directory, so
@@ -63,7 +65,7 @@ command -v flock >/dev/null && flock 9
 # gguf-py declares numpy, tqdm, pyyaml and requests, but gguf_dump imports only
 # numpy and yaml (gguf/metadata.py); tqdm is imported lazily by GGUFWriter's
 # progress bar and requests only by remote-safetensors helpers.
-apt_ensure git hyperfine python3-numpy python3-yaml
+apt_ensure git hyperfine python3-numpy python3-yaml nginx-light
 command -v node >/dev/null && command -v npm >/dev/null \
   || die "need node >= 20 and npm on PATH (Debian 12's nodejs 18 is too old for node-llama-cpp)"
 node_major=$(node -p 'process.versions.node.split(".")[0]')

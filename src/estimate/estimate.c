@@ -2395,6 +2395,22 @@ static void compute_buffers(struct ctx *x)
 }
 
 /* ggml tensor metadata and graph bookkeeping on the host (6.2) */
+#define CUDA_HOST_ANON_OPS (115ull << 20)
+#define CUDA_HOST_ANON (150ull << 20)
+/* the CUDA libraries' file pages llama-server keeps resident beside its
+ * own (same measurement; 131-152 MiB there) */
+#define CUDA_LIB_FILE_OPS (146ull << 20)
+#define CUDA_LIB_FILE (151ull << 20)
+
+/* whether a GPU holds layers (weights or a KV cache), not only operations */
+static bool gpus_hold(const struct est_result *r)
+{
+	for (size_t i = 1; i < r->n_usage; i++)
+		if (r->usage[i].weights || r->usage[i].kv)
+			return true;
+	return false;
+}
+
 static void overheads(struct ctx *x)
 {
 	const struct model *m = x->m;
@@ -2404,6 +2420,15 @@ static void overheads(struct ctx *x)
 		     2 * nodes * 400;
 
 	r->usage[HOST].overhead = b;
+	/* The CUDA runtime's own anonymous memory in the process (the driver's
+	 * state, the loaded kernel images, cuBLAS): what llama-server's RssAnon
+	 * holds beyond its buffers and heap, measured on the H200 (CUDA 13,
+	 * driver 580; bench/data/cuda-h200-2026-11-28.jsonl): about
+	 * CUDA_HOST_ANON_OPS when the GPUs only run offloaded operations, and
+	 * CUDA_HOST_ANON once they hold layers (it ranges 128-171 MiB over the
+	 * architectures there). Host memory the placement must leave room for. */
+	if (r->n_usage > 1)
+		r->usage[HOST].overhead += gpus_hold(r) ? CUDA_HOST_ANON : CUDA_HOST_ANON_OPS;
 	/* What llama.cpp's own accounting leaves out on a GPU: the CUDA
 	 * context, the cuBLAS workspace and the memory pool. Measured with
 	 * nvidia-smi beside llama-server on an H200 (CUDA 13, driver 580):
@@ -2418,7 +2443,8 @@ static void overheads(struct ctx *x)
 	snprintf(r->rule_overhead, sizeof(r->rule_overhead),
 		 "ggml tensor metadata (368 B each) and graph bookkeeping for %llu nodes%s",
 		 (unsigned long long)nodes,
-		 r->n_usage > 1 ? "; per GPU the CUDA context, cuBLAS workspace and pool (588 MiB measured)" : "");
+		 r->n_usage > 1 ? "; the CUDA runtime on the host (150 MiB measured; 115 MiB when the GPUs hold "
+				  "no layer); per GPU its context, cuBLAS workspace and pool (588 MiB)" : "");
 }
 
 /* ---- resident heap (CPU llama-server, glibc malloc) ---- */
@@ -2514,7 +2540,11 @@ static void resident_heap(const struct model *m, const struct est_config *c,
 	}
 	if (kv_swa > h->kv)
 		kv_swa = h->kv;
-	bufs[n_bufs++] = h->output;
+	/* with a GPU the output buffer is pinned (CUDA_Host) once the output
+	 * layer is offloaded (llama.cpp offloads the last layers first: the
+	 * output layer goes with the first, llama-model.cpp dev_output):
+	 * not on the heap */
+	bufs[n_bufs++] = c->n_devices && r->n_gpu_layers > 0 ? 0 : h->output;
 	bufs[n_bufs++] = h->kv - kv_swa;
 	bufs[n_bufs++] = kv_swa;
 	bufs[n_bufs++] = h->recurrent;
@@ -2618,6 +2648,17 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 		r->rss.file = h->weights_mapped + (23ull << 19);
 		r->rss.anon_loaded = (h->weights - h->weights_mapped) + h->overhead + rh.peak + rh.after;
 		r->rss.anon_running = r->rss.anon_loaded + h->compute;
+		if (c->n_devices) {
+			/* with a GPU: the CUDA libraries' pages; the host's
+			 * compute buffer (and the output buffer once the output
+			 * layer is offloaded) is pinned memory, which the kernel
+			 * counts as shared (RssShmem), not anonymous */
+			bool out_pinned = r->n_gpu_layers > 0;
+
+			r->rss.file += gpus_hold(r) ? CUDA_LIB_FILE : CUDA_LIB_FILE_OPS;
+			r->rss.anon_running = r->rss.anon_loaded;
+			r->rss.pinned = h->compute + (out_pinned ? h->output : 0);
+		}
 	}
 	for (size_t i = 0; i < r->n_usage; i++) {
 		struct est_usage *u = &r->usage[i];

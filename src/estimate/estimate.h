@@ -13,7 +13,7 @@
 
 #define EST_MAX_DEVICES 16
 #define EST_MAX_OVERRIDES 32
-#define EST_RULE_MAX 200
+#define EST_RULE_MAX 256
 
 enum est_dev_kind {
 	EST_DEV_HOST,     /* the CPU and system RAM */
@@ -95,15 +95,20 @@ struct est_usage {
 	uint64_t total;
 };
 
-/* What `top` shows for the llama-server process on a CPU-only machine:
- * resident file pages (the mapped weights and the binary) and anonymous
+/* What `top` shows for the llama-server process: resident file pages (the
+ * mapped weights, the binary, with a GPU the CUDA libraries) and anonymous
  * memory, after loading and after the first batch (which touches the
  * compute buffer; llama-server's warmup runs one at start unless
- * --no-warmup). The file pages are reclaimable page cache. */
+ * --no-warmup). The file pages are reclaimable page cache. With a GPU the
+ * host's compute buffer (and the output buffer once the output layer is
+ * offloaded, which it is with the first offloaded layer) is pinned memory
+ * instead, resident from the start and counted by the kernel as shared
+ * (RssShmem): pinned; 0 without a GPU. */
 struct est_rss {
 	uint64_t file;
 	uint64_t anon_loaded;
 	uint64_t anon_running;
+	uint64_t pinned;
 };
 
 struct est_result {
@@ -119,7 +124,7 @@ struct est_result {
 	uint32_t n_kv_layers, n_swa_layers, n_recurrent_layers;
 	size_t n_usage;
 	struct est_usage usage[EST_MAX_DEVICES + 1];
-	struct est_rss rss;      /* CPU-only configurations */
+	struct est_rss rss;
 	/* why: one line per component */
 	char rule_weights[EST_RULE_MAX];
 	char rule_kv[EST_RULE_MAX];

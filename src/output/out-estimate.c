@@ -68,6 +68,11 @@ void out_estimate_text(FILE *fp, const struct model *m, const struct est_config 
 			" after load, %.0f MiB anonymous once serving\n",
 			(double)r->rss.file / 1048576.0, (double)r->rss.anon_loaded / 1048576.0,
 			(double)r->rss.anon_running / 1048576.0);
+	else
+		fprintf(fp, "\n  resident (top): %.0f MiB of file pages (reclaimable, CUDA's libraries included)"
+			" + %.0f MiB anonymous + %.0f MiB pinned (shared)\n",
+			(double)r->rss.file / 1048576.0, (double)r->rss.anon_loaded / 1048576.0,
+			(double)r->rss.pinned / 1048576.0);
 	fprintf(fp, "\nrules\n  weights:   %s\n  kv:        %s\n", r->rule_weights, r->rule_kv);
 	if (r->n_recurrent_layers)
 		fprintf(fp, "  recurrent: %s\n", r->rule_recurrent);
@@ -98,10 +103,10 @@ json_t *out_estimate_json(const struct model *m, const struct est_config *c,
 			"compute", u64j(u->compute), "output", u64j(u->output),
 			"overhead", u64j(u->overhead), "total", u64j(u->total));
 
-		if (o && u->kind == EST_DEV_HOST && c->n_devices == 0)
-			json_object_set_new(o, "rss", json_pack("{s:o, s:o, s:o}",
+		if (o && u->kind == EST_DEV_HOST)
+			json_object_set_new(o, "rss", json_pack("{s:o, s:o, s:o, s:o}",
 				"file", u64j(r->rss.file), "anon", u64j(r->rss.anon_loaded),
-				"anon_running", u64j(r->rss.anon_running)));
+				"anon_running", u64j(r->rss.anon_running), "pinned", u64j(r->rss.pinned)));
 		if (o && u->kind == EST_DEV_HOST) {
 			json_object_set_new(o, "weights_mapped", u64j(u->weights_mapped));
 			json_object_set_new(o, "weights_copied", u64j(u->weights - u->weights_mapped));

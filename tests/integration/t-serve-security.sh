@@ -458,7 +458,7 @@ else
 fi
 
 # ---- B33: a model that cannot fit even alone ----
-small=$("$LLMEM" estimate "$M/ok.gguf" -c 512 --json 2>/dev/null | "$GET" /dev/stdin devices/0/total)
+small=$("$LLMEM" estimate "$M/ok.gguf" -c 512 --gpu 4GiB --json 2>/dev/null | "$GET" /dev/stdin devices/0/total)
 printf '[ok]\nmodel = %s/ok.gguf\n[huge]\nmodel = %s/huge.gguf\n' "$M" "$M" >"$tmp/c.ini"
 # a small GPU of its own: the same plan on any machine
 if serve_start "$tmp/c.log" --models-preset "$tmp/c.ini" --backend "$FAKE" -c 512 --gpu 4GiB \

@@ -502,6 +502,54 @@ static void test_compute_cuda_full(void **state)
 	expect_cuda_full(&moe, 88.01, 12.01);
 }
 
+/* With a GPU, what `top` shows: the CUDA runtime's own anonymous memory
+ * joins the host's overhead (115 MiB while the GPU only runs offloaded
+ * operations, 150 MiB once it holds layers: measured on the H200 of
+ * bench/data/cuda-h200-2026-11-28.jsonl, which t-cuda-data.sh compares
+ * with), its libraries' file pages the resident file pages (146 and 151
+ * MiB); the host's compute buffer, and the output buffer once the output
+ * layer is offloaded, are pinned (RssShmem), not anonymous. */
+static void test_rss_cuda(void **state)
+{
+	(void)state;
+	static const struct kv32 kvs[] = {
+		{ "context_length", 131072 }, { "feed_forward_length", 8192 },
+		{ "attention.head_count", 32 }, { "attention.head_count_kv", 8 },
+		{ "attention.key_length", 64 }, { "attention.value_length", 64 },
+		{ "rope.dimension_count", 64 }, { NULL, 0 },
+	};
+	static const struct spec llama = { "llama", 16, 2048, 128256, kvs, NULL,
+					   { { ALL_LAYERS, attn_plain }, { ALL_LAYERS, ffn_dense } }, true };
+	struct est_config c;
+	struct est_result cpu, ops, all;
+	const uint64_t MiB = 1ull << 20;
+
+	cuda_config(&c, 0);
+	c.n_devices = 0;
+	estimate_spec(&llama, &c, &cpu);
+	assert_int_equal(cpu.rss.pinned, 0);
+	assert_int_equal(cpu.rss.anon_running, cpu.rss.anon_loaded + cpu.usage[0].compute);
+
+	cuda_config(&c, 0);
+	estimate_spec(&llama, &c, &ops);
+	assert_int_equal(ops.usage[0].overhead, cpu.usage[0].overhead + 115 * MiB);
+	assert_int_equal(ops.rss.file, cpu.rss.file + 146 * MiB);
+	/* the heap and the host buffers are the CPU build's: only the
+	 * runtime's share is new; the compute buffer is pinned, the output
+	 * buffer (the output layer is on the host) is not */
+	assert_int_equal(ops.rss.anon_loaded, cpu.rss.anon_loaded + 115 * MiB);
+	assert_int_equal(ops.rss.anon_running, ops.rss.anon_loaded);
+	assert_int_equal(ops.rss.pinned, ops.usage[0].compute);
+
+	cuda_config(&c, -1);
+	estimate_spec(&llama, &c, &all);
+	assert_int_equal(all.usage[0].overhead, cpu.usage[0].overhead + 150 * MiB);
+	assert_int_equal(all.rss.file, all.usage[0].weights_mapped + (23ull << 19) + 151 * MiB);
+	assert_int_equal(all.rss.pinned, all.usage[0].compute + all.usage[0].output);
+	assert_true(all.usage[0].output > 0);
+	assert_int_equal(all.rss.anon_running, all.rss.anon_loaded);
+}
+
 /* The same models with layers left on the host (-ngl 0 and half),
  * measured 79.25 and 217.50 MiB: the scheduler's splits replayed (each
  * host weight copied in at the start of its op's split, the K/V views
@@ -968,6 +1016,7 @@ int main(void)
 		cmocka_unit_test(test_compute),
 		cmocka_unit_test(test_compute_llama),
 		cmocka_unit_test(test_compute_cuda_full),
+		cmocka_unit_test(test_rss_cuda),
 		cmocka_unit_test(test_compute_cuda_partial),
 		cmocka_unit_test(test_compute_qwen3moe),
 		cmocka_unit_test(test_compute_gemma3),
