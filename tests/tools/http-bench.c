@@ -17,7 +17,10 @@
  *       its connect() timed with the request.
  *       HB_RAW=PREFIX also writes every sample to PREFIX.0, PREFIX.1, ...
  *       and, line for line, the index of the PORT that was sent to just
- *       before it (-1 for the first) to PREFIX.prev.0, PREFIX.prev.1, ...
+ *       before it (-1 for the first) to PREFIX.prev.0, PREFIX.prev.1, ...,
+ *       and the backend's own compute time for it (llama-server's
+ *       "timings": prompt_ms + predicted_ms, in us; -1 without them) to
+ *       PREFIX.comp.0, PREFIX.comp.1, ...
  *   http-bench stream PORT PATH BODY
  *       One request; prints "ttfb total bytes events": time to the first byte
  *       of the response, to its last byte, body bytes (chunked framing
@@ -75,6 +78,8 @@ struct resp {
 	long bytes;      /* body bytes */
 	long events;     /* body lines starting with "data:" */
 	int match;       /* that match's state: chars matched, -1 mid-line */
+	char tail[512];  /* the body's last bytes (llama-server's "timings" end it) */
+	size_t tail_len;
 };
 
 static int64_t now_us(void)
@@ -192,6 +197,22 @@ static int send_req(struct conn *c, const char *method, const char *path, const 
 static void scan(struct resp *r, const char *p, size_t n)
 {
 	static const char key[] = "data:";
+	size_t keep = sizeof(r->tail) - 1;
+
+	if (n >= keep) {
+		memcpy(r->tail, p + n - keep, keep);
+		r->tail_len = keep;
+	} else {
+		if (r->tail_len + n > keep) {
+			size_t drop = r->tail_len + n - keep;
+
+			memmove(r->tail, r->tail + drop, r->tail_len - drop);
+			r->tail_len -= drop;
+		}
+		memcpy(r->tail + r->tail_len, p, n);
+		r->tail_len += n;
+	}
+	r->tail[r->tail_len] = '\0';
 
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] == '\n') {
@@ -313,11 +334,24 @@ static int64_t pct(const int64_t *v, size_t n, double p)
 	return v[k - 1];
 }
 
+/* The backend's own compute time for the request, in us: llama-server's
+ * "timings" prompt_ms + predicted_ms at the end of its answer; -1 when the
+ * answer has none. */
+static int64_t compute_us(const struct resp *r)
+{
+	const char *a = strstr(r->tail, "\"prompt_ms\":"), *b = strstr(r->tail, "\"predicted_ms\":");
+
+	if (!a || !b)
+		return -1;
+	return (int64_t)((strtod(a + 12, NULL) + strtod(b + 15, NULL)) * 1000.0 + 0.5);
+}
+
 struct target {
 	struct conn c;
 	bool fresh;      /* a new connection for every request, timed */
 	const char *key;
 	int64_t *t;
+	int64_t *comp;     /* the backend's compute time of each sample (compute_us) */
 	signed char *prev; /* the target sent to just before each sample (-1: none) */
 	long reconnects;
 };
@@ -348,8 +382,9 @@ static int mode_lat(long n, long warm, const char *path, const char *body, int n
 			tg[j].key = comma + 1;
 		}
 		tg[j].t = calloc((size_t)n, sizeof(int64_t));
+		tg[j].comp = calloc((size_t)n, sizeof(int64_t));
 		tg[j].prev = calloc((size_t)n, 1);
-		if (!tg[j].t || !tg[j].prev)
+		if (!tg[j].t || !tg[j].comp || !tg[j].prev)
 			die("%s", "out of memory");
 		conn_open(&tg[j].c, atoi(spec[j]));
 	}
@@ -391,6 +426,7 @@ static int mode_lat(long n, long warm, const char *path, const char *body, int n
 			if (i >= 0) {
 				t->t[i] = now_us() - t0;
 				t->prev[i] = (signed char)last;
+				t->comp[i] = compute_us(&r);
 			}
 			last = order[jj];
 			expect_ok(&r, "lat");
@@ -423,6 +459,12 @@ static int mode_lat(long n, long warm, const char *path, const char *body, int n
 				fprintf(f, "%d\n", tg[j].prev[i]);
 			if (f)
 				fclose(f);
+			snprintf(fn, sizeof(fn), "%s.comp.%d", raw, j);
+			f = fopen(fn, "w");
+			for (long i = 0; f && i < n; i++)
+				fprintf(f, "%lld\n", (long long)tg[j].comp[i]);
+			if (f)
+				fclose(f);
 		}
 		for (long i = 0; i < n; i++)
 			sum += t[i];
@@ -431,6 +473,7 @@ static int mode_lat(long n, long warm, const char *path, const char *body, int n
 		       (long long)pct(t, (size_t)n, 90), (long long)pct(t, (size_t)n, 99),
 		       (long long)t[n - 1], (long long)(sum / n), tg[j].reconnects);
 		free(t);
+		free(tg[j].comp);
 		free(tg[j].prev);
 	}
 	free(tg);
