@@ -35,9 +35,9 @@ hyperfine -N --style basic --warmup 3 --runs 30 --export-json "$WORK/llmem.json"
 hyperfine -N --style basic --warmup 1 --runs 10 --export-json "$WORK/fit.json" \
 	"$bin/llama-fit-params -m $GGUF $OPTS --fit-print on" >/dev/null
 
-/usr/bin/python3 - "$WORK" "$RESULTS" "$BAR" "$OPTS" "$LLAMA_CPP_TAG" "$LLAMA_CPP_COMMIT" <<'PY'
+/usr/bin/python3 - "$WORK" "$RESULTS" "$BAR" "$OPTS" "$LLAMA_CPP_TAG" "$LLAMA_CPP_COMMIT" "$ROOT" <<'PY'
 import json, os, platform, subprocess, sys, datetime
-work, results, bar, opts, tag, commit = sys.argv[1:7]
+work, results, bar, opts, tag, commit, root = sys.argv[1:8]
 bar = float(bar)
 def med(name):
     r = json.load(open(f"{work}/{name}.json"))["results"][0]
@@ -72,7 +72,7 @@ for r in rows:
 print("verdict:", verdict)
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem = int(open("/proc/meminfo").readline().split()[1]) / 1048576
-rev = subprocess.run(["git", "-C", os.path.dirname(results), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+rev = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 with open(results, "a") as f:
     f.write(f"\n## {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC: `llmem estimate` vs `llama-fit-params --fit-print on`, 70B Q4_K_M, `{opts}`\n\n")
     f.write(f"- Machine: {cpu}, {os.cpu_count()} CPUs, {mem:.1f} GiB RAM; CPU-only llama.cpp {tag} ({commit[:10]}) built by scripts/build-llama.sh\n")
