@@ -447,40 +447,49 @@ out = lines.append
 verdicts = []
 
 # (a) latency
+cell = lambda t: f"{us(t[0])} / {us(t[1])}"
+
+def lat_table(get, busy):
+    """One row per model and round, then pooled, then the median of the
+    rounds; returns per model (ok, llmem added, nginx added) at that median
+    (one round with a stalled machine does not carry the pooled percentiles)"""
+    head = "| model | round | direct p50 / p99 | nginx p50 / p99 | llmem p50 / p99 | nginx added p50 / p99 | llmem added p50 / p99 | llmem added / nginx added, p50 / p99 |"
+    out(head + (" busy |" if busy else ""))
+    out("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if busy else ""))
+    res = {}
+    for m in MODELS:
+        per = collections.defaultdict(list)
+        for r in rounds + ["all"]:
+            rs = rounds if r == "all" else [r]
+            v = {p: sum((get(x, m, p) for x in rs), []) for p in PATHS}
+            q = {p: (pct(v[p], 50), pct(v[p], 99)) for p in PATHS}
+            na = [q["nginx"][i] - q["direct"][i] for i in (0, 1)]
+            la = [q["llmem"][i] - q["direct"][i] for i in (0, 1)]
+            if r != "all":
+                per["na"].append(na)
+                per["la"].append(la)
+                for p in PATHS:
+                    per[p].append(q[p])
+            lab = f"pooled ({len(v['direct'])} each)" if r == "all" else str(r)
+            out(f"| {m} | {lab} | {cell(q['direct'])} | {cell(q['nginx'])} | {cell(q['llmem'])} | "
+                f"{us(na[0])} / {us(na[1])} | {us(la[0])} / {us(la[1])} | {ratio(la[0], na[0])} / {ratio(la[1], na[1])} |"
+                + (f" {'' if r == 'all' else facts[r]['busy_lat_' + m]} |" if busy else ""))
+        mq = {p: (med([t[0] for t in per[p]]), med([t[1] for t in per[p]])) for p in PATHS}
+        na = [med([t[i] for t in per["na"]]) for i in (0, 1)]
+        la = [med([t[i] for t in per["la"]]) for i in (0, 1)]
+        out(f"| {m} | **median of rounds** | {cell(mq['direct'])} | {cell(mq['nginx'])} | {cell(mq['llmem'])} | "
+            f"**{us(na[0])} / {us(na[1])}** | **{us(la[0])} / {us(la[1])}** | **{ratio(la[0], na[0])} / {ratio(la[1], na[1])}** |"
+            + ("  |" if busy else ""))
+        res[m] = (la[0] <= max(na[0], 0) and la[1] <= max(na[1], 0), la, na)
+    return res
+
 out("Latency per request (`POST /v1/completions`, `\"max_tokens\": 1`, one at a time, each path on its own keep-alive connection; "
     f"the three paths interleaved request by request, in an order drawn at random for each round of three, so that each path follows each other as often; {env['B_LAT_N']} timed requests "
     f"per path, model and round after {env['B_WARM']} untimed rounds); added = proxy - direct at the same percentile; "
     "busy = the whole machine's CPU use during the measurement, in CPUs of 2, ours included:")
 out("")
-out("| model | round | direct p50 / p99 | nginx p50 / p99 | llmem p50 / p99 | nginx added p50 / p99 | llmem added p50 / p99 | llmem added / nginx added, p50 / p99 | busy |")
-out("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 lat_ok = True
-cell = lambda t: f"{us(t[0])} / {us(t[1])}"
-for m in MODELS:
-    per = collections.defaultdict(list)
-    for r in rounds + ["all"]:
-        rs = rounds if r == "all" else [r]
-        v = {p: sum((lat(x, m, p) for x in rs), []) for p in PATHS}
-        q = {p: (pct(v[p], 50), pct(v[p], 99)) for p in PATHS}
-        na = [q["nginx"][i] - q["direct"][i] for i in (0, 1)]
-        la = [q["llmem"][i] - q["direct"][i] for i in (0, 1)]
-        if r != "all":
-            for k, x in (("na", na), ("la", la)):
-                per[k].append(x)
-            for p in PATHS:
-                per[p].append(q[p])
-        lab = f"pooled ({len(v['direct'])} each)" if r == "all" else str(r)
-        out(f"| {m} | {lab} | {cell(q['direct'])} | {cell(q['nginx'])} | {cell(q['llmem'])} | "
-            f"{us(na[0])} / {us(na[1])} | {us(la[0])} / {us(la[1])} | {ratio(la[0], na[0])} / {ratio(la[1], na[1])} | "
-            f"{'' if r == 'all' else facts[r]['busy_lat_' + m]} |")
-    # the verdict: the median over the rounds (one round with a stalled
-    # machine does not carry the pooled percentiles)
-    mq = {p: (med([t[0] for t in per[p]]), med([t[1] for t in per[p]])) for p in PATHS}
-    na = [med([t[i] for t in per["na"]]) for i in (0, 1)]
-    la = [med([t[i] for t in per["la"]]) for i in (0, 1)]
-    out(f"| {m} | **median of rounds** | {cell(mq['direct'])} | {cell(mq['nginx'])} | {cell(mq['llmem'])} | "
-        f"**{us(na[0])} / {us(na[1])}** | **{us(la[0])} / {us(la[1])}** | **{ratio(la[0], na[0])} / {ratio(la[1], na[1])}** |  |")
-    ok = la[0] <= max(na[0], 0) and la[1] <= max(na[1], 0)
+for m, (ok, la, na) in lat_table(lat, True).items():
     lat_ok &= ok
     verdicts.append(f"{m}: llmem adds {la[0]:,.0f} us at p50 and {la[1]:,.0f} us at p99, nginx "
                     f"{na[0]:,.0f} and {na[1]:,.0f} us (median of rounds; {'within' if ok else 'over'} nginx)")
@@ -495,30 +504,7 @@ if all(net(x, m, p) for x in rounds for m in MODELS for p in PATHS):
         "for it: the same work whichever path the request took, and the part of the time that varies most); added = proxy - direct "
         "at the same percentile of these:")
     out("")
-    out("| model | round | direct p50 / p99 | nginx p50 / p99 | llmem p50 / p99 | nginx added p50 / p99 | llmem added p50 / p99 | llmem added / nginx added, p50 / p99 |")
-    out("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for m in MODELS:
-        per = collections.defaultdict(list)
-        for r in rounds + ["all"]:
-            rs = rounds if r == "all" else [r]
-            v = {p: sum((net(x, m, p) for x in rs), []) for p in PATHS}
-            q = {p: (pct(v[p], 50), pct(v[p], 99)) for p in PATHS}
-            na = [q["nginx"][i] - q["direct"][i] for i in (0, 1)]
-            la = [q["llmem"][i] - q["direct"][i] for i in (0, 1)]
-            if r != "all":
-                per["na"].append(na)
-                per["la"].append(la)
-                for p in PATHS:
-                    per[p].append(q[p])
-            lab = f"pooled ({len(v['direct'])} each)" if r == "all" else str(r)
-            out(f"| {m} | {lab} | {cell(q['direct'])} | {cell(q['nginx'])} | {cell(q['llmem'])} | "
-                f"{us(na[0])} / {us(na[1])} | {us(la[0])} / {us(la[1])} | {ratio(la[0], na[0])} / {ratio(la[1], na[1])} |")
-        mq = {p: (med([t[0] for t in per[p]]), med([t[1] for t in per[p]])) for p in PATHS}
-        na = [med([t[i] for t in per["na"]]) for i in (0, 1)]
-        la = [med([t[i] for t in per["la"]]) for i in (0, 1)]
-        out(f"| {m} | **median of rounds** | {cell(mq['direct'])} | {cell(mq['nginx'])} | {cell(mq['llmem'])} | "
-            f"**{us(na[0])} / {us(na[1])}** | **{us(la[0])} / {us(la[1])}** | **{ratio(la[0], na[0])} / {ratio(la[1], na[1])}** |")
-        ok = la[0] <= max(na[0], 0) and la[1] <= max(na[1], 0)
+    for m, (ok, la, na) in lat_table(net, False).items():
         verdicts.append(f"{m}, net of the backend's compute: llmem adds {la[0]:,.0f} us at p50 and {la[1]:,.0f} us at p99, nginx "
                         f"{na[0]:,.0f} and {na[1]:,.0f} us ({'within' if ok else 'over'} nginx)")
 # by what went just before: a path's p50 when it followed each path (its

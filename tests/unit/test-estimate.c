@@ -429,6 +429,16 @@ static const char *const ffn_dense[] = { "ffn_gate.weight", "ffn_up.weight", "ff
 static const char *const ffn_moe[] = { "ffn_gate_inp.weight", "ffn_gate_exps.weight",
 				       "ffn_up_exps.weight", "ffn_down_exps.weight", NULL };
 
+/* Llama-3.2-1B's shape (tied embeddings), for the CUDA checks */
+static const struct kv32 llama1b_kvs[] = {
+	{ "context_length", 131072 }, { "feed_forward_length", 8192 },
+	{ "attention.head_count", 32 }, { "attention.head_count_kv", 8 },
+	{ "attention.key_length", 64 }, { "attention.value_length", 64 },
+	{ "rope.dimension_count", 64 }, { NULL, 0 },
+};
+static const struct spec llama1b = { "llama", 16, 2048, 128256, llama1b_kvs, NULL,
+				     { { ALL_LAYERS, attn_plain }, { ALL_LAYERS, ffn_dense } }, true };
+
 /* Measured on llama-server de3ff81 (CPU), exact bytes of the allocator's
  * high-water mark (a traced ggml-alloc.c; the server logs MiB to two
  * decimals), with t-truth.sh's gguf-synth recipes. The closed forms were
@@ -480,14 +490,6 @@ static void expect_cuda_full(const struct spec *s, double gpu_mib, double host_m
 static void test_compute_cuda_full(void **state)
 {
 	(void)state;
-	static const struct kv32 llama_kvs[] = {
-		{ "context_length", 131072 }, { "feed_forward_length", 8192 },
-		{ "attention.head_count", 32 }, { "attention.head_count_kv", 8 },
-		{ "attention.key_length", 64 }, { "attention.value_length", 64 },
-		{ "rope.dimension_count", 64 }, { NULL, 0 },
-	};
-	static const struct spec llama = { "llama", 16, 2048, 128256, llama_kvs, NULL,
-					   { { ALL_LAYERS, attn_plain }, { ALL_LAYERS, ffn_dense } }, true };
 	static const struct kv32 moe_kvs[] = {
 		{ "context_length", 40960 }, { "feed_forward_length", 6144 },
 		{ "attention.head_count", 32 }, { "attention.head_count_kv", 4 },
@@ -498,7 +500,7 @@ static void test_compute_cuda_full(void **state)
 	static const struct spec moe = { "qwen3moe", 8, 2048, 151936, moe_kvs, NULL,
 					 { { ALL_LAYERS, attn_qk_norm }, { ALL_LAYERS, ffn_moe } }, false };
 
-	expect_cuda_full(&llama, 64.01, 12.01);
+	expect_cuda_full(&llama1b, 64.01, 12.01);
 	expect_cuda_full(&moe, 88.01, 12.01);
 }
 
@@ -512,26 +514,18 @@ static void test_compute_cuda_full(void **state)
 static void test_rss_cuda(void **state)
 {
 	(void)state;
-	static const struct kv32 kvs[] = {
-		{ "context_length", 131072 }, { "feed_forward_length", 8192 },
-		{ "attention.head_count", 32 }, { "attention.head_count_kv", 8 },
-		{ "attention.key_length", 64 }, { "attention.value_length", 64 },
-		{ "rope.dimension_count", 64 }, { NULL, 0 },
-	};
-	static const struct spec llama = { "llama", 16, 2048, 128256, kvs, NULL,
-					   { { ALL_LAYERS, attn_plain }, { ALL_LAYERS, ffn_dense } }, true };
 	struct est_config c;
 	struct est_result cpu, ops, all;
 	const uint64_t MiB = 1ull << 20;
 
 	cuda_config(&c, 0);
 	c.n_devices = 0;
-	estimate_spec(&llama, &c, &cpu);
+	estimate_spec(&llama1b, &c, &cpu);
 	assert_int_equal(cpu.rss.pinned, 0);
 	assert_int_equal(cpu.rss.anon_running, cpu.rss.anon_loaded + cpu.usage[0].compute);
 
 	cuda_config(&c, 0);
-	estimate_spec(&llama, &c, &ops);
+	estimate_spec(&llama1b, &c, &ops);
 	assert_int_equal(ops.usage[0].overhead, cpu.usage[0].overhead + 115 * MiB);
 	assert_int_equal(ops.rss.file, cpu.rss.file + 146 * MiB);
 	/* the heap and the host buffers are the CPU build's: only the
@@ -542,7 +536,7 @@ static void test_rss_cuda(void **state)
 	assert_int_equal(ops.rss.pinned, ops.usage[0].compute);
 
 	cuda_config(&c, -1);
-	estimate_spec(&llama, &c, &all);
+	estimate_spec(&llama1b, &c, &all);
 	assert_int_equal(all.usage[0].overhead, cpu.usage[0].overhead + 150 * MiB);
 	assert_int_equal(all.rss.file, all.usage[0].weights_mapped + (23ull << 19) + 151 * MiB);
 	assert_int_equal(all.rss.pinned, all.usage[0].compute + all.usage[0].output);
