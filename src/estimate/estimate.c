@@ -2394,7 +2394,11 @@ static void compute_buffers(struct ctx *x)
 		 (unsigned long long)m->n_vocab, x->c->embeddings ? " + embedding" : "", r->n_seq);
 }
 
-/* ggml tensor metadata and graph bookkeeping on the host (6.2) */
+/* The CUDA runtime's own anonymous memory and its libraries' resident file
+ * pages in a llama-server process, when the GPUs only run offloaded
+ * operations (_OPS) and once they hold layers: measured on the H200 (CUDA
+ * 13, driver 580; bench/data/cuda-h200-2026-11-28.jsonl). Other GPUs,
+ * drivers and backends (ROCm, Vulkan) differ. */
 #define CUDA_HOST_ANON_OPS (115ull << 20)
 #define CUDA_HOST_ANON (150ull << 20)
 /* the CUDA libraries' file pages llama-server keeps resident beside its
@@ -2411,6 +2415,7 @@ static bool gpus_hold(const struct est_result *r)
 	return false;
 }
 
+/* ggml tensor metadata and graph bookkeeping on the host (6.2) */
 static void overheads(struct ctx *x)
 {
 	const struct model *m = x->m;
