@@ -188,7 +188,7 @@ while IFS='|' read -r name m opts; do
 	fi
 	for dev in CUDA0 CPU; do
 		"$CMP" --device "$dev" "$W/$name.truth" "$W/$name.est" "$name" 2>&1 |
-			awk -v n="$name" -v d="$dev" 'NF == 8 { print n "\t" d "\t" $2 "\t" $3 "\t" $4 "\t" $8 }' >>"$OUT/compare.tsv"
+			awk -v n="$name" -v d="$dev" 'NF == 8 && ($8 == "ok" || $8 == "OUT") { print n "\t" d "\t" $2 "\t" $3 "\t" $4 "\t" $8 }' >>"$OUT/compare.tsv"
 	done
 	[ $MODE = measure ] || continue
 	# the llmem side travels in truth.jsonl too

@@ -97,10 +97,14 @@ int main(int argc, char **argv)
 	e = json_load_file(argv[2], 0, &err);
 	if (!t || !e) {
 		fprintf(stderr, "truth-compare: cannot read JSON: %s\n", err.text);
+		json_decref(t);
+		json_decref(e);
 		return 2;
 	}
 	if (!json_is_true(json_object_get(t, "ok"))) {
 		fprintf(stderr, "truth-compare: llama-server did not load the model\n");
+		json_decref(t);
+		json_decref(e);
 		return 2;
 	}
 	host = json_array_get(json_object_get(e, "devices"), 0);
@@ -117,6 +121,8 @@ int main(int argc, char **argv)
 		}
 		if (!host) {
 			fprintf(stderr, "truth-compare: the estimate has no device %s\n", device);
+			json_decref(t);
+			json_decref(e);
 			return 2;
 		}
 	}
