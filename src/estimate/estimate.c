@@ -2406,6 +2406,14 @@ static void compute_buffers(struct ctx *x)
 #define CUDA_LIB_FILE_OPS (146ull << 20)
 #define CUDA_LIB_FILE (151ull << 20)
 
+/* whether the output buffer is pinned (CUDA_Host): with a GPU once any
+ * layer is offloaded (llama.cpp offloads the last layers first: the output
+ * layer goes with the first, llama-model.cpp dev_output) */
+static bool output_pinned(const struct est_config *c, const struct est_result *r)
+{
+	return c->n_devices && r->n_gpu_layers > 0;
+}
+
 /* whether a GPU holds layers (weights or a KV cache), not only operations */
 static bool gpus_hold(const struct est_result *r)
 {
@@ -2545,11 +2553,8 @@ static void resident_heap(const struct model *m, const struct est_config *c,
 	}
 	if (kv_swa > h->kv)
 		kv_swa = h->kv;
-	/* with a GPU the output buffer is pinned (CUDA_Host) once the output
-	 * layer is offloaded (llama.cpp offloads the last layers first: the
-	 * output layer goes with the first, llama-model.cpp dev_output):
-	 * not on the heap */
-	bufs[n_bufs++] = c->n_devices && r->n_gpu_layers > 0 ? 0 : h->output;
+	/* a pinned output buffer is not on the heap */
+	bufs[n_bufs++] = output_pinned(c, r) ? 0 : h->output;
 	bufs[n_bufs++] = h->kv - kv_swa;
 	bufs[n_bufs++] = kv_swa;
 	bufs[n_bufs++] = h->recurrent;
@@ -2652,17 +2657,14 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 		resident_heap(m, c, r, &rh);
 		r->rss.file = h->weights_mapped + (23ull << 19);
 		r->rss.anon_loaded = (h->weights - h->weights_mapped) + h->overhead + rh.peak + rh.after;
-		r->rss.anon_running = r->rss.anon_loaded + h->compute;
+		/* with a GPU: the CUDA libraries' pages; the host's compute
+		 * buffer (and the output buffer once it is pinned) is pinned
+		 * memory, which the kernel counts as shared (RssShmem), not
+		 * anonymous */
+		r->rss.anon_running = r->rss.anon_loaded + (c->n_devices ? 0 : h->compute);
 		if (c->n_devices) {
-			/* with a GPU: the CUDA libraries' pages; the host's
-			 * compute buffer (and the output buffer once the output
-			 * layer is offloaded) is pinned memory, which the kernel
-			 * counts as shared (RssShmem), not anonymous */
-			bool out_pinned = r->n_gpu_layers > 0;
-
 			r->rss.file += gpus_hold(r) ? CUDA_LIB_FILE : CUDA_LIB_FILE_OPS;
-			r->rss.anon_running = r->rss.anon_loaded;
-			r->rss.pinned = h->compute + (out_pinned ? h->output : 0);
+			r->rss.pinned = h->compute + (output_pinned(c, r) ? h->output : 0);
 		}
 	}
 	for (size_t i = 0; i < r->n_usage; i++) {

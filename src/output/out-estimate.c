@@ -103,11 +103,10 @@ json_t *out_estimate_json(const struct model *m, const struct est_config *c,
 			"compute", u64j(u->compute), "output", u64j(u->output),
 			"overhead", u64j(u->overhead), "total", u64j(u->total));
 
-		if (o && u->kind == EST_DEV_HOST)
+		if (o && u->kind == EST_DEV_HOST) {
 			json_object_set_new(o, "rss", json_pack("{s:o, s:o, s:o, s:o}",
 				"file", u64j(r->rss.file), "anon", u64j(r->rss.anon_loaded),
 				"anon_running", u64j(r->rss.anon_running), "pinned", u64j(r->rss.pinned)));
-		if (o && u->kind == EST_DEV_HOST) {
 			json_object_set_new(o, "weights_mapped", u64j(u->weights_mapped));
 			json_object_set_new(o, "weights_copied", u64j(u->weights - u->weights_mapped));
 			json_object_set_new(o, "weights_repack", u64j(u->weights_repack));
