@@ -112,6 +112,9 @@ static int sp_model_prepare(struct sp *p, struct sp_model *sm)
 	int argc = 0;
 	bool ctx_given = false;
 
+	/* called again for each plan: the pass-through list starts over, or
+	 * the backend would get every option once per call */
+	sm->n_pass = 0;
 	memset(&sm->mo, 0, sizeof(sm->mo));
 	sm->mo.fit = true;
 	est_config_init(&sm->mo.c);

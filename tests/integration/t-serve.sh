@@ -127,6 +127,17 @@ meas=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-chat/measured_total)
 check "measured footprint within 1% of the prediction ($meas vs $pred)" \
 	awk -v a="$meas" -v b="$pred" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= b / 100) }'
 
+# --- the preset's options reach llama-server once each ---
+c=$(code -X POST "$base/models/load" -d '{"model":"tiny-emb"}')
+code "$base/llmem/status" >/dev/null
+epid=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-emb/pid)
+eargs=$(tr '\0' ' ' <"/proc/${epid:-0}/cmdline" 2>/dev/null)
+echo "# tiny-emb: $eargs"
+check "the backend gets the preset's options, each once (--embeddings, --pooling mean, -c 2048)" \
+	sh -c '[ "$1" = 200 ] && [ "$(echo "$2" | grep -o -- "--embeddings" | wc -l)" = 1 ] &&
+		[ "$(echo "$2" | grep -o -- "--pooling mean" | wc -l)" = 1 ] &&
+		[ "$(echo "$2" | grep -o -- " -c 2048" | wc -l)" = 1 ]' _ "$c" "$eargs"
+
 # --- keep-alive to the backend: sequential requests share a connection ---
 # (the one that carried them all is still open, with at least 10 writes:
 # a connection per request would leave none that wrote more than one)
