@@ -341,6 +341,8 @@ void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 		ADD(" -np %d", c->n_parallel);
 	if (c->kv_unified == 1 && c->n_parallel >= 0)
 		ADD(" -kvu");
+	else if (c->kv_unified == 0)
+		ADD(" --no-kv-unified");
 	if (c->n_ubatch != 512)
 		ADD(" -ub %u", c->n_ubatch);
 	if (c->n_batch != 2048)
@@ -356,6 +358,18 @@ void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 		ADD(" --swa-full");
 	if (c->no_repack)
 		ADD(" -nr");
+	/* what the user placed by hand: the plan counted on it, so the
+	 * server must do it too */
+	if (c->n_devices && c->split_mode != EST_SPLIT_LAYER)
+		ADD(" -sm %s", c->split_mode == EST_SPLIT_ROW ? "row" : "none");
+	if (c->n_devices && c->main_gpu != 0)
+		ADD(" -mg %d", c->main_gpu);
+	for (size_t i = 0; i < c->n_ot; i++) {
+		const struct est_override *ot = &c->ot[i];
+		bool dev = ot->device >= 0 && (size_t)ot->device < c->n_devices;
+
+		ADD("%s%s=%s", i ? "," : " -ot ", ot->pattern, dev ? c->devices[ot->device].name : "CPU");
+	}
 #undef ADD
 }
 
@@ -372,12 +386,38 @@ static void plan_devices(char *buf, size_t bufsz, const struct est_config *c)
 				      c->devices[i].kind == EST_DEV_UNIFIED ? ":unified" : "");
 }
 
+/* One shell word: as it is when nothing in it is special to a POSIX
+ * shell, else in single quotes (an -ot regex has brackets and stars, a
+ * path may have spaces). */
+static void shell_word(FILE *fp, const char *w)
+{
+	if (*w && strspn(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:=,+-@%") ==
+			  strlen(w)) {
+		fputs(w, fp);
+		return;
+	}
+	fputc('\'', fp);
+	for (; *w; w++) {
+		if (*w == '\'')
+			fputs("'\\''", fp);
+		else
+			fputc(*w, fp);
+	}
+	fputc('\'', fp);
+}
+
 static void print_command(FILE *fp, const char *path, const struct place_plan *p)
 {
-	char args[512];
+	char args[CMD_PLAN_ARGS_MAX], *tok, *save = NULL;
 
 	cmd_fit_plan_args(args, sizeof(args), p);
-	fprintf(fp, "llama-server -m %s %s\n", path, args);
+	fputs("llama-server -m ", fp);
+	shell_word(fp, path);
+	for (tok = strtok_r(args, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		fputc(' ', fp);
+		shell_word(fp, tok);
+	}
+	fputc('\n', fp);
 }
 
 static void print_ollama(FILE *fp, const char *path, const struct place_plan *p, size_t n_models)
@@ -454,7 +494,7 @@ static json_t *plan_json(const char *path, const struct model *m, const struct p
 	json_object_set_new(o, "tokens_per_s", p->tokens_per_s > 0 ? json_real(p->tokens_per_s) : json_null());
 	json_object_set_new(o, "why", why);
 	{
-		char args[512], devs[512];
+		char args[CMD_PLAN_ARGS_MAX], devs[512];
 
 		cmd_fit_plan_args(args, sizeof(args), p);
 		plan_devices(devs, sizeof(devs), &p->config);

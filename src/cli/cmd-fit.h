@@ -24,7 +24,11 @@ int cmd_fit_set_bandwidths(const struct cmd_model_opts *mo, struct place_request
 			   char models[][64]);
 
 /* The llama-server arguments of plan p, after "-m MODEL", space-separated
- * (no argument contains a space). */
+ * (no argument contains a space: cmd_model_opts_parse() refuses an -ot
+ * pattern with one). A buffer of CMD_PLAN_ARGS_MAX holds any plan's:
+ * EST_MAX_OVERRIDES patterns of up to 127 bytes with their devices, and
+ * the rest. */
+#define CMD_PLAN_ARGS_MAX 8192
 void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p);
 
 #endif

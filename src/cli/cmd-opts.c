@@ -124,6 +124,10 @@ static int add_ot(struct est_config *c, const char *v)
 
 	if (!eq || eq == v || c->n_ot >= EST_MAX_OVERRIDES || (size_t)(eq - v) >= sizeof(c->ot[0].pattern))
 		return bad("-ot", v, "expected PATTERN=DEVICE");
+	/* no tensor name has one, and the plan's llama-server arguments are
+	 * words split at spaces */
+	if (memchr(v, ' ', (size_t)(eq - v)))
+		return bad("-ot", v, "a pattern with a space matches no tensor name");
 	memcpy(c->ot[c->n_ot].pattern, v, (size_t)(eq - v));
 	c->ot[c->n_ot].pattern[eq - v] = '\0';
 	snprintf(ot_dev[c->n_ot], sizeof(ot_dev[0]), "%s", eq + 1);

@@ -48,7 +48,7 @@ struct sp_model {
 	struct place_plan plans[PLANS_KEPT];
 	uint32_t ids[PLANS_KEPT];
 	size_t next;
-	char args[1024];
+	char args[CMD_PLAN_ARGS_MAX];
 	const char *argv[SERVE_MAX_ARGS];
 	struct serve_model_info info; /* filled at open: the header is dropped then */
 	struct stat st;            /* the file as it was read (B36) */

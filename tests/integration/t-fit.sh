@@ -94,6 +94,53 @@ if [ "$("$GET" "$tmp/plan.json" 'plans/#')" = 2 ] && [ "$("$GET" "$tmp/plan.json
 else
 	not_ok "8B and 12B together on two GPUs: $(cat "$tmp/plan.json" | head -c 300)"
 fi
+# placement the user fixed by hand (-ot, -sm, -mg, --no-kv-unified) is in
+# the command fit prints, or llama-server would place the model otherwise
+# than the plan counted on (experts on the GPU it has no room for); that
+# command reproduces the plan, and the text form quotes the regex
+set -f
+fit nvidia-2gpu "$tmp/qwen3-30b-a3b.gguf" -c 8192 -ot 'blk\.[0-9]+\.ffn_.*_exps=CPU' -sm none -mg 1 --no-kv-unified -np 2
+args=$("$GET" "$tmp/plan.json" plans/0/llama_server_args)
+devs=$("$GET" "$tmp/plan.json" plans/0/devices)
+case " $args " in
+*" -ot blk\.[0-9]+\.ffn_.*_exps=CPU "*" "* | *" -ot blk\.[0-9]+\.ffn_.*_exps=CPU ") ot=yes ;;
+*) ot=no ;;
+esac
+case " $args " in
+*" -sm none "*) sm=yes ;;
+*) sm=no ;;
+esac
+case " $args " in
+*" -mg 1 "*) mg=yes ;;
+*) mg=no ;;
+esac
+case " $args " in
+*" --no-kv-unified "*) kvu=yes ;;
+*) kvu=no ;;
+esac
+if [ "$ot$sm$mg$kvu" = yesyesyesyes ]; then
+	ok "fit prints the -ot, -sm, -mg and --no-kv-unified it was given: $args"
+else
+	not_ok "fit drops placement it was given (-ot $ot, -sm $sm, -mg $mg, --no-kv-unified $kvu): $args"
+fi
+# shellcheck disable=SC2086
+"$LLMEM" estimate "$tmp/qwen3-30b-a3b.gguf" $args --device "$devs" --json >"$tmp/est.json" 2>"$tmp/err"
+a="$("$GET" "$tmp/plan.json" plans/0/estimate/devices/1/total) $("$GET" "$tmp/plan.json" plans/0/estimate/devices/2/total)"
+b="$("$GET" "$tmp/est.json" devices/1/total) $("$GET" "$tmp/est.json" devices/2/total)"
+if [ "$a" = "$b" ] && [ "$("$GET" "$tmp/est.json" devices/1/total)" -lt "$("$GET" "$tmp/est.json" devices/2/total)" ]; then
+	ok "that command reproduces the plan, everything on GPU 1 less the experts ($b)"
+else
+	not_ok "that command estimates $b, the plan $a ($(cat "$tmp/err"))"
+fi
+set +f
+FAKE_NVML_CONFIG=$FIX/nvidia-2gpu/nvml.conf LLMEM_NVML=$TOOLS/libfake-nvml.so "$LLMEM" fit "$tmp/qwen3-30b-a3b.gguf" \
+	-c 8192 -ot 'blk\.[0-9]+\.ffn_.*_exps=CPU' --root "$FIX/nvidia-2gpu" >"$tmp/plan.txt" 2>"$tmp/err"
+if grep '^command: llama-server -m ' "$tmp/plan.txt" | grep -qF -- " -ot 'blk\.[0-9]+\.ffn_.*_exps=CPU'"; then
+	ok "the printed command quotes the -ot regex for the shell"
+else
+	not_ok "the printed command: $(grep '^command' "$tmp/plan.txt") $(cat "$tmp/err")"
+fi
+
 # llama-server's load modes (-lm; the pinned release has no --no-mmap or
 # --mlock): what each means to the estimate, and what fit prints for them
 for lm in "none:false:false" "dio:false:false" "mlock:false:true" "mmap+mlock:true:true" "mmap:true:false" \
