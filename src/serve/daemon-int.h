@@ -64,6 +64,7 @@ struct bk {
 	uint64_t n_requests;
 	char key[40];            /* its --api-key: only llmem talks to it */
 	unsigned bind_retries;   /* starts again after "couldn't bind" */
+	unsigned plans_lost;     /* starts in a row whose plan was gone */
 	struct footprint_key fkey; /* what its footprint is remembered by */
 	bool has_fkey;
 	/* idle keep-alive connections to it, as nginx keeps its upstream's:

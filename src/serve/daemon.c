@@ -574,7 +574,15 @@ static void bk_start(struct srv *s, size_t model, uint32_t plan_id)
 	b->exit_msg[0] = '\0';
 	b->plan_id = plan_id;
 	memset(&b->plan, 0, sizeof(b->plan));
-	s->o->hooks.plan_info(s->o->hooks.ctx, model, plan_id, &b->plan);
+	k = s->o->hooks.plan_info(s->o->hooks.ctx, model, plan_id, &b->plan);
+	if (k == -ENOENT && b->plans_lost < 3) {
+		/* the planner keeps a few plans, and the scheduler remembered
+		 * this one longer (a bind retry, or its best plan while it
+		 * kept planning smaller ones): plan again, at once */
+		b->plans_lost++;
+		sched_plan_lost(&s->sch, srv_now(), model, &s->acts);
+		return;
+	}
 	e = backend_pick_port(&b->port);
 	if (e < 0)
 		goto fail;
@@ -594,6 +602,7 @@ static void bk_start(struct srv *s, size_t model, uint32_t plan_id)
 		e = k;
 		goto fail;
 	}
+	b->plans_lost = 0;
 	n = build_argv(s, model, port, b->key, extra, k, argv);
 	argv[n] = NULL;
 	/* the footprint is remembered by the model and the arguments that

@@ -1234,6 +1234,17 @@ void sched_replan(struct sched *s, size_t model)
 	}
 }
 
+void sched_plan_lost(struct sched *s, int64_t now, size_t model, struct sched_actions *out)
+{
+	if (model >= s->n_models || s->models[model].state != SCHED_LOADING)
+		return;
+	for (size_t k = 0; k < MEMO_PER_MODEL; k++)
+		s->memo[model * MEMO_PER_MODEL + k].valid = false;
+	s->loading = false;
+	to_unloaded(&s->models[model]);
+	pass(s, now, out);
+}
+
 const char *sched_state_name(enum sched_state st)
 {
 	switch (st) {

@@ -300,6 +300,13 @@ size_t sched_actions_max(const struct sched *s);
  * plans). SIZE_MAX: every model's. */
 void sched_replan(struct sched *s, size_t model);
 
+/* The daemon cannot start model's load: the planner no longer has the
+ * plan the load named (it keeps a few; a remembered plan can outlive
+ * it). Not the backend's failure: the model's remembered plans are
+ * forgotten (its OOM cap kept) and the pass plans and loads it again at
+ * once. A model not loading is left alone. */
+void sched_plan_lost(struct sched *s, int64_t now, size_t model, struct sched_actions *out);
+
 /* Memory held in pool p by loading, ready and unloading models. */
 uint64_t sched_used(const struct sched *s, size_t pool);
 

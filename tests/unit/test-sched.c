@@ -206,6 +206,39 @@ static void serve(struct fx *x, int64_t now, size_t m, uint64_t id)
 
 #define ST(x, m) ((x)->s.models[m].state)
 
+/* The daemon lost the plan a load named: the model is planned again and
+ * its load starts at once, not counted as a failure, with no back-off. */
+static void test_plan_lost(void **state)
+{
+	struct fx *x = fx_new(2);
+	int calls;
+
+	(void)state;
+	fx_start(x);
+	req(x, 1000, 0, 1, KA_DEF);
+	assert_int_equal(find(x, SCHED_ACT_LOAD, 0)->plan_id, 0);
+	calls = x->f.calls;
+	/* a model that is not loading is left alone */
+	clr(x);
+	sched_plan_lost(&x->s, 1001, 1, &x->out);
+	assert_int_equal(x->out.n, 0);
+	assert_int_equal(ST(x, 1), SCHED_UNLOADED);
+	/* now with a plan the fake planner numbers differently */
+	x->f.opts[0][0][0] = 20;
+	clr(x);
+	sched_plan_lost(&x->s, 1002, 0, &x->out);
+	assert_int_equal(count(x, SCHED_ACT_LOAD, 0), 1);
+	assert_true(x->f.calls > calls); /* planned again, not from memory */
+	assert_int_equal(ST(x, 0), SCHED_LOADING);
+	assert_int_equal(x->s.models[0].failures, 0);
+	assert_int_equal(x->s.models[0].n_crashes, 0);
+	assert_int_equal(sched_used(&x->s, 0), 20);
+	assert_true(x->s.loading);
+	loaded(x, 1500, 0);
+	assert_int_equal(find_req(x, SCHED_ACT_DISPATCH, 1)->model, 0);
+	fx_free(x);
+}
+
 static void test_basic_lifecycle(void **state)
 {
 	struct fx *x = fx_new(1);
@@ -2596,6 +2629,7 @@ int main(void)
 		cmocka_unit_test(test_drain_given_back),
 		cmocka_unit_test(test_drain_not_while_it_cannot_fit),
 		cmocka_unit_test(test_drain_for_a_model_slot),
+		cmocka_unit_test(test_plan_lost),
 		cmocka_unit_test(test_random_invariants),
 		cmocka_unit_test(test_random_no_starvation),
 	};
