@@ -122,7 +122,9 @@ static int sp_model_prepare(struct sp *p, struct sp_model *sm)
 	memcpy(sm->mo.c.devices, p->q0.base.devices, sizeof(sm->mo.c.devices));
 	argv[argc++] = (char *)"serve";
 	for (size_t i = 0; i < rm->n_args && argc < SERVE_MAX_ARGS; i++) {
-		int k = est_opt(rm->args[i]);
+		/* an option's name, not a value that reads like one (a
+		 * reverse-prompt of "c" is not -c) */
+		int k = rm->args[i][0] == '-' ? est_opt(rm->args[i]) : -1;
 
 		if (k >= 0) {
 			const char *nm = est_opts[k].name;
@@ -217,10 +219,13 @@ static bool sp_model_changed(void *ctx, size_t i)
 	struct sp_model *sm = &p->m[i];
 	struct stat st;
 
-	if (!sm->opened || !sm->has_st || stat(sm->rm->path, &st) != 0)
+	if (!sm->opened || stat(sm->rm->path, &st) != 0)
 		return false; /* a file that is gone fails in llama-server, with its words */
-	if (st.st_dev == sm->st.st_dev && st.st_ino == sm->st.st_ino && st.st_size == sm->st.st_size &&
-	    st.st_mtim.tv_sec == sm->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == sm->st.st_mtim.tv_nsec)
+	/* one that was not there when first asked for (a download still
+	 * running) is read once it is */
+	if (sm->has_st && st.st_dev == sm->st.st_dev && st.st_ino == sm->st.st_ino &&
+	    st.st_size == sm->st.st_size && st.st_mtim.tv_sec == sm->st.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == sm->st.st_mtim.tv_nsec)
 		return false;
 	if (sm->cm)
 		sm->cm = cmd_model_free(sm->cm);

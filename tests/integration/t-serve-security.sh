@@ -553,7 +553,10 @@ if [ -z "$LLAMA_SERVER" ] || [ ! -f "$VOCAB_DIR/ggml-vocab-llama-bpe.gguf" ]; th
 else
 	mkdir -p "$tmp/real"
 	synth "$tmp/real/tiny.gguf" 2 || not_ok "B36: gguf-synth failed"
-	if serve_start "$tmp/r.log" --models-dir "$tmp/real" --backend "$LLAMA_SERVER" -c 512; then
+	# and a preset's model whose file is not there yet (a download)
+	printf '[later]\nmodel = %s\n' "$tmp/later.gguf" >"$tmp/later.ini"
+	if serve_start "$tmp/r.log" --models-dir "$tmp/real" --models-preset "$tmp/later.ini" \
+		--backend "$LLAMA_SERVER" -c 512; then
 		R=$DPID
 		c=$(post /v1/completions '{"model":"tiny","prompt":"x","max_tokens":1}')
 		check "B36: the model serves first ($c)" [ "$c" = 200 ]
@@ -578,6 +581,11 @@ else
 		reason=$(sget tiny reason)
 		check "B36: ... the status says why ($(echo "$reason" | head -c 100))" \
 			sh -c 'echo "$1" | grep -qi "load\|bounds\|corrupt\|truncated"' _ "$reason"
+		c=$(post /v1/completions '{"model":"later","prompt":"x","max_tokens":1}')
+		check "B36: a model file not there yet: an error ($c)" [ "$c" -ge 400 ]
+		synth "$tmp/later.new" 2 && mv "$tmp/later.new" "$tmp/later.gguf"
+		c=$(post /v1/completions '{"model":"later","prompt":"x","max_tokens":1}')
+		check "B36: ... served once the file is there ($c: $(head -c 160 "$tmp/body"))" [ "$c" = 200 ]
 		kill -TERM "$R"
 		serve_wait_exit "$R" 15 || kill -KILL "$R"
 	else

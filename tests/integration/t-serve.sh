@@ -77,6 +77,7 @@ model = $tmp/tiny-emb.gguf
 embeddings = true
 pooling = mean
 override-tensor = token_embd=CPU
+reverse-prompt = c
 INI
 
 port=$(free_port)
@@ -134,9 +135,10 @@ code "$base/llmem/status" >/dev/null
 epid=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-emb/pid)
 eargs=$(tr '\0' ' ' <"/proc/${epid:-0}/cmdline" 2>/dev/null)
 echo "# tiny-emb: $eargs"
-check "the backend gets the preset's options, each once (--embeddings, --pooling mean, -c 2048, -ot)" \
+check "the backend gets the preset's options, each once (--embeddings, --pooling mean, -c 2048, -ot; a value "c" is not -c)" \
 	sh -c '[ "$1" = 200 ] && [ "$(echo "$2" | grep -o -- "--embeddings" | wc -l)" = 1 ] &&
 		[ "$(echo "$2" | grep -o -- "-ot token_embd=CPU" | wc -l)" = 1 ] &&
+		[ "$(echo "$2" | grep -o -- "--reverse-prompt c " | wc -l)" = 1 ] &&
 		[ "$(echo "$2" | grep -o -- "--pooling mean" | wc -l)" = 1 ] &&
 		[ "$(echo "$2" | grep -o -- " -c 2048" | wc -l)" = 1 ]' _ "$c" "$eargs"
 
