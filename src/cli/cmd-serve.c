@@ -35,6 +35,10 @@
 #endif
 
 #define PLANS_KEPT 8
+/* the most words cmd_fit_plan_args() writes: -c, -ngl, -ts, -np, -kvu or
+ * --no-kv-unified, -ctk, -ctv, -fa, -ub, -b, -lm with a value each, and
+ * --n-cpu-moe, -sm, -mg, -ot; -nkvo, --swa-full, -nr, --cpu-moe alone */
+#define PLAN_ARGS_RESERVED 40
 
 struct sp_model {
 	const struct reg_model *rm;
@@ -117,6 +121,15 @@ static int sp_model_prepare(struct sp *p, struct sp_model *sm)
 	sm->n_pass = 0;
 	memset(&sm->mo, 0, sizeof(sm->mo));
 	sm->mo.fit = true;
+	/* the backend's command line has room for SERVE_MAX_ARGS more than
+	 * llmem's own; the plan's take up to PLAN_ARGS_RESERVED of them.
+	 * Refused rather than cut short (a flag kept without its value) */
+	if (rm->n_args > SERVE_MAX_ARGS - PLAN_ARGS_RESERVED) {
+		msgf(sm->open_msg, sizeof(sm->open_msg),
+		     "%s: the preset gives llama-server %zu arguments; llmem passes at most %d", rm->name,
+		     rm->n_args, SERVE_MAX_ARGS - PLAN_ARGS_RESERVED);
+		return -E2BIG;
+	}
 	est_config_init(&sm->mo.c);
 	sm->mo.c.n_devices = p->q0.base.n_devices;
 	memcpy(sm->mo.c.devices, p->q0.base.devices, sizeof(sm->mo.c.devices));

@@ -66,6 +66,17 @@ done
 	for f in stubborn orphaner; do
 		printf '[%s]\nmodel = %s/%s.gguf\nstop-timeout = 1\n' "$f" "$M" "$f"
 	done
+	# 46 options, 92 arguments: more than llmem passes on
+	printf '[manyargs]\nmodel = %s/ok.gguf\n' "$M"
+	for k in seed temperature top-k top-p min-p top-n-sigma xtc-probability xtc-threshold typical-p \
+		repeat-last-n repeat-penalty presence-penalty frequency-penalty dry-multiplier dry-base \
+		dry-allowed-length dry-penalty-last-n adaptive-target adaptive-decay dynatemp-range dynatemp-exp \
+		mirostat mirostat-lr mirostat-ent keep n-predict rope-freq-base rope-freq-scale yarn-orig-ctx \
+		yarn-ext-factor yarn-attn-factor yarn-beta-slow yarn-beta-fast threads threads-batch poll prio \
+		timeout sse-ping-interval threads-http cache-reuse slot-prompt-similarity swa-checkpoints \
+		checkpoint-min-step image-min-tokens image-max-tokens; do
+		printf '%s = 1\n' "$k"
+	done
 } >"$tmp/f.ini"
 
 kv() { # kv KEY LINE: the value of KEY=... in LINE
@@ -347,6 +358,12 @@ c=$(post /v1/completions '{"model":"bindfail","prompt":"x","max_tokens":1}')
 check "B30: a backend whose port was taken: started again, served ($c)" [ "$c" = 200 ]
 check "B30: ... not counted as a crash or a failure" \
 	[ "$(sget bindfail crashes)/$(sget bindfail failures)" = 0/0 ]
+
+# a preset with more arguments than a backend's command line takes: refused
+# with the reason, not cut short (a flag kept without its value)
+c=$(post /v1/completions '{"model":"manyargs","prompt":"x","max_tokens":1}')
+check "a preset with 92 llama-server arguments: refused with the reason ($c: $(head -c 120 "$tmp/body"))" \
+	sh -c '[ "$1" -ge 400 ] && grep -q "92 arguments; llmem passes at most" "$2"' _ "$c" "$tmp/body"
 
 check "daemon F still serves after every case" chat_ok
 kill -TERM "$F"
