@@ -314,16 +314,12 @@ void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 		else
 			ADD(" -ngl %d", c->n_gpu_layers);
 	}
-	if (c->n_ts > 1) {
-		/* the solver's splits are layer counts; others keep a digit */
-		bool whole = true;
-
-		for (size_t i = 0; i < c->n_ts; i++)
-			if (c->ts[i] != (double)(uint64_t)c->ts[i])
-				whole = false;
+	if (c->n_ts >= 1 && c->n_devices) {
+		/* as given (the solver's are layer counts): one value
+		 * too, or llama-server would split by free memory */
 		ADD(" -ts ");
 		for (size_t i = 0; i < c->n_ts; i++)
-			ADD("%s%.0f", i ? "," : "", whole ? c->ts[i] : c->ts[i] * 10);
+			ADD("%s%.9g", i ? "," : "", c->ts[i]);
 	}
 	if (c->n_cpu_moe)
 		ADD(" --n-cpu-moe %u", c->n_cpu_moe);
@@ -341,7 +337,8 @@ void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 		ADD(" -np %d", c->n_parallel);
 	if (c->kv_unified == 1 && c->n_parallel >= 0)
 		ADD(" -kvu");
-	else if (c->kv_unified == 0)
+	else if (c->kv_unified == 0 && c->n_parallel >= 0)
+		/* (with -np auto llama-server unifies it anyway) */
 		ADD(" --no-kv-unified");
 	if (c->n_ubatch != 512)
 		ADD(" -ub %u", c->n_ubatch);

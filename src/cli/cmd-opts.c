@@ -93,18 +93,24 @@ static int add_device(struct est_config *c, const char *spec)
 	return 0;
 }
 
-static int parse_list(const char *arg, int (*one)(struct est_config *, const char *),
-		      struct est_config *c)
+static int parse_list_sep(const char *arg, const char *sep, int (*one)(struct est_config *, const char *),
+			  struct est_config *c)
 {
 	char *copy = strdup(arg), *save = NULL, *tok;
 	int e = 0;
 
 	if (!copy)
 		return -ENOMEM;
-	for (tok = strtok_r(copy, ",", &save); tok && !e; tok = strtok_r(NULL, ",", &save))
+	for (tok = strtok_r(copy, sep, &save); tok && !e; tok = strtok_r(NULL, sep, &save))
 		e = one(c, tok);
 	free(copy);
 	return e;
+}
+
+static int parse_list(const char *arg, int (*one)(struct est_config *, const char *),
+		      struct est_config *c)
+{
+	return parse_list_sep(arg, ",", one, c);
 }
 
 static int add_ts(struct est_config *c, const char *v)
@@ -238,15 +244,22 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 				c->n_ctx = i;
 			break;
 		case OPT_NGL:
-			mo->ngl_set = strcmp(optarg, "auto") != 0;
-			if (!strcmp(optarg, "all") || !strcmp(optarg, "auto") || !strcmp(optarg, "-1"))
+			/* llama.cpp: -1 is auto, any other negative all */
+			mo->ngl_set = strcmp(optarg, "auto") != 0 && strcmp(optarg, "-1") != 0;
+			if (!strcmp(optarg, "all") || !strcmp(optarg, "auto") ||
+			    (parse_i64(optarg, &i) == 0 && i < 0 && i >= INT32_MIN))
 				c->n_gpu_layers = -1;
 			else if (parse_u64(optarg, &u) < 0 || u > INT32_MAX)
 				e = bad("-ngl", optarg, "expected a number, 'all' or 'auto'");
 			else
 				c->n_gpu_layers = (int32_t)u;
 			break;
-		case OPT_TS: mo->ts_set = true; e = parse_list(optarg, add_ts, c); break;
+		case OPT_TS:
+			/* llama.cpp: the last -ts given, split at , or / */
+			mo->ts_set = true;
+			c->n_ts = 0;
+			e = parse_list_sep(optarg, ",/", add_ts, c);
+			break;
 		case OPT_SM:
 			if (!strcmp(optarg, "layer"))
 				c->split_mode = EST_SPLIT_LAYER;
@@ -285,7 +298,8 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 				e = bad("-fa", optarg, "expected on, off or auto");
 			break;
 		case OPT_NP:
-			if (parse_i64(optarg, &i) < 0 || i < -1 || i > 256)
+			/* llama-server refuses 0 */
+			if (parse_i64(optarg, &i) < 0 || i < -1 || i == 0 || i > 256)
 				e = bad("-np", optarg, "expected 1..256 or -1 (auto)");
 			c->n_parallel = (int32_t)i;
 			break;

@@ -193,6 +193,89 @@ static int tensor_device(struct ctx *x, const struct model_tensor *t, const rege
 
 /* ---- weights (memory-model.md 2.3-2.5) ---- */
 
+/* llama.cpp matches -ot patterns with std::regex (ECMAScript); regcomp()
+ * reads POSIX ERE, where \d is a plain d: 'blk\.\d+\.ffn_.*_exps=CPU',
+ * the usual way to keep experts on the CPU, would match nothing. The
+ * classes \d \w \s (and \D \W \S outside brackets) are written out;
+ * what ERE cannot say ((?:...) groups, look-arounds, a negated class
+ * inside brackets) is refused rather than matched otherwise. 0, or
+ * -EINVAL with why. */
+static int ot_to_ere(const char *in, char *out, size_t outsz, const char **why)
+{
+	static const char *const cls[][2] = {
+		/* outside brackets, inside */
+		['d'] = { "[0-9]", "0-9" }, ['w'] = { "[A-Za-z0-9_]", "A-Za-z0-9_" },
+		['s'] = { "[[:space:]]", "[:space:]" }, ['D'] = { "[^0-9]", NULL },
+		['W'] = { "[^A-Za-z0-9_]", NULL }, ['S'] = { "[^[:space:]]", NULL },
+	};
+	size_t o = 0;
+	bool br = false; /* inside [...] */
+
+	for (const char *p = in; *p; p++) {
+		char tmp[2] = { *p, 0 };
+		const char *add = tmp;
+
+		if (*p == '\\' && p[1]) {
+			unsigned char c = (unsigned char)*++p;
+
+			if (c < sizeof(cls) / sizeof(cls[0]) && cls[c][0]) {
+				add = cls[c][br];
+				if (!add) {
+					*why = "a negated class (\\D, \\W, \\S) inside brackets is not supported";
+					return -EINVAL;
+				}
+			} else if (br) {
+				/* in brackets a backslash is itself in ERE: the
+				 * character alone, where that means the same */
+				if (c == ']' || c == '^' || c == '-' || c == '[') {
+					*why = "an escaped ], ^, - or [ inside brackets is not supported";
+					return -EINVAL;
+				}
+				tmp[0] = (char)c;
+			} else {
+				tmp[0] = '\\';
+				if (o + 1 >= outsz)
+					goto long_;
+				out[o++] = '\\';
+				tmp[0] = (char)c;
+			}
+		} else if (!br && *p == '(' && p[1] == '?') {
+			*why = "(?...) groups are not supported";
+			return -EINVAL;
+		} else if (!br && *p == '[') {
+			br = true;
+			/* a ] first (or after ^) is a member, not the end */
+			if (p[1] == '^' && p[2] == ']') {
+				if (o + 3 >= outsz)
+					goto long_;
+				memcpy(out + o, "[^]", 3);
+				o += 3;
+				p += 2;
+				continue;
+			}
+			if (p[1] == ']') {
+				if (o + 2 >= outsz)
+					goto long_;
+				memcpy(out + o, "[]", 2);
+				o += 2;
+				p += 1;
+				continue;
+			}
+		} else if (br && *p == ']') {
+			br = false;
+		}
+		if (strlen(add) >= outsz - o)
+			goto long_;
+		memcpy(out + o, add, strlen(add));
+		o += strlen(add);
+	}
+	out[o] = '\0';
+	return 0;
+long_:
+	*why = "it is too long";
+	return -EINVAL;
+}
+
 static int weights(struct ctx *x)
 {
 	const struct model *m = x->m;
@@ -210,7 +293,15 @@ static int weights(struct ctx *x)
 		span_hi[p] = 0;
 	}
 	for (; n_ot < c->n_ot; n_ot++) {
-		if (regcomp(&ot[n_ot], c->ot[n_ot].pattern, REG_EXTENDED | REG_NOSUB) != 0) {
+		char ere[1024];
+		const char *why = NULL;
+
+		if (ot_to_ere(c->ot[n_ot].pattern, ere, sizeof(ere), &why) < 0) {
+			e = diag_set(x->d, -EINVAL, DIAG_NO_OFFSET,
+				     "-ot pattern '%s': %s", c->ot[n_ot].pattern, why);
+			goto out;
+		}
+		if (regcomp(&ot[n_ot], ere, REG_EXTENDED | REG_NOSUB) != 0) {
 			e = diag_set(x->d, -EINVAL, DIAG_NO_OFFSET, "invalid -ot pattern '%s'",
 				     c->ot[n_ot].pattern);
 			goto out;
@@ -315,8 +406,10 @@ static int context_sizes(struct ctx *x)
 		return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET, "context size %llu is too large",
 				(unsigned long long)n_ctx);
 	if (c->n_parallel < 0) {
-		n_seq = 4; /* tools/server/server.cpp:152-157 */
-		r->kv_unified = c->kv_unified != 0;
+		/* tools/server/server.cpp:156-161: 4 slots, unified
+		 * whatever --no-kv-unified said */
+		n_seq = 4;
+		r->kv_unified = true;
 	} else {
 		n_seq = c->n_parallel ? (uint32_t)c->n_parallel : 1;
 		r->kv_unified = c->kv_unified > 0;

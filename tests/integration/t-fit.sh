@@ -141,6 +141,64 @@ else
 	not_ok "the printed command: $(grep '^command' "$tmp/plan.txt") $(cat "$tmp/err")"
 fi
 
+# -ot patterns are llama.cpp's (ECMAScript) regexes: \d is a digit, not
+# a d (the common way to write the experts-on-CPU pattern); what POSIX
+# regexes cannot say is refused, not matched otherwise
+set -f
+w() { "$LLMEM" estimate "$tmp/qwen3-30b-a3b.gguf" -c 4096 --gpu 24GiB -ngl all "$@" --json 2>"$tmp/err" |
+	"$GET" /dev/stdin devices/1/weights 2>/dev/null; }
+w_none=$(w)
+w_posix=$(w -ot 'blk\.[0-9]+\.ffn_.*_exps=CPU')
+w_ecma=$(w -ot 'blk\.\d+\.ffn_(up|gate|down)_exps\.\w+=CPU')
+w_br=$(w -ot 'blk\.[\d]+\.ffn_\S*_exps=CPU')
+if [ -n "$w_posix" ] && [ "$w_posix" -lt "$w_none" ] && [ "$w_ecma" = "$w_posix" ] && [ "$w_br" = "$w_posix" ]; then
+	ok "-ot \\d, \\w, \\S and [\\d] match as in llama.cpp (GPU weights $w_none -> $w_ecma)"
+else
+	not_ok "-ot classes: none $w_none, [0-9] $w_posix, \\d $w_ecma, [\\d] $w_br"
+fi
+"$LLMEM" estimate "$tmp/qwen3-30b-a3b.gguf" -ot '(?:blk)=CPU' >/dev/null 2>"$tmp/err"
+st=$?
+if [ "$st" = 2 ] && grep -q "not supported" "$tmp/err"; then
+	ok "-ot with a (?:...) group: refused ($(cat "$tmp/err"))"
+else
+	not_ok "-ot with a (?:...) group: status $st, $(cat "$tmp/err")"
+fi
+set +f
+# -ts as llama.cpp reads it: the last one given, split at , or /; -np 0
+# refused as llama-server does; -ngl -1 is auto; --no-kv-unified has no
+# effect with -np auto (llama-server unifies the cache then)
+t() { "$LLMEM" estimate "$tmp/llama-3.1-8b.gguf" -c 4096 --device a=24GiB,b=24GiB "$@" --json 2>"$tmp/err" |
+	"$GET" /dev/stdin devices/1/total 2>/dev/null; }
+a=$(t -ts 3,1) b=$(t -ts 3/1) c=$(t -ts 1,1 -ts 3,1) d=$(t -ts 1,1)
+if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" = "$c" ] && [ "$a" != "$d" ]; then
+	ok "-ts 3/1 and -ts 1,1 -ts 3,1 read as -ts 3,1"
+else
+	not_ok "-ts: 3,1 $a; 3/1 $b; 1,1 then 3,1 $c; 1,1 $d"
+fi
+"$LLMEM" estimate "$tmp/llama-3.1-8b.gguf" -np 0 >/dev/null 2>&1
+check_np=$?
+a=$(t --no-kv-unified) b=$(t)
+if [ "$check_np" = 2 ] && [ -n "$a" ] && [ "$a" = "$b" ]; then
+	ok "-np 0 refused; --no-kv-unified without -np: unified, as llama-server"
+else
+	not_ok "-np 0 status $check_np; --no-kv-unified $a vs $b"
+fi
+fit nvidia-2gpu "$tmp/llama-3.3-70b.gguf" -c 4096 -ngl -1
+a=$("$GET" "$tmp/plan.json" plans/0/llama_server_args)
+fit nvidia-2gpu "$tmp/llama-3.3-70b.gguf" -c 4096 -ngl auto
+b=$("$GET" "$tmp/plan.json" plans/0/llama_server_args)
+fit nvidia-2gpu "$tmp/llama-3.1-8b.gguf" -c 4096 -ts 1
+ts1=$("$GET" "$tmp/plan.json" plans/0/llama_server_args)
+case " $ts1 " in
+*" -ts 1 "*) ts1ok=yes ;;
+*) ts1ok=no ;;
+esac
+if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$ts1ok" = yes ]; then
+	ok "fit -ngl -1 plans as -ngl auto ($a); -ts 1 is in the command ($ts1)"
+else
+	not_ok "fit -ngl -1: $a; auto: $b; -ts 1: $ts1"
+fi
+
 # llama-server's load modes (-lm; the pinned release has no --no-mmap or
 # --mlock): what each means to the estimate, and what fit prints for them
 for lm in "none:false:false" "dio:false:false" "mlock:false:true" "mmap+mlock:true:true" "mmap:true:false" \
