@@ -606,7 +606,13 @@ static void h_show(struct srv *s, struct hreq *req)
 	caps = json_array();
 	json_array_append_new(caps, json_string(mi->embedding ? "embedding" : "completion"));
 	json_object_set_new(o, "capabilities", caps);
-	json_object_set_new(o, "modified_at", json_string(""));
+	{
+		/* RFC 3339, as /api/tags: Ollama's Go client refuses "" */
+		char ts[64];
+
+		api_format_time(mi->mtime * 1000000000, ts, sizeof(ts));
+		json_object_set_new(o, "modified_at", json_string(ts));
+	}
 	api_reply_json(req, 200, o);
 }
 

@@ -154,9 +154,43 @@ static json_t *clean_str(const char *s, size_t n, size_t max)
 
 /* ---------------------------------------------------------------- JSON */
 
+/* Whether every real in v reads back the same from 15 significant digits
+ * (all that a decimal of 15 digits or fewer does). */
+static bool reals_fit_15(const json_t *v)
+{
+	const char *k;
+	json_t *e;
+	size_t i;
+
+	switch (json_typeof(v)) {
+	case JSON_REAL: {
+		char buf[40];
+
+		snprintf(buf, sizeof(buf), "%.15g", json_real_value(v));
+		return strtod(buf, NULL) == json_real_value(v);
+	}
+	case JSON_OBJECT:
+		json_object_foreach((json_t *)v, k, e)
+			if (!reals_fit_15(e))
+				return false;
+		return true;
+	case JSON_ARRAY:
+		json_array_foreach(v, i, e)
+			if (!reals_fit_15(e))
+				return false;
+		return true;
+	default:
+		return true;
+	}
+}
+
 char *tr_dump(const json_t *v, size_t *len)
 {
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(9));
+	/* a request's numbers are the client's: never rounded (a schema's
+	 * "maximum": 1234567890.5 stays that), in their short form where
+	 * 15 digits keep them ("0.8", not 0.80000000000000004) */
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
+				JSON_REAL_PRECISION(reals_fit_15(v) ? 15 : 17));
 
 	if (s && len)
 		*len = strlen(s);
@@ -1257,6 +1291,13 @@ static int parse_embed(const json_t *root, struct tr_request *req, struct diag *
 	}
 	body = json_pack("{s:s,s:O,s:s}", "model", req->model, "input", in, "encoding_format",
 			 "float");
+	/* Ollama's /api/embed answers unit vectors, as llama-server does by
+	 * default; its older /api/embeddings the model's own */
+	if (body && req->api == TR_API_EMBEDDINGS &&
+	    json_object_set_new(body, "embd_normalize", json_integer(-1)) < 0) {
+		json_decref(body);
+		body = NULL;
+	}
 	if (!body)
 		return diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
 	req->backend = TR_BE_EMBEDDINGS;

@@ -259,12 +259,14 @@ json_t *tr_error_from_backend(int status, const char *body, size_t len);
  * unavailable_error, else server_error. NULL if out of memory. */
 json_t *tr_error_openai(int status, const char *msg);
 
-/* The JSON text of v, compact, reals with 9 significant digits (exact for
- * float32 embeddings, "0.8" stays "0.8"): malloc'd (free()), *len its length;
- * NULL if out of memory. */
+/* The JSON text of a request v for the backend, compact, every real exact
+ * (15 significant digits where that reads back the same, else 17):
+ * malloc'd (free()), *len its length; NULL if out of memory. */
 char *tr_dump(const json_t *v, size_t *len);
 
-/* Appends the same text and "\n" to out. 0, -E2BIG, -ENOMEM. */
+/* Appends the JSON text of an answer v and "\n" to out: compact, reals
+ * with 9 significant digits (exact for float32 embeddings, "0.8" stays
+ * "0.8"). 0, -E2BIG, -ENOMEM. */
 int tr_dump_line(const json_t *v, struct sbuf *out) ATTR_WUR;
 
 /* DNS-rebinding defence: whether a request's Host header may be served.

@@ -116,6 +116,13 @@ check "llmem unload unloads" test $i -lt 50
 LLMEM_HOST="127.0.0.1:$port" "$LLMEM" load no-such-model >/dev/null 2>&1
 check "llmem load of an unknown model exits 2" test $? -eq 2
 
+# --- /api/show: Ollama's Go client reads modified_at as RFC 3339 and
+# refuses anything else, "" included ---
+c=$(code -X POST "$base/api/show" -d '{"model":"tiny-chat"}')
+check "/api/show has modified_at in RFC 3339 ($("$TOOLS/json-get" "$tmp/body" modified_at))" \
+	sh -c '[ "$1" = 200 ] && "$2" "$3" modified_at | grep -Eq "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"' \
+	_ "$c" "$TOOLS/json-get" "$tmp/body"
+
 # --- the llama.cpp router's endpoints ---
 c=$(code -X POST "$base/models/load" -d '{"model":"tiny-chat"}')
 check "POST /models/load answers 200 once loaded" test "$c" = 200

@@ -585,6 +585,18 @@ static const struct req_case req_cases[] = {
 	  "\"content\":\"Ollama is 22 years old. Respond using JSON\"}],\"response_format\":"
 	  "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"format\",\"schema\":" SCHEMA "}}}",
 	  "", NULL },
+	/* the client's numbers reach the backend exact: 9 digits would make
+	 * the maximum 1.23456789e+09, a different grammar */
+	{ "generate structured output, exact numbers", TR_API_GENERATE,
+	  "{\"model\":\"m\",\"prompt\":\"p\",\"stream\":false,\"format\":{\"type\":\"object\","
+	  "\"properties\":{\"x\":{\"type\":\"number\",\"maximum\":1234567890.5,"
+	  "\"minimum\":0.1000000000000000055511151231257827}}}}",
+	  0, TR_ACT_INFER, TR_BE_CHAT,
+	  "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"p\"}],"
+	  "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"format\","
+	  "\"schema\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"number\","
+	  "\"maximum\":1234567890.5,\"minimum\":0.1}}}}}}",
+	  "", NULL },
 	{ "generate images", TR_API_GENERATE,
 	  "{\"model\":\"llava\",\"prompt\":\"What is in this picture?\",\"stream\":false,"
 	  "\"images\":[\"" PNG_1PX "\"]}",
@@ -679,7 +691,7 @@ static const struct req_case req_cases[] = {
 	  "{\"model\":\"all-minilm\",\"prompt\":\"Here is an article about llamas...\"}", 0,
 	  TR_ACT_INFER, TR_BE_EMBEDDINGS,
 	  "{\"model\":\"all-minilm\",\"input\":\"Here is an article about llamas...\","
-	  "\"encoding_format\":\"float\"}",
+	  "\"encoding_format\":\"float\",\"embd_normalize\":-1}",
 	  "", NULL },
 	{ "embeddings load", TR_API_EMBEDDINGS, "{\"model\":\"all-minilm\",\"prompt\":\"\"}", 0,
 	  TR_ACT_LOAD, TR_BE_NONE, NULL, "", NULL },
