@@ -402,9 +402,6 @@ static int context_sizes(struct ctx *x)
 
 	if (n_ctx == 0)
 		n_ctx = 4096;
-	if (n_ctx > UINT32_MAX - 256)
-		return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET, "context size %llu is too large",
-				(unsigned long long)n_ctx);
 	if (c->n_parallel < 0) {
 		/* tools/server/server.cpp:156-161: 4 slots, unified
 		 * whatever --no-kv-unified said */
@@ -416,6 +413,14 @@ static int context_sizes(struct ctx *x)
 	}
 	if (n_seq > 256)
 		return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET, "-np %u is over llama.cpp's 256", n_seq);
+	/* no -c: llama-server's --fit (on unless --fit off) gives every slot
+	 * the training context, common/fit.cpp:270-272; what it then takes
+	 * back to fit a GPU's free memory is `llmem fit`'s to plan */
+	if (c->n_ctx <= 0 && n_ctx <= UINT32_MAX)
+		n_ctx *= n_seq; /* at most 2^40: no overflow */
+	if (n_ctx > UINT32_MAX - 256)
+		return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET, "context size %llu is too large",
+				(unsigned long long)n_ctx);
 	r->n_seq = n_seq;
 	r->n_batch = (uint32_t)(n_ctx < c->n_batch ? n_ctx : c->n_batch);
 	r->n_ubatch = c->n_ubatch && c->n_ubatch < r->n_batch ? c->n_ubatch : r->n_batch;

@@ -39,43 +39,56 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
+# one model (arch, gguf-synth recipe, vocabulary) and one set of options:
+# llama-server's buffers against llmem's estimate, component by component
+one_case() {
+	arch=$1 recipe=$2 vocab=$3 opts=$4
+	label="$arch ($opts)"
+	if [ -z "$bin" ] || [ ! -f "$src/models/ggml-vocab-$vocab.gguf" ]; then
+		skip "$label: no llama.cpp build (run scripts/build-llama.sh)"
+		return
+	fi
+	m="$tmp/$arch.gguf"
+	if [ ! -f "$m" ]; then
+		# shellcheck disable=SC2086
+		"$TOOLS/gguf-synth" $recipe --vocab-from "$src/models/ggml-vocab-$vocab.gguf" "$m" \
+			>"$tmp/synth.log" 2>&1 || { not_ok "$label: gguf-synth failed"; cat "$tmp/synth.log"; return; }
+	fi
+	# shellcheck disable=SC2086
+	if ! LLMEM_LLAMA_BIN=$bin bash "$ROOT/scripts/llama-truth.sh" "$m" $opts \
+		>"$tmp/truth.json" 2>"$tmp/truth.err"; then
+		not_ok "$label: llama-server did not load it"
+		sed 's/^/# /' "$tmp/truth.err" | tail -5
+		return
+	fi
+	# shellcheck disable=SC2086
+	if ! "$LLMEM" estimate "$m" $opts --json >"$tmp/est.json" 2>"$tmp/est.err"; then
+		not_ok "$label: llmem estimate failed: $(cat "$tmp/est.err")"
+		return
+	fi
+	"$TOOLS/truth-compare" "$tmp/truth.json" "$tmp/est.json" "$arch" >"$tmp/cmp" 2>&1
+	for comp in weights mapped repack kv recurrent compute output; do
+		line=$(awk -v c="$comp" '$2 == c {print; exit}' "$tmp/cmp")
+		case $line in
+		*" ok") ok "$label $comp: $(echo "$line" | awk '{print $3, "vs", $4, $5, $6}')" ;;
+		*) not_ok "$label $comp: ${line:-missing from the comparison}" ;;
+		esac
+	done
+	grep -E " total " "$tmp/cmp" | sed 's/^/# /'
+}
+
 while IFS='|' read -r arch recipe vocab; do
 	while read -r opts; do
-		label="$arch ($opts)"
-		if [ -z "$bin" ] || [ ! -f "$src/models/ggml-vocab-$vocab.gguf" ]; then
-			skip "$label: no llama.cpp build (run scripts/build-llama.sh)"
-			continue
-		fi
-		m="$tmp/$arch.gguf"
-		if [ ! -f "$m" ]; then
-			# shellcheck disable=SC2086
-			"$TOOLS/gguf-synth" $recipe --vocab-from "$src/models/ggml-vocab-$vocab.gguf" "$m" \
-				>"$tmp/synth.log" 2>&1 || { not_ok "$label: gguf-synth failed"; cat "$tmp/synth.log"; continue; }
-		fi
-		# shellcheck disable=SC2086
-		if ! LLMEM_LLAMA_BIN=$bin bash "$ROOT/scripts/llama-truth.sh" "$m" $opts \
-			>"$tmp/truth.json" 2>"$tmp/truth.err"; then
-			not_ok "$label: llama-server did not load it"
-			sed 's/^/# /' "$tmp/truth.err" | tail -5
-			continue
-		fi
-		# shellcheck disable=SC2086
-		if ! "$LLMEM" estimate "$m" $opts --json >"$tmp/est.json" 2>"$tmp/est.err"; then
-			not_ok "$label: llmem estimate failed: $(cat "$tmp/est.err")"
-			continue
-		fi
-		"$TOOLS/truth-compare" "$tmp/truth.json" "$tmp/est.json" "$arch" >"$tmp/cmp" 2>&1
-		for comp in weights mapped repack kv recurrent compute output; do
-			line=$(awk -v c="$comp" '$2 == c {print; exit}' "$tmp/cmp")
-			case $line in
-			*" ok") ok "$label $comp: $(echo "$line" | awk '{print $3, "vs", $4, $5, $6}')" ;;
-			*) not_ok "$label $comp: ${line:-missing from the comparison}" ;;
-			esac
-		done
-		grep -E " total " "$tmp/cmp" | sed 's/^/# /'
+		one_case "$arch" "$recipe" "$vocab" "$opts"
 	done <<EOF2
 $configs
 EOF2
 done <<EOF1
 $cases
 EOF1
+# no -c: llama-server's --fit (its default) gives each slot the training
+# context, so the cache is n_ctx_train x slots (one model: it is large)
+IFS='|' read -r arch recipe vocab <<EOF3
+$(head -n 1 "$ROOT/scripts/truth-models.txt")
+EOF3
+one_case "$arch" "$recipe" "$vocab" "-np 2"
