@@ -483,11 +483,23 @@ extern char **environ;
 
 /* Variables of the daemon's environment a backend does not get: llama-server
  * reads LLAMA_ARG_* for the options not on its command line, and these
- * would change where it listens, its key, or what it exposes (B40). */
+ * would change where it listens, its key, or what it exposes (B40), or
+ * the memory it takes: the plan writes only what differs from llama-server's
+ * defaults, so an exported LLAMA_ARG_CACHE_TYPE_K=f32 or LLAMA_ARG_UBATCH
+ * would load something else than was planned (a preset says them). An
+ * entry without '=' drops every name it begins. */
 static const char *const env_dropped[] = {
 	"LLAMA_API_KEY=", "LLAMA_ARG_API_KEY_FILE=", "LLAMA_ARG_HOST=", "LLAMA_ARG_PORT=",
 	"LLAMA_ARG_RPC=", "LLAMA_ARG_ENDPOINT_PROPS=", "LLAMA_ARG_TOOLS", "LLAMA_ARG_MCP_",
 	"LLAMA_ARG_AGENT=", "LLAMA_ARG_UI_MCP_PROXY=", "LLAMA_ARG_SSL_", "LLAMA_ARG_API_PREFIX=",
+	/* memory */
+	"LLAMA_ARG_CTX_SIZE=", "LLAMA_ARG_KV_UNIFIED", "LLAMA_ARG_BATCH=", "LLAMA_ARG_UBATCH=",
+	"LLAMA_ARG_SWA_FULL=", "LLAMA_ARG_FLASH_ATTN=", "LLAMA_ARG_POOLING=", "LLAMA_ARG_KV_OFFLOAD=",
+	"LLAMA_ARG_REPACK=", "LLAMA_ARG_CACHE_TYPE_K=", "LLAMA_ARG_CACHE_TYPE_V=",
+	"LLAMA_ARG_N_PARALLEL=", "LLAMA_ARG_LOAD_MODE=", "LLAMA_ARG_OVERRIDE_TENSOR=",
+	"LLAMA_ARG_CPU_MOE=", "LLAMA_ARG_N_CPU_MOE=", "LLAMA_ARG_N_GPU_LAYERS=",
+	"LLAMA_ARG_SPLIT_MODE=", "LLAMA_ARG_TENSOR_SPLIT=", "LLAMA_ARG_MAIN_GPU=", "LLAMA_ARG_FIT",
+	"LLAMA_ARG_EMBEDDINGS=",
 };
 
 /* A backend's environment (malloc'd; its strings are environ's and

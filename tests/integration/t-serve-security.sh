@@ -131,7 +131,10 @@ for kvp in "rpc = 10.0.0.1:50052" "props = true" "tools = all" "media-path = /" 
 done
 
 # ---- daemon F: the fake backends ----
-if ! serve_start "$tmp/f.log" --models-preset "$tmp/f.ini" --backend "$FAKE" -c 512 --request-timeout 4; then
+# (with llama-server options in the environment: those that change the
+# memory a backend takes must not reach it, the others may)
+if ! LLAMA_ARG_CTX_SIZE=99999 LLAMA_ARG_CACHE_TYPE_K=f32 LLAMA_ARG_FIT_TARGET=1 LLAMA_ARG_THREADS_HTTP=3 \
+	serve_start "$tmp/f.log" --models-preset "$tmp/f.ini" --backend "$FAKE" -c 512 --request-timeout 4; then
 	not_ok "llmem serve did not start"
 	exit 1
 fi
@@ -338,6 +341,9 @@ if [ -n "$bpid" ] && [ -r "/proc/$bpid/cmdline" ]; then
 	check "B40: the backend's key is not on its command line (ps shows it to every user)" \
 		sh -c '! tr "\0" "\n" <"/proc/$1/cmdline" | grep -q -- "--api-key"' _ "$bpid"
 	check "B40: ... it is in its environment" grep -q LLAMA_API_KEY= "/proc/$bpid/environ"
+	check "the backend's environment has no memory option of the daemon's (LLAMA_ARG_CTX_SIZE, _CACHE_TYPE_K, _FIT_TARGET), and the others (LLAMA_ARG_THREADS_HTTP)" \
+		sh -c '! tr "\0" "\n" <"/proc/$1/environ" | grep -Eq "^LLAMA_ARG_(CTX_SIZE|CACHE_TYPE_K|FIT_TARGET)=" &&
+			tr "\0" "\n" <"/proc/$1/environ" | grep -q "^LLAMA_ARG_THREADS_HTTP=3$"' _ "$bpid"
 	c=$(code -H 'Content-Type: application/json' "http://127.0.0.1:$bport/v1/completions" -d '{"prompt":"x"}')
 	check "B40: the backend's port refuses a request without its key: $c" [ "$c" = 401 ]
 else
