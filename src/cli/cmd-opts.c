@@ -83,6 +83,11 @@ static int add_device(struct est_config *c, const char *spec)
 	for (char *p = dv->name; *p; p++)
 		if (*p >= 'a' && *p <= 'z')
 			*p = (char)(*p - 'a' + 'A');
+	/* llama.cpp's spelling, which -ot in a printed command must match */
+	if (!strncmp(dv->name, "ROCM", 4))
+		memcpy(dv->name, "ROCm", 4);
+	else if (!strncmp(dv->name, "VULKAN", 6))
+		memcpy(dv->name, "Vulkan", 6);
 	dv->total_bytes = size;
 	dv->kind = EST_DEV_DISCRETE;
 	if (colon) {

@@ -199,6 +199,15 @@ else
 	not_ok "fit -ngl -1: $a; auto: $b; -ts 1: $ts1"
 fi
 
+# device names as llama.cpp spells them (an -ot in a printed command names one)
+nm=$("$LLMEM" estimate "$tmp/llama-3.1-8b.gguf" -c 4096 --device rocm0=24GiB,vulkan1=8GiB,cuda2=8GiB --json |
+	"$GET" /dev/stdin devices/1/name devices/2/name devices/3/name 2>&1 | tr '\n' ' ')
+if [ "$nm" = "ROCm0 Vulkan1 CUDA2 " ]; then
+	ok "--device rocm0,vulkan1,cuda2: $nm"
+else
+	not_ok "--device names: $nm"
+fi
+
 # llama-server's load modes (-lm; the pinned release has no --no-mmap or
 # --mlock): what each means to the estimate, and what fit prints for them
 for lm in "none:false:false" "dio:false:false" "mlock:false:true" "mmap+mlock:true:true" "mmap:true:false" \
