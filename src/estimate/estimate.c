@@ -212,68 +212,51 @@ static int ot_to_ere(const char *in, char *out, size_t outsz, const char **why)
 	bool br = false; /* inside [...] */
 
 	for (const char *p = in; *p; p++) {
-		char tmp[2] = { *p, 0 };
+		char tmp[3] = { *p, 0, 0 };
 		const char *add = tmp;
+		size_t n;
 
 		if (*p == '\\' && p[1]) {
 			unsigned char c = (unsigned char)*++p;
 
 			if (c < sizeof(cls) / sizeof(cls[0]) && cls[c][0]) {
 				add = cls[c][br];
-				if (!add) {
-					*why = "a negated class (\\D, \\W, \\S) inside brackets is not supported";
-					return -EINVAL;
-				}
+				*why = "a negated class (\\D, \\W, \\S) inside brackets is not supported";
 			} else if (br) {
 				/* in brackets a backslash is itself in ERE: the
 				 * character alone, where that means the same */
-				if (c == ']' || c == '^' || c == '-' || c == '[') {
-					*why = "an escaped ], ^, - or [ inside brackets is not supported";
-					return -EINVAL;
-				}
 				tmp[0] = (char)c;
+				if (strchr("]^-[", c))
+					add = NULL;
+				*why = "an escaped ], ^, - or [ inside brackets is not supported";
 			} else {
-				tmp[0] = '\\';
-				if (o + 1 >= outsz)
-					goto long_;
-				out[o++] = '\\';
-				tmp[0] = (char)c;
+				tmp[1] = (char)c;
 			}
 		} else if (!br && *p == '(' && p[1] == '?') {
+			add = NULL;
 			*why = "(?...) groups are not supported";
-			return -EINVAL;
 		} else if (!br && *p == '[') {
 			br = true;
-			/* a ] first (or after ^) is a member, not the end */
-			if (p[1] == '^' && p[2] == ']') {
-				if (o + 3 >= outsz)
-					goto long_;
-				memcpy(out + o, "[^]", 3);
-				o += 3;
-				p += 2;
-				continue;
-			}
-			if (p[1] == ']') {
-				if (o + 2 >= outsz)
-					goto long_;
-				memcpy(out + o, "[]", 2);
-				o += 2;
-				p += 1;
-				continue;
-			}
+			/* ECMAScript's [] matches nothing and [^] anything; in
+			 * ERE a ] there is a member */
+			if (p[1] == ']' || (p[1] == '^' && p[2] == ']'))
+				add = NULL;
+			*why = "[] and [^] are not supported";
 		} else if (br && *p == ']') {
 			br = false;
 		}
-		if (strlen(add) >= outsz - o)
-			goto long_;
-		memcpy(out + o, add, strlen(add));
-		o += strlen(add);
+		if (!add)
+			return -EINVAL;
+		n = strlen(add);
+		if (n >= outsz - o) {
+			*why = "it is too long";
+			return -EINVAL;
+		}
+		memcpy(out + o, add, n);
+		o += n;
 	}
 	out[o] = '\0';
 	return 0;
-long_:
-	*why = "it is too long";
-	return -EINVAL;
 }
 
 static int weights(struct ctx *x)
