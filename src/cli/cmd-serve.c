@@ -834,7 +834,8 @@ static int serve_run_cmd(int argc, char **argv)
 		pc.cap = budget ? so.sched.budget[0] : UINT64_MAX;
 		pc.headroom = headroom;
 		(void)!pressure_trigger_open(&pc);
-		so.hooks.budget = pressure_budget_hook;
+		so.hooks.budget_read = pressure_budget_read;
+		so.hooks.budget_apply = pressure_budget_apply;
 		so.hooks.budget_ctx = &pc;
 		so.pressure_fd = pc.trigger_fd > 0 ? pc.trigger_fd : 0;
 		fprintf(stderr, "llmem: idle models are evicted when less than %.1f GiB of RAM is available (%s)\n",

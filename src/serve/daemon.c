@@ -29,6 +29,7 @@
 
 #define HEALTH_POLL_MS 20
 #define TICK_MAX_MS 1000
+#define WATCH_MS 1000 /* the watchdog's period (watch_cb) */
 
 int64_t srv_now(void)
 {
@@ -115,6 +116,11 @@ static bool bk_stalled(struct srv *s, struct bk *b, int64_t now)
 {
 	uint64_t t;
 
+	/* a byte or a log line since the last look is progress enough:
+	 * /proc is read (on the loop, in the way of requests) only when
+	 * they are missing */
+	if (now - b->io_ms < WATCH_MS)
+		return false;
 	if (backend_cpu(b->proc.pid, NULL, &t) == 0 && t != b->cpu_ticks) {
 		b->cpu_ticks = t;
 		b->progress_ms = now;
@@ -1414,7 +1420,7 @@ int serve_run(const struct serve_options *o, struct diag *d)
 	evsignal_add(s.ev_int, NULL);
 	evsignal_add(s.ev_chld, NULL);
 	{
-		struct timeval wtv = ms_tv(1000);
+		struct timeval wtv = ms_tv(WATCH_MS);
 
 		event_add(s.ev_watch, &wtv);
 	}

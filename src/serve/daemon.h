@@ -86,12 +86,17 @@ struct serve_hooks {
 	 * a negative errno. */
 	int (*plan_args)(void *ctx, size_t model, uint32_t plan_id, const char **argv, size_t max);
 	int (*plan_info)(void *ctx, size_t model, uint32_t plan_id, struct serve_plan_info *info);
-	/* the budgets now (memory pressure, serve/pressure.h), called every
-	 * second and when a PSI trigger fires, with budget_ctx: held[p] is
-	 * what the models hold in pool p; fills budget[n_pools] and what it
-	 * read into *p (for status, and the reason of evictions). 0 or a
-	 * negative errno (the budgets stay). NULL = fixed budgets. */
-	int (*budget)(void *ctx, const uint64_t *held, uint64_t *budget, struct serve_pressure *p);
+	/* Memory pressure (serve/pressure.h), in two steps, with budget_ctx.
+	 * budget_read: the readings now, into *p (p->mapped, the backends'
+	 * mapped weights, set by the caller); 0 or a negative errno (the
+	 * budgets stay). It reads files, so it runs every second and when a
+	 * PSI trigger fires on a thread of its own, never on the loop, and
+	 * only there once the daemon serves. budget_apply (pure, on the
+	 * loop): from that reading and held[p], what the models hold in pool
+	 * p now, fills budget[n_pools] and the rest of *p (for status, and
+	 * the reason of evictions). NULL budget_read = fixed budgets. */
+	int (*budget_read)(void *ctx, struct serve_pressure *p);
+	void (*budget_apply)(void *ctx, const uint64_t *held, uint64_t *budget, struct serve_pressure *p);
 	void *budget_ctx;
 };
 

@@ -112,17 +112,22 @@ int pressure_read(struct pressure_cfg *c, struct serve_pressure *p, struct diag 
 	return 0;
 }
 
-int pressure_budget_hook(void *ctx, const uint64_t *held, uint64_t *budget, struct serve_pressure *p)
+int pressure_budget_read(void *ctx, struct serve_pressure *p)
 {
-	struct pressure_cfg *c = ctx;
 	struct diag d;
 	int e;
 
 	diag_init(&d);
-	e = pressure_read(c, p, &d);
-	if (e < 0)
-		return e;
-	p->known = true;
+	e = pressure_read(ctx, p, &d);
+	if (e == 0)
+		p->known = true;
+	return e;
+}
+
+void pressure_budget_apply(void *ctx, const uint64_t *held, uint64_t *budget, struct serve_pressure *p)
+{
+	struct pressure_cfg *c = ctx;
+
 	p->headroom = c->headroom;
 	p->held = held[0];
 	p->cap = c->cap;
@@ -132,7 +137,6 @@ int pressure_budget_hook(void *ctx, const uint64_t *held, uint64_t *budget, stru
 	budget[0] = pressure_budget_compute(c->cap, held[0], p->available, c->headroom);
 	p->budget = budget[0];
 	pressure_reason_format(p->why, sizeof(p->why), p);
-	return 0;
 }
 
 /* ---- the PSI trigger ---- */

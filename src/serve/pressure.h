@@ -75,9 +75,13 @@ void pressure_cfg_release(struct pressure_cfg *c);
  * meminfo cannot be read (PSI and the cgroup are optional). */
 int pressure_read(struct pressure_cfg *c, struct serve_pressure *p, struct diag *d) ATTR_WUR;
 
-/* serve_hooks.budget with a struct pressure_cfg as ctx: reads, applies
+/* serve_hooks.budget_read with a struct pressure_cfg as ctx: reads
+ * (pressure_read()); uses c->pr, so one caller at a time. */
+int pressure_budget_read(void *ctx, struct serve_pressure *p);
+
+/* serve_hooks.budget_apply with a struct pressure_cfg as ctx: applies
  * the rule to pool 0 and keeps the other pools' configured budgets. */
-int pressure_budget_hook(void *ctx, const uint64_t *held, uint64_t *budget, struct serve_pressure *p);
+void pressure_budget_apply(void *ctx, const uint64_t *held, uint64_t *budget, struct serve_pressure *p);
 
 /* ---- the PSI trigger ----------------------------------------------------- */
 

@@ -82,6 +82,17 @@ static void tree_free(void)
 
 /* ---- the rule ---- */
 
+/* the daemon's two steps at once: the reading (its thread), then the rule
+ * (its loop) */
+static int budget_hook(struct pressure_cfg *c, const uint64_t *held, uint64_t *budget, struct serve_pressure *p)
+{
+	int e = pressure_budget_read(c, p);
+
+	if (e == 0)
+		pressure_budget_apply(c, held, budget, p);
+	return e;
+}
+
 static void test_budget_rule(void **state UNUSED)
 {
 	/* held + available - headroom */
@@ -171,7 +182,7 @@ static void test_read_and_hook(void **state UNUSED)
 
 	/* the hook: pool 0 by the rule, the GPU's as configured */
 	memset(&p, 0, sizeof(p));
-	assert_int_equal(pressure_budget_hook(&c, held, budget, &p), 0);
+	assert_int_equal(budget_hook(&c, held, budget, &p), 0);
 	assert_int_equal(budget[0], 4 * GIB);
 	assert_int_equal(budget[1], 22 * GIB);
 	assert_true(p.known);
@@ -182,7 +193,7 @@ static void test_read_and_hook(void **state UNUSED)
 
 	/* others grew: 512 MiB left, under the headroom */
 	machine("524288");
-	assert_int_equal(pressure_budget_hook(&c, held, budget, &p), 0);
+	assert_int_equal(budget_hook(&c, held, budget, &p), 0);
 	assert_int_equal(budget[0], 3 * GIB - 512 * MIB);
 	assert_string_equal(p.why, "memory pressure: MemAvailable 512 MiB, under the headroom of 1024 MiB");
 
@@ -190,16 +201,16 @@ static void test_read_and_hook(void **state UNUSED)
 	 * are taken off MemAvailable */
 	machine("2097152");
 	p.mapped = 256 * MIB;
-	assert_int_equal(pressure_budget_hook(&c, held, budget, &p), 0);
+	assert_int_equal(budget_hook(&c, held, budget, &p), 0);
 	assert_int_equal(p.available, 2 * GIB - 256 * MIB);
 	assert_int_equal(budget[0], 3 * GIB + 2 * GIB - 256 * MIB - 1 * GIB);
 	assert_string_equal(p.why, "");
 	machine("1048576");
-	assert_int_equal(pressure_budget_hook(&c, held, budget, &p), 0);
+	assert_int_equal(budget_hook(&c, held, budget, &p), 0);
 	assert_string_equal(p.why, "memory pressure: MemAvailable 1024 MiB less the models' mapped files "
 			    "256 MiB is under the headroom of 1024 MiB");
 	p.mapped = 4 * GIB; /* more than MemAvailable: nothing left */
-	assert_int_equal(pressure_budget_hook(&c, held, budget, &p), 0);
+	assert_int_equal(budget_hook(&c, held, budget, &p), 0);
 	assert_int_equal(p.available, 0);
 	assert_int_equal(budget[0], 2 * GIB);
 	p.mapped = 0;
@@ -207,7 +218,7 @@ static void test_read_and_hook(void **state UNUSED)
 	/* --budget caps it */
 	c.cap = 2 * GIB;
 	machine("20971520");
-	assert_int_equal(pressure_budget_hook(&c, held, budget, &p), 0);
+	assert_int_equal(budget_hook(&c, held, budget, &p), 0);
 	assert_int_equal(budget[0], 2 * GIB);
 
 	/* a cgroup v2 limit of 8 GiB with 7.5 GiB in use (256 MiB of it
@@ -217,7 +228,7 @@ static void test_read_and_hook(void **state UNUSED)
 	put("sys/fs/cgroup/svc/memory.max", "8589934592\n");
 	put("sys/fs/cgroup/svc/memory.current", "8053063680\n");
 	put("sys/fs/cgroup/svc/memory.stat", "anon 1\ninactive_file 268435456\n");
-	assert_int_equal(pressure_budget_hook(&c, held, budget, &p), 0);
+	assert_int_equal(budget_hook(&c, held, budget, &p), 0);
 	assert_int_equal(p.cgroup_available, 768 * MIB);
 	assert_int_equal(p.available, 768 * MIB);
 	assert_int_equal(budget[0], 3 * GIB + 768 * MIB - 1 * GIB);
@@ -225,7 +236,7 @@ static void test_read_and_hook(void **state UNUSED)
 
 	/* no PSI: fine; no meminfo: an error, the budgets stay */
 	put("proc/pressure/memory", "garbage\n");
-	assert_int_equal(pressure_budget_hook(&c, held, budget, &p), 0);
+	assert_int_equal(budget_hook(&c, held, budget, &p), 0);
 	assert_false(p.has_psi);
 	{
 		char mi[1024];
@@ -233,7 +244,7 @@ static void test_read_and_hook(void **state UNUSED)
 		snprintf(mi, sizeof(mi), "%s/proc/meminfo", tree);
 		assert_int_equal(unlink(mi), 0);
 	}
-	assert_true(pressure_budget_hook(&c, held, budget, &p) < 0);
+	assert_true(budget_hook(&c, held, budget, &p) < 0);
 
 	/* a trigger cannot be made on a fixture's regular file */
 	assert_true(pressure_trigger_open(&c) < 0);
