@@ -25,6 +25,17 @@ WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 DEPS_PKGS = jansson libevent ncurses
 DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS_PKGS) 2>/dev/null)
 DEPS_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS_PKGS) 2>/dev/null) -lhttp_parser
+# ... linked in statically where the -dev packages ship their archives
+# (Debian's do): every shared object costs the loader a mapping,
+# relocations and page faults at each start, and a command such as
+# `llmem estimate` runs for a few milliseconds in all (bench/estimate.sh):
+# these five were 1 ms of the 3.7 that `llmem --version` took on the bench
+# machine. STATIC_DEPS=0 links them shared.
+STATIC_DEPS ?= $(shell for l in jansson event ncurses tinfo http_parser; do \
+	f=$$($(CC) -print-file-name=lib$$l.a); [ -f "$$f" ] || { echo 0; exit 0; }; done; echo 1)
+ifeq ($(STATIC_DEPS),1)
+DEPS_LIBS := -Wl,-Bstatic $(DEPS_LIBS) -Wl,-Bdynamic
+endif
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 

@@ -107,4 +107,5 @@ const struct cmd cmd_estimate = {
 	.summary = "bytes llama-server allocates per device for a model and options",
 	.run = estimate_run,
 	.usage = estimate_usage,
+	.one_shot = true,
 };

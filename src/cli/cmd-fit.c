@@ -599,4 +599,5 @@ const struct cmd cmd_fit = {
 	.summary = "the fastest placement that fits, and the command to run it",
 	.run = fit_run,
 	.usage = fit_usage,
+	.one_shot = true,
 };

@@ -107,4 +107,5 @@ const struct cmd cmd_inspect = {
 	.summary = "read a GGUF model's header: type, size, hyperparameters",
 	.run = inspect_run,
 	.usage = inspect_usage,
+	.one_shot = true,
 };

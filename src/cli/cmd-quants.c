@@ -344,4 +344,5 @@ const struct cmd cmd_quants = {
 	.summary = "file size, memory and fit of every quantization of a model",
 	.run = quants_run,
 	.usage = quants_usage,
+	.one_shot = true,
 };

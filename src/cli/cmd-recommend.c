@@ -902,4 +902,5 @@ const struct cmd cmd_recommend = {
 	.summary = "what fits this machine: catalog families and the models found here",
 	.run = recommend_run,
 	.usage = recommend_usage,
+	.one_shot = true,
 };

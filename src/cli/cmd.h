@@ -5,6 +5,7 @@
 #include "base/compat.h"
 #include "base/diag.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 
 /* Exit statuses, documented in llmem(1) and the README. */
@@ -21,6 +22,9 @@ struct cmd {
 	const char *summary;
 	int (*run)(int argc, char **argv);
 	void (*usage)(FILE *fp);
+	/* reads and answers once, in milliseconds: main.c sets its heap up
+	 * for that (heap_one_shot()) */
+	bool one_shot;
 };
 
 extern const struct cmd cmd_inspect;

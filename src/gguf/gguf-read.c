@@ -302,6 +302,8 @@ static int walk_two(const uint8_t *b, uint64_t lim, uint64_t kmax, uint64_t *pk,
 				break;
 			memcpy(&sl, b + pos, 8);
 			memcpy(&sb, b + qb, 8);
+			__builtin_prefetch(b + pos + 4096);
+			__builtin_prefetch(b + qb + 4096);
 			if (sl > GGUF_MAX_STRING_BYTES || sl > lim8 - pos || sb > GGUF_MAX_STRING_BYTES ||
 			    sb > lim8 - qb)
 				break;
