@@ -367,6 +367,36 @@ static int sp_plan_info(void *ctx, size_t model, uint32_t plan_id, struct serve_
 	return 0;
 }
 
+static bool str_has(struct gguf_str s, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (size_t i = 0; n <= s.n && i <= s.n - n; i++)
+		if (!memcmp(s.p + i, needle, n))
+			return true;
+	return false;
+}
+
+/* What the chat template and the vocabulary say the model can do, as
+ * Ollama infers its capabilities: tools when the template reads them;
+ * thinking when it writes a <think> block or takes enable_thinking (the
+ * switch llama-server's chat_template_kwargs set); insert when the
+ * vocabulary has fill-in-the-middle tokens, which llama-server's
+ * /infill needs. */
+static void sp_info_template(const struct gguf_file *f, struct serve_model_info *info)
+{
+	int64_t k = gguf_kv_find(f, "tokenizer.chat_template");
+	struct gguf_str t;
+
+	if (k >= 0 && gguf_kv_get_str(f, (uint64_t)k, &t) == 0) {
+		info->tools = str_has(t, "tools");
+		info->thinking = str_has(t, "<think>") || str_has(t, "enable_thinking");
+	}
+	info->insert = gguf_kv_find(f, "tokenizer.ggml.fim_pre_token_id") >= 0 &&
+		       gguf_kv_find(f, "tokenizer.ggml.fim_suf_token_id") >= 0 &&
+		       gguf_kv_find(f, "tokenizer.ggml.fim_mid_token_id") >= 0;
+}
+
 static void sp_info_fill(struct sp_model *sm, struct serve_model_info *info)
 {
 	struct stat st;
@@ -398,6 +428,10 @@ static void sp_info_fill(struct sp_model *sm, struct serve_model_info *info)
 	for (size_t i = 0; i < sm->n_pass; i++)
 		if (!strcmp(sm->pass[i], "--embedding") || !strcmp(sm->pass[i], "--embeddings"))
 			info->embedding = true;
+	/* a projector (a preset's mmproj, or the models directory's) */
+	info->vision = sm->rm->mmproj[0] != '\0';
+	if (sm->cm->n_parts > 0 && sm->cm->parts[0])
+		sp_info_template(sm->cm->parts[0], info);
 }
 
 static int sp_model_info(void *ctx, size_t model, struct serve_model_info *info, char *msg, size_t msgsz)

@@ -603,8 +603,19 @@ static void h_show(struct srv *s, struct hreq *req)
 	snprintf(key, sizeof(key), "%s.block_count", mi->arch);
 	json_object_set_new(mi_j, key, json_integer(mi->n_layer));
 	json_object_set_new(o, "model_info", mi_j);
+	/* in Ollama's order (types/model/capability.go) */
 	caps = json_array();
 	json_array_append_new(caps, json_string(mi->embedding ? "embedding" : "completion"));
+	if (!mi->embedding) {
+		if (mi->tools)
+			json_array_append_new(caps, json_string("tools"));
+		if (mi->insert)
+			json_array_append_new(caps, json_string("insert"));
+		if (mi->vision)
+			json_array_append_new(caps, json_string("vision"));
+		if (mi->thinking)
+			json_array_append_new(caps, json_string("thinking"));
+	}
 	json_object_set_new(o, "capabilities", caps);
 	{
 		/* RFC 3339, as /api/tags: Ollama's Go client refuses "" */

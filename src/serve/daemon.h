@@ -40,6 +40,11 @@ struct serve_model_info {
 	uint32_t n_ctx_train;
 	uint32_t n_layer;
 	bool embedding;          /* served with --embeddings */
+	/* Ollama's other capabilities (/api/show), as it infers them: its
+	 * chat template takes tools, or thinks (a <think> block, an
+	 * enable_thinking switch); the vocabulary has fill-in-the-middle
+	 * tokens (insert); a projector is given (--mmproj: vision) */
+	bool tools, thinking, insert, vision;
 };
 
 /* Memory pressure as the budget hook last read it (bytes; PSI averages

@@ -63,6 +63,11 @@ mkdir -p "$tmp/models"
 "$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 4 --embd 512 --ff 1536 --heads 8 --kv-heads 2 \
 	--vocab-from "$src/models/ggml-vocab-llama-bpe.gguf" "$tmp/models/tiny-chat.gguf" >/dev/null 2>&1 ||
 	{ not_ok "gguf-synth"; exit 1; }
+# a chat template that takes tools and a thinking switch (Gemma 4's):
+# /api/show's capabilities
+"$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 2 --embd 256 --ff 768 --heads 4 --kv-heads 2 \
+	--vocab-from "$src/models/ggml-vocab-gemma-4.gguf" "$tmp/models/tiny-tools.gguf" >/dev/null 2>&1 ||
+	{ not_ok "gguf-synth"; exit 1; }
 # embeddings need real numbers: data, not a hole (--random)
 "$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 2 --embd 256 --ff 768 --heads 4 --kv-heads 2 \
 	--ftype q8_0 --random 1 --vocab-from "$src/models/ggml-vocab-llama-bpe.gguf" "$tmp/tiny-emb.gguf" >/dev/null 2>&1 ||
@@ -78,6 +83,11 @@ embeddings = true
 pooling = mean
 override-tensor = token_embd=CPU
 reverse-prompt = c
+
+; a projector: vision (never loaded here)
+[tiny-vision]
+model = $tmp/models/tiny-chat.gguf
+mmproj = $tmp/tiny-emb.gguf
 INI
 
 port=$(free_port)
@@ -122,6 +132,22 @@ c=$(code -X POST "$base/api/show" -d '{"model":"tiny-chat"}')
 check "/api/show has modified_at in RFC 3339 ($("$TOOLS/json-get" "$tmp/body" modified_at))" \
 	sh -c '[ "$1" = 200 ] && "$2" "$3" modified_at | grep -Eq "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"' \
 	_ "$c" "$TOOLS/json-get" "$tmp/body"
+
+# --- /api/show's capabilities, as Ollama infers them: from the chat
+# template (tools, thinking), --embeddings, --mmproj ---
+caps() { # model: its capabilities, comma-separated
+	c=$(code -X POST "$base/api/show" -d "{\"model\":\"$1\"}")
+	[ "$c" = 200 ] || { echo "HTTP $c"; return; }
+	python3 -c 'import json, sys; print(",".join(json.load(open(sys.argv[1]))["capabilities"]))' "$tmp/body"
+}
+out=$(caps tiny-chat)
+check "/api/show: a template-less model can complete, nothing more ($out)" test "$out" = completion
+out=$(caps tiny-tools)
+check "/api/show: Gemma 4's template takes tools and thinks ($out)" test "$out" = completion,tools,thinking
+out=$(caps tiny-emb)
+check "/api/show: the --embeddings model embeds ($out)" test "$out" = embedding
+out=$(caps tiny-vision)
+check "/api/show: a model with a projector sees ($out)" test "$out" = completion,vision
 
 # --- the llama.cpp router's endpoints ---
 c=$(code -X POST "$base/models/load" -d '{"model":"tiny-chat"}')
