@@ -302,8 +302,13 @@ static int walk_two(const uint8_t *b, uint64_t lim, uint64_t kmax, uint64_t *pk,
 				break;
 			memcpy(&sl, b + pos, 8);
 			memcpy(&sb, b + qb, 8);
-			__builtin_prefetch(b + pos + 4096);
-			__builtin_prefetch(b + qb + 4096);
+			/* a page ahead of both chains: the hardware's
+			 * prefetchers stop at page boundaries, and on a VM the
+			 * first touch of a page is a TLB walk of two levels
+			 * (the address in integers: it may pass the buffer's
+			 * end, which a prefetch never reads) */
+			__builtin_prefetch((const void *)((uintptr_t)b + pos + 4096));
+			__builtin_prefetch((const void *)((uintptr_t)b + qb + 4096));
 			if (sl > GGUF_MAX_STRING_BYTES || sl > lim8 - pos || sb > GGUF_MAX_STRING_BYTES ||
 			    sb > lim8 - qb)
 				break;

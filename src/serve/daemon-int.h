@@ -87,6 +87,7 @@ struct bk {
 	int64_t progress_ms;     /* its last sign of work while loading or busy */
 	int64_t io_ms;           /* its last byte or log line (CPU time aside) */
 	uint64_t cpu_ticks;      /* its CPU time then */
+	bool cpu_stale;          /* cpu_ticks not read while it sent (bk_stalled) */
 	bool stalled;            /* killed for a hang (B24) */
 	char hdr[BK_HDR_N][160]; /* srv_bk_headers() */
 };
@@ -236,6 +237,8 @@ bool dashboard_reply(struct srv *s, struct hreq *req, const char *path);
 int srv_mem_start(struct srv *s);   /* once the loop exists; 0 or -ENOMEM */
 void srv_mem_stop(struct srv *s);   /* after the backends are reaped */
 void srv_mem_update(struct srv *s); /* reads the budgets now */
+/* a backend started or ended: the readings count the backends running now */
+void srv_mem_backends_changed(struct srv *s);
 /* Before backend_start(): the backend's cgroup, into sp->cgroup_procs */
 void srv_cgroup_prepare(struct bk *b, struct backend_spec *sp);
 /* backend_start() failed with e while sp->cgroup_procs was set: the

@@ -49,13 +49,18 @@ struct srv_mem {
 	uint64_t n_cg_made, n_cg_failed, n_cg_ooms;
 	/* the reading thread: wake (loop to thread: 'r' read now, 'q'
 	 * stop), ready (thread to loop); under mu, the running backends'
-	 * pids as the loop last saw them and the thread's last reading */
+	 * pids and their generation (bumped by the loop whenever a backend
+	 * starts or ends), the thread's last reading and the generation it
+	 * was taken with: a reading of another set of backends than the
+	 * scheduler's held is not applied (their mapped weights would be
+	 * counted in one and not the other) */
 	pthread_t th;
 	bool th_on;
 	int wake[2], ready[2];
 	pthread_mutex_t mu;
-	pid_t *pids;
+	pid_t *pids, *th_pids; /* the loop's; the thread's copy */
 	size_t n_pids;
+	uint64_t gen, fresh_gen;
 	struct serve_pressure fresh;
 	bool fresh_set;
 	const struct serve_hooks *hooks;
@@ -174,35 +179,50 @@ static void poke(int fd, char c)
 	/* EAGAIN: the pipe is full, so the other side will wake anyway */
 }
 
+/* The thread: reads every MEM_PERIOD_MS and when poked, until told to
+ * stop. It never ends on its own: the budgets would stand still. */
 static void *mem_main(void *arg)
 {
 	struct srv_mem *m = arg;
 	struct pollfd pf = { m->wake[0], POLLIN, 0 };
-	pid_t *pids = calloc(m->n ? m->n : 1, sizeof(*pids));
 
-	if (!pids)
-		return NULL;
 	for (;;) {
 		struct serve_pressure p;
+		uint64_t gen;
 		size_t n;
 		int r = poll(&pf, 1, MEM_PERIOD_MS);
 
-		if ((r < 0 && errno != EINTR) || (r > 0 && drain(m->wake[0])))
+		if (r > 0 && drain(m->wake[0]))
 			break;
+		if (r < 0 && errno != EINTR)
+			(void)poll(NULL, 0, MEM_PERIOD_MS); /* not to spin */
 		pthread_mutex_lock(&m->mu);
 		n = m->n_pids;
-		memcpy(pids, m->pids, n * sizeof(*pids));
+		gen = m->gen;
+		memcpy(m->th_pids, m->pids, n * sizeof(*m->th_pids));
 		pthread_mutex_unlock(&m->mu);
-		if (mem_read(m->hooks, pids, n, &p) < 0)
+		if (mem_read(m->hooks, m->th_pids, n, &p) < 0)
 			continue;
 		pthread_mutex_lock(&m->mu);
 		m->fresh = p;
+		m->fresh_gen = gen;
 		m->fresh_set = true;
 		pthread_mutex_unlock(&m->mu);
 		poke(m->ready[1], 'x');
 	}
-	free(pids);
 	return NULL;
+}
+
+void srv_mem_backends_changed(struct srv *s)
+{
+	struct srv_mem *m = s->mem;
+
+	if (!m || !m->th_on)
+		return; /* srv_mem_update() collects them itself */
+	pthread_mutex_lock(&m->mu);
+	m->n_pids = pids_collect(s, m->pids);
+	m->gen++;
+	pthread_mutex_unlock(&m->mu);
 }
 
 static void ready_cb(evutil_socket_t fd, short what, void *arg)
@@ -210,19 +230,20 @@ static void ready_cb(evutil_socket_t fd, short what, void *arg)
 	struct srv *s = arg;
 	struct srv_mem *m = s->mem;
 	struct serve_pressure p;
-	bool set;
+	bool set, stale;
 
 	(void)what;
 	(void)drain(fd);
 	retry_pending(m);
 	pthread_mutex_lock(&m->mu);
 	set = m->fresh_set;
+	stale = m->fresh_gen != m->gen;
 	p = m->fresh;
 	m->fresh_set = false;
-	/* the backends the next reading counts (a second late at most) */
-	m->n_pids = pids_collect(s, m->pids);
 	pthread_mutex_unlock(&m->mu);
-	if (set && !s->stopping)
+	if (set && stale)
+		poke(m->wake[1], 'r'); /* a backend came or went meanwhile */
+	else if (set && !s->stopping)
 		mem_apply(s, &p);
 }
 
@@ -299,7 +320,8 @@ int srv_mem_start(struct srv *s)
 	m->cg = calloc(n ? n : 1, sizeof(*m->cg));
 	m->cg_err = calloc(n ? n : 1, CG_ERR_LEN);
 	m->pids = calloc(n ? n : 1, sizeof(*m->pids));
-	if (!m->cg || !m->cg_err || !m->pids)
+	m->th_pids = calloc(n ? n : 1, sizeof(*m->th_pids));
+	if (!m->cg || !m->cg_err || !m->pids || !m->th_pids)
 		return -ENOMEM;
 	if (s->o->pressure_fd > 0) {
 		m->ev_psi = event_new(s->base, s->o->pressure_fd, EV_READ | EV_PERSIST, psi_cb, s);
@@ -351,6 +373,7 @@ void srv_mem_stop(struct srv *s)
 	free(m->cg);
 	free(m->cg_err);
 	free(m->pids);
+	free(m->th_pids);
 	free(m);
 	s->mem = NULL;
 }

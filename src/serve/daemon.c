@@ -119,12 +119,22 @@ static bool bk_stalled(struct srv *s, struct bk *b, int64_t now)
 	/* a byte or a log line since the last look is progress enough:
 	 * /proc is read (on the loop, in the way of requests) only when
 	 * they are missing */
-	if (now - b->io_ms < WATCH_MS)
+	if (now - b->io_ms < WATCH_MS) {
+		b->cpu_stale = true;
 		return false;
-	if (backend_cpu(b->proc.pid, NULL, &t) == 0 && t != b->cpu_ticks) {
-		b->cpu_ticks = t;
-		b->progress_ms = now;
-		return false;
+	}
+	if (backend_cpu(b->proc.pid, NULL, &t) == 0) {
+		if (b->cpu_stale) {
+			/* the CPU time it used while it sent is no news:
+			 * counted from here, the stall from its last byte
+			 * (progress_ms) */
+			b->cpu_ticks = t;
+			b->cpu_stale = false;
+		} else if (t != b->cpu_ticks) {
+			b->cpu_ticks = t;
+			b->progress_ms = now;
+			return false;
+		}
 	}
 	return s->o->stall_timeout_ms > 0 && now - b->progress_ms >= s->o->stall_timeout_ms;
 }
@@ -658,11 +668,13 @@ static void bk_start(struct srv *s, size_t model, uint32_t plan_id)
 	if (e < 0)
 		goto fail;
 	b->running = true;
+	srv_mem_backends_changed(s);
 	b->stalled = false;
 	b->gen++;
 	b->started_ms = srv_now();
 	b->progress_ms = b->io_ms = b->started_ms;
 	b->cpu_ticks = 0;
+	b->cpu_stale = false;
 	b->ev_out = event_new(s->base, b->proc.out_fd, EV_READ | EV_PERSIST, bk_out_cb, b);
 	if (b->ev_out)
 		event_add(b->ev_out, NULL);
@@ -1009,6 +1021,7 @@ static void bk_exited(struct bk *b, int wstatus)
 		;
 	bk_clear(b);
 	b->running = false;
+	srv_mem_backends_changed(b->s);
 	b->healthy = false;
 	backend_describe_exit(wstatus, desc, sizeof(desc));
 	cg_oom = srv_cgroup_exited(b, cg_msg, sizeof(cg_msg));
@@ -1295,6 +1308,7 @@ static void stop_all(struct srv *s)
 				continue;
 			if (backend_reap(&b->proc, &ws) == 1) {
 				b->running = false;
+				srv_mem_backends_changed(s);
 				continue;
 			}
 			any = true;
