@@ -38,7 +38,7 @@ static const struct cmd *const commands[] = {
  * spends much of its few milliseconds on page faults: one for each 4 KiB
  * of heap it touches, the first time, and on a VM a fault can cost 10 us
  * or more (13 us each on the bench machine, where `llmem estimate` on a
- * 70B model touched about 200 pages of heap: a third of its run). So for
+ * 70B model touched about 200 pages of heap: a quarter of its run). So for
  * these the heap is made once, large enough for the run (M_TOP_PAD; and
  * every allocation from it, none mmap'ed on its own), and advised for
  * transparent huge pages: one fault, where the kernel allows them, per 2
@@ -46,7 +46,10 @@ static const struct cmd *const commands[] = {
 #define HEAP_ONE_SHOT ((size_t)8 << 20)
 #define HUGE_PAGE ((uintptr_t)2 << 20)
 
+#if defined(__GLIBC__) && UINTPTR_MAX == UINT64_MAX && !defined(__SANITIZE_ADDRESS__)
+#define HEAP_ONE_SHOT_ON 1
 static void *heap_gap; /* kept to the end (reachable: no leak) */
+#endif
 
 /* glibc's chunk layout (malloc/malloc.c, 64-bit): a chunk's user memory
  * starts 16 bytes after it, and a request of n bytes takes a chunk of
@@ -57,7 +60,7 @@ static void *heap_gap; /* kept to the end (reachable: no leak) */
 
 static void heap_one_shot(void)
 {
-#if defined(__GLIBC__) && UINTPTR_MAX == UINT64_MAX && !defined(__SANITIZE_ADDRESS__)
+#ifdef HEAP_ONE_SHOT_ON
 	uintptr_t top, lo, hi;
 	char *q;
 
