@@ -369,12 +369,7 @@ static int sp_plan_info(void *ctx, size_t model, uint32_t plan_id, struct serve_
 
 static bool str_has(struct gguf_str s, const char *needle)
 {
-	size_t n = strlen(needle);
-
-	for (size_t i = 0; n <= s.n && i <= s.n - n; i++)
-		if (!memcmp(s.p + i, needle, n))
-			return true;
-	return false;
+	return memmem(s.p, s.n, needle, strlen(needle)) != NULL;
 }
 
 /* What the chat template and the vocabulary say the model can do, as

@@ -237,6 +237,9 @@ bool dashboard_reply(struct srv *s, struct hreq *req, const char *path);
 int srv_mem_start(struct srv *s);   /* once the loop exists; 0 or -ENOMEM */
 void srv_mem_stop(struct srv *s);   /* after the backends are reaped */
 void srv_mem_update(struct srv *s); /* reads the budgets now */
+/* pthread_create() with every signal blocked in the thread (they are the
+ * loop's, libevent's handlers): 0 or its error number */
+int srv_thread_start(pthread_t *th, void *(*fn)(void *), void *arg);
 /* a backend started or ended: the readings count the backends running now */
 void srv_mem_backends_changed(struct srv *s);
 /* Before backend_start(): the backend's cgroup, into sp->cgroup_procs */

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,8 +285,6 @@ static void pipe_close(int fd[2])
 static bool thread_start(struct srv *s)
 {
 	struct srv_mem *m = s->mem;
-	sigset_t all, old;
-	int e;
 
 	if (pipe_nb(m->wake) < 0 || pipe_nb(m->ready) < 0)
 		return false;
@@ -295,12 +292,7 @@ static bool thread_start(struct srv *s)
 	if (!m->ev_ready || event_add(m->ev_ready, NULL) < 0)
 		return false;
 	m->n_pids = pids_collect(s, m->pids);
-	/* signals are the loop's (libevent's handlers): none for the thread */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	e = pthread_create(&m->th, NULL, mem_main, m);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	m->th_on = e == 0;
+	m->th_on = srv_thread_start(&m->th, mem_main, m) == 0;
 	return m->th_on;
 }
 

@@ -791,11 +791,21 @@ void srv_bk_log_unlock(const struct bk *b)
 	pthread_mutex_unlock((pthread_mutex_t *)&b->log_mu);
 }
 
-static void bk_log_start(struct bk *b)
+int srv_thread_start(pthread_t *th, void *(*fn)(void *), void *arg)
 {
 	sigset_t all, old;
 	int e;
 
+	/* signals are the loop's (libevent's handlers): none for the thread */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(th, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return e;
+}
+
+static void bk_log_start(struct bk *b)
+{
 	if (b->proc.out_fd < 0 || b->log_th_on)
 		return;
 	if (pipe2(b->log_stop, O_CLOEXEC) < 0)
@@ -804,12 +814,7 @@ static void bk_log_start(struct bk *b)
 	(void)fcntl(b->proc.out_fd, F_SETPIPE_SZ, BK_PIPE_BYTES);
 #endif
 	atomic_store(&b->log_io_ms, 0);
-	/* signals are the loop's (libevent's handlers): none for the thread */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	e = pthread_create(&b->log_th, NULL, bk_log_main, b);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (e != 0) {
+	if (srv_thread_start(&b->log_th, bk_log_main, b) != 0) {
 		close(b->log_stop[0]);
 		close(b->log_stop[1]);
 		return;
