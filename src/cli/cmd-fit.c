@@ -297,6 +297,13 @@ int cmd_fit_machine_headroom(const struct cmd_model_opts *mo, struct place_reque
 /* ---- printing ---- */
 
 /* The llama-server arguments of a plan, after "-m MODEL". */
+/* estimate.c's rule_at(): a rule placed at `at` among n -ot patterns
+ * comes right before pattern i (i == n: after the last) */
+static bool plan_rule_at(int16_t at, size_t i, size_t n)
+{
+	return at < 0 || (size_t)at >= n ? i == n : (size_t)at == i;
+}
+
 void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 {
 	const struct est_config *c = &p->config;
@@ -321,10 +328,6 @@ void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 		for (size_t i = 0; i < c->n_ts; i++)
 			ADD("%s%.9g", i ? "," : "", c->ts[i]);
 	}
-	if (c->n_cpu_moe)
-		ADD(" --n-cpu-moe %u", c->n_cpu_moe);
-	if (c->cpu_moe)
-		ADD(" --cpu-moe");
 	if (c->type_k != GGML_TYPE_F16)
 		ADD(" -ctk %s", ggml_type_get(c->type_k)->name);
 	if (c->type_v != GGML_TYPE_F16)
@@ -346,7 +349,7 @@ void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 		ADD(" -b %u", c->n_batch);
 	/* llama-server's -lm (the pinned release has no --no-mmap/--mlock) */
 	if (c->no_mmap)
-		ADD(" -lm %s", c->mlock ? "mlock" : "none");
+		ADD(" -lm %s", c->mlock ? "mlock" : c->direct_io ? "dio" : "none");
 	else if (c->mlock)
 		ADD(" -lm mmap+mlock");
 	if (c->no_kv_offload)
@@ -358,14 +361,45 @@ void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 	/* what the user placed by hand: the plan counted on it, so the
 	 * server must do it too */
 	if (c->n_devices && c->split_mode != EST_SPLIT_LAYER)
-		ADD(" -sm %s", c->split_mode == EST_SPLIT_ROW ? "row" : "none");
+		ADD(" -sm %s", c->split_mode == EST_SPLIT_ROW ? "row" : c->split_mode == EST_SPLIT_NONE ? "none" : "tensor");
 	if (c->n_devices && c->main_gpu != 0)
 		ADD(" -mg %d", c->main_gpu);
-	for (size_t i = 0; i < c->n_ot; i++) {
-		const struct est_override *ot = &c->ot[i];
-		bool dev = ot->device >= 0 && (size_t)ot->device < c->n_devices;
+	if (c->no_fit)
+		ADD(" -fit off");
+	if (c->embeddings)
+		ADD(" --embeddings");
+	if (c->pooling != EST_POOL_UNSET) {
+		static const char *const pools[] = { "none", "mean", "cls", "last", "rank" };
 
-		ADD("%s%s=%s", i ? "," : " -ot ", ot->pattern, dev ? c->devices[ot->device].name : "CPU");
+		ADD(" --pooling %s", pools[c->pooling - EST_POOL_NONE]);
+	}
+	/* -ot's patterns and the rules llama.cpp appends to the same list
+	 * (--cpu-moe, --n-cpu-moe, --n-cpu-ffn), in the order they were
+	 * planned in: the first match wins */
+	{
+		bool open = false;
+
+		for (size_t i = 0; i <= c->n_ot; i++) {
+			bool moe = c->cpu_moe && plan_rule_at(c->cpu_moe_at, i, c->n_ot);
+			bool nmoe = c->n_cpu_moe && plan_rule_at(c->n_cpu_moe_at, i, c->n_ot);
+			bool nffn = c->n_cpu_ffn && plan_rule_at(c->n_cpu_ffn_at, i, c->n_ot);
+
+			if (moe || nmoe || nffn)
+				open = false;
+			if (nmoe)
+				ADD(" --n-cpu-moe %u", c->n_cpu_moe);
+			if (moe)
+				ADD(" --cpu-moe");
+			if (nffn)
+				ADD(" --n-cpu-ffn %u", c->n_cpu_ffn);
+			if (i < c->n_ot) {
+				const struct est_override *ot = &c->ot[i];
+				bool dev = ot->device >= 0 && (size_t)ot->device < c->n_devices;
+
+				ADD("%s%s=%s", open ? "," : " -ot ", ot->pattern, dev ? c->devices[ot->device].name : "CPU");
+				open = true;
+			}
+		}
 	}
 #undef ADD
 }

@@ -4,7 +4,6 @@
 #include "base/compat.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +16,13 @@
 #include "cli/cmd.h"
 #include "cli/cmd-opts.h"
 #include "gguf/ggml-type.h"
+#include "serve/registry.h"
 
 enum {
 	OPT_NGL = 256, OPT_TS, OPT_SM, OPT_MG, OPT_CTK, OPT_CTV, OPT_FA, OPT_NP, OPT_KVU,
 	OPT_NO_KVU, OPT_UB, OPT_CMOE, OPT_NCMOE, OPT_OT, OPT_NO_MMAP, OPT_MLOCK, OPT_LM, OPT_NKVO,
 	OPT_SWA_FULL, OPT_NR, OPT_EMBD, OPT_POOLING, OPT_GPU, OPT_DEVICE, OPT_CPU_FEAT, OPT_JSON, OPT_FOR, OPT_NO_CPU,
-	OPT_HEADROOM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK,
+	OPT_HEADROOM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK, OPT_NCFFN, OPT_KVO, OPT_REPACK, OPT_FIT, OPT_RERANK,
 };
 
 /* AVX2 and AVX-512F as ggml's CPU backend sees them: the CPU has them
@@ -76,6 +76,9 @@ static int add_device(struct est_config *c, const char *spec)
 		*colon = '\0';
 	if (parse_size(eq + 1, &size) < 0 || size == 0)
 		return bad("--device", spec, "the size must be like 24GiB");
+	/* "--gpu 24" is 24 GiB to whoever types it, 24 bytes to parse_size */
+	if (!strpbrk(eq + 1, "BKMGTbkmgt"))
+		return bad("--device", spec, "the size needs a unit, like 24GiB or 24576MiB");
 	if (strlen(buf) >= sizeof(c->devices[0].name))
 		return bad("--device", spec, "the name is too long");
 	dv = &c->devices[c->n_devices++];
@@ -161,6 +164,18 @@ static int cpu_feat(struct est_config *c, const char *v)
 	return 0;
 }
 
+/* a KV cache type, spelled exactly as ggml names it (llama.cpp compares
+ * the names with ==) */
+static int kv_type(const char *v, uint32_t *ret)
+{
+	uint32_t t;
+
+	if (est_kv_type_parse(v, &t) < 0 || strcmp(ggml_type_get(t)->name, v))
+		return -EINVAL;
+	*ret = t;
+	return 0;
+}
+
 static int u32_opt(const char *opt, const char *v, uint32_t max, uint32_t *ret)
 {
 	uint64_t x;
@@ -171,88 +186,209 @@ static int u32_opt(const char *opt, const char *v, uint32_t max, uint32_t *ret)
 	return 0;
 }
 
+/* Options as llama-server spells them: a name matches exactly (no
+ * abbreviations, no "-name" for "--name"), a "--" name also with '_' for
+ * '-', and a value is the next argument, as common/arg.cpp reads them.
+ * llmem's own options (O_OWN) also take "--name=value". */
+#define O_VAL 1u
+#define O_OWN 2u
+
+static const struct optdef {
+	const char *names;
+	int id;
+	unsigned flags;
+} optdefs[] = {
+	{ "-c --ctx-size", 'c', O_VAL },
+	{ "-ngl --gpu-layers --n-gpu-layers", OPT_NGL, O_VAL },
+	{ "-ts --tensor-split", OPT_TS, O_VAL },
+	{ "-sm --split-mode", OPT_SM, O_VAL },
+	{ "-mg --main-gpu", OPT_MG, O_VAL },
+	{ "-ctk --cache-type-k", OPT_CTK, O_VAL },
+	{ "-ctv --cache-type-v", OPT_CTV, O_VAL },
+	{ "-fa --flash-attn", OPT_FA, O_VAL },
+	{ "-np --parallel", OPT_NP, O_VAL },
+	{ "-kvu --kv-unified", OPT_KVU, 0 },
+	{ "-no-kvu --no-kv-unified", OPT_NO_KVU, 0 },
+	{ "-b --batch-size", 'b', O_VAL },
+	{ "-ub --ubatch-size", OPT_UB, O_VAL },
+	{ "-cmoe --cpu-moe", OPT_CMOE, 0 },
+	{ "-ncmoe --n-cpu-moe", OPT_NCMOE, O_VAL },
+	{ "-ncffn --n-cpu-ffn", OPT_NCFFN, O_VAL },
+	{ "-ot --override-tensor", OPT_OT, O_VAL },
+	/* older llama.cpp's spellings of -lm none and -lm mlock */
+	{ "--no-mmap", OPT_NO_MMAP, 0 },
+	{ "--mlock", OPT_MLOCK, 0 },
+	{ "-lm --load-mode", OPT_LM, O_VAL },
+	{ "-kvo --kv-offload", OPT_KVO, 0 },
+	{ "-nkvo --no-kv-offload", OPT_NKVO, 0 },
+	{ "--swa-full", OPT_SWA_FULL, 0 },
+	{ "--repack", OPT_REPACK, 0 },
+	{ "-nr --no-repack", OPT_NR, 0 },
+	{ "--embedding --embeddings", OPT_EMBD, 0 },
+	{ "--pooling", OPT_POOLING, O_VAL },
+	{ "--rerank --reranking", OPT_RERANK, 0 },
+	{ "-fit --fit", OPT_FIT, O_VAL },
+	{ "--gpu", OPT_GPU, O_VAL | O_OWN },
+	{ "--device", OPT_DEVICE, O_VAL | O_OWN },
+	{ "--cpu-features", OPT_CPU_FEAT, O_VAL | O_OWN },
+	{ "--json", OPT_JSON, O_OWN },
+	{ "--for", OPT_FOR, O_VAL | O_OWN },
+	{ "--no-cpu", OPT_NO_CPU, O_OWN },
+	{ "--allow-disk", OPT_ALLOW_DISK, O_OWN },
+	{ "--headroom", OPT_HEADROOM, O_VAL | O_OWN },
+	{ "--bandwidth", OPT_BW, O_VAL | O_OWN },
+	{ "--root", OPT_ROOT, O_VAL | O_OWN },
+	{ "-h --help", 'h', O_OWN },
+};
+
+/* llama-server options that change its memory in ways the estimate does
+ * not count: accepted (a llama-server command line can be pasted), with
+ * a note saying so */
+static const struct {
+	const char *names;
+	const char *what;
+} unmodelled[] = {
+	{ "-mm --mmproj -mmu --mmproj-url", "the multimodal projector's weights and compute buffer" },
+	{ "--spec-draft-model -md --model-draft --spec-draft-hf -hfd -hfrd --hf-repo-draft",
+	  "the draft model, its KV cache and compute buffer" },
+	{ "--lora --lora-scaled", "the LoRA adapters' weights" },
+	{ "--control-vector --control-vector-scaled", "the control vectors" },
+	{ "-dev", "the choice of devices (llmem's --device gives their sizes)" },
+	{ "--no-host", "the host buffers' placement" },
+	{ "--no-op-offload", "where batches with weights on the CPU are computed" },
+	{ "--override-kv", "the model metadata it overrides" },
+	{ "--numa", "NUMA placement" },
+};
+
+static bool names_have(const char *list, const char *name, size_t n)
+{
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ' ');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (l == n && !memcmp(p, name, n))
+			return true;
+		p += l;
+		while (*p == ' ')
+			p++;
+	}
+	return false;
+}
+
+/* the option arg names, or NULL; *val: the value after '=' (O_OWN) */
+static const struct optdef *opt_find(const char *arg, const char **val)
+{
+	char buf[64];
+	size_t n = strcspn(arg, "=");
+
+	*val = NULL;
+	if (n >= sizeof(buf))
+		return NULL;
+	memcpy(buf, arg, n);
+	buf[n] = '\0';
+	if (buf[1] == '-')
+		for (char *p = buf; *p; p++)
+			if (*p == '_')
+				*p = '-';
+	for (size_t i = 0; i < ARRAY_SIZE(optdefs); i++) {
+		if (!names_have(optdefs[i].names, buf, n))
+			continue;
+		if (arg[n]) {
+			/* --name=value: llmem's own long options only */
+			if (!(optdefs[i].flags & O_OWN) || buf[1] != '-' || !(optdefs[i].flags & O_VAL))
+				return NULL;
+			*val = arg + n + 1;
+		}
+		return &optdefs[i];
+	}
+	return NULL;
+}
+
+int cmd_model_opt_values(const char *arg)
+{
+	const char *v;
+	const struct optdef *od = opt_find(arg, &v);
+
+	if (!od || v || (od->flags & O_OWN))
+		return -1;
+	return od->flags & O_VAL ? 1 : 0;
+}
+
+/* a llama-server option llmem has no use for: skipped with its values */
+static int other_opt(const char *arg, int *i, int argc, struct cmd_model_opts *mo)
+{
+	int nv = registry_llama_opt_values(arg);
+
+	if (nv < 0) {
+		cmd_error("invalid argument: %s (neither a llama-server option nor llmem's)", arg);
+		return -EINVAL;
+	}
+	if (*i + nv >= argc) {
+		cmd_error("%s: expected a value", arg);
+		return -EINVAL;
+	}
+	*i += nv;
+	for (size_t k = 0; k < ARRAY_SIZE(unmodelled) && !mo->quiet; k++)
+		if (names_have(unmodelled[k].names, arg, strlen(arg)))
+			cmd_error("note: %s is not in this estimate: %s come on top", arg, unmodelled[k].what);
+	return 0;
+}
+
 int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void (*usage)(FILE *))
 {
-	static const struct option opts[] = {
-		{ "ctx-size", required_argument, NULL, 'c' },
-		{ "ngl", required_argument, NULL, OPT_NGL },
-		{ "gpu-layers", required_argument, NULL, OPT_NGL },
-		{ "n-gpu-layers", required_argument, NULL, OPT_NGL },
-		{ "ts", required_argument, NULL, OPT_TS },
-		{ "tensor-split", required_argument, NULL, OPT_TS },
-		{ "sm", required_argument, NULL, OPT_SM },
-		{ "split-mode", required_argument, NULL, OPT_SM },
-		{ "mg", required_argument, NULL, OPT_MG },
-		{ "main-gpu", required_argument, NULL, OPT_MG },
-		{ "ctk", required_argument, NULL, OPT_CTK },
-		{ "cache-type-k", required_argument, NULL, OPT_CTK },
-		{ "ctv", required_argument, NULL, OPT_CTV },
-		{ "cache-type-v", required_argument, NULL, OPT_CTV },
-		{ "fa", required_argument, NULL, OPT_FA },
-		{ "flash-attn", required_argument, NULL, OPT_FA },
-		{ "np", required_argument, NULL, OPT_NP },
-		{ "parallel", required_argument, NULL, OPT_NP },
-		{ "kvu", no_argument, NULL, OPT_KVU },
-		{ "kv-unified", no_argument, NULL, OPT_KVU },
-		{ "no-kv-unified", no_argument, NULL, OPT_NO_KVU },
-		{ "batch-size", required_argument, NULL, 'b' },
-		{ "ub", required_argument, NULL, OPT_UB },
-		{ "ubatch-size", required_argument, NULL, OPT_UB },
-		{ "cmoe", no_argument, NULL, OPT_CMOE },
-		{ "cpu-moe", no_argument, NULL, OPT_CMOE },
-		{ "ncmoe", required_argument, NULL, OPT_NCMOE },
-		{ "n-cpu-moe", required_argument, NULL, OPT_NCMOE },
-		{ "ot", required_argument, NULL, OPT_OT },
-		{ "override-tensor", required_argument, NULL, OPT_OT },
-		{ "no-mmap", no_argument, NULL, OPT_NO_MMAP },
-		{ "mlock", no_argument, NULL, OPT_MLOCK },
-		{ "lm", required_argument, NULL, OPT_LM },
-		{ "load-mode", required_argument, NULL, OPT_LM },
-		{ "nkvo", no_argument, NULL, OPT_NKVO },
-		{ "no-kv-offload", no_argument, NULL, OPT_NKVO },
-		{ "swa-full", no_argument, NULL, OPT_SWA_FULL },
-		{ "nr", no_argument, NULL, OPT_NR },
-		{ "no-repack", no_argument, NULL, OPT_NR },
-		{ "embedding", no_argument, NULL, OPT_EMBD },
-		{ "embeddings", no_argument, NULL, OPT_EMBD },
-		{ "pooling", required_argument, NULL, OPT_POOLING },
-		{ "gpu", required_argument, NULL, OPT_GPU },
-		{ "device", required_argument, NULL, OPT_DEVICE },
-		{ "cpu-features", required_argument, NULL, OPT_CPU_FEAT },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "for", required_argument, NULL, OPT_FOR },
-		{ "no-cpu", no_argument, NULL, OPT_NO_CPU },
-		{ "allow-disk", no_argument, NULL, OPT_ALLOW_DISK },
-		{ "headroom", required_argument, NULL, OPT_HEADROOM },
-		{ "bandwidth", required_argument, NULL, OPT_BW },
-		{ "root", required_argument, NULL, OPT_ROOT },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct est_config *c = &mo->c;
-	bool feat_set = false;
-	int o, e = 0;
+	bool feat_set = false, positional = false;
+	int e = 0;
 	uint64_t u;
-	int64_t i;
+	uint32_t u32 = 0;
+	int64_t v;
 
-	optind = 1;
-	while (!e && (o = getopt_long_only(argc, argv, "c:b:h", opts, NULL)) != -1) {
+	for (int i = 1; i < argc && !e; i++) {
+		const struct optdef *od;
+		const char *arg = argv[i], *optarg = NULL;
+		int o;
+
+		if (arg[0] != '-' || !arg[1] || positional) {
+			if (mo->n_paths >= ARRAY_SIZE(mo->paths)) {
+				usage(stderr);
+				return -EINVAL;
+			}
+			mo->paths[mo->n_paths++] = arg;
+			continue;
+		}
+		if (!strcmp(arg, "--")) {
+			positional = true;
+			continue;
+		}
+		od = opt_find(arg, &optarg);
+		if (!od) {
+			e = other_opt(arg, &i, argc, mo);
+			continue;
+		}
+		if ((od->flags & O_VAL) && !optarg) {
+			if (i + 1 >= argc) {
+				cmd_error("%s: expected a value", arg);
+				return -EINVAL;
+			}
+			optarg = argv[++i];
+		}
+		o = od->id;
 		switch (o) {
 		case 'c':
 			mo->ctx_set = true;
 			if (mo->fit && !strcmp(optarg, "max"))
 				mo->ctx_max = true;
-			else if (parse_i64(optarg, &i) < 0 || i < 0)
+			else if (parse_i64(optarg, &v) < 0 || v < 0)
 				e = bad("-c", optarg, mo->fit ? "expected a context size or 'max'" :
 					"expected a context size");
 			else
-				c->n_ctx = i;
+				c->n_ctx = v;
 			break;
 		case OPT_NGL:
 			/* llama.cpp: -1 is auto, any other negative all */
 			mo->ngl_set = strcmp(optarg, "auto") != 0 && strcmp(optarg, "-1") != 0;
 			if (!strcmp(optarg, "all") || !strcmp(optarg, "auto") ||
-			    (parse_i64(optarg, &i) == 0 && i < 0 && i >= INT32_MIN))
+			    (parse_i64(optarg, &v) == 0 && v < 0 && v >= INT32_MIN))
 				c->n_gpu_layers = -1;
 			else if (parse_u64(optarg, &u) < 0 || u > INT32_MAX)
 				e = bad("-ngl", optarg, "expected a number, 'all' or 'auto'");
@@ -266,14 +402,16 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 			e = parse_list_sep(optarg, ",/", add_ts, c);
 			break;
 		case OPT_SM:
-			if (!strcmp(optarg, "layer"))
+			if (!strcmp(optarg, "tensor"))
+				c->split_mode = EST_SPLIT_TENSOR;
+			else if (!strcmp(optarg, "layer"))
 				c->split_mode = EST_SPLIT_LAYER;
 			else if (!strcmp(optarg, "row"))
 				c->split_mode = EST_SPLIT_ROW;
 			else if (!strcmp(optarg, "none"))
 				c->split_mode = EST_SPLIT_NONE;
 			else
-				e = bad("-sm", optarg, "expected layer, row or none");
+				e = bad("-sm", optarg, "expected none, layer, row or tensor");
 			break;
 		case OPT_MG:
 			if (parse_u64(optarg, &u) < 0 || u >= EST_MAX_DEVICES)
@@ -283,37 +421,73 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 		case OPT_CTK:
 			if (mo->fit && !strcmp(optarg, "auto"))
 				mo->kv_auto = true;
-			else if (est_kv_type_parse(optarg, &c->type_k) < 0)
+			else if (kv_type(optarg, &c->type_k) < 0)
 				e = bad("-ctk", optarg, "unsupported cache type; allowed: f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1");
 			break;
 		case OPT_CTV:
 			if (mo->fit && !strcmp(optarg, "auto"))
 				mo->kv_auto = true;
-			else if (est_kv_type_parse(optarg, &c->type_v) < 0)
+			else if (kv_type(optarg, &c->type_v) < 0)
 				e = bad("-ctv", optarg, "unsupported cache type; allowed: f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1");
 			break;
 		case OPT_FA:
-			if (!strcmp(optarg, "on") || !strcmp(optarg, "1") || !strcmp(optarg, "true"))
+			/* common/arg.cpp is_truthy, is_falsey, is_autoy */
+			if (!strcmp(optarg, "on") || !strcmp(optarg, "enabled") || !strcmp(optarg, "true") ||
+			    !strcmp(optarg, "1"))
 				c->flash_attn = EST_FA_ON;
-			else if (!strcmp(optarg, "off") || !strcmp(optarg, "0") || !strcmp(optarg, "false"))
+			else if (!strcmp(optarg, "off") || !strcmp(optarg, "disabled") || !strcmp(optarg, "false") ||
+				 !strcmp(optarg, "0"))
 				c->flash_attn = EST_FA_OFF;
-			else if (!strcmp(optarg, "auto"))
+			else if (!strcmp(optarg, "auto") || !strcmp(optarg, "-1"))
 				c->flash_attn = EST_FA_AUTO;
 			else
 				e = bad("-fa", optarg, "expected on, off or auto");
 			break;
 		case OPT_NP:
 			/* llama-server refuses 0 */
-			if (parse_i64(optarg, &i) < 0 || i < -1 || i == 0 || i > 256)
+			if (parse_i64(optarg, &v) < 0 || v < -1 || v == 0 || v > 256)
 				e = bad("-np", optarg, "expected 1..256 or -1 (auto)");
-			c->n_parallel = (int32_t)i;
+			c->n_parallel = (int32_t)v;
+			break;
+		case OPT_FIT:
+			/* llama-server's own fitting: off only matters without
+			 * -c (the context is then the training one, shared) */
+			if (!strcmp(optarg, "off") || !strcmp(optarg, "disabled") || !strcmp(optarg, "false") ||
+			    !strcmp(optarg, "0"))
+				c->no_fit = true;
+			else if (!strcmp(optarg, "on") || !strcmp(optarg, "enabled") || !strcmp(optarg, "true") ||
+				 !strcmp(optarg, "1"))
+				c->no_fit = false;
+			else
+				e = bad("-fit", optarg, "expected on or off");
 			break;
 		case OPT_KVU: c->kv_unified = 1; break;
 		case OPT_NO_KVU: c->kv_unified = 0; break;
 		case 'b': e = u32_opt("-b", optarg, 1u << 24, &c->n_batch); break;
 		case OPT_UB: e = u32_opt("-ub", optarg, 1u << 24, &c->n_ubatch); break;
-		case OPT_CMOE: mo->ncmoe_set = true; c->cpu_moe = true; break;
-		case OPT_NCMOE: mo->ncmoe_set = true; e = u32_opt("-ncmoe", optarg, MODEL_MAX_LAYERS, &c->n_cpu_moe); break;
+		/* llama.cpp appends these to -ot's list in command-line
+		 * order, and the first match wins: keep their place */
+		case OPT_CMOE:
+			mo->ncmoe_set = true;
+			if (!c->cpu_moe)
+				c->cpu_moe_at = (int16_t)c->n_ot;
+			c->cpu_moe = true;
+			break;
+		case OPT_NCMOE:
+			mo->ncmoe_set = true;
+			if (c->n_cpu_moe == 0)
+				c->n_cpu_moe_at = (int16_t)c->n_ot;
+			e = u32_opt("-ncmoe", optarg, INT32_MAX, &u32);
+			if (u32 > c->n_cpu_moe)
+				c->n_cpu_moe = u32;
+			break;
+		case OPT_NCFFN:
+			if (c->n_cpu_ffn == 0)
+				c->n_cpu_ffn_at = (int16_t)c->n_ot;
+			e = u32_opt("-ncffn", optarg, INT32_MAX, &u32);
+			if (u32 > c->n_cpu_ffn)
+				c->n_cpu_ffn = u32;
+			break;
 		case OPT_OT: e = parse_list(optarg, add_ot, c); break;
 		case OPT_NO_MMAP: mo->mmap_set = true; c->no_mmap = true; break;
 		case OPT_MLOCK: mo->mmap_set = true; c->mlock = true; break;
@@ -321,8 +495,10 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 			mo->mmap_set = true;
 			/* llama.cpp: mmap for auto, mmap and mmap+mlock; mlock
 			 * for mlock (read into memory, then locked) and mmap+mlock */
+			c->no_mmap = c->mlock = c->direct_io = false;
 			if (!strcmp(optarg, "none") || !strcmp(optarg, "dio")) {
 				c->no_mmap = true;
+				c->direct_io = optarg[0] == 'd';
 			} else if (!strcmp(optarg, "mlock")) {
 				c->no_mmap = true;
 				c->mlock = true;
@@ -332,24 +508,34 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 				e = bad("-lm", optarg, "expected auto, mmap, none, mlock, mmap+mlock or dio");
 			break;
 		case OPT_NKVO: c->no_kv_offload = true; break;
+		case OPT_KVO: c->no_kv_offload = false; break;
+		case OPT_REPACK: c->no_repack = false; break;
 		case OPT_SWA_FULL: c->swa_full = true; break;
 		case OPT_NR: c->no_repack = true; break;
 		case OPT_EMBD: c->embeddings = true; break;
-		case OPT_POOLING:
-			if (!strcmp(optarg, "none"))
-				break;
-			if (strcmp(optarg, "mean") && strcmp(optarg, "cls") && strcmp(optarg, "last") &&
-			    strcmp(optarg, "rank")) {
+		case OPT_POOLING: {
+			static const char *const pools[] = { "none", "mean", "cls", "last", "rank" };
+
+			c->pooling = EST_POOL_UNSET;
+			for (size_t k = 0; k < ARRAY_SIZE(pools); k++)
+				if (!strcmp(optarg, pools[k]))
+					c->pooling = (uint8_t)(EST_POOL_NONE + k);
+			if (c->pooling == EST_POOL_UNSET)
 				e = bad("--pooling", optarg, "expected none, mean, cls, last or rank");
-				break;
-			}
+			break;
+		}
+		case OPT_RERANK:
 			c->embeddings = true;
+			c->pooling = EST_POOL_RANK;
 			break;
 		case OPT_GPU: {
 			char spec[96];
 
 			snprintf(spec, sizeof(spec), "cuda%zu=%s", c->n_devices, optarg);
-			e = add_device(c, spec);
+			if (!strpbrk(optarg, "BKMGTbkmgt"))
+				e = bad("--gpu", optarg, "the size needs a unit, like 24GiB or 24576MiB");
+			else
+				e = add_device(c, spec);
 			break;
 		}
 		case OPT_DEVICE: e = parse_list(optarg, add_device, c); break;
@@ -394,21 +580,19 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 	}
 	if (e)
 		return e;
-	if (optind >= argc || (!mo->fit && optind != argc - 1) ||
-	    argc - optind > (int)ARRAY_SIZE(mo->paths)) {
+	if (mo->n_paths == 0 || (!mo->fit && mo->n_paths != 1)) {
 		usage(stderr);
 		return -EINVAL;
 	}
-	for (int k = optind; k < argc; k++)
-		mo->paths[mo->n_paths++] = argv[k];
 	if (!feat_set)
 		c->cpu_flags = host_cpu_flags();
 	for (size_t k = 0; k < c->n_ot; k++) {
 		c->ot[k].device = -2;
-		if (!strcasecmp(ot_dev[k], "CPU"))
+		/* llama.cpp compares buffer type names exactly */
+		if (!strcmp(ot_dev[k], "CPU"))
 			c->ot[k].device = -1;
 		for (size_t g = 0; g < c->n_devices; g++)
-			if (!strcasecmp(ot_dev[k], c->devices[g].name))
+			if (!strcmp(ot_dev[k], c->devices[g].name))
 				c->ot[k].device = (int)g;
 		if (c->ot[k].device == -2)
 			return bad("-ot", ot_dev[k], "unknown device (CPU or one given with --device)");

@@ -16,6 +16,7 @@ struct cmd_model_opts {
 	/* what the user fixed (fit keeps those and fits the rest) */
 	bool ngl_set, ctx_set, ncmoe_set, ts_set, mmap_set;
 	bool ctx_max, kv_auto, no_cpu, allow_disk;
+	bool quiet;             /* no notes on stderr (the daemon) */
 	const char *for_mode;   /* llama-server, ollama or json */
 	const char *headroom;   /* --headroom: bytes or a percent, or a list */
 	const char *bandwidth;  /* --bandwidth cpu=60GB/s,cuda0=1008GB/s */
@@ -26,5 +27,10 @@ struct cmd_model_opts {
  * zeroes and marks (o->fit) first; est_config defaults are applied here.
  * Returns 0, 1 after printing help, or -EINVAL after printing the error. */
 int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *o, void (*usage)(FILE *));
+
+/* How many values follow arg when it is one of the llama-server options
+ * the estimate reads (spelled as llama-server takes it): 0 or 1; -1 when
+ * it is none of them (llmem's own options included). */
+int cmd_model_opt_values(const char *arg);
 
 #endif

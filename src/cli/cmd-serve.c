@@ -35,10 +35,12 @@
 #endif
 
 #define PLANS_KEPT 8
-/* the most words cmd_fit_plan_args() writes: -c, -ngl, -ts, -np, -kvu or
- * --no-kv-unified, -ctk, -ctv, -fa, -ub, -b, -lm with a value each, and
- * --n-cpu-moe, -sm, -mg, -ot; -nkvo, --swa-full, -nr, --cpu-moe alone */
-#define PLAN_ARGS_RESERVED 40
+/* the most words cmd_fit_plan_args() writes: -c, -ngl, -ts, -np, -ctk,
+ * -ctv, -fa, -ub, -b, -lm, -fit, --pooling, --n-cpu-moe, --n-cpu-ffn, -sm,
+ * -mg with a value each; -kvu or --no-kv-unified, -nkvo, --swa-full, -nr,
+ * --embeddings, --cpu-moe alone; -ot with its patterns up to four times
+ * (split where the three rules above fall among them): 46 */
+#define PLAN_ARGS_RESERVED 48
 
 struct sp_model {
 	const struct reg_model *rm;
@@ -67,42 +69,6 @@ struct sp {
 	const char *ctx_default;   /* -c for models whose preset has none */
 };
 
-/* The options `llmem estimate` understands, with whether they take a
- * value; the planner fits with them, the rest go to llama-server as is. */
-static const struct {
-	const char *name;
-	bool value;
-} est_opts[] = {
-	{ "c", true }, { "ctx-size", true }, { "ngl", true }, { "gpu-layers", true },
-	{ "n-gpu-layers", true }, { "ts", true }, { "tensor-split", true }, { "sm", true },
-	{ "split-mode", true }, { "mg", true }, { "main-gpu", true }, { "ctk", true },
-	{ "cache-type-k", true }, { "ctv", true }, { "cache-type-v", true }, { "fa", true },
-	{ "flash-attn", true }, { "np", true }, { "parallel", true }, { "kvu", false },
-	{ "kv-unified", false }, { "no-kv-unified", false }, { "b", true }, { "batch-size", true },
-	{ "ub", true }, { "ubatch-size", true }, { "cmoe", false }, { "cpu-moe", false },
-	{ "ncmoe", true }, { "n-cpu-moe", true }, { "ot", true }, { "override-tensor", true },
-	{ "no-mmap", false }, { "mlock", false }, { "lm", true }, { "load-mode", true },
-	{ "nkvo", false }, { "no-kv-offload", false }, { "swa-full", false }, { "nr", false },
-	{ "no-repack", false }, { "embedding", false }, { "embeddings", false }, { "pooling", true },
-};
-
-/* estimate options llama-server needs to see as well (plan_args() does
- * not write them) */
-static bool also_pass(const char *name)
-{
-	return !strcmp(name, "embedding") || !strcmp(name, "embeddings") || !strcmp(name, "pooling");
-}
-
-static int est_opt(const char *arg)
-{
-	while (*arg == '-')
-		arg++;
-	for (size_t i = 0; i < ARRAY_SIZE(est_opts); i++)
-		if (!strcmp(arg, est_opts[i].name))
-			return (int)i;
-	return -1;
-}
-
 static void quiet_usage(FILE *fp)
 {
 	(void)fp;
@@ -121,6 +87,7 @@ static int sp_model_prepare(struct sp *p, struct sp_model *sm)
 	sm->n_pass = 0;
 	memset(&sm->mo, 0, sizeof(sm->mo));
 	sm->mo.fit = true;
+	sm->mo.quiet = true;
 	/* the backend's command line has room for SERVE_MAX_ARGS more than
 	 * llmem's own; the plan's take up to PLAN_ARGS_RESERVED of them.
 	 * Refused rather than cut short (a flag kept without its value) */
@@ -137,25 +104,25 @@ static int sp_model_prepare(struct sp *p, struct sp_model *sm)
 	for (size_t i = 0; i < rm->n_args && argc < SERVE_MAX_ARGS; i++) {
 		/* an option's name, not a value that reads like one (a
 		 * reverse-prompt of "c" is not -c) */
-		int k = rm->args[i][0] == '-' ? est_opt(rm->args[i]) : -1;
+		int nv = rm->args[i][0] == '-' ? cmd_model_opt_values(rm->args[i]) : -1;
 
-		if (k >= 0) {
-			const char *nm = est_opts[k].name;
-
-			if (!strcmp(nm, "c") || !strcmp(nm, "ctx-size"))
+		/* the planner's options: the plan writes them back
+		 * (cmd_fit_plan_args) */
+		if (nv >= 0) {
+			if (!strcmp(rm->args[i], "-c") || !strcmp(rm->args[i], "--ctx-size"))
 				ctx_given = true;
-			bool pass = also_pass(nm) && sm->n_pass + 2 < SERVE_MAX_ARGS;
-
 			argv[argc++] = rm->args[i];
-			if (pass)
-				sm->pass[sm->n_pass++] = rm->args[i];
-			if (est_opts[k].value && i + 1 < rm->n_args) {
+			if (nv && i + 1 < rm->n_args)
 				argv[argc++] = rm->args[++i];
-				if (pass)
-					sm->pass[sm->n_pass++] = rm->args[i];
-			}
-		} else if (sm->n_pass < SERVE_MAX_ARGS - 1) {
-			sm->pass[sm->n_pass++] = rm->args[i];
+		} else {
+			/* an option for llama-server alone, with its values
+			 * (one may read like an option: --reverse-prompt -c) */
+			int ov = rm->args[i][0] == '-' ? registry_llama_opt_values(rm->args[i]) : 0;
+
+			if (sm->n_pass < SERVE_MAX_ARGS - 1)
+				sm->pass[sm->n_pass++] = rm->args[i];
+			for (int k = 0; k < ov && i + 1 < rm->n_args && sm->n_pass < SERVE_MAX_ARGS - 1; k++)
+				sm->pass[sm->n_pass++] = rm->args[++i];
 		}
 	}
 	if (!ctx_given && p->ctx_default && argc + 2 < SERVE_MAX_ARGS) {
@@ -420,9 +387,7 @@ static void sp_info_fill(struct sp_model *sm, struct serve_model_info *info)
 		info->mtime = st.st_mtime;
 	info->n_ctx_train = sm->cm->m.n_ctx_train;
 	info->n_layer = sm->cm->m.n_layer;
-	for (size_t i = 0; i < sm->n_pass; i++)
-		if (!strcmp(sm->pass[i], "--embedding") || !strcmp(sm->pass[i], "--embeddings"))
-			info->embedding = true;
+	info->embedding = sm->mo.c.embeddings;
 	/* a projector (a preset's mmproj, or the models directory's) */
 	info->vision = sm->rm->mmproj[0] != '\0';
 	if (sm->cm->n_parts > 0 && sm->cm->parts[0])
@@ -787,6 +752,7 @@ static int serve_run_cmd(int argc, char **argv)
 
 		memset(&t, 0, sizeof(t));
 		t.fit = true;
+		t.quiet = true;
 		est_config_init(&t.c);
 		dv[dc++] = (char *)"serve";
 		dv[dc++] = (char *)(devspec ? "--device" : "--gpu");

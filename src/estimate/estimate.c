@@ -29,6 +29,7 @@ void est_config_init(struct est_config *c)
 	c->type_v = GGML_TYPE_F16;
 	c->flash_attn = EST_FA_AUTO;
 	c->split_mode = EST_SPLIT_LAYER;
+	c->cpu_moe_at = c->n_cpu_moe_at = c->n_cpu_ffn_at = -1;
 }
 
 /* common/arg.cpp kv_cache_types */
@@ -174,17 +175,60 @@ static void assign_layers(struct ctx *x)
 	}
 }
 
+/* whether a rule placed at `at` among n -ot patterns comes right before
+ * pattern i (i == n: after the last) */
+static bool rule_at(int16_t at, size_t i, size_t n)
+{
+	return at < 0 || (size_t)at >= n ? i == n : (size_t)at == i;
+}
+
+/* common.h LLM_FFN_EXPS_REGEX, searched: "\.ffn_(up|down|gate|gate_up)_(ch|)exps" */
+static bool ffn_exps(const char *name)
+{
+	static const char *const kinds[] = { "up_", "down_", "gate_up_", "gate_" };
+
+	for (const char *p = name; (p = strstr(p, ".ffn_")) != NULL; p++)
+		for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+			size_t n = strlen(kinds[k]);
+			const char *q = p + 5 + n;
+
+			if (strncmp(p + 5, kinds[k], n))
+				continue;
+			if (!strncmp(q, "ch", 2))
+				q += 2;
+			if (!strncmp(q, "exps", 4))
+				return true;
+		}
+	return false;
+}
+
+/* common.h LLM_FFN_DENSE_REGEX, searched: "\.ffn_(up|down|gate)\." */
+static bool ffn_dense(const char *name)
+{
+	return strstr(name, ".ffn_up.") || strstr(name, ".ffn_down.") || strstr(name, ".ffn_gate.");
+}
+
 static int tensor_device(struct ctx *x, const struct model_tensor *t, const regex_t *ot)
 {
 	const struct est_config *c = x->c;
 	uint32_t L = x->m->n_layer;
 	int dev;
 
-	for (size_t i = 0; i < c->n_ot; i++)
-		if (regexec(&ot[i], t->name, 0, NULL, 0) == 0)
+	/* the -ot patterns and the three rules that llama.cpp appends to
+	 * them (all to the host), in command-line order: first match wins */
+	for (size_t i = 0; i <= c->n_ot; i++) {
+		bool exps = t->layer >= 0 && ffn_exps(t->name);
+
+		if (rule_at(c->cpu_moe_at, i, c->n_ot) && c->cpu_moe && exps)
+			return HOST;
+		if (rule_at(c->n_cpu_moe_at, i, c->n_ot) && exps && (uint32_t)t->layer < c->n_cpu_moe)
+			return HOST;
+		if (rule_at(c->n_cpu_ffn_at, i, c->n_ot) && t->layer >= 0 && (uint32_t)t->layer < c->n_cpu_ffn &&
+		    ffn_dense(t->name))
+			return HOST;
+		if (i < c->n_ot && regexec(&ot[i], t->name, 0, NULL, 0) == 0)
 			return c->ot[i].device < 0 ? HOST : c->ot[i].device + 1;
-	if (t->expert && t->layer >= 0 && (c->cpu_moe || (uint32_t)t->layer < c->n_cpu_moe))
-		return HOST;
+	}
 	if (t->layer == MODEL_LAYER_INPUT)
 		return HOST;
 	dev = x->layer_dev[t->layer == MODEL_LAYER_OUTPUT ? L : (uint32_t)t->layer];
@@ -399,7 +443,7 @@ static int context_sizes(struct ctx *x)
 	/* no -c: llama-server's --fit (on unless --fit off) gives every slot
 	 * the training context, common/fit.cpp:270-272; what it then takes
 	 * back to fit a GPU's free memory is `llmem fit`'s to plan */
-	if (c->n_ctx <= 0 && n_ctx <= UINT32_MAX)
+	if (c->n_ctx <= 0 && !c->no_fit && n_ctx <= UINT32_MAX)
 		n_ctx *= n_seq; /* at most 2^40: no overflow */
 	if (n_ctx > UINT32_MAX - 256)
 		return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET, "context size %llu is too large",
@@ -409,7 +453,8 @@ static int context_sizes(struct ctx *x)
 	r->n_ubatch = c->n_ubatch && c->n_ubatch < r->n_batch ? c->n_ubatch : r->n_batch;
 	/* tools/server/server-context.cpp server_output_limits(): an embedding
 	 * or pooling server outputs every token of a batch */
-	r->n_outputs_max = c->embeddings ? r->n_batch : n_seq < r->n_batch ? n_seq : r->n_batch;
+	r->n_outputs_max = c->embeddings || c->pooling > EST_POOL_NONE ? r->n_batch :
+			   n_seq < r->n_batch ? n_seq : r->n_batch;
 	n_ctx = PAD(n_ctx, 256);
 	if (r->kv_unified) {
 		r->n_ctx_seq = (uint32_t)n_ctx;
@@ -2707,8 +2752,12 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 		return diag_set(d, -EINVAL, DIAG_NO_OFFSET,
 				"MLA models need the same type for K and V (-ctk %s -ctv %s)",
 				ggml_type_get(c->type_k)->name, ggml_type_get(c->type_v)->name);
-	if (c->n_ubatch == 0 || c->n_batch == 0)
-		return diag_set(d, -EINVAL, DIAG_NO_OFFSET, "-b and -ub must be at least 1");
+	/* -ub 0 is -b (llama-context.cpp:248) */
+	if (c->n_batch == 0)
+		return diag_set(d, -EINVAL, DIAG_NO_OFFSET, "-b must be at least 1");
+	if (c->split_mode == EST_SPLIT_TENSOR && c->n_devices)
+		return diag_set(d, -EINVAL, DIAG_NO_OFFSET,
+				"-sm tensor (experimental in llama.cpp) is not modelled; use -sm layer or row");
 	if (c->main_gpu >= (int32_t)c->n_devices && c->n_devices)
 		return diag_set(d, -EINVAL, DIAG_NO_OFFSET, "-mg %d: there are %zu GPUs", c->main_gpu,
 				c->n_devices);

@@ -35,7 +35,9 @@ struct est_override {
 };
 
 enum est_fa { EST_FA_AUTO, EST_FA_ON, EST_FA_OFF };
-enum est_split { EST_SPLIT_LAYER, EST_SPLIT_ROW, EST_SPLIT_NONE };
+/* --pooling: unset (the model's), then llama.cpp's names in order */
+enum est_pooling { EST_POOL_UNSET, EST_POOL_NONE, EST_POOL_MEAN, EST_POOL_CLS, EST_POOL_LAST, EST_POOL_RANK };
+enum est_split { EST_SPLIT_LAYER, EST_SPLIT_ROW, EST_SPLIT_NONE, EST_SPLIT_TENSOR };
 
 /* CPU features that decide which weights llama.cpp repacks (CPU_REPACK). */
 enum est_cpu_flags {
@@ -58,13 +60,26 @@ struct est_config {
 	int32_t main_gpu;
 	bool no_mmap;         /* --no-mmap / -lm none, dio or mlock: weights read in */
 	bool mlock;           /* --mlock / -lm mlock or mmap+mlock: locked in RAM */
+	bool direct_io;       /* -lm dio: read in with O_DIRECT (as no_mmap here) */
 	bool no_kv_offload;   /* -nkvo */
 	bool swa_full;
 	bool no_repack;       /* -nr */
-	bool embeddings;      /* --embeddings, or --pooling other than none:
-	                       * llama-server then outputs a whole batch */
+	bool embeddings;      /* --embeddings or --rerank: the context keeps
+	                       * embeddings beside the logits */
+	uint8_t pooling;      /* enum est_pooling (--pooling); with
+	                       * embeddings or a pooling other than none,
+	                       * llama-server outputs a whole batch */
 	bool cpu_moe;         /* --cpu-moe */
 	uint32_t n_cpu_moe;   /* --n-cpu-moe N */
+	uint32_t n_cpu_ffn;   /* --n-cpu-ffn N: dense FFN weights of the first N
+	                       * layers on the host */
+	/* where each of the three sits among the -ot patterns: llama.cpp
+	 * appends them all to one list in command-line order and the first
+	 * match wins. The number of -ot patterns before it; -1 (the
+	 * default, and where fit puts its own) after all of them */
+	int16_t cpu_moe_at, n_cpu_moe_at, n_cpu_ffn_at;
+	bool no_fit;          /* -fit off: without -c, the training context
+	                       * is the total, not each slot's */
 	size_t n_ts;
 	double ts[EST_MAX_DEVICES]; /* -ts */
 	size_t n_ot;

@@ -380,6 +380,17 @@ static bool tok_has(const char *list, const char *name)
 	return false;
 }
 
+/* whether list (space-separated names) has name exactly, dashes and all */
+static bool spelled(const char *list, const char *name)
+{
+	size_t nl = strlen(name);
+
+	for (const char *p = list; (p = strstr(p, name)) != NULL; p += nl)
+		if ((p == list || p[-1] == ' ') && (p[nl] == ' ' || p[nl] == '\0'))
+			return true;
+	return false;
+}
+
 /* The last name of the list, dashes kept: the one llama.cpp writes. */
 static size_t tok_last(const char *list, const char **start)
 {
@@ -413,6 +424,31 @@ static int opt_lookup(const char *key, bool *neg)
 			return (int)i;
 	}
 	return -1;
+}
+
+int registry_llama_opt_values(const char *arg)
+{
+	char buf[96];
+	size_t n = strlen(arg);
+	bool neg;
+	int idx;
+
+	/* tok_has() compares without the dashes: "-c" and "--c" would be
+	 * the same name, so the dashes are checked against the table's */
+	if (arg[0] != '-' || n >= sizeof(buf))
+		return -1;
+	memcpy(buf, arg, n + 1);
+	if (arg[1] == '-')
+		for (char *p = buf; *p; p++)
+			if (*p == '_')
+				*p = '-';
+	idx = opt_lookup(buf + (buf[1] == '-' ? 2 : 1), &neg);
+	if (idx < 0 || (llopts[idx].flags & (LLO_PRESET | LLO_LLMEM)) ||
+	    !spelled(neg ? llopts[idx].neg : llopts[idx].args, buf))
+		return -1;
+	if (neg || !(llopts[idx].flags & LLO_VALUE))
+		return 0;
+	return llopts[idx].flags & LLO_TWO ? 2 : 1;
 }
 
 static bool opt_is(int idx, const char *name)

@@ -130,4 +130,10 @@ int registry_check(const struct registry *r, struct diag *d) ATTR_WUR;
  * ("m:q4_k_m" finds "m:Q4_K_M"). -1 when none. Never looks at files. */
 int registry_find(const struct registry *r, const char *name);
 
+/* How many values follow arg on llama-server's command line when arg is
+ * one of its options (v0.5.0), spelled as llama.cpp reads it: exactly one
+ * of its names, a "--" name also with '_' for '-' ("--ctx_size"): 0, 1
+ * or 2. -1 when llama-server has no such option. */
+int registry_llama_opt_values(const char *arg);
+
 #endif

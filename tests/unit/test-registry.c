@@ -902,6 +902,33 @@ static void test_footprint_corrupt(void **state)
 	footprint_cache_release(&c);
 }
 
+/* llama-server's command line as llama.cpp reads it: exact names, '_'
+ * for '-' in "--" names, and how many values each option takes */
+static void test_llama_opt_values(void **state)
+{
+	(void)state;
+	assert_int_equal(registry_llama_opt_values("-t"), 1);
+	assert_int_equal(registry_llama_opt_values("--threads"), 1);
+	assert_int_equal(registry_llama_opt_values("--ctx_size"), 1);
+	assert_int_equal(registry_llama_opt_values("--no-warmup"), 0);
+	assert_int_equal(registry_llama_opt_values("--jinja"), 0);
+	assert_int_equal(registry_llama_opt_values("-nkvo"), 0);
+	assert_int_equal(registry_llama_opt_values("--control-vector-layer-range"), 2);
+	/* not llama.cpp's spellings */
+	assert_int_equal(registry_llama_opt_values("--t"), -1);
+	assert_int_equal(registry_llama_opt_values("-threads"), -1);
+	assert_int_equal(registry_llama_opt_values("-ctx_size"), -1);
+	assert_int_equal(registry_llama_opt_values("--ctx"), -1);
+	assert_int_equal(registry_llama_opt_values("threads"), -1);
+	assert_int_equal(registry_llama_opt_values("--bogus"), -1);
+	/* preset-only keys, llmem's keys and environment names are not
+	 * command-line options */
+	assert_int_equal(registry_llama_opt_values("--load-on-startup"), -1);
+	assert_int_equal(registry_llama_opt_values("--keep-alive"), -1);
+	assert_int_equal(registry_llama_opt_values("LLAMA_ARG_THREADS"), -1);
+	assert_int_equal(registry_llama_opt_values("--LLAMA_ARG_THREADS"), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -915,6 +942,7 @@ int main(void)
 		cmocka_unit_test(test_models_dir),
 		cmocka_unit_test(test_dir_and_preset),
 		cmocka_unit_test(test_find),
+		cmocka_unit_test(test_llama_opt_values),
 		cmocka_unit_test(test_footprint_roundtrip),
 		cmocka_unit_test(test_footprint_bounds),
 		cmocka_unit_test(test_footprint_corrupt),

@@ -1,0 +1,229 @@
+#!/bin/sh
+# t-options.sh: `llmem estimate` and `llmem fit` read llama-server's
+# options as llama-server (v0.5.0, common/arg.cpp) reads them, so that a
+# llama-server command line can be pasted in and a printed one means what
+# was planned:
+# - names match exactly (no abbreviations, no -name for --name), a "--"
+#   name also with '_' for '-'; every llama-server option is accepted,
+#   those that change memory in ways the estimate leaves out with a note;
+# - -ot, --cpu-moe, --n-cpu-moe and --n-cpu-ffn form one list in
+#   command-line order, first match wins, and fit prints them in the order
+#   it planned with;
+# - the value spellings llama.cpp takes (-fa enabled, -no-kvu, -kvo,
+#   --repack, -ub 0, -fit off, --rerank) and the ones it refuses
+#   (-ctk Q8_0, -ot ...=cpu);
+# - --pooling alone makes llama-server output whole batches but keeps no
+#   embeddings; fit prints --embeddings, --pooling and -lm dio.
+#
+# Run from the repository root with LLMEM and TOOLS set (tests/run.sh).
+set -u
+LLMEM=${LLMEM:?}
+TOOLS=${TOOLS:?}
+GET=$TOOLS/json-get
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/t-options.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); echo "not ok $n - $*"; }
+
+"$TOOLS/gguf-synth" --shape llama-3.1-8b --ftype q4_k_m "$tmp/dense.gguf" >/dev/null || exit 1
+"$TOOLS/gguf-synth" --shape qwen3-30b-a3b --ftype q4_k_m "$tmp/moe.gguf" >/dev/null || exit 1
+
+set -f
+# est MODEL JSONPATH options...: prints the value, or "error: ..."
+est() {
+	m=$1 p=$2
+	shift 2
+	if "$LLMEM" estimate "$tmp/$m.gguf" "$@" --json >"$tmp/e.json" 2>"$tmp/err"; then
+		"$GET" "$tmp/e.json" "$p"
+	else
+		echo "error: $(cat "$tmp/err")"
+	fi
+}
+# refused OPTION... : estimate must exit 2 with one line on stderr
+refused() {
+	"$LLMEM" estimate "$tmp/dense.gguf" "$@" >/dev/null 2>"$tmp/err"
+	st=$?
+	if [ "$st" = 2 ] && [ "$(wc -l <"$tmp/err")" = 1 ]; then
+		ok "refused: $* ($(cat "$tmp/err"))"
+	else
+		not_ok "$*: status $st, $(cat "$tmp/err")"
+	fi
+}
+
+# ---- names -----------------------------------------------------------
+a=$(est dense config/ctx_size -c 8192)
+b=$(est dense config/ctx_size --ctx-size 8192)
+c=$(est dense config/ctx_size --ctx_size 8192)
+if [ "$a" = 8192 ] && [ "$b" = 8192 ] && [ "$c" = 8192 ]; then
+	ok "-c, --ctx-size and --ctx_size are one option"
+else
+	not_ok "-c $a, --ctx-size $b, --ctx_size $c"
+fi
+refused --ctx 8192
+refused -ctx-size 8192
+refused --ngl 10
+refused --bogus-option
+refused -c
+# a pasted llama-server command line: options that do not change memory
+# are read past (with their values), the estimate is the same
+a=$(est dense devices/0/total -c 8192)
+b=$(est dense devices/0/total --host 127.0.0.1 --port 8080 -t 8 --jinja -c 8192 --no-warmup --temp 0.7 \
+	--reverse-prompt -c -a my-model --control-vector-layer-range 1 4)
+if [ -n "$a" ] && [ "$a" = "$b" ] && [ ! -s "$tmp/err" ]; then
+	ok "llama-server's other options are read past, silently ($b B)"
+else
+	not_ok "with llama-server's other options: $b, without: $a ($(cat "$tmp/err"))"
+fi
+b=$(est dense devices/0/total -c 8192 --mmproj "$tmp/mmproj.gguf" -md "$tmp/draft.gguf")
+if [ "$a" = "$b" ] && grep -q 'note: --mmproj is not in this estimate' "$tmp/err" &&
+	grep -q 'note: -md is not in this estimate' "$tmp/err"; then
+	ok "--mmproj and -md: accepted, with a note that they come on top"
+else
+	not_ok "--mmproj, -md: $b vs $a; stderr: $(cat "$tmp/err")"
+fi
+
+# ---- value spellings ---------------------------------------------------
+a=$(est dense config/flash_attn -fa enabled) b=$(est dense config/flash_attn -fa disabled)
+c=$(est dense config/flash_attn -fa -1)
+if [ "$a$b$c" = onoffauto ]; then
+	ok "-fa enabled, disabled and -1 are on, off and auto"
+else
+	not_ok "-fa enabled $a, disabled $b, -1 $c"
+fi
+refused -ctk Q8_0
+refused -fa yes
+a=$(est dense config/kv_unified -np 2 -no-kvu) b=$(est dense config/kv_unified -np 2 -kvu)
+if [ "$a:$b" = false:true ]; then
+	ok "-no-kvu and -kvu"
+else
+	not_ok "-no-kvu $a, -kvu $b"
+fi
+a=$(est dense config/kv_offload -nkvo -kvo) b=$(est dense config/repack -nr --repack)
+if [ "$a:$b" = true:true ]; then
+	ok "-kvo and --repack undo -nkvo and -nr"
+else
+	not_ok "-nkvo -kvo: kv_offload $a; -nr --repack: repack $b"
+fi
+a=$(est dense config/ubatch_size -c 8192 -ub 0) b=$(est dense config/ubatch_size -c 8192 -b 1024 -ub 0)
+if [ "$a:$b" = 2048:1024 ]; then
+	ok "-ub 0 is the batch size, as llama-context.cpp reads it"
+else
+	not_ok "-ub 0: $a, with -b 1024: $b"
+fi
+a=$(est dense config/ctx_size -np 4) b=$(est dense config/ctx_size -np 4 -fit off)
+if [ "$a" = 524288 ] && [ "$b" = 131072 ]; then
+	ok "no -c: every slot gets the training context; with -fit off they share it ($a, $b)"
+else
+	not_ok "no -c: $a; -fit off: $b"
+fi
+refused --gpu 24
+a=$(est dense devices/1/total -c 8192 --gpu 24GiB) b=$(est dense devices/1/total -c 8192 --gpu=24GiB)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then
+	ok "--gpu 24GiB and --gpu=24GiB (llmem's own options take either)"
+else
+	not_ok "--gpu 24GiB $a, --gpu=24GiB $b"
+fi
+refused -c 8192 --gpu 24GiB -ot 'exps=cpu'
+refused -c 8192 --gpu 24GiB -sm tensor
+
+# ---- -ot and the rules appended to it: first match wins ------------------
+ot='blk\.0\.ffn_.*_exps=CUDA0'
+w0=$(est moe devices/1/weights -c 4096 --gpu 48GiB --cpu-moe)
+w1=$(est moe devices/1/weights -c 4096 --gpu 48GiB --cpu-moe -ot "$ot")
+w2=$(est moe devices/1/weights -c 4096 --gpu 48GiB -ot "$ot" --cpu-moe)
+if [ -n "$w0" ] && [ "$w1" = "$w0" ] && [ "$w2" -gt "$w0" ] 2>/dev/null; then
+	ok "--cpu-moe before -ot wins, after it loses (GPU weights $w1, $w2)"
+else
+	not_ok "--cpu-moe: alone $w0, before -ot $w1, after -ot $w2"
+fi
+w3=$(est moe devices/1/weights -c 4096 --gpu 48GiB -ncmoe 4 -ot "$ot")
+w4=$(est moe devices/1/weights -c 4096 --gpu 48GiB -ot "$ot" -ncmoe 4)
+w5=$(est moe devices/1/weights -c 4096 --gpu 48GiB -ncmoe 4)
+if [ -n "$w5" ] && [ "$w3" = "$w5" ] && [ "$w4" -gt "$w5" ] 2>/dev/null; then
+	ok "--n-cpu-moe in command-line order too ($w3, $w4)"
+else
+	not_ok "--n-cpu-moe: alone $w5, before -ot $w3, after -ot $w4"
+fi
+a=$(est moe devices/1/weights -c 4096 --gpu 48GiB -ncmoe 1000) b=$(est moe devices/1/weights -c 4096 --gpu 48GiB --cpu-moe)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then
+	ok "--n-cpu-moe over the layer count is every layer's experts"
+else
+	not_ok "-ncmoe 1000: $a, --cpu-moe: $b"
+fi
+# --n-cpu-ffn: a dense model's FFN weights of the first N layers
+a=$(est dense devices/1/weights -c 4096 --gpu 24GiB) b=$(est dense devices/1/weights -c 4096 --gpu 24GiB -ncffn 8)
+c=$(est dense devices/1/weights -c 4096 --gpu 24GiB -ncffn 16) d=$(est dense config/n_cpu_ffn -c 4096 --gpu 24GiB -ncffn 16)
+if [ -n "$a" ] && [ "$b" -lt "$a" ] && [ "$c" -lt "$b" ] && [ "$d" = 16 ] 2>/dev/null; then
+	ok "--n-cpu-ffn 8 and 16 take FFN weights off the GPU ($a, $b, $c)"
+else
+	not_ok "--n-cpu-ffn: none $a, 8 $b, 16 $c (config $d)"
+fi
+
+# fit plans its --n-cpu-moe after the user's -ot (which then keeps its
+# experts where it said), prints that order, and the printed command
+# reproduces the plan
+if LLMEM_NVML=none "$LLMEM" fit "$tmp/moe.gguf" -c 8192 --gpu 12GiB -ot "$ot" --json >"$tmp/plan.json" 2>"$tmp/err"; then
+	args=$("$GET" "$tmp/plan.json" plans/0/llama_server_args)
+	case " $args " in
+	*" -ot $ot "*"--n-cpu-moe "*) order=yes ;;
+	*) order=no ;;
+	esac
+	# shellcheck disable=SC2086
+	"$LLMEM" estimate "$tmp/moe.gguf" $args --gpu 12GiB --json >"$tmp/e.json" 2>"$tmp/err"
+	a="$("$GET" "$tmp/plan.json" plans/0/estimate/devices/0/total) $("$GET" "$tmp/plan.json" plans/0/estimate/devices/1/total)"
+	b="$("$GET" "$tmp/e.json" devices/0/total) $("$GET" "$tmp/e.json" devices/1/total)"
+	if [ "$order" = yes ] && [ "$a" = "$b" ]; then
+		ok "fit prints -ot before its --n-cpu-moe, and that command reproduces the plan ($args)"
+	else
+		not_ok "fit: $args; plan $a, its command $b ($(cat "$tmp/err"))"
+	fi
+else
+	not_ok "fit with -ot failed: $(cat "$tmp/err")"
+fi
+if LLMEM_NVML=none "$LLMEM" fit "$tmp/moe.gguf" -c 8192 --gpu 48GiB --cpu-moe -ot "$ot" --json >"$tmp/plan.json" 2>"$tmp/err"; then
+	args=$("$GET" "$tmp/plan.json" plans/0/llama_server_args)
+	case " $args " in
+	*" --cpu-moe -ot $ot"*) ok "fit keeps --cpu-moe before the -ot it was given before ($args)" ;;
+	*) not_ok "fit --cpu-moe -ot: $args" ;;
+	esac
+else
+	not_ok "fit --cpu-moe -ot failed: $(cat "$tmp/err")"
+fi
+
+# ---- embeddings and pooling ---------------------------------------------
+o0=$(est dense devices/0/output -c 8192) op=$(est dense devices/0/output -c 8192 --pooling mean)
+oe=$(est dense devices/0/output -c 8192 --embeddings) orr=$(est dense devices/0/output -c 8192 --rerank)
+np=$(est dense config/n_outputs_max -c 8192 --pooling mean) pl=$(est dense config/pooling -c 8192 --rerank)
+if [ -n "$o0" ] && [ "$op" = "$o0" ] && [ "$oe" -gt "$o0" ] && [ "$orr" = "$oe" ] && [ "$np" = 2048 ] &&
+	[ "$pl" = rank ] 2>/dev/null; then
+	ok "--pooling alone: whole batches out ($np), no embeddings kept; --embeddings and --rerank keep them"
+else
+	not_ok "output buffer: plain $o0, --pooling $op, --embeddings $oe, --rerank $orr; outputs $np; pooling $pl"
+fi
+if LLMEM_NVML=none "$LLMEM" fit "$tmp/dense.gguf" -c 8192 --gpu 24GiB --embeddings --pooling cls -lm dio \
+	--json >"$tmp/plan.json" 2>"$tmp/err"; then
+	args=$("$GET" "$tmp/plan.json" plans/0/llama_server_args)
+	case " $args " in
+	*" --embeddings "*) e1=yes ;;
+	*) e1=no ;;
+	esac
+	case " $args " in
+	*" --pooling cls "*) e2=yes ;;
+	*) e2=no ;;
+	esac
+	case " $args " in
+	*" -lm dio "*) e3=yes ;;
+	*) e3=no ;;
+	esac
+	if [ "$e1$e2$e3" = yesyesyes ]; then
+		ok "fit prints --embeddings, --pooling cls and -lm dio ($args)"
+	else
+		not_ok "fit: $args"
+	fi
+else
+	not_ok "fit --embeddings failed: $(cat "$tmp/err")"
+fi
+set +f
+echo "1..$n"
