@@ -366,6 +366,8 @@ void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 		ADD(" -mg %d", c->main_gpu);
 	if (c->no_fit)
 		ADD(" -fit off");
+	if (c->cache_ram_mib != EST_CACHE_RAM_DEFAULT_MIB)
+		ADD(" -cram %d", c->cache_ram_mib);
 	if (c->embeddings)
 		ADD(" --embeddings");
 	if (c->pooling != EST_POOL_UNSET) {
@@ -564,6 +566,7 @@ static int fit_run(int argc, char **argv)
 	q->ngl_fixed = mo.ngl_set;
 	q->ctx_fixed = mo.ctx_set && !mo.ctx_max;
 	q->ncmoe_fixed = mo.ncmoe_set;
+	q->cram_fixed = mo.cram_set;
 	q->ts_fixed = mo.ts_set;
 	q->ctx_max = mo.ctx_max;
 	q->kv_auto = mo.kv_auto;

@@ -22,7 +22,7 @@ enum {
 	OPT_NGL = 256, OPT_TS, OPT_SM, OPT_MG, OPT_CTK, OPT_CTV, OPT_FA, OPT_NP, OPT_KVU,
 	OPT_NO_KVU, OPT_UB, OPT_CMOE, OPT_NCMOE, OPT_OT, OPT_NO_MMAP, OPT_MLOCK, OPT_LM, OPT_NKVO,
 	OPT_SWA_FULL, OPT_NR, OPT_EMBD, OPT_POOLING, OPT_GPU, OPT_DEVICE, OPT_CPU_FEAT, OPT_JSON, OPT_FOR, OPT_NO_CPU,
-	OPT_HEADROOM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK, OPT_NCFFN, OPT_KVO, OPT_REPACK, OPT_FIT, OPT_RERANK,
+	OPT_HEADROOM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK, OPT_NCFFN, OPT_KVO, OPT_REPACK, OPT_FIT, OPT_RERANK, OPT_CRAM,
 };
 
 /* AVX2 and AVX-512F as ggml's CPU backend sees them: the CPU has them
@@ -228,6 +228,7 @@ static const struct optdef {
 	{ "--pooling", OPT_POOLING, O_VAL },
 	{ "--rerank --reranking", OPT_RERANK, 0 },
 	{ "-fit --fit", OPT_FIT, O_VAL },
+	{ "-cram --cache-ram", OPT_CRAM, O_VAL },
 	{ "--gpu", OPT_GPU, O_VAL | O_OWN },
 	{ "--device", OPT_DEVICE, O_VAL | O_OWN },
 	{ "--cpu-features", OPT_CPU_FEAT, O_VAL | O_OWN },
@@ -460,6 +461,14 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 				c->no_fit = false;
 			else
 				e = bad("-fit", optarg, "expected on or off");
+			break;
+		case OPT_CRAM:
+			/* MiB; -1 no limit, 0 off (common.h cache_ram_mib) */
+			mo->cram_set = true;
+			if (parse_i64(optarg, &v) < 0 || v < -1 || v > INT32_MAX)
+				e = bad("-cram", optarg, "expected MiB, -1 (no limit) or 0 (off)");
+			else
+				c->cache_ram_mib = (int32_t)v;
 			break;
 		case OPT_KVU: c->kv_unified = 1; break;
 		case OPT_NO_KVU: c->kv_unified = 0; break;

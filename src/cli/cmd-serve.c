@@ -36,10 +36,10 @@
 
 #define PLANS_KEPT 8
 /* the most words cmd_fit_plan_args() writes: -c, -ngl, -ts, -np, -ctk,
- * -ctv, -fa, -ub, -b, -lm, -fit, --pooling, --n-cpu-moe, --n-cpu-ffn, -sm,
- * -mg with a value each; -kvu or --no-kv-unified, -nkvo, --swa-full, -nr,
- * --embeddings, --cpu-moe alone; -ot with its patterns up to four times
- * (split where the three rules above fall among them): 46 */
+ * -ctv, -fa, -ub, -b, -lm, -fit, -cram, --pooling, --n-cpu-moe, --n-cpu-ffn,
+ * -sm, -mg with a value each; -kvu or --no-kv-unified, -nkvo, --swa-full,
+ * -nr, --embeddings, --cpu-moe alone; -ot with its patterns up to four
+ * times (split where the three rules above fall among them): 48 */
 #define PLAN_ARGS_RESERVED 48
 
 struct sp_model {
@@ -243,6 +243,7 @@ static int sp_plan(void *ctx, size_t model, const uint64_t *avail, struct sched_
 	q.ngl_fixed = sm->mo.ngl_set;
 	q.ctx_fixed = sm->mo.ctx_set && !sm->mo.ctx_max;
 	q.ncmoe_fixed = sm->mo.ncmoe_set;
+	q.cram_fixed = sm->mo.cram_set;
 	q.ts_fixed = sm->mo.ts_set;
 	q.ctx_max = sm->mo.ctx_max;
 	q.kv_auto = sm->mo.kv_auto;

@@ -30,6 +30,7 @@ void est_config_init(struct est_config *c)
 	c->flash_attn = EST_FA_AUTO;
 	c->split_mode = EST_SPLIT_LAYER;
 	c->cpu_moe_at = c->n_cpu_moe_at = c->n_cpu_ffn_at = -1;
+	c->cache_ram_mib = EST_CACHE_RAM_DEFAULT_MIB;
 }
 
 /* common/arg.cpp kv_cache_types */
@@ -2763,6 +2764,10 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 				c->n_devices);
 
 	r->n_usage = 1 + c->n_devices;
+	/* server-context.cpp: a prompt cache of --cache-ram MiB (server-task.cpp
+	 * server_prompt_cache: slot states saved in host vectors, the oldest
+	 * dropped to stay under the limit) */
+	r->prompt_cache = c->cache_ram_mib < 0 ? UINT64_MAX : (uint64_t)c->cache_ram_mib << 20;
 	snprintf(r->usage[HOST].name, sizeof(r->usage[HOST].name), "CPU");
 	r->usage[HOST].kind = EST_DEV_HOST;
 	for (size_t i = 0; i < c->n_devices; i++) {

@@ -80,6 +80,8 @@ struct est_config {
 	int16_t cpu_moe_at, n_cpu_moe_at, n_cpu_ffn_at;
 	bool no_fit;          /* -fit off: without -c, the training context
 	                       * is the total, not each slot's */
+	int32_t cache_ram_mib; /* --cache-ram: the prompt cache's ceiling in
+	                        * host RAM, MiB (8192; -1 no limit, 0 off) */
 	size_t n_ts;
 	double ts[EST_MAX_DEVICES]; /* -ts */
 	size_t n_ot;
@@ -88,6 +90,9 @@ struct est_config {
 	size_t n_devices;     /* GPUs; 0 = CPU only */
 	struct est_device devices[EST_MAX_DEVICES];
 };
+
+/* llama-server's --cache-ram default (common.h cache_ram_mib) */
+#define EST_CACHE_RAM_DEFAULT_MIB 8192
 
 /* Fills c with llama-server's defaults (CPU only, no CPU features). */
 void est_config_init(struct est_config *c);
@@ -140,6 +145,10 @@ struct est_result {
 	size_t n_usage;
 	struct est_usage usage[EST_MAX_DEVICES + 1];
 	struct est_rss rss;
+	/* host RAM llama-server's prompt cache may take at run time, beyond
+	 * what loading allocates (not in any total): saved slot states, up to
+	 * --cache-ram. UINT64_MAX: no limit */
+	uint64_t prompt_cache;
 	/* why: one line per component */
 	char rule_weights[EST_RULE_MAX];
 	char rule_kv[EST_RULE_MAX];

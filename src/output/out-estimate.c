@@ -73,6 +73,11 @@ void out_estimate_text(FILE *fp, const struct model *m, const struct est_config 
 			" + %.0f MiB anonymous + %.0f MiB pinned (shared)\n",
 			(double)r->rss.file / 1048576.0, (double)r->rss.anon_loaded / 1048576.0,
 			(double)r->rss.pinned / 1048576.0);
+	if (r->prompt_cache == UINT64_MAX)
+		fprintf(fp, "  prompt cache (-cram -1): grows in RAM at run time without a limit\n");
+	else if (r->prompt_cache)
+		fprintf(fp, "  prompt cache (-cram %d): up to %.0f MiB more RAM at run time, on top of the above\n",
+			c->cache_ram_mib, (double)r->prompt_cache / 1048576.0);
 	fprintf(fp, "\nrules\n  weights:   %s\n  kv:        %s\n", r->rule_weights, r->rule_kv);
 	if (r->n_recurrent_layers)
 		fprintf(fp, "  recurrent: %s\n", r->rule_recurrent);
@@ -127,6 +132,7 @@ json_t *out_estimate_json(const struct model *m, const struct est_config *c,
 
 		json_object_set_new(cfg, "flash_attn_resolved", json_string(r->fa_graph ? "on" : "off"));
 		json_object_set_new(cfg, "n_cpu_ffn", json_integer(c->n_cpu_ffn));
+		json_object_set_new(cfg, "cache_ram_mib", json_integer(c->cache_ram_mib));
 		json_object_set_new(cfg, "embeddings", json_boolean(c->embeddings));
 		json_object_set_new(cfg, "pooling", json_string(pools[c->pooling < 6 ? c->pooling : 0]));
 	}
@@ -139,6 +145,7 @@ json_t *out_estimate_json(const struct model *m, const struct est_config *c,
 	json_object_set_new(root, "model", mdl);
 	json_object_set_new(root, "devices", devs);
 	json_object_set_new(root, "config", cfg);
+	json_object_set_new(root, "prompt_cache_max", r->prompt_cache == UINT64_MAX ? json_null() : u64j(r->prompt_cache));
 	json_object_set_new(root, "rules", rules);
 	return root;
 }

@@ -204,6 +204,22 @@ static void accept(struct solver *s, const struct est_config *c)
 	memcpy(s->p->need, s->need, sizeof(s->need));
 }
 
+/* llama-server's prompt cache grows in system RAM at run time, up to
+ * --cache-ram (8 GiB by default) beyond what loading takes: cap it at
+ * what the plan leaves of the RAM budget, so the server stays inside it */
+static void cap_prompt_cache(const struct place_request *q, struct place_plan *p)
+{
+	uint64_t left = q->budget[0] > p->need[0] ? q->budget[0] - p->need[0] : 0;
+	uint64_t cur = p->est.prompt_cache;
+
+	if (q->cram_fixed || left >= cur)
+		return;
+	p->config.cache_ram_mib = (int32_t)(left >> 20);
+	p->est.prompt_cache = left >> 20 << 20;
+	why(p, "--cache-ram %d: the prompt cache gets the %.1f GiB of RAM the plan leaves, not %.0f GiB",
+	    p->config.cache_ram_mib, (double)left / GIB, (double)cur / GIB);
+}
+
 /* The largest v in [lo, hi] for which set(c, v) fits, by bisection, given
  * that memory grows with v; returns -1 when even lo does not fit. */
 static int64_t bisect_mode(struct solver *s, struct est_config *c, int64_t lo, int64_t hi,
@@ -616,6 +632,7 @@ done:
 				return r;
 		}
 		explain(&s, &p->config, s.how ? s.how : "");
+		cap_prompt_cache(q, p);
 		for (size_t i = 0; i < n_notes && i < 2; i++)
 			why(p, "%s", notes[i]);
 		if (q->ctx_max)

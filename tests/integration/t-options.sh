@@ -225,5 +225,51 @@ if LLMEM_NVML=none "$LLMEM" fit "$tmp/dense.gguf" -c 8192 --gpu 24GiB --embeddin
 else
 	not_ok "fit --embeddings failed: $(cat "$tmp/err")"
 fi
+
+# ---- the prompt cache: llama-server's --cache-ram (8 GiB by default) -----
+a=$(est dense prompt_cache_max -c 8192) b=$(est dense prompt_cache_max -c 8192 -cram 0)
+c=$(est dense prompt_cache_max -c 8192 -cram -1) d=$(est dense config/cache_ram_mib -c 8192 -cram 512)
+t0=$(est dense devices/0/total -c 8192) t1=$(est dense devices/0/total -c 8192 -cram 0)
+if [ "$a:$b:$c:$d" = 8589934592:0:null:512 ] && [ -n "$t0" ] && [ "$t0" = "$t1" ]; then
+	ok "prompt_cache_max: 8 GiB by default, 0 with -cram 0, null with -cram -1; not in the totals"
+else
+	not_ok "prompt_cache_max: default $a, -cram 0 $b, -cram -1 $c; config $d; totals $t0 $t1"
+fi
+if "$LLMEM" estimate "$tmp/dense.gguf" -c 8192 | grep -q 'prompt cache (-cram 8192): up to 8192 MiB more RAM'; then
+	ok "the text output names the prompt cache's ceiling"
+else
+	not_ok "no prompt cache line: $("$LLMEM" estimate "$tmp/dense.gguf" -c 8192 2>&1 | tail -12)"
+fi
+# fit on a 16 GiB container: what the plan leaves of the RAM budget is
+# under 8 GiB, so the command caps the prompt cache there; one the user
+# gave is kept; on a large machine the default stands
+FIX=tests/fixtures/probe
+LLMEM_NVML=none "$LLMEM" fit "$tmp/dense.gguf" -c 16384 --root "$FIX/container-v2-16g" --json >"$tmp/plan.json" 2>"$tmp/err"
+args=$("$GET" "$tmp/plan.json" plans/0/llama_server_args)
+pc=$("$GET" "$tmp/plan.json" plans/0/estimate/prompt_cache_max)
+cram=$(echo " $args " | sed -n 's/.* -cram \([0-9][0-9]*\) .*/\1/p')
+if [ -n "$cram" ] && [ "$cram" -gt 0 ] && [ "$cram" -lt 8192 ] && [ "$pc" = $((cram * 1048576)) ] &&
+	"$GET" "$tmp/plan.json" plans/0/why | grep -q "\"--cache-ram $cram: "; then
+	ok "fit caps the prompt cache at the RAM its plan leaves: -cram $cram ($args)"
+else
+	not_ok "fit on 16 GiB: $args; prompt_cache_max $pc; why: $("$GET" "$tmp/plan.json" plans/0/why)"
+fi
+LLMEM_NVML=none "$LLMEM" fit "$tmp/dense.gguf" -c 16384 -cram 6000 --root "$FIX/container-v2-16g" --json >"$tmp/plan.json" 2>"$tmp/err"
+a=$("$GET" "$tmp/plan.json" plans/0/llama_server_args)
+LLMEM_NVML=none "$LLMEM" fit "$tmp/dense.gguf" -c 4096 --gpu 80GiB --json >"$tmp/plan.json" 2>"$tmp/err"
+b=$("$GET" "$tmp/plan.json" plans/0/llama_server_args)
+case " $a " in
+*" -cram 6000 "*) k1=yes ;;
+*) k1=no ;;
+esac
+case " $b " in
+*" -cram "*) k2=no ;;
+*) k2=yes ;;
+esac
+if [ "$k1$k2" = yesyes ]; then
+	ok "fit keeps a given -cram ($a) and writes none when the RAM left is over 8 GiB ($b)"
+else
+	not_ok "fit -cram 6000: $a; on a large machine: $b"
+fi
 set +f
 echo "1..$n"
