@@ -35,6 +35,20 @@
 # GPU_TRUTH_ARGS (more llama-server options for every run, e.g. "-lv 5"
 # with GGML_SCHED_DEBUG=2 in the environment: the scheduler's splits and
 # every node's backend, in logs.tgz).
+# GPU_TRUTH_ENV (VAR=VALUE words for every llama-server run, e.g.
+# CUDA_MODULE_LOADING=EAGER). Every run records /proc/PID/smaps grouped by
+# mapping (llama-truth.sh LLAMA_TRUTH_SMAPS): where the anonymous memory
+# the CUDA runtime adds lies.
+#
+# What is left to measure (bench/RESULTS.md, 2026-11-28 08:45): RssAnon
+# with layers on the GPU is 150 MiB over the CPU rules on average but
+# -22..+21 MiB around that by architecture (MoE models over, Gemma 3 and
+# Llama under), the same in repeated runs. A first run to tell whether
+# CUDA's lazy module loading is the cause, about 6 minutes with the build:
+#   GPU_TRUTH_ONLY="llama-nglall gemma3-nglall gpt-oss-nglall qwen3moe-nglall
+#     deepseek2-nglhalf deepseek2-nglall phi3-nglall" scripts/gpu-truth.sh
+#   then the same with GPU_TRUTH_ENV=CUDA_MODULE_LOADING=EAGER and
+#   GPU_TRUTH_LLAMA_BIN=/tmp/llb/bin (no second build), OUT elsewhere.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/gpu-truth}
@@ -150,8 +164,8 @@ if [ $MODE = measure ]; then
 			return
 		fi
 		# shellcheck disable=SC2086
-		LLMEM_LLAMA_BIN=$bin LLAMA_TRUTH_LOG=$W/logs/$name.log LLAMA_TRUTH_TIMEOUT=60 \
-			bash "$ROOT/scripts/llama-truth.sh" "$W/$m.gguf" $opts ${GPU_TRUTH_ARGS:-} >"$W/runs/$name.json" 2>"$W/runs/$name.err"
+		env ${GPU_TRUTH_ENV:-} LLMEM_LLAMA_BIN=$bin LLAMA_TRUTH_LOG=$W/logs/$name.log LLAMA_TRUTH_TIMEOUT=60 \
+			LLAMA_TRUTH_SMAPS=1 bash "$ROOT/scripts/llama-truth.sh" "$W/$m.gguf" $opts ${GPU_TRUTH_ARGS:-} >"$W/runs/$name.json" 2>"$W/runs/$name.err"
 		local rc=$?
 		echo "[$(($(date +%s) - T0))s] $name: exit $rc ($opts)" >>"$log"
 	}

@@ -136,12 +136,45 @@ t1=$(date +%s.%N)
 
 # resident memory while loaded and idle
 declare -A rss=()
+smaps_json=null
 if [ "$status" = ready ] && [ -r "/proc/$pid/status" ]; then
 	while read -r k v _; do
 		case $k in
 		VmRSS: | VmHWM: | VmSize: | RssAnon: | RssFile: | RssShmem:) rss[${k%:}]=$((v * 1024)) ;;
 		esac
 	done <"/proc/$pid/status"
+	# LLAMA_TRUTH_SMAPS=1: where the resident memory lies, from
+	# /proc/PID/smaps: per mapped file (basename), [heap], [stack] and
+	# the anonymous mappings, the sums of Rss, Anonymous and Shmem (kB)
+	# and the count; and each anonymous mapping holding 1 MiB or more (its
+	# size, Anonymous, permissions). To attribute the CUDA runtime's
+	# anonymous memory (bench/RESULTS.md: 128-171 MiB by architecture)
+	if [ "${LLAMA_TRUTH_SMAPS:-}" = 1 ] && [ -r "/proc/$pid/smaps" ]; then
+		smaps_json=$(awk '
+		function flush() {
+			if (name == "") return
+			rss[name] += r; anon[name] += a; shm[name] += sh; cnt[name]++
+			if (name == "[anon]" && a >= 1024) big = big (big == "" ? "" : ", ") sprintf("[%d, %d, \"%s\"]", size, a, perm)
+		}
+		/^[0-9a-f]+-[0-9a-f]+ / {
+			flush()
+			perm = $2; r = a = sh = size = 0
+			if (NF >= 6) { name = $6; n = split(name, parts, "/"); name = parts[n] } else name = "[anon]"
+			gsub(/["\\]/, "", name)
+			next
+		}
+		$1 == "Size:" { size = $2 }
+		$1 == "Rss:" { r = $2 }
+		$1 == "Anonymous:" { a = $2 }
+		$1 == "Shared_Dirty:" || $1 == "Shared_Clean:" { if (perm ~ /s/) sh += $2 }
+		END {
+			flush()
+			printf "{\"by_name\": {"
+			sep = ""
+			for (k in rss) if (rss[k] > 0) { printf "%s\"%s\": [%d, %d, %d, %d]", sep, k, rss[k], anon[k], shm[k], cnt[k]; sep = ", " }
+			printf "}, \"by_name_fields\": [\"rss_kb\", \"anon_kb\", \"shared_kb\", \"mappings\"], \"anon_1mib\": [%s], \"anon_1mib_fields\": [\"size_kb\", \"anon_kb\", \"perm\"]}", big
+		}' "/proc/$pid/smaps" 2>/dev/null)
+	fi
 	# on an NVIDIA machine: the device memory the process holds, which is
 	# its buffers plus what llama.cpp does not account (CUDA context,
 	# cuBLAS workspace, the memory pool)
@@ -205,7 +238,7 @@ done
 rss_json+="}"
 [ "$rss_json" != "{}" ] || rss_json=null
 
-J_MODEL=$(json_str "$model") J_SERVER=$(json_str "$server") J_ARGS=$args J_RSS=$rss_json \
+J_MODEL=$(json_str "$model") J_SERVER=$(json_str "$server") J_ARGS=$args J_RSS=$rss_json J_SMAPS=${smaps_json:-null} \
 	J_FAILURE=$failure J_STATUS=$status J_EXIT=${exit_code:-null} J_PORT=$port \
 	J_SECONDS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') \
 	J_LOGFILE=$([ -n "${LLAMA_TRUTH_LOG:-}" ] && json_str "$LLAMA_TRUTH_LOG" || echo null) \
@@ -357,7 +390,8 @@ END {
 	printf "  \"graph\": %s,\n", (graph == "" ? "null" : graph)
 	printf "  \"fit_projected_mib\": %s,\n", (fitproj == "" ? "null" : fitproj)
 	printf "  \"breakdown_fit_mib\": [%s],\n  \"breakdown_exit_mib\": [%s],\n", bd_fit, bd_exit
-	printf "  \"rss\": %s\n}\n", ENVIRON["J_RSS"]
+	printf "  \"rss\": %s,\n", ENVIRON["J_RSS"]
+	printf "  \"smaps\": %s\n}\n", ENVIRON["J_SMAPS"]
 }' "$log"
 
 [ "$status" = ready ]
