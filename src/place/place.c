@@ -359,6 +359,7 @@ static void speed(struct solver *s, const struct est_config *best)
 	all.n_gpu_layers = -1;
 	all.n_cpu_moe = 0;
 	all.cpu_moe = false;
+	all.n_cpu_ffn = 0;
 	diag_init(&d);
 	if (best->n_devices == 0 || est_estimate(s->m, &all, &r0, &d) < 0) {
 		s->p->speed_ratio = 1.0;
