@@ -216,7 +216,7 @@ int cmd_fit_machine_headroom(const struct cmd_model_opts *mo, struct place_reque
 			     bool *probed, uint64_t *host_headroom)
 {
 	struct probe_result *pr = calloc(1, sizeof(*pr));
-	struct probe_options po = { mo->root, NULL, NULL };
+	struct probe_options po = { .root = mo->root };
 	struct probe_budget pb;
 	struct diag d;
 	uint64_t h;
@@ -234,6 +234,9 @@ int cmd_fit_machine_headroom(const struct cmd_model_opts *mo, struct place_reque
 		po.nvml_path = getenv("LLMEM_NVML");
 		po.nvml_skip = NULL;
 	}
+	/* plan for the GPUs llama-server will see, under its names */
+	po.cuda_visible = getenv("CUDA_VISIBLE_DEVICES");
+	po.cuda_order = getenv("CUDA_DEVICE_ORDER");
 	diag_init(&d);
 	e = probe_run(&po, pr, &d);
 	if (e < 0) {

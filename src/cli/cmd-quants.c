@@ -49,7 +49,7 @@ static void quants_usage(FILE *fp)
 static int machine(struct est_config *c, uint64_t mem, uint64_t *budget, double *bw)
 {
 	struct probe_result *pr = calloc(1, sizeof(*pr));
-	struct probe_options po = { NULL, NULL, NULL };
+	struct probe_options po = { .root = NULL };
 	struct probe_budget pb;
 	struct diag d;
 	int e;
@@ -64,6 +64,8 @@ static int machine(struct est_config *c, uint64_t mem, uint64_t *budget, double 
 		po.nvml_path = NULL;
 		po.nvml_skip = "--mem";
 	}
+	po.cuda_visible = getenv("CUDA_VISIBLE_DEVICES");
+	po.cuda_order = getenv("CUDA_DEVICE_ORDER");
 	diag_init(&d);
 	e = probe_run(&po, pr, &d);
 	if (e < 0) {

@@ -43,6 +43,9 @@ void cmd_probe_options(const char *root, struct probe_options *po)
 	po->root = root;
 	po->nvml_path = NULL;
 	po->nvml_skip = NULL;
+	/* the GPUs llama-server will see, numbered as it will number them */
+	po->cuda_visible = getenv("CUDA_VISIBLE_DEVICES");
+	po->cuda_order = getenv("CUDA_DEVICE_ORDER");
 	if (nvml && (!*nvml || !strcmp(nvml, "none"))) {
 		po->nvml_skip = "not used (LLMEM_NVML=none)";
 	} else if (nvml) {

@@ -16,7 +16,7 @@ int probe_run(const struct probe_options *o, struct probe_result *r, struct diag
 	e = probe_system_read(root, r, d);
 	if (e < 0)
 		return e;
-	probe_nvml_read(o->nvml_path, root, r);
+	probe_nvml_read(o, root, r);
 	if (r->nvml.state == PROBE_SRC_SKIPPED && o->nvml_skip)
 		strncpy(r->nvml.msg, o->nvml_skip, sizeof(r->nvml.msg) - 1);
 	probe_amdgpu_read(root, r);

@@ -200,6 +200,8 @@ struct probe_options {
 	const char *root;       /* "/" or a fixture tree; NULL = "/" */
 	const char *nvml_path;  /* path or soname for dlopen; NULL: skip NVML */
 	const char *nvml_skip;  /* why NVML is skipped, for r->nvml.msg */
+	const char *cuda_visible; /* $CUDA_VISIBLE_DEVICES; NULL: unset */
+	const char *cuda_order;   /* $CUDA_DEVICE_ORDER; NULL: unset */
 };
 
 /* ---- parsers (pure) -------------------------------------------------- */
@@ -210,6 +212,14 @@ struct probe_options {
  * malformed value is an error. 0, -EBADMSG (MemTotal missing, bad value)
  * or -ERANGE (a value over 2^64 bytes). */
 int probe_parse_meminfo(const char *text, size_t n, struct probe_meminfo *ret) ATTR_WUR;
+
+/* $CUDA_VISIBLE_DEVICES (spec) over n GPUs in the driver's order, as the
+ * CUDA runtime reads it: comma-separated indices or UUIDs ("GPU-...", or
+ * a prefix naming one GPU; uuids[i] NULL when unknown); the list ends at
+ * the first entry that names no GPU or one already listed. Fills order[]
+ * (room for n) with the visible GPUs' indices, CUDA0 first; returns how
+ * many ("" hides them all). */
+size_t probe_cuda_visible(const char *spec, const char *const *uuids, size_t n, unsigned *order);
 
 /* "always [madvise] never" -> PROBE_THP_MADVISE; UNKNOWN without a
  * bracketed known word. */
@@ -356,10 +366,10 @@ void probe_note(struct probe_result *r, const char *fmt, ...) ATTR_PRINTF(2, 3);
  * or parsed (d says which file); the rest becomes notes. */
 int probe_system_read(const char *root, struct probe_result *r, struct diag *d) ATTR_WUR;
 
-/* NVIDIA GPUs through NVML at nvml_path (dlopen'ed, closed before it
- * returns). Appends GPUs to r->devices; never fails: r->nvml says how it
- * went. */
-void probe_nvml_read(const char *nvml_path, const char *root, struct probe_result *r);
+/* NVIDIA GPUs through NVML at o->nvml_path (dlopen'ed, closed before it
+ * returns), those o->cuda_visible leaves visible, named in its order.
+ * Appends GPUs to r->devices; never fails: r->nvml says how it went. */
+void probe_nvml_read(const struct probe_options *o, const char *root, struct probe_result *r);
 
 /* AMD GPUs from ROOT/sys/class/drm/card* (amdgpu) and the TTM limits.
  * Appends GPUs to r->devices; r->amdgpu says how it went. */

@@ -26,6 +26,7 @@ typedef struct nvmlDevice_st *nvml_dev;
 #define NVML_ERROR_DRIVER_NOT_LOADED 9
 #define NVML_VALUE_NOT_AVAILABLE (~0ULL)
 #define NVML_NAME_LEN 96     /* NVML_DEVICE_NAME_V2_BUFFER_SIZE */
+#define NVML_UUID_LEN 96     /* NVML_DEVICE_UUID_V2_BUFFER_SIZE */
 #define NVML_DRIVER_LEN 80   /* NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE */
 #define NVML_MAX_PROCS 4096  /* never ask for more than this */
 
@@ -84,6 +85,7 @@ struct nvml {
 	nvml_count_fn count;
 	nvml_handle_fn handle;
 	nvml_str_fn name;
+	nvml_str_fn uuid;
 	nvml_sysstr_fn driver_version;
 	nvml_pci_fn pci;
 	nvml_mem1_fn mem_v1;
@@ -151,6 +153,7 @@ static int nvml_load(struct nvml *n, const char *path, struct probe_source *src)
 	n->handle = (nvml_handle_fn)sym_first(n->h, "nvmlDeviceGetHandleByIndex_v2",
 					      "nvmlDeviceGetHandleByIndex", NULL);
 	n->name = (nvml_str_fn)sym(n->h, "nvmlDeviceGetName");
+	n->uuid = (nvml_str_fn)sym(n->h, "nvmlDeviceGetUUID");
 	n->driver_version = (nvml_sysstr_fn)sym(n->h, "nvmlSystemGetDriverVersion");
 	n->pci = (nvml_pci_fn)sym_first(n->h, "nvmlDeviceGetPciInfo_v3", "nvmlDeviceGetPciInfo_v2",
 					NULL);
@@ -348,11 +351,74 @@ static void nvml_device(const struct nvml *n, unsigned int index, const char *ro
 	r->nvml.n_gpus++;
 }
 
-void probe_nvml_read(const char *nvml_path, const char *root, struct probe_result *r)
+/* Which GPUs CUDA_VISIBLE_DEVICES leaves visible, in its order, into
+ * order[]; the count. Their UUIDs are read only when it names one. */
+static size_t nvml_visible(const struct nvml *n, const struct probe_options *o, unsigned int count,
+			   unsigned *order, struct probe_result *r)
+{
+	char uuid[PROBE_MAX_GPUS][NVML_UUID_LEN + 1];
+	const char *uuids[PROBE_MAX_GPUS];
+	size_t n_vis;
+
+	if (!o->cuda_visible) {
+		for (unsigned int i = 0; i < count; i++)
+			order[i] = i;
+		return count;
+	}
+	for (unsigned int i = 0; i < count; i++) {
+		nvml_dev dev;
+
+		uuids[i] = NULL;
+		uuid[i][0] = '\0';
+		if (strstr(o->cuda_visible, "GPU-") && n->uuid && n->handle(i, &dev) == NVML_SUCCESS &&
+		    n->uuid(dev, uuid[i], NVML_UUID_LEN) == NVML_SUCCESS) {
+			uuid[i][NVML_UUID_LEN] = '\0';
+			uuids[i] = uuid[i];
+		}
+	}
+	n_vis = probe_cuda_visible(o->cuda_visible, uuids, count, order);
+	if (n_vis < count) {
+		char shown[48];
+
+		probe_span_copy(shown, sizeof(shown), o->cuda_visible, strnlen(o->cuda_visible, 40));
+		probe_note(r, "CUDA_VISIBLE_DEVICES=%s: %zu of %u NVIDIA GPUs visible (llama-server sees the same)",
+			   shown, n_vis, count);
+	}
+	return n_vis;
+}
+
+/* CUDA numbers GPUs fastest first unless CUDA_DEVICE_ORDER=PCI_BUS_ID,
+ * NVML (and llmem) in PCI order: the same when the GPUs are alike */
+static void cuda_order_note(const struct probe_options *o, struct probe_result *r)
+{
+	const struct probe_device *first = NULL;
+
+	if (o->cuda_order && !strcmp(o->cuda_order, "PCI_BUS_ID"))
+		return;
+	for (size_t i = 0; i < r->n_devices; i++) {
+		const struct probe_device *d = &r->devices[i];
+
+		if (d->vendor != PROBE_VENDOR_NVIDIA)
+			continue;
+		if (!first) {
+			first = d;
+		} else if (strcmp(first->model, d->model)) {
+			probe_note(r, "NVIDIA GPUs of different models: llmem names them CUDA0, CUDA1, ... in PCI "
+				   "order, CUDA fastest first; run llama-server with CUDA_DEVICE_ORDER=PCI_BUS_ID "
+				   "(llmem serve sets it) so that the names agree");
+			return;
+		}
+	}
+}
+
+void probe_nvml_read(const struct probe_options *o, const char *root, struct probe_result *r)
 {
 	struct probe_source *src = &r->nvml;
+	const char *nvml_path = o->nvml_path;
 	char driver[NVML_DRIVER_LEN + 1] = "";
 	unsigned int count = 0;
+	unsigned order[PROBE_MAX_GPUS];
+	size_t n_vis;
 	struct nvml n;
 	nvml_ret e;
 
@@ -379,13 +445,19 @@ void probe_nvml_read(const char *nvml_path, const char *root, struct probe_resul
 		probe_fmt(src->msg, sizeof(src->msg), "nvmlDeviceGetCount: %s", nvml_err(&n, e));
 		goto out;
 	}
-	for (unsigned int i = 0; i < count; i++) {
+	if (count > PROBE_MAX_GPUS) {
+		probe_note(r, "NVML: %u GPUs, llmem looks at %d", count, PROBE_MAX_GPUS);
+		count = PROBE_MAX_GPUS;
+	}
+	n_vis = nvml_visible(&n, o, count, order, r);
+	for (size_t k = 0; k < n_vis; k++) {
 		if (r->n_devices >= PROBE_MAX_DEVICES) {
 			probe_note(r, "NVML: %u GPUs, llmem looks at %d", count, PROBE_MAX_GPUS);
 			break;
 		}
-		nvml_device(&n, i, root, r);
+		nvml_device(&n, order[k], root, r);
 	}
+	cuda_order_note(o, r);
 	src->state = PROBE_SRC_OK;
 	if (n.driver_version && n.driver_version(driver, NVML_DRIVER_LEN) == NVML_SUCCESS) {
 		char clean[NVML_DRIVER_LEN + 1];

@@ -529,7 +529,7 @@ static char **bk_env(const char *key, char *keyvar, size_t n)
 
 	while (environ && environ[c])
 		c++;
-	v = malloc((c + 2) * sizeof(*v));
+	v = malloc((c + 3) * sizeof(*v));
 	if (!v)
 		return NULL;
 	for (size_t i = 0; i < c; i++) {
@@ -544,6 +544,10 @@ static char **bk_env(const char *key, char *keyvar, size_t n)
 		snprintf(keyvar, n, "LLAMA_API_KEY=%s", key);
 		v[k++] = keyvar;
 	}
+	/* the plan names GPUs in PCI order (NVML's), and so must CUDA, which
+	 * numbers them fastest first by default (probe: cuda_order_note) */
+	if (!getenv("CUDA_DEVICE_ORDER"))
+		v[k++] = (char *)"CUDA_DEVICE_ORDER=PCI_BUS_ID";
 	v[k] = NULL;
 	return v;
 }

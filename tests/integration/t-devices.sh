@@ -135,6 +135,42 @@ expect "nvidia-2gpu: names, PCI ids and the processes using each GPU" \
 	devices/id=CUDA0/processes/pid=4242/vram "(missing)" \
 	devices/id=CUDA0/processes/pid=4242/gtt "(missing)"
 cp "$tmp/out" "$tmp/nvidia.json"
+expect "nvidia-2gpu: GPUs of two models: a note that CUDA numbers them otherwise unless CUDA_DEVICE_ORDER=PCI_BUS_ID" \
+	notes/# 1
+if "$GET" "$tmp/out" notes/0 | grep -q 'CUDA_DEVICE_ORDER=PCI_BUS_ID'; then
+	ok "... the note names CUDA_DEVICE_ORDER=PCI_BUS_ID"
+else
+	not_ok "... the note: $("$GET" "$tmp/out" notes)"
+fi
+CUDA_DEVICE_ORDER=PCI_BUS_ID
+export CUDA_DEVICE_ORDER
+devices nvidia-2gpu "$FAKE"
+expect "nvidia-2gpu with CUDA_DEVICE_ORDER=PCI_BUS_ID: no note" notes/# 0
+unset CUDA_DEVICE_ORDER
+
+# CUDA_VISIBLE_DEVICES: the GPUs llama-server will see, numbered as it
+# will number them (an index, a UUID or a prefix of one; the list ends at
+# the first entry that names no GPU; "" hides them all)
+for case in "1|1|NVIDIA GeForce RTX 3060|" "0,9,1|1|NVIDIA GeForce RTX 4090|" "|0||" \
+	"GPU-00000000-0000-0000-0000-000000000001,GPU-00000000-0000-0000-0000-000000000000|2|NVIDIA GeForce RTX 3060|NVIDIA GeForce RTX 4090" \
+	"GPU-00000000-0000-0000-0000-00000000000|0||"; do
+	IFS='|' read -r vis want m0 m1 <<EOF2
+$case
+EOF2
+	CUDA_VISIBLE_DEVICES=$vis
+	export CUDA_VISIBLE_DEVICES
+	devices nvidia-2gpu "$FAKE"
+	unset CUDA_VISIBLE_DEVICES
+	g=$("$GET" "$tmp/out" gpus) a=$("$GET" "$tmp/out" devices/id=CUDA0/model) b=$("$GET" "$tmp/out" devices/id=CUDA1/model)
+	[ -n "$m0" ] || m0="(missing)"
+	[ -n "$m1" ] || m1="(missing)"
+	if [ "$rc" = 0 ] && [ "$g" = "$want" ] && [ "$a" = "$m0" ] && [ "$b" = "$m1" ] &&
+		{ [ "$want" = 2 ] || "$GET" "$tmp/out" notes | grep -q "CUDA_VISIBLE_DEVICES=$vis: $want of 2 NVIDIA GPUs visible"; }; then
+		ok "CUDA_VISIBLE_DEVICES='$vis': $g GPU(s), CUDA0 $a, CUDA1 $b"
+	else
+		not_ok "CUDA_VISIBLE_DEVICES='$vis': rc $rc, $g GPU(s), CUDA0 $a, CUDA1 $b; notes $("$GET" "$tmp/out" notes)"
+	fi
+done
 
 # the entry points chosen: the newest the library has
 rm -f "$tmp/log"

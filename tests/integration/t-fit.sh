@@ -199,6 +199,19 @@ else
 	not_ok "fit -ngl -1: $a; auto: $b; -ts 1: $ts1"
 fi
 
+# CUDA_VISIBLE_DEVICES=1: the plan is for the one GPU llama-server will
+# see (the RTX 3060), which it will call CUDA0
+CUDA_VISIBLE_DEVICES=1
+export CUDA_VISIBLE_DEVICES
+fit nvidia-2gpu "$tmp/llama-3.1-8b.gguf" -c 8192
+unset CUDA_VISIBLE_DEVICES
+a=$("$GET" "$tmp/plan.json" plans/0/devices) b=$("$GET" "$tmp/plan.json" plans/0/llama_server_args)
+if [ "$a" = "CUDA0=12884901888B" ]; then
+	ok "CUDA_VISIBLE_DEVICES=1: planned for that GPU alone, as CUDA0 ($a: $b)"
+else
+	not_ok "CUDA_VISIBLE_DEVICES=1: devices $a, $b ($(cat "$tmp/err"))"
+fi
+
 # device names as llama.cpp spells them (an -ot in a printed command names one)
 nm=$("$LLMEM" estimate "$tmp/llama-3.1-8b.gguf" -c 4096 --device rocm0=24GiB,vulkan1=8GiB,cuda2=8GiB --json |
 	"$GET" /dev/stdin devices/1/name devices/2/name devices/3/name 2>&1 | tr '\n' ' ')

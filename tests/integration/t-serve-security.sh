@@ -344,6 +344,10 @@ if [ -n "$bpid" ] && [ -r "/proc/$bpid/cmdline" ]; then
 	check "the backend's environment has no memory option of the daemon's (LLAMA_ARG_CTX_SIZE, _CACHE_TYPE_K, _FIT_TARGET), and the others (LLAMA_ARG_THREADS_HTTP)" \
 		sh -c '! tr "\0" "\n" <"/proc/$1/environ" | grep -Eq "^LLAMA_ARG_(CTX_SIZE|CACHE_TYPE_K|FIT_TARGET)=" &&
 			tr "\0" "\n" <"/proc/$1/environ" | grep -q "^LLAMA_ARG_THREADS_HTTP=3$"' _ "$bpid"
+	# (one the daemon was given is kept)
+	check "the backend numbers GPUs as the plan does (CUDA_DEVICE_ORDER=PCI_BUS_ID)" \
+		sh -c 'tr "\0" "\n" <"/proc/$1/environ" | grep -qx "CUDA_DEVICE_ORDER=$2"' _ "$bpid" \
+		"${CUDA_DEVICE_ORDER:-PCI_BUS_ID}"
 	c=$(code -H 'Content-Type: application/json' "http://127.0.0.1:$bport/v1/completions" -d '{"prompt":"x"}')
 	check "B40: the backend's port refuses a request without its key: $c" [ "$c" = 401 ]
 else

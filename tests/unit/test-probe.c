@@ -996,6 +996,37 @@ static void test_amd_procs_tree(void **state)
 	free(r);
 }
 
+/* $CUDA_VISIBLE_DEVICES as the CUDA runtime reads it */
+static void test_cuda_visible(void **state)
+{
+	const char *uuids[3] = { "GPU-aaaa-1111", "GPU-bbbb-2222", "GPU-aaab-3333" };
+	unsigned o[3];
+
+	(void)state;
+	assert_int_equal(probe_cuda_visible("1", uuids, 3, o), 1);
+	assert_int_equal(o[0], 1);
+	assert_int_equal(probe_cuda_visible("2, 0", uuids, 3, o), 2);
+	assert_int_equal(o[0], 2);
+	assert_int_equal(o[1], 0);
+	/* nothing visible */
+	assert_int_equal(probe_cuda_visible("", uuids, 3, o), 0);
+	/* the list ends at an entry that names no GPU */
+	assert_int_equal(probe_cuda_visible("0,5,1", uuids, 3, o), 1);
+	assert_int_equal(probe_cuda_visible("-1,0", uuids, 3, o), 0);
+	assert_int_equal(probe_cuda_visible("0,x,1", uuids, 3, o), 1);
+	assert_int_equal(probe_cuda_visible("MIG-1234,0", uuids, 3, o), 0);
+	/* ... or one listed already */
+	assert_int_equal(probe_cuda_visible("1,1,2", uuids, 3, o), 1);
+	/* UUIDs, whole or a prefix that names one GPU */
+	assert_int_equal(probe_cuda_visible("GPU-bbbb-2222,GPU-aaab", uuids, 3, o), 2);
+	assert_int_equal(o[0], 1);
+	assert_int_equal(o[1], 2);
+	assert_int_equal(probe_cuda_visible("GPU-aaa", uuids, 3, o), 0); /* two match */
+	assert_int_equal(probe_cuda_visible("GPU-bbbb", NULL, 3, o), 0); /* unknown UUIDs */
+	/* never more than there are */
+	assert_int_equal(probe_cuda_visible("0,1,2", uuids, 2, o), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1027,6 +1058,7 @@ int main(void)
 		cmocka_unit_test(test_fixture_no_gpu),
 		cmocka_unit_test(test_hostile_tree),
 		cmocka_unit_test(test_amd_procs_tree),
+		cmocka_unit_test(test_cuda_visible),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,9 @@
  *   gpu TOTAL FREE USED BUS_ID NAME...   bytes; "-" for all three: the
  *                                        memory query is NOT_SUPPORTED
  *   proc PID BYTES|- compute|graphics    a process on the gpu above
+ *   uuid GPU-...                         the gpu above's UUID (default:
+ *                                        GPU-00000000-0000-0000-0000-00000000000N,
+ *                                        N its index)
  *   fail init|count|procs CODE           that call returns NVML error CODE
  *   memv2 mismatch                       nvmlDeviceGetMemoryInfo_v2 rejects
  *                                        the struct version (old driver)
@@ -74,6 +77,7 @@ struct fake_proc {
 struct fake_gpu {
 	char name[96];
 	char bus_id[32];
+	char uuid[96];
 	int no_memory;
 	unsigned long long total, free, used;
 	size_t n_procs;
@@ -95,6 +99,7 @@ EXPORT const char *nvmlErrorString(nvmlReturn_t e);
 EXPORT nvmlReturn_t nvmlShutdown(void);
 EXPORT nvmlReturn_t nvmlSystemGetDriverVersion(char *buf, unsigned int len);
 EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t d, char *buf, unsigned int len);
+EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t d, char *buf, unsigned int len);
 EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t *m);
 EXPORT nvmlReturn_t nvmlInit(void);
 EXPORT nvmlReturn_t nvmlDeviceGetCount(unsigned int *n);
@@ -173,7 +178,13 @@ static int load(void)
 			g->used = number(u, &none);
 			g->no_memory = none;
 			snprintf(g->bus_id, sizeof(g->bus_id), "%s", bus);
+			snprintf(g->uuid, sizeof(g->uuid), "GPU-00000000-0000-0000-0000-%012zu", fake.n_gpus - 1);
 			snprintf(g->name, sizeof(g->name), "%s", name ? name : "");
+		} else if (!strcmp(kw, "uuid") && fake.n_gpus) {
+			char *v = strtok_r(NULL, " \t", &save);
+
+			if (v)
+				snprintf(fake.gpus[fake.n_gpus - 1].uuid, sizeof(fake.gpus[0].uuid), "%s", v);
 		} else if (!strcmp(kw, "proc") && fake.n_gpus) {
 			struct fake_gpu *g = &fake.gpus[fake.n_gpus - 1];
 			char *pid = strtok_r(NULL, " \t", &save), *b = strtok_r(NULL, " \t", &save);
@@ -296,6 +307,17 @@ nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t d, char *buf, unsigned int len)
 	if (strlen(d->name) + 1 > len)
 		return NVML_ERROR_INSUFFICIENT_SIZE;
 	strcpy(buf, d->name);
+	return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t d, char *buf, unsigned int len)
+{
+	log_call("nvmlDeviceGetUUID");
+	if (!valid(d))
+		return NVML_ERROR_INVALID_ARGUMENT;
+	if (strlen(d->uuid) + 1 > len)
+		return NVML_ERROR_INSUFFICIENT_SIZE;
+	strcpy(buf, d->uuid);
 	return NVML_SUCCESS;
 }
 
