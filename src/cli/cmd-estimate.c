@@ -28,6 +28,7 @@ static void estimate_usage(FILE *fp)
 	      "Options take llama-server's names, spellings and defaults; a whole llama-server\n"
 	      "command line can be given (options that do not change memory are read past,\n"
 	      "and those whose memory is not counted, such as --mmproj, get a note):\n"
+	      "  -m, --model FILE          the model (or MODEL.gguf anywhere on the line)\n"
 	      "  -c, --ctx-size N          context (0 or none: the training context per slot,\n"
 	      "                            as llama-server's default --fit sizes it)\n"
 	      "  -ngl, --n-gpu-layers N    layers on the GPU: a number, 'all' or 'auto'\n"
@@ -58,6 +59,7 @@ static void estimate_usage(FILE *fp)
 	      "Devices (until probing exists; default: CPU only):\n"
 	      "  --gpu SIZE                one discrete GPU of SIZE, with a unit (e.g. 24GiB)\n"
 	      "  --device NAME=SIZE[:unified][,NAME=SIZE...]   e.g. cuda0=24GiB,cuda1=12GiB\n"
+	      "                            (without '=', llama-server's choice of devices: noted)\n"
 	      "  --cpu-features LIST       avx2,avx512,neon-dotprod,neon-i8mm or none\n"
 	      "                            (default: this machine's)\n"
 	      "  --json                    one JSON object (schema: docs/estimate-json.md)\n", fp);

@@ -198,6 +198,7 @@ static const struct optdef {
 	int id;
 	unsigned flags;
 } optdefs[] = {
+	{ "-m --model", 'm', O_VAL },
 	{ "-c --ctx-size", 'c', O_VAL },
 	{ "-ngl --gpu-layers --n-gpu-layers", OPT_NGL, O_VAL },
 	{ "-ts --tensor-split", OPT_TS, O_VAL },
@@ -329,9 +330,21 @@ static int other_opt(const char *arg, int *i, int argc, struct cmd_model_opts *m
 		return -EINVAL;
 	}
 	*i += nv;
-	for (size_t k = 0; k < ARRAY_SIZE(unmodelled) && !mo->quiet; k++)
-		if (names_have(unmodelled[k].names, arg, strlen(arg)))
-			cmd_error("note: %s is not in this estimate: %s come on top", arg, unmodelled[k].what);
+	{
+		char buf[64];
+		size_t n = strlen(arg);
+
+		if (n >= sizeof(buf))
+			return 0;
+		memcpy(buf, arg, n + 1);
+		if (buf[1] == '-')
+			for (char *p = buf; *p; p++)
+				if (*p == '_')
+					*p = '-';
+		for (size_t k = 0; k < ARRAY_SIZE(unmodelled) && !mo->quiet; k++)
+			if (names_have(unmodelled[k].names, buf, n))
+				cmd_error("note: %s is not in this estimate: %s come on top", arg, unmodelled[k].what);
+	}
 	return 0;
 }
 
@@ -375,6 +388,14 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 		}
 		o = od->id;
 		switch (o) {
+		case 'm':
+			/* llama-server's -m: the model, as a positional one */
+			if (mo->n_paths >= ARRAY_SIZE(mo->paths)) {
+				usage(stderr);
+				return -EINVAL;
+			}
+			mo->paths[mo->n_paths++] = optarg;
+			break;
 		case 'c':
 			mo->ctx_set = true;
 			if (mo->fit && !strcmp(optarg, "max"))
@@ -484,6 +505,12 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 			break;
 		case OPT_NCMOE:
 			mo->ncmoe_set = true;
+			/* llama.cpp appends a set of patterns per occurrence;
+			 * llmem keeps one place in the list */
+			if (c->n_cpu_moe && c->n_cpu_moe_at != (int16_t)c->n_ot) {
+				e = bad("-ncmoe", optarg, "given again after -ot: give it once");
+				break;
+			}
 			if (c->n_cpu_moe == 0)
 				c->n_cpu_moe_at = (int16_t)c->n_ot;
 			e = u32_opt("-ncmoe", optarg, INT32_MAX, &u32);
@@ -491,6 +518,10 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 				c->n_cpu_moe = u32;
 			break;
 		case OPT_NCFFN:
+			if (c->n_cpu_ffn && c->n_cpu_ffn_at != (int16_t)c->n_ot) {
+				e = bad("-ncffn", optarg, "given again after -ot: give it once");
+				break;
+			}
 			if (c->n_cpu_ffn == 0)
 				c->n_cpu_ffn_at = (int16_t)c->n_ot;
 			e = u32_opt("-ncffn", optarg, INT32_MAX, &u32);
@@ -547,7 +578,17 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 				e = add_device(c, spec);
 			break;
 		}
-		case OPT_DEVICE: e = parse_list(optarg, add_device, c); break;
+		case OPT_DEVICE:
+			/* without '=' it is llama-server's --device (-dev): which
+			 * devices to use, not their sizes */
+			if (!strchr(optarg, '=')) {
+				if (!mo->quiet)
+					cmd_error("note: --device %s is llama-server's choice of devices, not in this "
+						  "estimate; llmem's --device takes NAME=SIZE (cuda0=24GiB)", optarg);
+				break;
+			}
+			e = parse_list(optarg, add_device, c);
+			break;
 		case OPT_CPU_FEAT:
 			feat_set = true;
 			c->cpu_flags = 0;

@@ -109,7 +109,8 @@ static int sp_model_prepare(struct sp *p, struct sp_model *sm)
 		/* the planner's options: the plan writes them back
 		 * (cmd_fit_plan_args) */
 		if (nv >= 0) {
-			if (!strcmp(rm->args[i], "-c") || !strcmp(rm->args[i], "--ctx-size"))
+			if (!strcmp(rm->args[i], "-c") || !strcmp(rm->args[i], "--ctx-size") ||
+			    !strcmp(rm->args[i], "--ctx_size"))
 				ctx_given = true;
 			argv[argc++] = rm->args[i];
 			if (nv && i + 1 < rm->n_args)

@@ -633,7 +633,6 @@ done:
 				return r;
 		}
 		explain(&s, &p->config, s.how ? s.how : "");
-		cap_prompt_cache(q, p);
 		for (size_t i = 0; i < n_notes && i < 2; i++)
 			why(p, "%s", notes[i]);
 		if (q->ctx_max)
@@ -651,6 +650,8 @@ int place_solve(const struct model *m, const struct place_request *q, struct pla
 	struct place_plan *p2;
 	int r = solve(m, q, p, d, false);
 
+	if (r == 0 && p->fits)
+		cap_prompt_cache(q, p);
 	/* With mmap, llama.cpp keeps a model's file pages mapped beside the
 	 * repacked copies it makes for the CPU, so the weights can take
 	 * RAM twice; -lm none (--no-mmap) reads them once. Tried only when nothing
@@ -667,6 +668,7 @@ int place_solve(const struct model *m, const struct place_request *q, struct pla
 		if (r == 0 && p2->fits) {
 			*p = *p2;
 			why(p, "-lm none (no mmap): the weights are read once instead of staying mapped beside their repacked copies");
+			cap_prompt_cache(&q2, p);
 			free(p2);
 			return 0;
 		}
@@ -681,6 +683,7 @@ int place_solve(const struct model *m, const struct place_request *q, struct pla
 			*p = *p2;
 			why(p, "--allow-disk: %.1f GiB of the weights do not fit in RAM and are read from the file for every token (-nr keeps them mapped)",
 			    (double)p->from_disk / GIB);
+			cap_prompt_cache(&q2, p);
 		}
 	}
 	free(p2);

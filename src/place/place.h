@@ -24,7 +24,7 @@
 #include "estimate/estimate.h"
 #include "model/model.h"
 
-#define PLACE_WHY_MAX 8
+#define PLACE_WHY_MAX 10
 #define PLACE_WHY_LEN 200
 
 struct place_request {

@@ -84,6 +84,38 @@ else
 	not_ok "--mmproj, -md: $b vs $a; stderr: $(cat "$tmp/err")"
 fi
 
+# the model as llama-server takes it (-m), llama-server's --device (a
+# choice of devices: noted, not llmem's NAME=SIZE), and a note for a
+# '_' spelling too
+a=$("$LLMEM" estimate -c 8192 -m "$tmp/dense.gguf" --json 2>"$tmp/err" | "$GET" /dev/stdin devices/0/total)
+b=$(est dense devices/0/total -c 8192)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then
+	ok "-m MODEL is the model"
+else
+	not_ok "-m MODEL: $a vs $b ($(cat "$tmp/err"))"
+fi
+a=$(est dense devices/# -c 8192 --device CUDA0)
+if [ "$a" = 1 ] && grep -q "note: --device CUDA0 is llama-server's choice of devices" "$tmp/err"; then
+	ok "--device CUDA0 (llama-server's): noted, no device made of it"
+else
+	not_ok "--device CUDA0: $a devices; $(cat "$tmp/err")"
+fi
+a=$(est dense devices/0/total -c 8192 --mmproj_url http://x/y.gguf)
+if [ -n "$a" ] && grep -q 'note: --mmproj_url is not in this estimate' "$tmp/err"; then
+	ok "--mmproj_url: the note too"
+else
+	not_ok "--mmproj_url: $a; $(cat "$tmp/err")"
+fi
+set +f
+refused -c 4096 --n-cpu-moe 2 -ot 'blk\.7\.=CPU' --n-cpu-moe 4
+set -f
+a=$(est moe devices/0/weights -c 4096 --n-cpu-moe 2 --n-cpu-moe 4) b=$(est moe devices/0/weights -c 4096 --n-cpu-moe 4)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then
+	ok "--n-cpu-moe twice with no -ot between: the larger"
+else
+	not_ok "--n-cpu-moe 2 --n-cpu-moe 4: $a, --n-cpu-moe 4: $b"
+fi
+
 # ---- value spellings ---------------------------------------------------
 a=$(est dense config/flash_attn -fa enabled) b=$(est dense config/flash_attn -fa disabled)
 c=$(est dense config/flash_attn -fa -1)
