@@ -347,18 +347,75 @@ static bool str_has(struct gguf_str s, const char *needle)
  * switch llama-server's chat_template_kwargs set); insert when the
  * vocabulary has fill-in-the-middle tokens, which llama-server's
  * /infill needs. */
-static void sp_info_template(const struct gguf_file *f, struct serve_model_info *info)
+/* the value after a pass-through option (the preset's own), or NULL */
+static const char *pass_value(const struct sp_model *sm, const char *name)
 {
-	int64_t k = gguf_kv_find(f, "tokenizer.chat_template");
-	struct gguf_str t;
+	const char *v = NULL;
 
-	if (k >= 0 && gguf_kv_get_str(f, (uint64_t)k, &t) == 0) {
-		info->tools = str_has(t, "tools");
-		info->thinking = str_has(t, "<think>") || str_has(t, "enable_thinking");
+	for (size_t i = 0; i + 1 < sm->n_pass; i++)
+		if (!strcmp(sm->pass[i], name))
+			v = sm->pass[i + 1]; /* the last one counts */
+	return v;
+}
+
+static bool pass_has(const struct sp_model *sm, const char *name)
+{
+	for (size_t i = 0; i < sm->n_pass; i++)
+		if (!strcmp(sm->pass[i], name))
+			return true;
+	return false;
+}
+
+static void template_caps(struct gguf_str t, struct serve_model_info *info)
+{
+	info->tools = info->tools || str_has(t, "tools");
+	info->thinking = info->thinking || str_has(t, "<think>") || str_has(t, "enable_thinking");
+}
+
+/* tools and thinking from the chat template llama-server will use: the
+ * preset's --chat-template-file or Jinja --chat-template, else the
+ * file's (and its tool_use variant); insert from the fill-in-the-middle
+ * tokens, under their current or their older names */
+static void sp_info_template(const struct sp_model *sm, const struct gguf_file *f, struct serve_model_info *info)
+{
+	const char *tfile = pass_value(sm, "--chat-template-file");
+	const char *tinline = pass_value(sm, "--chat-template");
+	struct gguf_str t;
+	int64_t k;
+
+	if (tfile) {
+		FILE *fp = fopen(tfile, "rb");
+		char *buf = malloc(1u << 20);
+		size_t n = 0;
+
+		if (fp && buf) {
+			n = fread(buf, 1, (1u << 20) - 1, fp);
+			t.p = buf;
+			t.n = n;
+			template_caps(t, info);
+		}
+		free(buf);
+		if (fp)
+			fclose(fp);
+	} else if (tinline && (strstr(tinline, "{%") || strstr(tinline, "{{"))) {
+		t.p = tinline;
+		t.n = strlen(tinline);
+		template_caps(t, info);
+	} else if (!tinline) {
+		/* (a built-in template's name: none of them is known to take tools) */
+		k = gguf_kv_find(f, "tokenizer.chat_template");
+		if (k >= 0 && gguf_kv_get_str(f, (uint64_t)k, &t) == 0)
+			template_caps(t, info);
+		k = gguf_kv_find(f, "tokenizer.chat_template.tool_use");
+		if (k >= 0 && gguf_kv_get_str(f, (uint64_t)k, &t) == 0)
+			template_caps(t, info);
 	}
-	info->insert = gguf_kv_find(f, "tokenizer.ggml.fim_pre_token_id") >= 0 &&
-		       gguf_kv_find(f, "tokenizer.ggml.fim_suf_token_id") >= 0 &&
-		       gguf_kv_find(f, "tokenizer.ggml.fim_mid_token_id") >= 0;
+	info->insert = (gguf_kv_find(f, "tokenizer.ggml.fim_pre_token_id") >= 0 ||
+			gguf_kv_find(f, "tokenizer.ggml.prefix_token_id") >= 0) &&
+		       (gguf_kv_find(f, "tokenizer.ggml.fim_suf_token_id") >= 0 ||
+			gguf_kv_find(f, "tokenizer.ggml.suffix_token_id") >= 0) &&
+		       (gguf_kv_find(f, "tokenizer.ggml.fim_mid_token_id") >= 0 ||
+			gguf_kv_find(f, "tokenizer.ggml.middle_token_id") >= 0);
 }
 
 static void sp_info_fill(struct sp_model *sm, struct serve_model_info *info)
@@ -390,10 +447,12 @@ static void sp_info_fill(struct sp_model *sm, struct serve_model_info *info)
 	info->n_ctx_train = sm->cm->m.n_ctx_train;
 	info->n_layer = sm->cm->m.n_layer;
 	info->embedding = sm->mo.c.embeddings;
-	/* a projector (a preset's mmproj, or the models directory's) */
-	info->vision = sm->rm->mmproj[0] != '\0';
+	/* a projector (a preset's mmproj, or the models directory's), unless
+	 * the preset turns it off (as the llama.cpp router reads it) */
+	info->vision = sm->rm->mmproj[0] != '\0' && !pass_has(sm, "--no-mmproj-auto") &&
+		       !pass_has(sm, "--no-mmproj");
 	if (sm->cm->n_parts > 0 && sm->cm->parts[0])
-		sp_info_template(sm->cm->parts[0], info);
+		sp_info_template(sm, sm->cm->parts[0], info);
 }
 
 static int sp_model_info(void *ctx, size_t model, struct serve_model_info *info, char *msg, size_t msgsz)

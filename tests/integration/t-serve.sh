@@ -88,7 +88,21 @@ reverse-prompt = c
 [tiny-vision]
 model = $tmp/models/tiny-chat.gguf
 mmproj = $tmp/tiny-emb.gguf
+
+; ... turned off
+[tiny-vision-off]
+model = $tmp/models/tiny-chat.gguf
+mmproj = $tmp/tiny-emb.gguf
+no-mmproj = true
+
+; a chat template from a file, which takes tools (never loaded here)
+[tiny-template]
+model = $tmp/models/tiny-chat.gguf
+chat-template-file = $tmp/tools.jinja
 INI
+cat >"$tmp/tools.jinja" <<'JINJA'
+{%- if tools %}{{ tools | tojson }}{% endif %}{% for m in messages %}{{ m.content }}{% endfor %}
+JINJA
 
 port=$(free_port)
 "$LLMEM" serve --port "$port" --models-dir "$tmp/models" --models-preset "$tmp/preset.ini" \
@@ -148,6 +162,10 @@ out=$(caps tiny-emb)
 check "/api/show: the --embeddings model embeds ($out)" test "$out" = embedding
 out=$(caps tiny-vision)
 check "/api/show: a model with a projector sees ($out)" test "$out" = completion,vision
+out=$(caps tiny-vision-off)
+check "/api/show: ... not with no-mmproj ($out)" test "$out" = completion
+out=$(caps tiny-template)
+check "/api/show: the template of chat-template-file counts, not the file's ($out)" test "$out" = completion,tools
 
 # --- the llama.cpp router's endpoints ---
 c=$(code -X POST "$base/models/load" -d '{"model":"tiny-chat"}')
