@@ -56,6 +56,8 @@ static void estimate_usage(FILE *fp)
 	      "  --embeddings, --rerank    an embedding or reranking server\n"
 	      "  --pooling TYPE            none, mean, cls, last or rank (whole batches out)\n"
 	      "  -fit off                  without -c, the slots share the training context\n"
+	      "  -mm, --mmproj FILE        a multimodal projector: its weights, on the first GPU\n"
+	      "                            (--no-mmproj-offload: the host); not its compute buffer\n"
 	      "Devices (until probing exists; default: CPU only):\n"
 	      "  --gpu SIZE                one discrete GPU of SIZE, with a unit (e.g. 24GiB)\n"
 	      "  --device NAME=SIZE[:unified][,NAME=SIZE...]   e.g. cuda0=24GiB,cuda1=12GiB\n"
@@ -88,8 +90,10 @@ static int estimate_run(int argc, char **argv)
 	path = mo.paths[0];
 	diag_init(&d);
 	e = cmd_model_open(path, 0, &cmm);
-	if (e)
+	if (e) {
+		cmd_model_opts_release(&mo);
 		return e;
+	}
 	m = cmm->m;
 	e = est_estimate(&m, &c, &r, &d);
 	if (e < 0) {
@@ -107,6 +111,7 @@ static int estimate_run(int argc, char **argv)
 		out_estimate_text(stdout, &m, &c, &r);
 	}
 	cmd_model_free(cmm);
+	cmd_model_opts_release(&mo);
 	return rc;
 }
 

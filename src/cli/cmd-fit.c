@@ -369,6 +369,8 @@ void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 		ADD(" -mg %d", c->main_gpu);
 	if (c->no_fit)
 		ADD(" -fit off");
+	if (c->mmproj && c->mmproj_cpu)
+		ADD(" --no-mmproj-offload");
 	if (c->cache_ram_mib != EST_CACHE_RAM_DEFAULT_MIB)
 		ADD(" -cram %d", c->cache_ram_mib);
 	if (c->embeddings)
@@ -442,13 +444,17 @@ static void shell_word(FILE *fp, const char *w)
 	fputc('\'', fp);
 }
 
-static void print_command(FILE *fp, const char *path, const struct place_plan *p)
+static void print_command(FILE *fp, const char *path, const char *mmproj, const struct place_plan *p)
 {
 	char args[CMD_PLAN_ARGS_MAX], *tok, *save = NULL;
 
 	cmd_fit_plan_args(args, sizeof(args), p);
 	fputs("llama-server -m ", fp);
 	shell_word(fp, path);
+	if (mmproj) {
+		fputs(" --mmproj ", fp);
+		shell_word(fp, mmproj);
+	}
 	for (tok = strtok_r(args, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 		fputc(' ', fp);
 		shell_word(fp, tok);
@@ -508,12 +514,12 @@ static void print_plan(FILE *fp, const char *path, const struct model *m, const 
 			print_ollama(fp, path, p, n_models);
 		else {
 			fputs("command: ", fp);
-			print_command(fp, path, p);
+			print_command(fp, path, mo->mmproj_path, p);
 		}
 	}
 }
 
-static json_t *plan_json(const char *path, const struct model *m, const struct place_plan *p)
+static json_t *plan_json(const char *path, const char *mmproj, const struct model *m, const struct place_plan *p)
 {
 	json_t *o = json_object(), *why = json_array(), *est = out_estimate_json(m, &p->config, &p->est);
 
@@ -521,6 +527,8 @@ static json_t *plan_json(const char *path, const struct model *m, const struct p
 		json_array_append_new(why, json_string(p->why[i]));
 	json_object_set_new(o, "model", json_string(path));
 	json_object_set_new(o, "fits", json_boolean(p->fits));
+	if (mmproj)
+		json_object_set_new(o, "mmproj", json_string(mmproj));
 	json_object_set_new(o, "n_gpu_layers", json_integer(p->est.n_gpu_layers));
 	json_object_set_new(o, "ctx_size", json_integer(p->est.n_ctx));
 	json_object_set_new(o, "n_cpu_moe", json_integer(p->config.n_cpu_moe));
@@ -565,6 +573,13 @@ static int fit_run(int argc, char **argv)
 		free(p);
 		return e > 0 ? CMD_EXIT_OK : CMD_EXIT_INPUT;
 	}
+	if (mo.mmproj && mo.n_paths > 1) {
+		cmd_error("--mmproj: give it with one model");
+		cmd_model_opts_release(&mo);
+		free(q);
+		free(p);
+		return CMD_EXIT_INPUT;
+	}
 	q->base = mo.c;
 	q->ngl_fixed = mo.ngl_set;
 	q->ctx_fixed = mo.ctx_set && !mo.ctx_max;
@@ -579,6 +594,7 @@ static int fit_run(int argc, char **argv)
 	memset(models, 0, sizeof(models));
 	if (cmd_fit_machine(&mo, q, models, &probed) < 0 ||
 	    cmd_fit_set_bandwidths(&mo, q, models) < 0) {
+		cmd_model_opts_release(&mo);
 		free(q);
 		free(p);
 		return CMD_EXIT_INPUT;
@@ -606,7 +622,7 @@ static int fit_run(int argc, char **argv)
 			rc = CMD_EXIT_INPUT;
 		} else {
 			if (all)
-				json_array_append_new(json_object_get(all, "plans"), plan_json(path, &m, p));
+				json_array_append_new(json_object_get(all, "plans"), plan_json(path, mo.mmproj_path, &m, p));
 			else {
 				if (k)
 					fputc('\n', stdout);
@@ -629,6 +645,7 @@ static int fit_run(int argc, char **argv)
 		fputc('\n', stdout);
 		json_decref(all);
 	}
+	cmd_model_opts_release(&mo);
 	free(q);
 	free(p);
 	return rc;

@@ -22,7 +22,7 @@ enum {
 	OPT_NGL = 256, OPT_TS, OPT_SM, OPT_MG, OPT_CTK, OPT_CTV, OPT_FA, OPT_NP, OPT_KVU,
 	OPT_NO_KVU, OPT_UB, OPT_CMOE, OPT_NCMOE, OPT_OT, OPT_NO_MMAP, OPT_MLOCK, OPT_LM, OPT_NKVO,
 	OPT_SWA_FULL, OPT_NR, OPT_EMBD, OPT_POOLING, OPT_GPU, OPT_DEVICE, OPT_CPU_FEAT, OPT_JSON, OPT_FOR, OPT_NO_CPU,
-	OPT_HEADROOM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK, OPT_NCFFN, OPT_KVO, OPT_REPACK, OPT_FIT, OPT_RERANK, OPT_CRAM,
+	OPT_HEADROOM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK, OPT_NCFFN, OPT_KVO, OPT_REPACK, OPT_FIT, OPT_RERANK, OPT_CRAM, OPT_MMPROJ, OPT_MMPROJ_GPU, OPT_MMPROJ_CPU,
 };
 
 /* AVX2 and AVX-512F as ggml's CPU backend sees them: the CPU has them
@@ -229,6 +229,9 @@ static const struct optdef {
 	{ "--pooling", OPT_POOLING, O_VAL },
 	{ "--rerank --reranking", OPT_RERANK, 0 },
 	{ "-fit --fit", OPT_FIT, O_VAL },
+	{ "-mm --mmproj", OPT_MMPROJ, O_VAL },
+	{ "--mmproj-offload", OPT_MMPROJ_GPU, 0 },
+	{ "--no-mmproj-offload", OPT_MMPROJ_CPU, 0 },
 	{ "-cram --cache-ram", OPT_CRAM, O_VAL },
 	{ "--gpu", OPT_GPU, O_VAL | O_OWN },
 	{ "--device", OPT_DEVICE, O_VAL | O_OWN },
@@ -250,7 +253,8 @@ static const struct {
 	const char *names;
 	const char *what;
 } unmodelled[] = {
-	{ "-mm --mmproj -mmu --mmproj-url", "the multimodal projector's weights and compute buffer" },
+	{ "-mmu --mmproj-url", "the multimodal projector's weights and compute buffer" },
+	{ "-mmdev --mmproj-device", "the projector's device (llmem puts it on the first GPU)" },
 	{ "--spec-draft-model -md --model-draft --spec-draft-hf -hfd -hfrd --hf-repo-draft",
 	  "the draft model, its KV cache and compute buffer" },
 	{ "--lora --lora-scaled", "the LoRA adapters' weights" },
@@ -304,6 +308,12 @@ static const struct optdef *opt_find(const char *arg, const char **val)
 		return &optdefs[i];
 	}
 	return NULL;
+}
+
+void cmd_model_opts_release(struct cmd_model_opts *mo)
+{
+	mo->mmproj = io_gguf_free(mo->mmproj);
+	mo->c.mmproj = NULL;
 }
 
 int cmd_model_opt_values(const char *arg)
@@ -483,6 +493,9 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 			else
 				e = bad("-fit", optarg, "expected on or off");
 			break;
+		case OPT_MMPROJ: mo->mmproj_path = optarg; break;
+		case OPT_MMPROJ_GPU: c->mmproj_cpu = false; break;
+		case OPT_MMPROJ_CPU: c->mmproj_cpu = true; break;
 		case OPT_CRAM:
 			/* MiB; -1 no limit, 0 off (common.h cache_ram_mib) */
 			mo->cram_set = true;
@@ -646,6 +659,20 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 				c->ot[k].device = (int)g;
 		if (c->ot[k].device == -2)
 			return bad("-ot", ot_dev[k], "unknown device (CPU or one given with --device)");
+	}
+	if (mo->mmproj_path) {
+		struct diag d;
+
+		diag_init(&d);
+		e = io_gguf_open(mo->mmproj_path, &mo->mmproj, &d);
+		if (e < 0) {
+			cmd_error("--mmproj %s: %s", mo->mmproj_path, d.msg);
+			return e;
+		}
+		c->mmproj = mo->mmproj->gf;
+		if (!mo->quiet)
+			cmd_error("note: the projector's weights are counted, not its compute buffer (the largest "
+				  "image's)");
 	}
 	return 0;
 }

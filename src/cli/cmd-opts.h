@@ -6,6 +6,7 @@
 
 #include "base/compat.h"
 #include "estimate/estimate.h"
+#include "io/io.h"
 
 struct cmd_model_opts {
 	bool fit;               /* set by the caller: accept fit's options */
@@ -17,6 +18,8 @@ struct cmd_model_opts {
 	bool ngl_set, ctx_set, ncmoe_set, ts_set, mmap_set, cram_set;
 	bool ctx_max, kv_auto, no_cpu, allow_disk;
 	bool quiet;             /* no notes on stderr (the daemon) */
+	const char *mmproj_path; /* --mmproj FILE */
+	struct io_gguf *mmproj;  /* its header, which c.mmproj borrows */
 	const char *for_mode;   /* llama-server, ollama or json */
 	const char *headroom;   /* --headroom: bytes or a percent, or a list */
 	const char *bandwidth;  /* --bandwidth cpu=60GB/s,cuda0=1008GB/s */
@@ -25,8 +28,14 @@ struct cmd_model_opts {
 
 /* Parses argv (argv[0] is the command name) into *o, which the caller
  * zeroes and marks (o->fit) first; est_config defaults are applied here.
- * Returns 0, 1 after printing help, or -EINVAL after printing the error. */
+ * With --mmproj, opens the projector's header (o->mmproj, which o->c
+ * borrows). Returns 0, 1 after printing help, or a negative errno after
+ * printing the error. Release o with cmd_model_opts_release() after 0. */
 int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *o, void (*usage)(FILE *));
+
+/* Frees what cmd_model_opts_parse() opened (the projector's header);
+ * o->c.mmproj is NULL after. */
+void cmd_model_opts_release(struct cmd_model_opts *o);
 
 /* How many values follow arg when it is one of the llama-server options
  * the estimate reads (spelled as llama-server takes it): 0 or 1; -1 when

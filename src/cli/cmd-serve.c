@@ -38,9 +38,10 @@
 /* the most words cmd_fit_plan_args() writes: -c, -ngl, -ts, -np, -ctk,
  * -ctv, -fa, -ub, -b, -lm, -fit, -cram, --pooling, --n-cpu-moe, --n-cpu-ffn,
  * -sm, -mg with a value each; -kvu or --no-kv-unified, -nkvo, --swa-full,
- * -nr, --embeddings, --cpu-moe alone; -ot with its patterns up to four
- * times (split where the three rules above fall among them): 48 */
-#define PLAN_ARGS_RESERVED 48
+ * -nr, --embeddings, --cpu-moe, --no-mmproj-offload alone; -ot with its
+ * patterns up to four times (split where the three rules above fall among
+ * them): 49 */
+#define PLAN_ARGS_RESERVED 50
 
 struct sp_model {
 	const struct reg_model *rm;
@@ -49,6 +50,9 @@ struct sp_model {
 	char open_msg[200];
 	struct cmd_model *cm;
 	struct cmd_model_opts mo;  /* the preset's llama-server options */
+	struct io_gguf *mmproj;    /* its projector's header (the plan counts
+	                            * its weights), opened once */
+	bool mmproj_tried;
 	const char *pass[SERVE_MAX_ARGS]; /* the rest, passed through */
 	size_t n_pass;
 	struct place_plan plans[PLANS_KEPT];
@@ -140,6 +144,17 @@ static int sp_model_prepare(struct sp *p, struct sp_model *sm)
 	/* the devices are the machine's, whatever the parse did */
 	sm->mo.c.n_devices = p->q0.base.n_devices;
 	memcpy(sm->mo.c.devices, p->q0.base.devices, sizeof(sm->mo.c.devices));
+	/* the projector the backend gets (--mmproj): its weights count in
+	 * the plan; one that cannot be read is llama-server's to refuse */
+	if (rm->mmproj[0] && !sm->mmproj_tried) {
+		struct diag d;
+
+		sm->mmproj_tried = true;
+		diag_init(&d);
+		if (io_gguf_open(rm->mmproj, &sm->mmproj, &d) < 0)
+			sm->mmproj = NULL;
+	}
+	sm->mo.c.mmproj = sm->mmproj ? sm->mmproj->gf : NULL;
 	return 0;
 }
 
@@ -914,8 +929,10 @@ static int serve_run_cmd(int argc, char **argv)
 	}
 out:
 	if (p.m) {
-		for (size_t i = 0; i < p.n; i++)
+		for (size_t i = 0; i < p.n; i++) {
 			cmd_model_free(p.m[i].cm);
+			io_gguf_free(p.m[i].mmproj);
+		}
 		free(p.m);
 	}
 	registry_release(&reg);

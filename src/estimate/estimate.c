@@ -2521,6 +2521,36 @@ static void compute_buffers(struct ctx *x)
 		 (unsigned long long)m->n_vocab, x->c->embeddings ? " + embedding" : "", r->n_seq);
 }
 
+/* --mmproj: clip.cpp (tools/mtmd) loads the projector's tensors into one
+ * buffer of its backend's default type: the first GPU unless
+ * --no-mmproj-offload (ggml_backend_init_by_type(GPU)), else the host,
+ * read from the file (anonymous memory). Each tensor takes its size
+ * padded to the buffer's alignment (CPU: 32; CUDA: 128, quantized rows
+ * padded, as gpu_alloc()). The compute buffer it reserves for the largest
+ * image is not counted (it needs the vision graph). */
+static int projector(const struct est_config *c, struct est_result *r, struct diag *d)
+{
+	const struct gguf_file *f = c->mmproj;
+	bool gpu = c->n_devices > 0 && !c->mmproj_cpu;
+	uint64_t sum = 0;
+
+	if (!f)
+		return 0;
+	for (uint64_t i = 0; i < f->n_tensors; i++) {
+		const struct gguf_tensor *t = &f->tensors[i];
+		uint64_t b = gpu ? gpu_alloc(t->type, t->ne[0], t->nbytes) : PAD(t->nbytes, 32);
+
+		if (!ck_add_u64(sum, b, &sum))
+			return diag_set(d, -EOVERFLOW, DIAG_NO_OFFSET, "the projector's size overflows");
+	}
+	r->usage[gpu ? 1 : HOST].projector = sum;
+	if (!gpu) {
+		r->rss.anon_loaded += sum;
+		r->rss.anon_running += sum;
+	}
+	return 0;
+}
+
 /* The CUDA runtime's own anonymous memory and its libraries' resident file
  * pages in a llama-server process, when the GPUs only run offloaded
  * operations (_OPS) and once they hold layers: measured on the H200 (CUDA
@@ -2802,13 +2832,17 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 			r->rss.pinned = h->compute + (output_pinned(c, r) ? h->output : 0);
 		}
 	}
+	e = projector(c, r, d);
+	if (e < 0)
+		return e;
 	for (size_t i = 0; i < r->n_usage; i++) {
 		struct est_usage *u = &r->usage[i];
 		uint64_t t = 0;
 
 		if (!ck_add_u64(t, u->weights, &t) || !ck_add_u64(t, u->kv, &t) ||
 		    !ck_add_u64(t, u->recurrent, &t) || !ck_add_u64(t, u->compute, &t) ||
-		    !ck_add_u64(t, u->output, &t) || !ck_add_u64(t, u->overhead, &t))
+		    !ck_add_u64(t, u->output, &t) || !ck_add_u64(t, u->overhead, &t) ||
+		    !ck_add_u64(t, u->projector, &t))
 			return diag_set(d, -EOVERFLOW, DIAG_NO_OFFSET, "memory total overflows");
 		u->total = t;
 	}

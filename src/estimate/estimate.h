@@ -82,6 +82,11 @@ struct est_config {
 	                       * is the total, not each slot's */
 	int32_t cache_ram_mib; /* --cache-ram: the prompt cache's ceiling in
 	                        * host RAM, MiB (8192; -1 no limit, 0 off) */
+	/* --mmproj: the multimodal projector's header (borrowed: keep it
+	 * alive while the config is used), NULL for none; mmproj_cpu:
+	 * --no-mmproj-offload */
+	const struct gguf_file *mmproj;
+	bool mmproj_cpu;
 	size_t n_ts;
 	double ts[EST_MAX_DEVICES]; /* -ts */
 	size_t n_ot;
@@ -112,6 +117,9 @@ struct est_usage {
 	uint64_t compute;
 	uint64_t output;
 	uint64_t overhead;
+	uint64_t projector;      /* --mmproj: the projector's weights (clip.cpp
+	                          * reads them into a buffer of its device);
+	                          * its compute buffer is not counted */
 	uint64_t total;
 };
 

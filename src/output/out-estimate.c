@@ -73,6 +73,11 @@ void out_estimate_text(FILE *fp, const struct model *m, const struct est_config 
 			" + %.0f MiB anonymous + %.0f MiB pinned (shared)\n",
 			(double)r->rss.file / 1048576.0, (double)r->rss.anon_loaded / 1048576.0,
 			(double)r->rss.pinned / 1048576.0);
+	for (size_t i = 0; i < r->n_usage && c->mmproj; i++)
+		if (r->usage[i].projector)
+			fprintf(fp, "  projector (--mmproj): %.2f MiB of weights on %s, in its total; the compute "
+				"buffer it reserves for the largest image is not counted\n",
+				(double)r->usage[i].projector / 1048576.0, r->usage[i].name);
 	if (r->prompt_cache == UINT64_MAX)
 		fprintf(fp, "  prompt cache (-cram -1): grows in RAM at run time without a limit\n");
 	else if (r->prompt_cache)
@@ -108,6 +113,8 @@ json_t *out_estimate_json(const struct model *m, const struct est_config *c,
 			"compute", u64j(u->compute), "output", u64j(u->output),
 			"overhead", u64j(u->overhead), "total", u64j(u->total));
 
+		if (o && c->mmproj)
+			json_object_set_new(o, "projector", u64j(u->projector));
 		if (o && u->kind == EST_DEV_HOST) {
 			json_object_set_new(o, "rss", json_pack("{s:o, s:o, s:o, s:o}",
 				"file", u64j(r->rss.file), "anon", u64j(r->rss.anon_loaded),

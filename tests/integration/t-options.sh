@@ -76,12 +76,32 @@ if [ -n "$a" ] && [ "$a" = "$b" ] && [ ! -s "$tmp/err" ]; then
 else
 	not_ok "with llama-server's other options: $b, without: $a ($(cat "$tmp/err"))"
 fi
-b=$(est dense devices/0/total -c 8192 --mmproj "$tmp/mmproj.gguf" -md "$tmp/draft.gguf")
-if [ "$a" = "$b" ] && grep -q 'note: --mmproj is not in this estimate' "$tmp/err" &&
-	grep -q 'note: -md is not in this estimate' "$tmp/err"; then
-	ok "--mmproj and -md: accepted, with a note that they come on top"
+b=$(est dense devices/0/total -c 8192 -md "$tmp/draft.gguf" --lora "$tmp/l.gguf")
+if [ "$a" = "$b" ] && grep -q 'note: -md is not in this estimate' "$tmp/err" &&
+	grep -q 'note: --lora is not in this estimate' "$tmp/err"; then
+	ok "-md and --lora: accepted, with a note that they come on top"
 else
-	not_ok "--mmproj, -md: $b vs $a; stderr: $(cat "$tmp/err")"
+	not_ok "-md, --lora: $b vs $a; stderr: $(cat "$tmp/err")"
+fi
+# --mmproj: the projector's weights, on the first GPU (or the host with
+# --no-mmproj-offload), in that device's total; fit prints it
+"$TOOLS/mmproj-synth" --text-embd 4096 --embd 256 --ff 1024 --layers 2 "$tmp/mmproj.gguf" || exit 1
+p1=$(est dense devices/1/projector -c 8192 --gpu 24GiB --mmproj "$tmp/mmproj.gguf")
+t1=$(est dense devices/1/total -c 8192 --gpu 24GiB --mmproj "$tmp/mmproj.gguf")
+t0=$(est dense devices/1/total -c 8192 --gpu 24GiB)
+p0=$(est dense devices/0/projector -c 8192 --gpu 24GiB --mmproj "$tmp/mmproj.gguf" --no-mmproj-offload)
+if [ -n "$p1" ] && [ "$p1" -gt 0 ] && [ "$t1" = $((t0 + p1)) ] && [ "$p0" -gt 0 ] 2>/dev/null &&
+	grep -q "not its compute buffer" "$tmp/err"; then
+	ok "--mmproj: $p1 B of projector on CUDA0, in its total ($t0 -> $t1); $p0 B on the host with --no-mmproj-offload"
+else
+	not_ok "--mmproj: CUDA0 projector $p1, total $t0 -> $t1; host $p0; $(cat "$tmp/err")"
+fi
+if LLMEM_NVML=none "$LLMEM" fit "$tmp/dense.gguf" -c 8192 --gpu 24GiB --mmproj "$tmp/mmproj.gguf" --no-mmproj-offload \
+	>"$tmp/plan.txt" 2>"$tmp/err" &&
+	grep -q "^command: llama-server -m .* --mmproj [^ ]*mmproj.gguf'* .*--no-mmproj-offload" "$tmp/plan.txt"; then
+	ok "fit prints --mmproj and --no-mmproj-offload: $(grep '^command' "$tmp/plan.txt")"
+else
+	not_ok "fit --mmproj: $(grep '^command' "$tmp/plan.txt") $(cat "$tmp/err")"
 fi
 
 # the model as llama-server takes it (-m), llama-server's --device (a
