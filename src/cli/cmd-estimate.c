@@ -56,6 +56,8 @@ static void estimate_usage(FILE *fp)
 	      "  --embeddings, --rerank    an embedding or reranking server\n"
 	      "  --pooling TYPE            none, mean, cls, last or rank (whole batches out)\n"
 	      "  -fit off                  without -c, the slots share the training context\n"
+	      "  -md, --model-draft FILE   a draft model for speculative decoding, with\n"
+	      "  -ngld N, -ctkd T, -ctvd T   its layers on the GPU (all) and cache types (f16)\n"
 	      "  -mm, --mmproj FILE        a multimodal projector: its weights, on the first GPU\n"
 	      "                            (--no-mmproj-offload: the host); not its compute buffer\n"
 	      "Devices (until probing exists; default: CPU only):\n"
@@ -85,6 +87,10 @@ static int estimate_run(int argc, char **argv)
 	e = cmd_model_opts_parse(argc, argv, &mo, estimate_usage);
 	if (e)
 		return e > 0 ? CMD_EXIT_OK : CMD_EXIT_INPUT;
+	if (cmd_model_opts_open(&mo) < 0) {
+		cmd_model_opts_release(&mo);
+		return CMD_EXIT_INPUT;
+	}
 	c = mo.c;
 	json = mo.json;
 	path = mo.paths[0];

@@ -371,6 +371,17 @@ void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 		ADD(" -fit off");
 	if (c->mmproj && c->mmproj_cpu)
 		ADD(" --no-mmproj-offload");
+	/* the draft model's path travels apart (print_command, serve) */
+	if (c->draft && c->n_devices) {
+		if (c->n_gpu_layers_draft < 0)
+			ADD(" -ngld all");
+		else
+			ADD(" -ngld %d", c->n_gpu_layers_draft);
+	}
+	if (c->draft && c->type_k_draft != GGML_TYPE_F16)
+		ADD(" -ctkd %s", ggml_type_get(c->type_k_draft)->name);
+	if (c->draft && c->type_v_draft != GGML_TYPE_F16)
+		ADD(" -ctvd %s", ggml_type_get(c->type_v_draft)->name);
 	if (c->cache_ram_mib != EST_CACHE_RAM_DEFAULT_MIB)
 		ADD(" -cram %d", c->cache_ram_mib);
 	if (c->embeddings)
@@ -444,7 +455,8 @@ static void shell_word(FILE *fp, const char *w)
 	fputc('\'', fp);
 }
 
-static void print_command(FILE *fp, const char *path, const char *mmproj, const struct place_plan *p)
+static void print_command(FILE *fp, const char *path, const char *mmproj, const char *draft,
+			  const struct place_plan *p)
 {
 	char args[CMD_PLAN_ARGS_MAX], *tok, *save = NULL;
 
@@ -454,6 +466,10 @@ static void print_command(FILE *fp, const char *path, const char *mmproj, const 
 	if (mmproj) {
 		fputs(" --mmproj ", fp);
 		shell_word(fp, mmproj);
+	}
+	if (draft) {
+		fputs(" -md ", fp);
+		shell_word(fp, draft);
 	}
 	for (tok = strtok_r(args, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 		fputc(' ', fp);
@@ -514,12 +530,13 @@ static void print_plan(FILE *fp, const char *path, const struct model *m, const 
 			print_ollama(fp, path, p, n_models);
 		else {
 			fputs("command: ", fp);
-			print_command(fp, path, mo->mmproj_path, p);
+			print_command(fp, path, mo->mmproj_path, mo->draft_path, p);
 		}
 	}
 }
 
-static json_t *plan_json(const char *path, const char *mmproj, const struct model *m, const struct place_plan *p)
+static json_t *plan_json(const char *path, const char *mmproj, const char *draft, const struct model *m,
+			 const struct place_plan *p)
 {
 	json_t *o = json_object(), *why = json_array(), *est = out_estimate_json(m, &p->config, &p->est);
 
@@ -529,6 +546,8 @@ static json_t *plan_json(const char *path, const char *mmproj, const struct mode
 	json_object_set_new(o, "fits", json_boolean(p->fits));
 	if (mmproj)
 		json_object_set_new(o, "mmproj", json_string(mmproj));
+	if (draft)
+		json_object_set_new(o, "model_draft", json_string(draft));
 	json_object_set_new(o, "n_gpu_layers", json_integer(p->est.n_gpu_layers));
 	json_object_set_new(o, "ctx_size", json_integer(p->est.n_ctx));
 	json_object_set_new(o, "n_cpu_moe", json_integer(p->config.n_cpu_moe));
@@ -573,8 +592,14 @@ static int fit_run(int argc, char **argv)
 		free(p);
 		return e > 0 ? CMD_EXIT_OK : CMD_EXIT_INPUT;
 	}
-	if (mo.mmproj && mo.n_paths > 1) {
-		cmd_error("--mmproj: give it with one model");
+	if ((mo.mmproj_path || mo.draft_path) && mo.n_paths > 1) {
+		cmd_error("--mmproj, -md: give them with one model");
+		cmd_model_opts_release(&mo);
+		free(q);
+		free(p);
+		return CMD_EXIT_INPUT;
+	}
+	if (cmd_model_opts_open(&mo) < 0) {
 		cmd_model_opts_release(&mo);
 		free(q);
 		free(p);
@@ -622,7 +647,7 @@ static int fit_run(int argc, char **argv)
 			rc = CMD_EXIT_INPUT;
 		} else {
 			if (all)
-				json_array_append_new(json_object_get(all, "plans"), plan_json(path, mo.mmproj_path, &m, p));
+				json_array_append_new(json_object_get(all, "plans"), plan_json(path, mo.mmproj_path, mo.draft_path, &m, p));
 			else {
 				if (k)
 					fputc('\n', stdout);

@@ -14,6 +14,7 @@
 
 #include "base/parse.h"
 #include "cli/cmd.h"
+#include "cli/cmd-model.h"
 #include "cli/cmd-opts.h"
 #include "gguf/ggml-type.h"
 #include "serve/registry.h"
@@ -22,7 +23,7 @@ enum {
 	OPT_NGL = 256, OPT_TS, OPT_SM, OPT_MG, OPT_CTK, OPT_CTV, OPT_FA, OPT_NP, OPT_KVU,
 	OPT_NO_KVU, OPT_UB, OPT_CMOE, OPT_NCMOE, OPT_OT, OPT_NO_MMAP, OPT_MLOCK, OPT_LM, OPT_NKVO,
 	OPT_SWA_FULL, OPT_NR, OPT_EMBD, OPT_POOLING, OPT_GPU, OPT_DEVICE, OPT_CPU_FEAT, OPT_JSON, OPT_FOR, OPT_NO_CPU,
-	OPT_HEADROOM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK, OPT_NCFFN, OPT_KVO, OPT_REPACK, OPT_FIT, OPT_RERANK, OPT_CRAM, OPT_MMPROJ, OPT_MMPROJ_GPU, OPT_MMPROJ_CPU,
+	OPT_HEADROOM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK, OPT_NCFFN, OPT_KVO, OPT_REPACK, OPT_FIT, OPT_RERANK, OPT_CRAM, OPT_MMPROJ, OPT_MMPROJ_GPU, OPT_MMPROJ_CPU, OPT_DRAFT, OPT_NGLD, OPT_CTKD, OPT_CTVD,
 };
 
 /* AVX2 and AVX-512F as ggml's CPU backend sees them: the CPU has them
@@ -230,6 +231,10 @@ static const struct optdef {
 	{ "--rerank --reranking", OPT_RERANK, 0 },
 	{ "-fit --fit", OPT_FIT, O_VAL },
 	{ "-mm --mmproj", OPT_MMPROJ, O_VAL },
+	{ "--spec-draft-model -md --model-draft", OPT_DRAFT, O_VAL },
+	{ "--spec-draft-ngl -ngld --gpu-layers-draft --n-gpu-layers-draft", OPT_NGLD, O_VAL },
+	{ "--spec-draft-type-k -ctkd --cache-type-k-draft", OPT_CTKD, O_VAL },
+	{ "--spec-draft-type-v -ctvd --cache-type-v-draft", OPT_CTVD, O_VAL },
 	{ "--mmproj-offload", OPT_MMPROJ_GPU, 0 },
 	{ "--no-mmproj-offload", OPT_MMPROJ_CPU, 0 },
 	{ "-cram --cache-ram", OPT_CRAM, O_VAL },
@@ -255,8 +260,10 @@ static const struct {
 } unmodelled[] = {
 	{ "-mmu --mmproj-url", "the multimodal projector's weights and compute buffer" },
 	{ "-mmdev --mmproj-device", "the projector's device (llmem puts it on the first GPU)" },
-	{ "--spec-draft-model -md --model-draft --spec-draft-hf -hfd -hfrd --hf-repo-draft",
-	  "the draft model, its KV cache and compute buffer" },
+	{ "--spec-draft-hf -hfd -hfrd --hf-repo-draft", "the draft model, its KV cache and compute buffer" },
+	{ "--spec-draft-override-tensor -otd --override-tensor-draft --spec-draft-cpu-moe -cmoed --cpu-moe-draft "
+	  "--spec-draft-n-cpu-moe --spec-draft-ncmoe -ncmoed --n-cpu-moe-draft --spec-draft-device -devd --device-draft",
+	  "the draft model's placement (llmem puts its -ngld layers on the first GPUs)" },
 	{ "--lora --lora-scaled", "the LoRA adapters' weights" },
 	{ "--control-vector --control-vector-scaled", "the control vectors" },
 	{ "-dev", "the choice of devices (llmem's --device gives their sizes)" },
@@ -310,10 +317,40 @@ static const struct optdef *opt_find(const char *arg, const char **val)
 	return NULL;
 }
 
+int cmd_model_opts_open(struct cmd_model_opts *mo)
+{
+	int e;
+
+	if (mo->mmproj_path && !mo->mmproj) {
+		struct diag d;
+
+		diag_init(&d);
+		e = io_gguf_open(mo->mmproj_path, &mo->mmproj, &d);
+		if (e < 0) {
+			cmd_error("--mmproj %s: %s", mo->mmproj_path, d.msg);
+			return e;
+		}
+		mo->c.mmproj = mo->mmproj->gf;
+		if (!mo->quiet)
+			cmd_error("note: the projector's weights are counted, not its compute buffer (the largest "
+				  "image's)");
+	}
+	if (mo->draft_path && !mo->draft) {
+		/* cmd_model_open() says why it fails */
+		e = cmd_model_open(mo->draft_path, 0, &mo->draft);
+		if (e)
+			return -EINVAL;
+		mo->c.draft = &mo->draft->m;
+	}
+	return 0;
+}
+
 void cmd_model_opts_release(struct cmd_model_opts *mo)
 {
 	mo->mmproj = io_gguf_free(mo->mmproj);
 	mo->c.mmproj = NULL;
+	mo->draft = cmd_model_free(mo->draft);
+	mo->c.draft = NULL;
 }
 
 int cmd_model_opt_values(const char *arg)
@@ -494,6 +531,25 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 				e = bad("-fit", optarg, "expected on or off");
 			break;
 		case OPT_MMPROJ: mo->mmproj_path = optarg; break;
+		case OPT_DRAFT: mo->draft_path = optarg; break;
+		case OPT_NGLD:
+			mo->ngld_set = true;
+			if (!strcmp(optarg, "all") || !strcmp(optarg, "auto") ||
+			    (parse_i64(optarg, &v) == 0 && v < 0 && v >= INT32_MIN))
+				c->n_gpu_layers_draft = -1;
+			else if (parse_u64(optarg, &u) < 0 || u > INT32_MAX)
+				e = bad("-ngld", optarg, "expected a number, 'all' or 'auto'");
+			else
+				c->n_gpu_layers_draft = (int32_t)u;
+			break;
+		case OPT_CTKD:
+			if (kv_type(optarg, &c->type_k_draft) < 0)
+				e = bad("-ctkd", optarg, "unsupported cache type; allowed: f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1");
+			break;
+		case OPT_CTVD:
+			if (kv_type(optarg, &c->type_v_draft) < 0)
+				e = bad("-ctvd", optarg, "unsupported cache type; allowed: f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1");
+			break;
 		case OPT_MMPROJ_GPU: c->mmproj_cpu = false; break;
 		case OPT_MMPROJ_CPU: c->mmproj_cpu = true; break;
 		case OPT_CRAM:
@@ -659,20 +715,6 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 				c->ot[k].device = (int)g;
 		if (c->ot[k].device == -2)
 			return bad("-ot", ot_dev[k], "unknown device (CPU or one given with --device)");
-	}
-	if (mo->mmproj_path) {
-		struct diag d;
-
-		diag_init(&d);
-		e = io_gguf_open(mo->mmproj_path, &mo->mmproj, &d);
-		if (e < 0) {
-			cmd_error("--mmproj %s: %s", mo->mmproj_path, d.msg);
-			return e;
-		}
-		c->mmproj = mo->mmproj->gf;
-		if (!mo->quiet)
-			cmd_error("note: the projector's weights are counted, not its compute buffer (the largest "
-				  "image's)");
 	}
 	return 0;
 }

@@ -8,6 +8,8 @@
 #include "estimate/estimate.h"
 #include "io/io.h"
 
+struct cmd_model;
+
 struct cmd_model_opts {
 	bool fit;               /* set by the caller: accept fit's options */
 	struct est_config c;    /* llama-server's options and the devices */
@@ -15,11 +17,13 @@ struct cmd_model_opts {
 	size_t n_paths;
 	const char *paths[8];
 	/* what the user fixed (fit keeps those and fits the rest) */
-	bool ngl_set, ctx_set, ncmoe_set, ts_set, mmap_set, cram_set;
+	bool ngl_set, ctx_set, ncmoe_set, ts_set, mmap_set, cram_set, ngld_set;
 	bool ctx_max, kv_auto, no_cpu, allow_disk;
 	bool quiet;             /* no notes on stderr (the daemon) */
 	const char *mmproj_path; /* --mmproj FILE */
 	struct io_gguf *mmproj;  /* its header, which c.mmproj borrows */
+	const char *draft_path;  /* -md FILE */
+	struct cmd_model *draft; /* that model, which c.draft borrows */
 	const char *for_mode;   /* llama-server, ollama or json */
 	const char *headroom;   /* --headroom: bytes or a percent, or a list */
 	const char *bandwidth;  /* --bandwidth cpu=60GB/s,cuda0=1008GB/s */
@@ -28,13 +32,18 @@ struct cmd_model_opts {
 
 /* Parses argv (argv[0] is the command name) into *o, which the caller
  * zeroes and marks (o->fit) first; est_config defaults are applied here.
- * With --mmproj, opens the projector's header (o->mmproj, which o->c
- * borrows). Returns 0, 1 after printing help, or a negative errno after
- * printing the error. Release o with cmd_model_opts_release() after 0. */
+ * Returns 0, 1 after printing help, or a negative errno after printing
+ * the error. Opens nothing: see cmd_model_opts_open(). */
 int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *o, void (*usage)(FILE *));
 
-/* Frees what cmd_model_opts_parse() opened (the projector's header);
- * o->c.mmproj is NULL after. */
+/* Opens the files the options name besides the model: --mmproj's header
+ * (o->mmproj) and -md's model (o->draft), which o->c borrows. 0, or a
+ * negative errno after printing why. Release o with
+ * cmd_model_opts_release() either way. */
+int cmd_model_opts_open(struct cmd_model_opts *o);
+
+/* Frees what cmd_model_opts_open() opened; o->c.mmproj and o->c.draft
+ * are NULL after. */
 void cmd_model_opts_release(struct cmd_model_opts *o);
 
 /* How many values follow arg when it is one of the llama-server options

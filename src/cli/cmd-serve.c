@@ -53,6 +53,8 @@ struct sp_model {
 	struct io_gguf *mmproj;    /* its projector's header (the plan counts
 	                            * its weights), opened once */
 	bool mmproj_tried;
+	struct cmd_model *draft;   /* its draft model (-md), opened once */
+	bool draft_tried;
 	const char *pass[SERVE_MAX_ARGS]; /* the rest, passed through */
 	size_t n_pass;
 	struct place_plan plans[PLANS_KEPT];
@@ -72,6 +74,12 @@ struct sp {
 	uint32_t next_id;
 	const char *ctx_default;   /* -c for models whose preset has none */
 };
+
+static bool is_draft_opt(const char *a)
+{
+	return !strcmp(a, "-md") || !strcmp(a, "--model-draft") || !strcmp(a, "--spec-draft-model") ||
+	       !strcmp(a, "--model_draft") || !strcmp(a, "--spec_draft_model");
+}
 
 static void quiet_usage(FILE *fp)
 {
@@ -116,9 +124,18 @@ static int sp_model_prepare(struct sp *p, struct sp_model *sm)
 			if (!strcmp(rm->args[i], "-c") || !strcmp(rm->args[i], "--ctx-size") ||
 			    !strcmp(rm->args[i], "--ctx_size"))
 				ctx_given = true;
+			/* the draft model's path is not in the plan's words:
+			 * the backend gets it as given */
+			bool pass = is_draft_opt(rm->args[i]) && sm->n_pass + 2 < SERVE_MAX_ARGS;
+
 			argv[argc++] = rm->args[i];
-			if (nv && i + 1 < rm->n_args)
+			if (pass)
+				sm->pass[sm->n_pass++] = rm->args[i];
+			if (nv && i + 1 < rm->n_args) {
 				argv[argc++] = rm->args[++i];
+				if (pass)
+					sm->pass[sm->n_pass++] = rm->args[i];
+			}
 		} else {
 			/* an option for llama-server alone, with its values
 			 * (one may read like an option: --reverse-prompt -c) */
@@ -155,6 +172,13 @@ static int sp_model_prepare(struct sp *p, struct sp_model *sm)
 			sm->mmproj = NULL;
 	}
 	sm->mo.c.mmproj = sm->mmproj ? sm->mmproj->gf : NULL;
+	/* the draft model (-md), opened once: its buffers count in the plan */
+	if (sm->mo.draft_path && !sm->draft_tried) {
+		sm->draft_tried = true;
+		if (cmd_model_open(sm->mo.draft_path, CMD_MODEL_NO_RSS | CMD_MODEL_READ, &sm->draft) != 0)
+			sm->draft = NULL;
+	}
+	sm->mo.c.draft = sm->mo.draft_path && sm->draft ? &sm->draft->m : NULL;
 	return 0;
 }
 
@@ -932,6 +956,7 @@ out:
 		for (size_t i = 0; i < p.n; i++) {
 			cmd_model_free(p.m[i].cm);
 			io_gguf_free(p.m[i].mmproj);
+			cmd_model_free(p.m[i].draft);
 		}
 		free(p.m);
 	}

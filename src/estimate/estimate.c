@@ -31,6 +31,9 @@ void est_config_init(struct est_config *c)
 	c->split_mode = EST_SPLIT_LAYER;
 	c->cpu_moe_at = c->n_cpu_moe_at = c->n_cpu_ffn_at = -1;
 	c->cache_ram_mib = EST_CACHE_RAM_DEFAULT_MIB;
+	c->n_gpu_layers_draft = -1;
+	c->type_k_draft = GGML_TYPE_F16;
+	c->type_v_draft = GGML_TYPE_F16;
 }
 
 /* common/arg.cpp kv_cache_types */
@@ -2551,6 +2554,74 @@ static int projector(const struct est_config *c, struct est_result *r, struct di
 	return 0;
 }
 
+/* -md: the draft model, estimated as llama-server configures its context
+ * (common_base_params_to_speculative: the target's options, with the
+ * draft's -ngld and cache types, no -ot or experts on the CPU, no
+ * embeddings). Its buffers count on each device; its overhead does not:
+ * it shares the process's CUDA context and runtime. Resident memory: its
+ * mapped span, copied weights, caches and (without a GPU) output buffer;
+ * its tokenizer's heap is not counted. */
+static bool output_pinned(const struct est_config *c, const struct est_result *r);
+
+static int draft(const struct est_config *c, struct est_result *r, struct diag *d)
+{
+	struct est_config cd;
+	struct est_result *rd;
+	int e;
+
+	if (!c->draft)
+		return 0;
+	cd = *c;
+	cd.draft = NULL;
+	cd.mmproj = NULL;
+	cd.n_gpu_layers = c->n_gpu_layers_draft;
+	cd.type_k = c->type_k_draft;
+	cd.type_v = c->type_v_draft;
+	cd.n_ot = 0;
+	cd.cpu_moe = false;
+	cd.n_cpu_moe = cd.n_cpu_ffn = 0;
+	cd.embeddings = false;
+	cd.pooling = EST_POOL_UNSET;
+	rd = malloc(sizeof(*rd));
+	if (!rd)
+		return diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
+	e = est_estimate(c->draft, &cd, rd, d);
+	if (e < 0) {
+		char msg[sizeof(d->msg)];
+
+		snprintf(msg, sizeof(msg), "%s", d->msg);
+		free(rd);
+		return diag_set(d, e, DIAG_NO_OFFSET, "the draft model (-md): %s", msg);
+	}
+	for (size_t i = 0; i < r->n_usage && i < rd->n_usage; i++) {
+		const struct est_usage *u = &rd->usage[i];
+		uint64_t t = u->weights;
+
+		if (!ck_add_u64(t, u->kv, &t) || !ck_add_u64(t, u->recurrent, &t) ||
+		    !ck_add_u64(t, u->compute, &t) || !ck_add_u64(t, u->output, &t)) {
+			free(rd);
+			return diag_set(d, -EOVERFLOW, DIAG_NO_OFFSET, "the draft model's size overflows");
+		}
+		r->usage[i].draft = t;
+	}
+	{
+		const struct est_usage *h = &rd->usage[HOST];
+		uint64_t anon = (h->weights - h->weights_mapped) + h->kv + h->recurrent;
+
+		r->rss.file += h->weights_mapped;
+		r->rss.anon_loaded += anon;
+		r->rss.anon_running += anon + (c->n_devices ? 0 : h->compute);
+		if (c->n_devices) {
+			r->rss.pinned += h->compute + (output_pinned(&cd, rd) ? h->output : 0);
+		} else {
+			r->rss.anon_loaded += h->output;
+			r->rss.anon_running += h->output;
+		}
+	}
+	free(rd);
+	return 0;
+}
+
 /* The CUDA runtime's own anonymous memory and its libraries' resident file
  * pages in a llama-server process, when the GPUs only run offloaded
  * operations (_OPS) and once they hold layers: measured on the H200 (CUDA
@@ -2835,6 +2906,9 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 	e = projector(c, r, d);
 	if (e < 0)
 		return e;
+	e = draft(c, r, d);
+	if (e < 0)
+		return e;
 	for (size_t i = 0; i < r->n_usage; i++) {
 		struct est_usage *u = &r->usage[i];
 		uint64_t t = 0;
@@ -2842,7 +2916,7 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 		if (!ck_add_u64(t, u->weights, &t) || !ck_add_u64(t, u->kv, &t) ||
 		    !ck_add_u64(t, u->recurrent, &t) || !ck_add_u64(t, u->compute, &t) ||
 		    !ck_add_u64(t, u->output, &t) || !ck_add_u64(t, u->overhead, &t) ||
-		    !ck_add_u64(t, u->projector, &t))
+		    !ck_add_u64(t, u->projector, &t) || !ck_add_u64(t, u->draft, &t))
 			return diag_set(d, -EOVERFLOW, DIAG_NO_OFFSET, "memory total overflows");
 		u->total = t;
 	}

@@ -87,6 +87,14 @@ struct est_config {
 	 * --no-mmproj-offload */
 	const struct gguf_file *mmproj;
 	bool mmproj_cpu;
+	/* -md: a draft model for speculative decoding (borrowed), which
+	 * llama-server loads beside this one with the same options but its
+	 * own layers on the GPU (-ngld, -1 = all), cache types (-ctkd,
+	 * -ctvd) and no -ot or experts on the CPU (common/speculative.cpp
+	 * common_base_params_to_speculative) */
+	const struct model *draft;
+	int32_t n_gpu_layers_draft;
+	uint32_t type_k_draft, type_v_draft;
 	size_t n_ts;
 	double ts[EST_MAX_DEVICES]; /* -ts */
 	size_t n_ot;
@@ -120,6 +128,8 @@ struct est_usage {
 	uint64_t projector;      /* --mmproj: the projector's weights (clip.cpp
 	                          * reads them into a buffer of its device);
 	                          * its compute buffer is not counted */
+	uint64_t draft;          /* -md: the draft model's weights, caches,
+	                          * compute and output buffers on this device */
 	uint64_t total;
 };
 

@@ -78,6 +78,10 @@ void out_estimate_text(FILE *fp, const struct model *m, const struct est_config 
 			fprintf(fp, "  projector (--mmproj): %.2f MiB of weights on %s, in its total; the compute "
 				"buffer it reserves for the largest image is not counted\n",
 				(double)r->usage[i].projector / 1048576.0, r->usage[i].name);
+	for (size_t i = 0; i < r->n_usage && c->draft; i++)
+		if (r->usage[i].draft)
+			fprintf(fp, "  draft model (-md): %.2f MiB on %s (its weights, caches, compute and output "
+				"buffers), in its total\n", (double)r->usage[i].draft / 1048576.0, r->usage[i].name);
 	if (r->prompt_cache == UINT64_MAX)
 		fprintf(fp, "  prompt cache (-cram -1): grows in RAM at run time without a limit\n");
 	else if (r->prompt_cache)
@@ -115,6 +119,8 @@ json_t *out_estimate_json(const struct model *m, const struct est_config *c,
 
 		if (o && c->mmproj)
 			json_object_set_new(o, "projector", u64j(u->projector));
+		if (o && c->draft)
+			json_object_set_new(o, "draft", u64j(u->draft));
 		if (o && u->kind == EST_DEV_HOST) {
 			json_object_set_new(o, "rss", json_pack("{s:o, s:o, s:o, s:o}",
 				"file", u64j(r->rss.file), "anon", u64j(r->rss.anon_loaded),

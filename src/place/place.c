@@ -382,12 +382,18 @@ static void explain(struct solver *s, const struct est_config *c, const char *ho
 		return;
 	}
 	for (size_t i = 0; i < c->n_devices; i++) {
+		const struct est_usage *u = &r->usage[i + 1];
 		bool uni = c->devices[i].kind == EST_DEV_UNIFIED;
+		char extra[64] = "";
+		int o = 0;
 
-		why(s->p, "%s: %.1f GiB (weights %.1f, KV %.1f, compute %.1f, overhead %.1f)%s%.1f GiB budget",
-		    c->devices[i].name, (double)r->usage[i + 1].total / GIB,
-		    (double)r->usage[i + 1].weights / GIB, (double)r->usage[i + 1].kv / GIB,
-		    (double)r->usage[i + 1].compute / GIB, (double)r->usage[i + 1].overhead / GIB,
+		if (u->draft)
+			o = snprintf(extra, sizeof(extra), ", draft %.1f", (double)u->draft / GIB);
+		if (u->projector && o >= 0 && (size_t)o < sizeof(extra))
+			snprintf(extra + o, sizeof(extra) - (size_t)o, ", projector %.1f", (double)u->projector / GIB);
+		why(s->p, "%s: %.1f GiB (weights %.1f, KV %.1f, compute %.1f, overhead %.1f%s)%s%.1f GiB budget",
+		    c->devices[i].name, (double)u->total / GIB, (double)u->weights / GIB, (double)u->kv / GIB,
+		    (double)u->compute / GIB, (double)u->overhead / GIB, extra,
 		    uni ? " of system RAM's " : " of its ", uni ? (double)q->budget[0] / GIB :
 		    (double)q->budget[i + 1] / GIB);
 	}

@@ -76,12 +76,36 @@ if [ -n "$a" ] && [ "$a" = "$b" ] && [ ! -s "$tmp/err" ]; then
 else
 	not_ok "with llama-server's other options: $b, without: $a ($(cat "$tmp/err"))"
 fi
-b=$(est dense devices/0/total -c 8192 -md "$tmp/draft.gguf" --lora "$tmp/l.gguf")
-if [ "$a" = "$b" ] && grep -q 'note: -md is not in this estimate' "$tmp/err" &&
-	grep -q 'note: --lora is not in this estimate' "$tmp/err"; then
-	ok "-md and --lora: accepted, with a note that they come on top"
+b=$(est dense devices/0/total -c 8192 --lora "$tmp/l.gguf" -otd x=CPU)
+if [ "$a" = "$b" ] && grep -q 'note: --lora is not in this estimate' "$tmp/err" &&
+	grep -q 'note: -otd is not in this estimate' "$tmp/err"; then
+	ok "--lora and -otd: accepted, with a note that they come on top"
 else
-	not_ok "-md, --lora: $b vs $a; stderr: $(cat "$tmp/err")"
+	not_ok "--lora, -otd: $b vs $a; stderr: $(cat "$tmp/err")"
+fi
+# -md: a draft model, estimated as llama-server sets up its context (the
+# target's options with -ngld and -ctkd/-ctvd), in each device's total;
+# fit prints it
+"$TOOLS/gguf-synth" --shape llama-3.2-1b --ftype q4_k_m "$tmp/draft.gguf" >/dev/null || exit 1
+d1=$(est dense devices/1/draft -c 8192 --gpu 24GiB -md "$tmp/draft.gguf")
+t1=$(est dense devices/1/total -c 8192 --gpu 24GiB -md "$tmp/draft.gguf")
+t0=$(est dense devices/1/total -c 8192 --gpu 24GiB)
+alone=$(est draft devices/1/total -c 8192 --gpu 24GiB) ao=$(est draft devices/1/overhead -c 8192 --gpu 24GiB)
+d0=$(est dense devices/1/draft -c 8192 --gpu 24GiB -md "$tmp/draft.gguf" -ngld 0)
+dq=$(est dense devices/1/draft -c 8192 --gpu 24GiB -md "$tmp/draft.gguf" -ctkd q8_0 -ctvd q8_0)
+if [ -n "$d1" ] && [ "$t1" = $((t0 + d1)) ] && [ "$d1" = $((alone - ao)) ] && [ "$d0" -lt "$d1" ] &&
+	[ "$dq" -lt "$d1" ] 2>/dev/null; then
+	ok "-md: the draft's $d1 B on CUDA0 (its estimate alone less the CUDA context), in the total; less with -ngld 0 ($d0) or -ctkd q8_0 ($dq)"
+else
+	not_ok "-md: draft $d1, total $t0 -> $t1, alone $alone - $ao; -ngld 0 $d0; q8_0 $dq ($(cat "$tmp/err"))"
+fi
+if LLMEM_NVML=none "$LLMEM" fit "$tmp/dense.gguf" -c 8192 --gpu 24GiB -md "$tmp/draft.gguf" -ctkd q8_0 \
+	>"$tmp/plan.txt" 2>"$tmp/err" &&
+	grep -q "^command: llama-server -m [^ ]* -md [^ ]*draft.gguf'* .*-ngld all -ctkd q8_0" "$tmp/plan.txt" &&
+	grep -q "draft [0-9.]*)" "$tmp/plan.txt"; then
+	ok "fit plans with the draft and prints -md, -ngld, -ctkd: $(grep '^command' "$tmp/plan.txt")"
+else
+	not_ok "fit -md: $(cat "$tmp/plan.txt") $(cat "$tmp/err")"
 fi
 # --mmproj: the projector's weights, on the first GPU (or the host with
 # --no-mmproj-offload), in that device's total; fit prints it

@@ -95,6 +95,11 @@ model = $tmp/models/tiny-chat.gguf
 mmproj = $tmp/tiny-emb.gguf
 no-mmproj = true
 
+; a draft model for speculative decoding (the same small model)
+[tiny-draft]
+model = $tmp/models/tiny-chat.gguf
+model-draft = $tmp/models/tiny-chat.gguf
+
 ; a chat template from a file, which takes tools (never loaded here)
 [tiny-template]
 model = $tmp/models/tiny-chat.gguf
@@ -192,6 +197,23 @@ check "the backend gets the preset's options, each once (--embeddings, --pooling
 		[ "$(echo "$2" | grep -o -- "--reverse-prompt c " | wc -l)" = 1 ] &&
 		[ "$(echo "$2" | grep -o -- "--pooling mean" | wc -l)" = 1 ] &&
 		[ "$(echo "$2" | grep -o -- " -c 2048" | wc -l)" = 1 ]' _ "$c" "$eargs"
+
+# --- a draft model: the backend gets it, the plan counts it ---
+c=$(code -X POST "$base/models/load" -d '{"model":"tiny-draft"}')
+code "$base/llmem/status" >/dev/null
+dpid=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-draft/pid)
+dpred=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-draft/predicted_total)
+dmeas=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-draft/measured_total)
+dargs=$(tr '\0' ' ' <"/proc/${dpid:-0}/cmdline" 2>/dev/null)
+echo "# tiny-draft: $dargs"
+check "a preset's model-draft reaches the backend once, and the plan counts it ($dpred B against tiny-chat's $pred)" \
+	sh -c '[ "$1" = 200 ] && [ "$(echo "$2" | grep -o -- "--model-draft " | wc -l)" = 1 ] &&
+		[ "$(echo "$2" | grep -o -- " -ngld " | wc -l)" -le 1 ] &&
+		awk -v a="$3" -v b="$4" "BEGIN { exit !(a > b * 1.5) }"' _ "$c" "$dargs" "${dpred:-0}" "${pred:-0}"
+check "... and its measured footprint is within 2% of that ($dmeas vs $dpred)" \
+	awk -v a="$dmeas" -v b="$dpred" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= b / 50) }'
+code -X POST "$base/models/unload" -d '{"model":"tiny-draft"}' >/dev/null
+code "$base/llmem/status" >/dev/null
 
 # --- keep-alive to the backend: sequential requests share a connection ---
 # (the one that carried them all is still open, with at least 10 writes:

@@ -116,3 +116,33 @@ if [ -n "$bin" ] && [ -f "$tmp/$arch.gguf" ]; then
 else
 	skip "--mmproj: no llama.cpp build (run scripts/build-llama.sh)"
 fi
+
+# -md: a draft model for speculative decoding (a smaller model of the same
+# vocabulary). llama-server logs both models' buffers; their sum on the
+# host against llmem's weights, caches, compute and output buffers plus
+# its draft, within the logs' rounding (0.005 MiB a line)
+if [ -n "$bin" ] && [ -f "$tmp/$arch.gguf" ]; then
+	dm="$tmp/draft.gguf"
+	"$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 2 --embd 256 --ff 768 --heads 4 --kv-heads 2 \
+		--vocab-from "$src/models/ggml-vocab-$vocab.gguf" "$dm" >/dev/null 2>&1 &&
+		LLMEM_LLAMA_BIN=$bin bash "$ROOT/scripts/llama-truth.sh" "$tmp/$arch.gguf" -c 512 -md "$dm" \
+			>"$tmp/truth.json" 2>"$tmp/truth.err"
+	got=$(python3 -c '
+import json, sys
+t = json.load(open(sys.argv[1]))
+print(sum(v["bytes"] for k in ("model", "kv", "rs", "compute", "output") for v in t[k + "_buffer_totals"].values()))
+' "$tmp/truth.json" 2>/dev/null)
+	est=$("$LLMEM" estimate "$tmp/$arch.gguf" -c 512 -md "$dm" --json 2>"$tmp/est.err" | python3 -c '
+import json, sys
+h = json.load(sys.stdin)["devices"][0]
+print(sum(h[k] for k in ("weights", "kv", "recurrent", "compute", "output", "draft")), h["draft"])
+' 2>/dev/null)
+	if [ -n "$got" ] && [ -n "$est" ] &&
+		awk -v g="$got" -v e="${est% *}" 'BEGIN { d = e - g; exit !(d >= -65536 && d <= 65536) }'; then
+		ok "-md: both models' buffers $got B, llmem ${est% *} B (the draft's ${est#* } B)"
+	else
+		not_ok "-md: llama-server's buffers '$got', llmem '$est' ($(tail -2 "$tmp/truth.err") $(cat "$tmp/est.err"))"
+	fi
+else
+	skip "-md: no llama.cpp build (run scripts/build-llama.sh)"
+fi
