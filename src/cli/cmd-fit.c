@@ -369,18 +369,18 @@ void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 		ADD(" -mg %d", c->main_gpu);
 	if (c->no_fit)
 		ADD(" -fit off");
-	if (c->mmproj && c->mmproj_cpu)
+	/* (given whether or not llmem could read the projector or the
+	 * draft: serve passes their paths to the backend either way) */
+	if (c->mmproj_cpu)
 		ADD(" --no-mmproj-offload");
 	/* the draft model's path travels apart (print_command, serve) */
-	if (c->draft && c->n_devices) {
-		if (c->n_gpu_layers_draft < 0)
-			ADD(" -ngld all");
-		else
-			ADD(" -ngld %d", c->n_gpu_layers_draft);
-	}
-	if (c->draft && c->type_k_draft != GGML_TYPE_F16)
+	if (c->n_gpu_layers_draft >= 0)
+		ADD(" -ngld %d", c->n_gpu_layers_draft);
+	else if (c->draft && c->n_devices)
+		ADD(" -ngld all");
+	if (c->type_k_draft != GGML_TYPE_F16)
 		ADD(" -ctkd %s", ggml_type_get(c->type_k_draft)->name);
-	if (c->draft && c->type_v_draft != GGML_TYPE_F16)
+	if (c->type_v_draft != GGML_TYPE_F16)
 		ADD(" -ctvd %s", ggml_type_get(c->type_v_draft)->name);
 	if (c->cache_ram_mib != EST_CACHE_RAM_DEFAULT_MIB)
 		ADD(" -cram %d", c->cache_ram_mib);

@@ -38,10 +38,10 @@
 /* the most words cmd_fit_plan_args() writes: -c, -ngl, -ts, -np, -ctk,
  * -ctv, -fa, -ub, -b, -lm, -fit, -cram, --pooling, --n-cpu-moe, --n-cpu-ffn,
  * -sm, -mg with a value each; -kvu or --no-kv-unified, -nkvo, --swa-full,
- * -nr, --embeddings, --cpu-moe, --no-mmproj-offload alone; -ot with its
- * patterns up to four times (split where the three rules above fall among
- * them): 49 */
-#define PLAN_ARGS_RESERVED 50
+ * -nr, --embeddings, --cpu-moe, --no-mmproj-offload alone; -ngld, -ctkd,
+ * -ctvd with a value; -ot with its patterns up to four times (split where
+ * the three rules above fall among them): 55 */
+#define PLAN_ARGS_RESERVED 56
 
 struct sp_model {
 	const struct reg_model *rm;
@@ -163,7 +163,7 @@ static int sp_model_prepare(struct sp *p, struct sp_model *sm)
 	memcpy(sm->mo.c.devices, p->q0.base.devices, sizeof(sm->mo.c.devices));
 	/* the projector the backend gets (--mmproj): its weights count in
 	 * the plan; one that cannot be read is llama-server's to refuse */
-	if (rm->mmproj[0] && !sm->mmproj_tried) {
+	if (rm->mmproj[0] && !reg_model_no_mmproj(rm) && !sm->mmproj_tried) {
 		struct diag d;
 
 		sm->mmproj_tried = true;
@@ -386,23 +386,16 @@ static bool str_has(struct gguf_str s, const char *needle)
  * switch llama-server's chat_template_kwargs set); insert when the
  * vocabulary has fill-in-the-middle tokens, which llama-server's
  * /infill needs. */
-/* the value after a pass-through option (the preset's own), or NULL */
-static const char *pass_value(const struct sp_model *sm, const char *name)
+/* where the last of a pass-through option (the preset's own) is, -1 when
+ * it is not there or has no value */
+static ssize_t pass_last(const struct sp_model *sm, const char *name)
 {
-	const char *v = NULL;
+	ssize_t at = -1;
 
 	for (size_t i = 0; i + 1 < sm->n_pass; i++)
 		if (!strcmp(sm->pass[i], name))
-			v = sm->pass[i + 1]; /* the last one counts */
-	return v;
-}
-
-static bool pass_has(const struct sp_model *sm, const char *name)
-{
-	for (size_t i = 0; i < sm->n_pass; i++)
-		if (!strcmp(sm->pass[i], name))
-			return true;
-	return false;
+			at = (ssize_t)i;
+	return at;
 }
 
 static void template_caps(struct gguf_str t, struct serve_model_info *info)
@@ -417,8 +410,10 @@ static void template_caps(struct gguf_str t, struct serve_model_info *info)
  * tokens, under their current or their older names */
 static void sp_info_template(const struct sp_model *sm, const struct gguf_file *f, struct serve_model_info *info)
 {
-	const char *tfile = pass_value(sm, "--chat-template-file");
-	const char *tinline = pass_value(sm, "--chat-template");
+	/* the later of the two counts, as llama.cpp reads its options */
+	ssize_t af = pass_last(sm, "--chat-template-file"), ai = pass_last(sm, "--chat-template");
+	const char *tfile = af > ai ? sm->pass[af + 1] : NULL;
+	const char *tinline = ai > af ? sm->pass[ai + 1] : NULL;
 	struct gguf_str t;
 	int64_t k;
 
@@ -488,8 +483,7 @@ static void sp_info_fill(struct sp_model *sm, struct serve_model_info *info)
 	info->embedding = sm->mo.c.embeddings;
 	/* a projector (a preset's mmproj, or the models directory's), unless
 	 * the preset turns it off (as the llama.cpp router reads it) */
-	info->vision = sm->rm->mmproj[0] != '\0' && !pass_has(sm, "--no-mmproj-auto") &&
-		       !pass_has(sm, "--no-mmproj");
+	info->vision = sm->rm->mmproj[0] != '\0' && !reg_model_no_mmproj(sm->rm);
 	if (sm->cm->n_parts > 0 && sm->cm->parts[0])
 		sp_info_template(sm, sm->cm->parts[0], info);
 }

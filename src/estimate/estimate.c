@@ -2572,6 +2572,8 @@ static int draft(const struct est_config *c, struct est_result *r, struct diag *
 	if (!c->draft)
 		return 0;
 	cd = *c;
+	/* speculative.cpp: the draft's context is the target's n_ctx */
+	cd.n_ctx = r->n_ctx;
 	cd.draft = NULL;
 	cd.mmproj = NULL;
 	cd.n_gpu_layers = c->n_gpu_layers_draft;
@@ -2591,7 +2593,9 @@ static int draft(const struct est_config *c, struct est_result *r, struct diag *
 
 		snprintf(msg, sizeof(msg), "%s", d->msg);
 		free(rd);
-		return diag_set(d, e, DIAG_NO_OFFSET, "the draft model (-md): %s", msg);
+		/* not -EINVAL, which the solver reads as "this candidate cannot
+		 * be", but an error in the options given */
+		return diag_set(d, e == -EINVAL ? -EDOM : e, DIAG_NO_OFFSET, "the draft model (-md): %s", msg);
 	}
 	for (size_t i = 0; i < r->n_usage && i < rd->n_usage; i++) {
 		const struct est_usage *u = &rd->usage[i];

@@ -388,24 +388,29 @@ static size_t nvml_visible(const struct nvml *n, const struct probe_options *o, 
 }
 
 /* CUDA numbers GPUs fastest first unless CUDA_DEVICE_ORDER=PCI_BUS_ID,
- * NVML (and llmem) in PCI order: the same when the GPUs are alike */
-static void cuda_order_note(const struct probe_options *o, struct probe_result *r)
+ * NVML (and llmem) in PCI order: the same when the GPUs are alike. All
+ * of them are compared, hidden ones too: CUDA_VISIBLE_DEVICES's indices
+ * are read in that order as well. */
+static void cuda_order_note(const struct nvml *n, const struct probe_options *o, unsigned int count,
+			    struct probe_result *r)
 {
-	const struct probe_device *first = NULL;
+	char first[NVML_NAME_LEN + 1] = "", name[NVML_NAME_LEN + 1];
 
-	if (o->cuda_order && !strcmp(o->cuda_order, "PCI_BUS_ID"))
+	if ((o->cuda_order && !strcmp(o->cuda_order, "PCI_BUS_ID")) || !n->name)
 		return;
-	for (size_t i = 0; i < r->n_devices; i++) {
-		const struct probe_device *d = &r->devices[i];
+	for (unsigned int i = 0; i < count; i++) {
+		nvml_dev dev;
 
-		if (d->vendor != PROBE_VENDOR_NVIDIA)
+		memset(name, 0, sizeof(name));
+		if (n->handle(i, &dev) != NVML_SUCCESS || n->name(dev, name, NVML_NAME_LEN) != NVML_SUCCESS)
 			continue;
-		if (!first) {
-			first = d;
-		} else if (strcmp(first->model, d->model)) {
+		if (!first[0]) {
+			memcpy(first, name, sizeof(first));
+		} else if (strcmp(first, name)) {
 			probe_note(r, "NVIDIA GPUs of different models: llmem names them CUDA0, CUDA1, ... in PCI "
-				   "order, CUDA fastest first; run llama-server with CUDA_DEVICE_ORDER=PCI_BUS_ID "
-				   "(llmem serve sets it) so that the names agree");
+				   "order (and reads CUDA_VISIBLE_DEVICES's indices so), CUDA fastest first; run "
+				   "llama-server with CUDA_DEVICE_ORDER=PCI_BUS_ID (llmem serve sets it) so that the "
+				   "names agree");
 			return;
 		}
 	}
@@ -457,7 +462,7 @@ void probe_nvml_read(const struct probe_options *o, const char *root, struct pro
 		}
 		nvml_device(&n, order[k], root, r);
 	}
-	cuda_order_note(o, r);
+	cuda_order_note(&n, o, count, r);
 	src->state = PROBE_SRC_OK;
 	if (n.driver_version && n.driver_version(driver, NVML_DRIVER_LEN) == NVML_SUCCESS) {
 		char clean[NVML_DRIVER_LEN + 1];

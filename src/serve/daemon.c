@@ -515,7 +515,9 @@ static const char *const env_dropped[] = {
 	"LLAMA_ARG_N_PARALLEL=", "LLAMA_ARG_LOAD_MODE=", "LLAMA_ARG_OVERRIDE_TENSOR=",
 	"LLAMA_ARG_CPU_MOE=", "LLAMA_ARG_N_CPU_MOE=", "LLAMA_ARG_N_GPU_LAYERS=",
 	"LLAMA_ARG_SPLIT_MODE=", "LLAMA_ARG_TENSOR_SPLIT=", "LLAMA_ARG_MAIN_GPU=", "LLAMA_ARG_FIT",
-	"LLAMA_ARG_EMBEDDINGS=",
+	"LLAMA_ARG_EMBEDDINGS=", "LLAMA_ARG_RERANKING=", "LLAMA_ARG_CACHE_RAM=", "LLAMA_ARG_N_CPU_FFN=",
+	"LLAMA_ARG_MMPROJ", "MTMD_BACKEND_DEVICE=", "LLAMA_ARG_SPEC_DRAFT_", "LLAMA_ARG_N_GPU_LAYERS_DRAFT=",
+	"LLAMA_ARG_NO_MMPROJ",
 };
 
 /* A backend's environment (malloc'd; its strings are environ's and
@@ -578,7 +580,9 @@ static size_t build_argv(struct srv *s, size_t model, const char *port, const ch
 	argv[n++] = "4";
 	argv[n++] = "--offline";
 	(void)key;
-	if (rm->mmproj[0]) {
+	/* a projector, unless the preset turns it off (llama-server would
+	 * load one it is given anyway) */
+	if (rm->mmproj[0] && !reg_model_no_mmproj(rm)) {
 		argv[n++] = "--mmproj";
 		argv[n++] = rm->mmproj;
 	}

@@ -426,6 +426,14 @@ static int opt_lookup(const char *key, bool *neg)
 	return -1;
 }
 
+bool reg_model_no_mmproj(const struct reg_model *m)
+{
+	for (size_t i = 0; i < m->n_args; i++)
+		if (!strcmp(m->args[i], "--no-mmproj-auto") || !strcmp(m->args[i], "--no-mmproj"))
+			return true;
+	return false;
+}
+
 int registry_llama_opt_values(const char *arg)
 {
 	char buf[96];

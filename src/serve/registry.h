@@ -130,6 +130,10 @@ int registry_check(const struct registry *r, struct diag *d) ATTR_WUR;
  * ("m:q4_k_m" finds "m:Q4_K_M"). -1 when none. Never looks at files. */
 int registry_find(const struct registry *r, const char *name);
 
+/* Whether the model's options turn its projector off (no-mmproj, as the
+ * llama.cpp router reads it): llmem then neither passes nor counts it. */
+bool reg_model_no_mmproj(const struct reg_model *m);
+
 /* How many values follow arg on llama-server's command line when arg is
  * one of its options (v0.5.0), spelled as llama.cpp reads it: exactly one
  * of its names, a "--" name also with '_' for '-' ("--ctx_size"): 0, 1

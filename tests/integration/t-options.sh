@@ -99,6 +99,26 @@ if [ -n "$d1" ] && [ "$t1" = $((t0 + d1)) ] && [ "$d1" = $((alone - ao)) ] && [ 
 else
 	not_ok "-md: draft $d1, total $t0 -> $t1, alone $alone - $ao; -ngld 0 $d0; q8_0 $dq ($(cat "$tmp/err"))"
 fi
+# the draft's context is the target's (speculative.cpp), -c given or not
+tc=$(est dense config/ctx_size -np 1) dn=$(est dense devices/0/draft -np 1 -md "$tmp/draft.gguf")
+da=$("$LLMEM" estimate "$tmp/draft.gguf" -np 1 -c "$tc" --json 2>/dev/null | python3 -c '
+import json, sys
+h = json.load(sys.stdin)["devices"][0]
+print(sum(h[k] for k in ("weights", "kv", "recurrent", "compute", "output")))')
+if [ -n "$dn" ] && [ "$dn" = "$da" ]; then
+	ok "-md without -c: the draft gets the target's context ($tc cells): $dn B"
+else
+	not_ok "-md without -c: draft $dn, the draft alone at -c $tc: $da"
+fi
+# an error in the draft's options is an error, not "does not fit"
+LLMEM_NVML=none "$LLMEM" fit "$tmp/dense.gguf" -c 8192 --gpu 24GiB -md "$tmp/draft.gguf" -ctvd q8_0 -fa off \
+	>"$tmp/plan.txt" 2>"$tmp/err"
+st=$?
+if [ "$st" = 2 ] && grep -q "draft model (-md): V cache quantization requires flash_attn" "$tmp/err"; then
+	ok "fit -md -ctvd q8_0 -fa off: refused, saying why ($(cat "$tmp/err"))"
+else
+	not_ok "fit -md -ctvd q8_0 -fa off: status $st, $(cat "$tmp/err") $(head -3 "$tmp/plan.txt")"
+fi
 if LLMEM_NVML=none "$LLMEM" fit "$tmp/dense.gguf" -c 8192 --gpu 24GiB -md "$tmp/draft.gguf" -ctkd q8_0 \
 	>"$tmp/plan.txt" 2>"$tmp/err" &&
 	grep -q "^command: llama-server -m [^ ]* -md [^ ]*draft.gguf'* .*-ngld all -ctkd q8_0" "$tmp/plan.txt" &&

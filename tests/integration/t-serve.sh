@@ -213,6 +213,17 @@ check "a preset's model-draft reaches the backend once, and the plan counts it (
 check "... and its measured footprint is within 2% of that ($dmeas vs $dpred)" \
 	awk -v a="$dmeas" -v b="$dpred" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= b / 50) }'
 code -X POST "$base/models/unload" -d '{"model":"tiny-draft"}' >/dev/null
+# a projector the preset turns off is not given to the backend (which
+# would load it anyway) nor counted
+c=$(code -X POST "$base/models/load" -d '{"model":"tiny-vision-off"}')
+code "$base/llmem/status" >/dev/null
+vpid=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-vision-off/pid)
+vpred=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-vision-off/predicted_total)
+vargs=$(tr '\0' ' ' <"/proc/${vpid:-0}/cmdline" 2>/dev/null)
+check "no-mmproj: the backend gets no --mmproj, the plan counts none ($vpred B, as tiny-chat's $pred)" \
+	sh -c '[ "$1" = 200 ] && [ -n "$2" ] && ! echo "$2" | grep -q -- "--mmproj " && [ "$3" = "$4" ]' _ \
+	"$c" "$vargs" "$vpred" "$pred"
+code -X POST "$base/models/unload" -d '{"model":"tiny-vision-off"}' >/dev/null
 code "$base/llmem/status" >/dev/null
 
 # --- keep-alive to the backend: sequential requests share a connection ---
