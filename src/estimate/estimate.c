@@ -1284,23 +1284,28 @@ enum {
 	LF_Q_A = 1u << 22,      /* attn_q_a: MLA with a low-rank Q */
 };
 
+/* the suffix with its length: estimates compare it first (every tensor
+ * of the model is looked up in every estimate the solver makes) */
+#define LT(s, f) { s, sizeof(s) - 1, f }
 static const struct {
 	const char *suffix;
+	size_t len;
 	uint32_t flag;
 } layer_tensors[] = {
-	{ "attn_qkv.weight", LF_QKV },	       { "attn_qkv.bias", LF_QKV_B },
-	{ "attn_q.bias", LF_Q_B },	       { "attn_k.bias", LF_K_B },
-	{ "attn_v.bias", LF_V_B },	       { "attn_output.bias", LF_O_B },
-	{ "attn_q_norm.weight", LF_QK_NORM },   { "attn_sinks.weight", LF_SINKS },
-	{ "post_attention_norm.weight", LF_POST_ATTN }, { "post_ffw_norm.weight", LF_POST_FFN },
-	{ "attn_norm.bias", LF_NORM_B },       { "ffn_gate.weight", LF_GATE },
-	{ "ffn_up.bias", LF_UP_B },	       { "ffn_gate.bias", LF_GATE_B },
-	{ "ffn_down.bias", LF_DOWN_B },	       { "ffn_gate_inp.bias", LF_ROUTER_B },
-	{ "exp_probs_b.bias", LF_PROBS_B },    { "ffn_up_exps.bias", LF_EXPS_B },
-	{ "ffn_gate_exps.weight", LF_GATE_EXPS }, { "ffn_gate_up_exps.weight", LF_GATE_UP_EXPS },
-	{ "ffn_up_shexp.weight", LF_SHEXP },   { "ffn_gate_shexp.weight", LF_SHEXP_GATE },
-	{ "attn_q_a.weight", LF_Q_A },
+	LT("attn_qkv.weight", LF_QKV), LT("attn_qkv.bias", LF_QKV_B),
+	LT("attn_q.bias", LF_Q_B), LT("attn_k.bias", LF_K_B),
+	LT("attn_v.bias", LF_V_B), LT("attn_output.bias", LF_O_B),
+	LT("attn_q_norm.weight", LF_QK_NORM), LT("attn_sinks.weight", LF_SINKS),
+	LT("post_attention_norm.weight", LF_POST_ATTN), LT("post_ffw_norm.weight", LF_POST_FFN),
+	LT("attn_norm.bias", LF_NORM_B), LT("ffn_gate.weight", LF_GATE),
+	LT("ffn_up.bias", LF_UP_B), LT("ffn_gate.bias", LF_GATE_B),
+	LT("ffn_down.bias", LF_DOWN_B), LT("ffn_gate_inp.bias", LF_ROUTER_B),
+	LT("exp_probs_b.bias", LF_PROBS_B), LT("ffn_up_exps.bias", LF_EXPS_B),
+	LT("ffn_gate_exps.weight", LF_GATE_EXPS), LT("ffn_gate_up_exps.weight", LF_GATE_UP_EXPS),
+	LT("ffn_up_shexp.weight", LF_SHEXP), LT("ffn_gate_shexp.weight", LF_SHEXP_GATE),
+	LT("attn_q_a.weight", LF_Q_A),
 };
+#undef LT
 
 enum g_family {
 	GF_NONE, /* not simulated: the closed forms */
@@ -2196,6 +2201,7 @@ static uint32_t layer_features(const char *name, uint32_t n_layer, uint32_t *il)
 {
 	char *end;
 	unsigned long v;
+	size_t n;
 
 	if (strncmp(name, "blk.", 4) != 0)
 		return 0;
@@ -2203,8 +2209,9 @@ static uint32_t layer_features(const char *name, uint32_t n_layer, uint32_t *il)
 	if (end == name + 4 || *end != '.' || v >= n_layer)
 		return 0;
 	*il = (uint32_t)v;
+	n = strlen(end + 1);
 	for (size_t i = 0; i < ARRAY_SIZE(layer_tensors); i++)
-		if (!strcmp(end + 1, layer_tensors[i].suffix))
+		if (layer_tensors[i].len == n && !memcmp(end + 1, layer_tensors[i].suffix, n))
 			return layer_tensors[i].flag;
 	return 0;
 }
