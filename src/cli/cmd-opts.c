@@ -165,6 +165,17 @@ static int cpu_feat(struct est_config *c, const char *v)
 	return 0;
 }
 
+/* common/arg.cpp is_truthy, is_falsey (and is_autoy: "auto", "-1") */
+static bool truthy(const char *v)
+{
+	return !strcmp(v, "on") || !strcmp(v, "enabled") || !strcmp(v, "true") || !strcmp(v, "1");
+}
+
+static bool falsey(const char *v)
+{
+	return !strcmp(v, "off") || !strcmp(v, "disabled") || !strcmp(v, "false") || !strcmp(v, "0");
+}
+
 /* a KV cache type, spelled exactly as ggml names it (llama.cpp compares
  * the names with ==) */
 static int kv_type(const char *v, uint32_t *ret)
@@ -500,12 +511,9 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 				e = bad("-ctv", optarg, "unsupported cache type; allowed: f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1");
 			break;
 		case OPT_FA:
-			/* common/arg.cpp is_truthy, is_falsey, is_autoy */
-			if (!strcmp(optarg, "on") || !strcmp(optarg, "enabled") || !strcmp(optarg, "true") ||
-			    !strcmp(optarg, "1"))
+			if (truthy(optarg))
 				c->flash_attn = EST_FA_ON;
-			else if (!strcmp(optarg, "off") || !strcmp(optarg, "disabled") || !strcmp(optarg, "false") ||
-				 !strcmp(optarg, "0"))
+			else if (falsey(optarg))
 				c->flash_attn = EST_FA_OFF;
 			else if (!strcmp(optarg, "auto") || !strcmp(optarg, "-1"))
 				c->flash_attn = EST_FA_AUTO;
@@ -521,11 +529,9 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 		case OPT_FIT:
 			/* llama-server's own fitting: off only matters without
 			 * -c (the context is then the training one, shared) */
-			if (!strcmp(optarg, "off") || !strcmp(optarg, "disabled") || !strcmp(optarg, "false") ||
-			    !strcmp(optarg, "0"))
+			if (falsey(optarg))
 				c->no_fit = true;
-			else if (!strcmp(optarg, "on") || !strcmp(optarg, "enabled") || !strcmp(optarg, "true") ||
-				 !strcmp(optarg, "1"))
+			else if (truthy(optarg))
 				c->no_fit = false;
 			else
 				e = bad("-fit", optarg, "expected on or off");
