@@ -300,13 +300,6 @@ int cmd_fit_machine_headroom(const struct cmd_model_opts *mo, struct place_reque
 /* ---- printing ---- */
 
 /* The llama-server arguments of a plan, after "-m MODEL". */
-/* estimate.c's rule_at(): a rule placed at `at` among n -ot patterns
- * comes right before pattern i (i == n: after the last) */
-static bool plan_rule_at(int16_t at, size_t i, size_t n)
-{
-	return at < 0 || (size_t)at >= n ? i == n : (size_t)at == i;
-}
-
 void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 {
 	const struct est_config *c = &p->config;
@@ -386,11 +379,8 @@ void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 		ADD(" -cram %d", c->cache_ram_mib);
 	if (c->embeddings)
 		ADD(" --embeddings");
-	if (c->pooling != EST_POOL_UNSET) {
-		static const char *const pools[] = { "none", "mean", "cls", "last", "rank" };
-
-		ADD(" --pooling %s", pools[c->pooling - EST_POOL_NONE]);
-	}
+	if (est_pooling_name(c->pooling))
+		ADD(" --pooling %s", est_pooling_name(c->pooling));
 	/* -ot's patterns and the rules llama.cpp appends to the same list
 	 * (--cpu-moe, --n-cpu-moe, --n-cpu-ffn), in the order they were
 	 * planned in: the first match wins */
@@ -398,9 +388,9 @@ void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 		bool open = false;
 
 		for (size_t i = 0; i <= c->n_ot; i++) {
-			bool moe = c->cpu_moe && plan_rule_at(c->cpu_moe_at, i, c->n_ot);
-			bool nmoe = c->n_cpu_moe && plan_rule_at(c->n_cpu_moe_at, i, c->n_ot);
-			bool nffn = c->n_cpu_ffn && plan_rule_at(c->n_cpu_ffn_at, i, c->n_ot);
+			bool moe = c->cpu_moe && est_rule_at(c->cpu_moe_at, i, c->n_ot);
+			bool nmoe = c->n_cpu_moe && est_rule_at(c->n_cpu_moe_at, i, c->n_ot);
+			bool nffn = c->n_cpu_ffn && est_rule_at(c->n_cpu_ffn_at, i, c->n_ot);
 
 			if (moe || nmoe || nffn)
 				open = false;

@@ -198,6 +198,41 @@ static int u32_opt(const char *opt, const char *v, uint32_t max, uint32_t *ret)
 	return 0;
 }
 
+/* -ngl / -ngld: a number, 'all' or 'auto' (and negatives), -1 for the
+ * last three: every layer until fit decides */
+static int layers_opt(const char *opt, const char *v, int32_t *ret)
+{
+	int64_t i;
+	uint64_t u;
+
+	if (!strcmp(v, "all") || !strcmp(v, "auto") || (parse_i64(v, &i) == 0 && i < 0 && i >= INT32_MIN))
+		*ret = -1;
+	else if (parse_u64(v, &u) < 0 || u > INT32_MAX)
+		return bad(opt, v, "expected a number, 'all' or 'auto'");
+	else
+		*ret = (int32_t)u;
+	return 0;
+}
+
+/* --n-cpu-moe / --n-cpu-ffn N: llama.cpp appends a set of patterns per
+ * occurrence to -ot's list; llmem keeps one place in it (*at, the -ot
+ * patterns given before it), so a repeat after another -ot is refused,
+ * and of repeats the larger N counts */
+static int first_n_rule(const char *opt, const char *v, size_t n_ot, uint32_t *n, int16_t *at)
+{
+	uint32_t x;
+
+	if (*n && *at != (int16_t)n_ot)
+		return bad(opt, v, "given again after -ot: give it once");
+	if (u32_opt(opt, v, INT32_MAX, &x) < 0)
+		return -EINVAL;
+	if (*n == 0)
+		*at = (int16_t)n_ot;
+	if (x > *n)
+		*n = x;
+	return 0;
+}
+
 /* Options as llama-server spells them: a name matches exactly (no
  * abbreviations, no "-name" for "--name"), a "--" name also with '_' for
  * '-', and a value is the next argument, as common/arg.cpp reads them.
@@ -412,7 +447,6 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 	bool feat_set = false, positional = false;
 	int e = 0;
 	uint64_t u;
-	uint32_t u32 = 0;
 	int64_t v;
 
 	for (int i = 1; i < argc && !e; i++) {
@@ -467,13 +501,7 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 		case OPT_NGL:
 			/* llama.cpp: -1 is auto, any other negative all */
 			mo->ngl_set = strcmp(optarg, "auto") != 0 && strcmp(optarg, "-1") != 0;
-			if (!strcmp(optarg, "all") || !strcmp(optarg, "auto") ||
-			    (parse_i64(optarg, &v) == 0 && v < 0 && v >= INT32_MIN))
-				c->n_gpu_layers = -1;
-			else if (parse_u64(optarg, &u) < 0 || u > INT32_MAX)
-				e = bad("-ngl", optarg, "expected a number, 'all' or 'auto'");
-			else
-				c->n_gpu_layers = (int32_t)u;
+			e = layers_opt("-ngl", optarg, &c->n_gpu_layers);
 			break;
 		case OPT_TS:
 			/* llama.cpp: the last -ts given, split at , or / */
@@ -540,13 +568,7 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 		case OPT_DRAFT: mo->draft_path = optarg; break;
 		case OPT_NGLD:
 			mo->ngld_set = true;
-			if (!strcmp(optarg, "all") || !strcmp(optarg, "auto") ||
-			    (parse_i64(optarg, &v) == 0 && v < 0 && v >= INT32_MIN))
-				c->n_gpu_layers_draft = -1;
-			else if (parse_u64(optarg, &u) < 0 || u > INT32_MAX)
-				e = bad("-ngld", optarg, "expected a number, 'all' or 'auto'");
-			else
-				c->n_gpu_layers_draft = (int32_t)u;
+			e = layers_opt("-ngld", optarg, &c->n_gpu_layers_draft);
 			break;
 		case OPT_CTKD:
 			if (kv_type(optarg, &c->type_k_draft) < 0)
@@ -580,28 +602,10 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 			break;
 		case OPT_NCMOE:
 			mo->ncmoe_set = true;
-			/* llama.cpp appends a set of patterns per occurrence;
-			 * llmem keeps one place in the list */
-			if (c->n_cpu_moe && c->n_cpu_moe_at != (int16_t)c->n_ot) {
-				e = bad("-ncmoe", optarg, "given again after -ot: give it once");
-				break;
-			}
-			if (c->n_cpu_moe == 0)
-				c->n_cpu_moe_at = (int16_t)c->n_ot;
-			e = u32_opt("-ncmoe", optarg, INT32_MAX, &u32);
-			if (u32 > c->n_cpu_moe)
-				c->n_cpu_moe = u32;
+			e = first_n_rule("-ncmoe", optarg, c->n_ot, &c->n_cpu_moe, &c->n_cpu_moe_at);
 			break;
 		case OPT_NCFFN:
-			if (c->n_cpu_ffn && c->n_cpu_ffn_at != (int16_t)c->n_ot) {
-				e = bad("-ncffn", optarg, "given again after -ot: give it once");
-				break;
-			}
-			if (c->n_cpu_ffn == 0)
-				c->n_cpu_ffn_at = (int16_t)c->n_ot;
-			e = u32_opt("-ncffn", optarg, INT32_MAX, &u32);
-			if (u32 > c->n_cpu_ffn)
-				c->n_cpu_ffn = u32;
+			e = first_n_rule("-ncffn", optarg, c->n_ot, &c->n_cpu_ffn, &c->n_cpu_ffn_at);
 			break;
 		case OPT_OT: e = parse_list(optarg, add_ot, c); break;
 		case OPT_NO_MMAP: mo->mmap_set = true; c->no_mmap = true; break;
@@ -628,17 +632,10 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 		case OPT_SWA_FULL: c->swa_full = true; break;
 		case OPT_NR: c->no_repack = true; break;
 		case OPT_EMBD: c->embeddings = true; break;
-		case OPT_POOLING: {
-			static const char *const pools[] = { "none", "mean", "cls", "last", "rank" };
-
-			c->pooling = EST_POOL_UNSET;
-			for (size_t k = 0; k < ARRAY_SIZE(pools); k++)
-				if (!strcmp(optarg, pools[k]))
-					c->pooling = (uint8_t)(EST_POOL_NONE + k);
-			if (c->pooling == EST_POOL_UNSET)
+		case OPT_POOLING:
+			if (est_pooling_parse(optarg, &c->pooling) < 0)
 				e = bad("--pooling", optarg, "expected none, mean, cls, last or rank");
 			break;
-		}
 		case OPT_RERANK:
 			c->embeddings = true;
 			c->pooling = EST_POOL_RANK;

@@ -179,11 +179,28 @@ static void assign_layers(struct ctx *x)
 	}
 }
 
-/* whether a rule placed at `at` among n -ot patterns comes right before
- * pattern i (i == n: after the last) */
-static bool rule_at(int16_t at, size_t i, size_t n)
+bool est_rule_at(int16_t at, size_t i, size_t n)
 {
 	return at < 0 || (size_t)at >= n ? i == n : (size_t)at == i;
+}
+
+static const char *const pooling_names[] = { "none", "mean", "cls", "last", "rank" };
+
+const char *est_pooling_name(uint8_t pooling)
+{
+	if (pooling < EST_POOL_NONE || pooling > EST_POOL_RANK)
+		return NULL;
+	return pooling_names[pooling - EST_POOL_NONE];
+}
+
+int est_pooling_parse(const char *name, uint8_t *ret)
+{
+	for (size_t k = 0; k < ARRAY_SIZE(pooling_names); k++)
+		if (!strcmp(name, pooling_names[k])) {
+			*ret = (uint8_t)(EST_POOL_NONE + k);
+			return 0;
+		}
+	return -EINVAL;
 }
 
 /* common.h LLM_FFN_EXPS_REGEX, searched: "\.ffn_(up|down|gate|gate_up)_(ch|)exps" */
@@ -223,11 +240,11 @@ static int tensor_device(struct ctx *x, const struct model_tensor *t, const rege
 	for (size_t i = 0; i <= c->n_ot; i++) {
 		bool exps = t->layer >= 0 && ffn_exps(t->name);
 
-		if (rule_at(c->cpu_moe_at, i, c->n_ot) && c->cpu_moe && exps)
+		if (est_rule_at(c->cpu_moe_at, i, c->n_ot) && c->cpu_moe && exps)
 			return HOST;
-		if (rule_at(c->n_cpu_moe_at, i, c->n_ot) && exps && (uint32_t)t->layer < c->n_cpu_moe)
+		if (est_rule_at(c->n_cpu_moe_at, i, c->n_ot) && exps && (uint32_t)t->layer < c->n_cpu_moe)
 			return HOST;
-		if (rule_at(c->n_cpu_ffn_at, i, c->n_ot) && t->layer >= 0 && (uint32_t)t->layer < c->n_cpu_ffn &&
+		if (est_rule_at(c->n_cpu_ffn_at, i, c->n_ot) && t->layer >= 0 && (uint32_t)t->layer < c->n_cpu_ffn &&
 		    ffn_dense(t->name))
 			return HOST;
 		if (i < c->n_ot && regexec(&ot[i], t->name, 0, NULL, 0) == 0)

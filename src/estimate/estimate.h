@@ -104,6 +104,16 @@ struct est_config {
 	struct est_device devices[EST_MAX_DEVICES];
 };
 
+/* Whether a rule placed at `at` among n -ot patterns (cpu_moe_at,
+ * n_cpu_moe_at, n_cpu_ffn_at) comes right before pattern i; i == n: after
+ * the last. */
+bool est_rule_at(int16_t at, size_t i, size_t n);
+
+/* llama.cpp's name of a --pooling value ("none" .. "rank"), NULL for
+ * EST_POOL_UNSET; est_pooling_parse() the reverse: 0 or -EINVAL. */
+const char *est_pooling_name(uint8_t pooling);
+int est_pooling_parse(const char *name, uint8_t *ret);
+
 /* llama-server's --cache-ram default (common.h cache_ram_mib) */
 #define EST_CACHE_RAM_DEFAULT_MIB 8192
 

@@ -141,13 +141,11 @@ json_t *out_estimate_json(const struct model *m, const struct est_config *c,
 		"cpu_moe", c->cpu_moe, "n_cpu_moe", (int)c->n_cpu_moe, "kv_cells", (int)r->kv_size,
 		"kv_cells_swa", (int)r->kv_size_swa);
 	if (cfg) {
-		static const char *const pools[] = { "model", "none", "mean", "cls", "last", "rank" };
-
 		json_object_set_new(cfg, "flash_attn_resolved", json_string(r->fa_graph ? "on" : "off"));
 		json_object_set_new(cfg, "n_cpu_ffn", json_integer(c->n_cpu_ffn));
 		json_object_set_new(cfg, "cache_ram_mib", json_integer(c->cache_ram_mib));
 		json_object_set_new(cfg, "embeddings", json_boolean(c->embeddings));
-		json_object_set_new(cfg, "pooling", json_string(pools[c->pooling < 6 ? c->pooling : 0]));
+		json_object_set_new(cfg, "pooling", json_string(est_pooling_name(c->pooling) ? est_pooling_name(c->pooling) : "model"));
 	}
 	rules = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "weights", r->rule_weights, "kv", r->rule_kv,
 			  "recurrent", r->rule_recurrent, "compute", r->rule_compute,
