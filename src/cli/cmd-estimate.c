@@ -56,6 +56,8 @@ static void estimate_usage(FILE *fp)
 	      "  --embeddings, --rerank    an embedding or reranking server\n"
 	      "  --pooling TYPE            none, mean, cls, last or rank (whole batches out)\n"
 	      "  -fit off                  without -c, the slots share the training context\n"
+	      "  -cram, --cache-ram MiB    the prompt cache's ceiling in RAM at run time (8192;\n"
+	      "                            -1 no limit, 0 off): shown apart from the totals\n"
 	      "  -md, --model-draft FILE   a draft model for speculative decoding, with\n"
 	      "  -ngld N, -ctkd T, -ctvd T   its layers on the GPU (all) and cache types (f16)\n"
 	      "  -mm, --mmproj FILE        a multimodal projector: its weights, on the first GPU\n"
