@@ -62,7 +62,7 @@ static void estimate_usage(FILE *fp)
 	      "  -ngld N, -ctkd T, -ctvd T   its layers on the GPU (all) and cache types (f16)\n"
 	      "  -mm, --mmproj FILE        a multimodal projector: its weights, on the first GPU\n"
 	      "                            (--no-mmproj-offload: the host); not its compute buffer\n"
-	      "Devices (until probing exists; default: CPU only):\n"
+	      "Devices (default: CPU only; `llmem fit` probes this machine):\n"
 	      "  --gpu SIZE                one discrete GPU of SIZE, with a unit (e.g. 24GiB)\n"
 	      "  --device NAME=SIZE[:unified][,NAME=SIZE...]   e.g. cuda0=24GiB,cuda1=12GiB\n"
 	      "                            (without '=', llama-server's choice of devices: noted)\n"

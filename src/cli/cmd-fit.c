@@ -48,6 +48,8 @@ static void fit_usage(FILE *fp)
 	      "  --for llama-server|ollama|json   what to print (default llama-server)\n"
 	      "  --root DIR                probe a fixture tree instead of this machine\n"
 	      "  --gpu SIZE, --device ...  plan for given devices instead of probing\n"
+	      "  --ram SIZE                plan for SIZE of system RAM, nothing else running,\n"
+	      "                            instead of the RAM available here (what-if)\n"
 	      "and every option of 'llmem estimate' (-ngl, -ts, -ncmoe, -np, -ub, ...).\n", fp);
 }
 
@@ -244,6 +246,9 @@ int cmd_fit_machine_headroom(const struct cmd_model_opts *mo, struct place_reque
 		free(pr);
 		return e;
 	}
+	/* --ram: a machine with that much RAM, nothing else running */
+	if (mo->ram)
+		probe_system_what_if(pr, mo->ram);
 	probe_budget_compute(pr, NULL, &pb);
 	/* system RAM */
 	if (parse_headroom(mo->headroom, 0, probe_system_size(pr), pb.pools[0].headroom, &h) < 0) {

@@ -23,7 +23,7 @@ enum {
 	OPT_NGL = 256, OPT_TS, OPT_SM, OPT_MG, OPT_CTK, OPT_CTV, OPT_FA, OPT_NP, OPT_KVU,
 	OPT_NO_KVU, OPT_UB, OPT_CMOE, OPT_NCMOE, OPT_OT, OPT_NO_MMAP, OPT_MLOCK, OPT_LM, OPT_NKVO,
 	OPT_SWA_FULL, OPT_NR, OPT_EMBD, OPT_POOLING, OPT_GPU, OPT_DEVICE, OPT_CPU_FEAT, OPT_JSON, OPT_FOR, OPT_NO_CPU,
-	OPT_HEADROOM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK, OPT_NCFFN, OPT_KVO, OPT_REPACK, OPT_FIT, OPT_RERANK, OPT_CRAM, OPT_MMPROJ, OPT_MMPROJ_GPU, OPT_MMPROJ_CPU, OPT_DRAFT, OPT_NGLD, OPT_CTKD, OPT_CTVD,
+	OPT_HEADROOM, OPT_RAM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK, OPT_NCFFN, OPT_KVO, OPT_REPACK, OPT_FIT, OPT_RERANK, OPT_CRAM, OPT_MMPROJ, OPT_MMPROJ_GPU, OPT_MMPROJ_CPU, OPT_DRAFT, OPT_NGLD, OPT_CTKD, OPT_CTVD,
 };
 
 /* AVX2 and AVX-512F as ggml's CPU backend sees them: the CPU has them
@@ -292,6 +292,7 @@ static const struct optdef {
 	{ "--no-cpu", OPT_NO_CPU, O_OWN },
 	{ "--allow-disk", OPT_ALLOW_DISK, O_OWN },
 	{ "--headroom", OPT_HEADROOM, O_VAL | O_OWN },
+	{ "--ram", OPT_RAM, O_VAL | O_OWN },
 	{ "--bandwidth", OPT_BW, O_VAL | O_OWN },
 	{ "--root", OPT_ROOT, O_VAL | O_OWN },
 	{ "-h --help", 'h', O_OWN },
@@ -689,6 +690,12 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 			if (!mo->fit)
 				e = bad("--headroom", optarg, "only for llmem fit");
 			mo->headroom = optarg;
+			break;
+		case OPT_RAM:
+			if (!mo->fit)
+				e = bad("--ram", optarg, "only for llmem fit");
+			else if (!strpbrk(optarg, "BKMGTbkmgt") || parse_size(optarg, &mo->ram) < 0 || !mo->ram)
+				e = bad("--ram", optarg, "expected a size with a unit, like 64GiB");
 			break;
 		case OPT_BW:
 			mo->bandwidth = optarg;

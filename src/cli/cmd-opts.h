@@ -28,6 +28,7 @@ struct cmd_model_opts {
 	const char *headroom;   /* --headroom: bytes or a percent, or a list */
 	const char *bandwidth;  /* --bandwidth cpu=60GB/s,cuda0=1008GB/s */
 	const char *root;       /* --root: probe this tree instead of / */
+	uint64_t ram;           /* --ram: plan for this much RAM (0: probed) */
 };
 
 /* Parses argv (argv[0] is the command name) into *o, which the caller

@@ -30,7 +30,7 @@
 
 static void quants_usage(FILE *fp)
 {
-	fputs("usage: llmem quants MODEL [-c N] [--mem SIZE] [--json] [--ftype TYPE] [--tensors]\n"
+	fputs("usage: llmem quants MODEL [-c N] [--mem SIZE] [--ram SIZE] [--json] [--ftype TYPE] [--tensors]\n"
 	      "       llmem quants --list\n"
 	      "\n"
 	      "For each llama.cpp file type (BF16 ... Q2_K): the file llama-quantize would write\n"
@@ -40,13 +40,15 @@ static void quants_usage(FILE *fp)
 	      "MODEL is a catalog name (llama-3.3-70b; --list shows them) or a GGUF file.\n"
 	      "  -c, --ctx-size N   context (default 8192)\n"
 	      "  --mem SIZE         one GPU of SIZE (e.g. 24GB); default: this machine's GPUs\n"
+	      "  --ram SIZE         SIZE of system RAM, nothing else running (e.g. 64GB);\n"
+	      "                     default: the RAM available here\n"
 	      "  --ftype TYPE       only this file type\n"
 	      "  --tensors          the type of every tensor\n"
 	      "  --json             one JSON object (schema: docs/quants-json.md)\n", fp);
 }
 
 /* the system RAM budget and the GPUs, as `llmem fit` sees them */
-static int machine(struct est_config *c, uint64_t mem, uint64_t *budget, double *bw)
+static int machine(struct est_config *c, uint64_t mem, uint64_t ram, uint64_t *budget, double *bw)
 {
 	struct probe_result *pr = calloc(1, sizeof(*pr));
 	struct probe_options po = { .root = NULL };
@@ -73,6 +75,8 @@ static int machine(struct est_config *c, uint64_t mem, uint64_t *budget, double 
 		free(pr);
 		return e;
 	}
+	if (ram)
+		probe_system_what_if(pr, ram);
 	probe_budget_compute(pr, NULL, &pb);
 	budget[0] = pb.pools[0].budget;
 	if (mem) {
@@ -114,6 +118,7 @@ static int quants_run(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "ctx-size", required_argument, NULL, 'c' },
 		{ "mem", required_argument, NULL, 'm' },
+		{ "ram", required_argument, NULL, 'r' },
 		{ "ftype", required_argument, NULL, 'f' },
 		{ "tensors", no_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
@@ -121,7 +126,7 @@ static int quants_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t mem = 0, ctx = 8192;
+	uint64_t mem = 0, ram = 0, ctx = 8192;
 	int only = -1, o, e, rc = CMD_EXIT_OK;
 	bool json = false, tensors = false;
 
@@ -137,6 +142,12 @@ static int quants_run(int argc, char **argv)
 		case 'm':
 			if (parse_size(optarg, &mem) < 0 || !mem) {
 				cmd_error("--mem '%s': expected a size such as 24GB", optarg);
+				return CMD_EXIT_INPUT;
+			}
+			break;
+		case 'r':
+			if (parse_size(optarg, &ram) < 0 || !ram) {
+				cmd_error("--ram '%s': expected a size such as 64GB", optarg);
 				return CMD_EXIT_INPUT;
 			}
 			break;
@@ -195,7 +206,7 @@ static int quants_run(int argc, char **argv)
 	q->base.n_ctx = (int64_t)ctx;
 	q->base.n_gpu_layers = -1;
 	q->ctx_fixed = true;
-	if (machine(&q->base, mem, q->budget, q->bandwidth) < 0) {
+	if (machine(&q->base, mem, ram, q->budget, q->bandwidth) < 0) {
 		rc = CMD_EXIT_FAIL;
 		goto done;
 	}
@@ -316,6 +327,7 @@ static int quants_run(int argc, char **argv)
 		out.gpu_budget += q->budget[i + 1];
 	}
 	out.ram_budget = q->budget[0];
+	out.ram_given = ram != 0;
 	out.n_rows = n_rows;
 	out.rows = rows;
 	if (json) {

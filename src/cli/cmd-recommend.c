@@ -39,7 +39,7 @@
 
 static void recommend_usage(FILE *fp)
 {
-	fputs("usage: llmem recommend [--mem SIZE] [-c N] [--json] [--no-default-dirs] [DIR|FILE...]\n"
+	fputs("usage: llmem recommend [--mem SIZE] [--ram SIZE] [-c N] [--json] [--no-default-dirs] [DIR|FILE...]\n"
 	      "\n"
 	      "The memory guide's selection guide, computed for this machine: for each family of\n"
 	      "the built-in catalog, the largest model that fits with every layer on the GPU at\n"
@@ -49,7 +49,9 @@ static void recommend_usage(FILE *fp)
 	      "up to which context, and its predicted speed. Files that cannot be read are listed\n"
 	      "with the reason.\n"
 	      "  --mem SIZE            plan for one GPU of SIZE (e.g. 24GB) instead of this\n"
-	      "                        machine's GPUs; system RAM is still this machine's\n"
+	      "                        machine's GPUs\n"
+	      "  --ram SIZE            plan for SIZE of system RAM, nothing else running,\n"
+	      "                        instead of the RAM available here\n"
 	      "  -c, --ctx-size N      context to plan at (default 8192, at most each model's)\n"
 	      "  --no-default-dirs     search only the DIRs given\n"
 	      "  --no-catalog          only the files\n"
@@ -712,6 +714,7 @@ static int recommend_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "mem", required_argument, NULL, 'm' },
+		{ "ram", required_argument, NULL, 'R' },
 		{ "ctx-size", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-default-dirs", no_argument, NULL, 'n' },
@@ -747,6 +750,12 @@ static int recommend_run(int argc, char **argv)
 		case 'm':
 			if (parse_size(optarg, &mem) < 0 || !mem) {
 				cmd_error("--mem '%s': expected a size such as 24GB", optarg);
+				return CMD_EXIT_INPUT;
+			}
+			break;
+		case 'R':
+			if (parse_size(optarg, &mo.ram) < 0 || !mo.ram) {
+				cmd_error("--ram '%s': expected a size such as 64GB", optarg);
 				return CMD_EXIT_INPUT;
 			}
 			break;
@@ -856,6 +865,7 @@ static int recommend_run(int argc, char **argv)
 	memset(&out, 0, sizeof(out));
 	out.n_ctx = r.n_ctx;
 	out.mem_given = mem != 0;
+	out.ram_given = mo.ram != 0;
 	out.n_gpus = r.q->base.n_devices;
 	for (size_t i = 0; i < r.q->base.n_devices; i++) {
 		if (!ck_add_u64(out.gpu_total, r.q->base.devices[i].total_bytes, &out.gpu_total))

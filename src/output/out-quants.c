@@ -21,11 +21,12 @@ void out_quants_text(FILE *fp, const struct out_quants *q)
 	fprintf(fp, "model:    %s (%s, %u layers), -c %u, all layers on the GPU%s\n", q->model, q->arch,
 		q->n_layer, q->n_ctx, q->n_gpus > 1 ? "s" : "");
 	if (q->n_gpus)
-		fprintf(fp, "memory:   %zu GPU%s, %.2f GB (%.2f GB usable after headroom); RAM %.2f GB usable\n",
+		fprintf(fp, "memory:   %zu GPU%s, %.2f GB (%.2f GB usable after headroom); RAM%s %.2f GB usable\n",
 			q->n_gpus, q->n_gpus > 1 ? "s" : "", (double)q->gpu_total / GB,
-			(double)q->gpu_budget / GB, (double)q->ram_budget / GB);
+			(double)q->gpu_budget / GB, q->ram_given ? " (--ram)" : "", (double)q->ram_budget / GB);
 	else
-		fprintf(fp, "memory:   no GPU; RAM %.2f GB usable after headroom\n", (double)q->ram_budget / GB);
+		fprintf(fp, "memory:   no GPU; RAM%s %.2f GB usable after headroom\n", q->ram_given ? " (--ram)" : "",
+			(double)q->ram_budget / GB);
 	fputs("\n  file type     file GB  bits/weight  memory GB  fits\n", fp);
 	for (size_t i = 0; i < q->n_rows; i++) {
 		const struct out_quants_row *r = &q->rows[i];
@@ -89,6 +90,7 @@ json_t *out_quants_json(const struct out_quants *q)
 	json_object_set_new(o, "gpu_total_bytes", json_integer((json_int_t)q->gpu_total));
 	json_object_set_new(o, "gpu_budget_bytes", json_integer((json_int_t)q->gpu_budget));
 	json_object_set_new(o, "ram_budget_bytes", json_integer((json_int_t)q->ram_budget));
+	json_object_set_new(o, "ram_given", json_boolean(q->ram_given));
 	for (size_t i = 0; i < q->n_rows; i++) {
 		const struct out_quants_row *r = &q->rows[i];
 		json_t *j = json_object();

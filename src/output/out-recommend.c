@@ -54,11 +54,13 @@ static void speed(char *buf, size_t n, double tps, double ratio, bool partial)
 static void machine_text(FILE *fp, const struct out_recommend *r)
 {
 	if (r->n_gpus)
-		fprintf(fp, "memory:   %zu GPU%s%s, %.2f GB (%.2f GB usable after headroom); RAM %.2f GB usable\n",
+		fprintf(fp, "memory:   %zu GPU%s%s, %.2f GB (%.2f GB usable after headroom); RAM%s %.2f GB usable\n",
 			r->n_gpus, r->n_gpus > 1 ? "s" : "", r->mem_given ? " (--mem)" : "",
-			(double)r->gpu_total / GB, (double)r->gpu_budget / GB, (double)r->ram_budget / GB);
+			(double)r->gpu_total / GB, (double)r->gpu_budget / GB, r->ram_given ? " (--ram)" : "",
+			(double)r->ram_budget / GB);
 	else
-		fprintf(fp, "memory:   no GPU; RAM %.2f GB usable after headroom\n", (double)r->ram_budget / GB);
+		fprintf(fp, "memory:   no GPU; RAM%s %.2f GB usable after headroom\n", r->ram_given ? " (--ram)" : "",
+			(double)r->ram_budget / GB);
 	fprintf(fp, "context:  -c %u (at most each model's training context)\n", r->n_ctx);
 }
 
@@ -370,6 +372,7 @@ json_t *out_recommend_json(const struct out_recommend *r)
 	}
 	json_object_set_new(o, "ctx_size", json_integer(r->n_ctx));
 	json_object_set_new(o, "mem_given", json_boolean(r->mem_given));
+	json_object_set_new(o, "ram_given", json_boolean(r->ram_given));
 	json_object_set_new(o, "n_gpus", json_integer((json_int_t)r->n_gpus));
 	json_object_set_new(o, "gpu_total_bytes", json_integer((json_int_t)r->gpu_total));
 	json_object_set_new(o, "gpu_budget_bytes", json_integer((json_int_t)r->gpu_budget));

@@ -90,6 +90,7 @@ struct out_recommend {
 	bool mem_given;           /* --mem: one GPU of that size */
 	size_t n_gpus;
 	uint64_t gpu_total, gpu_budget, ram_budget;
+	bool ram_given;           /* --ram: RAM of that size (what-if) */
 	size_t n_families;
 	const struct out_rec_family *families;
 	size_t n_places;

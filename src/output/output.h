@@ -108,6 +108,7 @@ struct out_quants {
 	uint32_t n_ctx;
 	size_t n_gpus;
 	uint64_t gpu_total, gpu_budget, ram_budget;
+	bool ram_given;           /* --ram: RAM of that size (what-if) */
 	size_t n_rows;
 	const struct out_quants_row *rows;
 	int recommended;          /* row index, -1 none */

@@ -40,6 +40,23 @@ uint64_t probe_system_size(const struct probe_result *r)
 	return min_u64(r->mem.mem_total, cgroup_limit(r));
 }
 
+void probe_system_what_if(struct probe_result *r, uint64_t bytes)
+{
+	r->mem.mem_total = bytes;
+	r->mem.mem_available = bytes;
+	r->cgroup.version = 0;
+	for (size_t p = 0; p < r->n_pools; p++) {
+		struct probe_pool *pl = &r->pools[p];
+
+		if (pl->kind != PROBE_POOL_SYSTEM)
+			continue;
+		pl->total = bytes;
+		pl->limit = PROBE_UNLIMITED;
+		pl->free = bytes;
+		pl->available = bytes;
+	}
+}
+
 static struct probe_pool *pool_add(struct probe_result *r, const char *id, uint8_t kind,
 				   uint32_t *index)
 {

@@ -351,6 +351,12 @@ void probe_budget_compute(const struct probe_result *r, const struct probe_headr
  * limit when smaller. */
 uint64_t probe_system_size(const struct probe_result *r);
 
+/* What-if: plans for a machine with bytes of RAM and nothing else
+ * running, in place of the probed RAM: the system pool's total, free and
+ * available become bytes, and no cgroup limit applies (the headroom rule
+ * then takes its percent of bytes). GPUs and their draws are kept. */
+void probe_system_what_if(struct probe_result *r, uint64_t bytes);
+
 /* ---- readers ---------------------------------------------------------- */
 
 /* Reads ROOT/REL (REL without a leading '/') into buf (NUL-terminated,

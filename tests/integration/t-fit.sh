@@ -87,6 +87,33 @@ if [ "$st" -eq 3 ] && grep -q '"fits": false' "$tmp/plan.json"; then
 else
 	not_ok "70B in a 16 GiB container: status $st"
 fi
+# --ram: the same machine with 64 GiB of RAM and nothing else running (the
+# container's limit no longer binds): it fits, in 64 GiB less 10%
+fit container-v2-16g "$tmp/llama-3.3-70b.gguf" -c 4096 --ram 64GiB
+st=$?
+if [ "$st" -eq 0 ] && grep -q '57.6 GiB RAM budget' "$tmp/plan.json"; then
+	ok "--ram 64GiB: the 70B fits the same container, in a 57.6 GiB RAM budget"
+else
+	not_ok "--ram 64GiB: status $st, $("$GET" "$tmp/plan.json" plans/0/why)"
+fi
+"$LLMEM" fit "$tmp/llama-3.3-70b.gguf" --ram 64 >/dev/null 2>"$tmp/err"
+st1=$?
+"$LLMEM" estimate "$tmp/llama-3.3-70b.gguf" --ram 64GiB >/dev/null 2>"$tmp/err2"
+st2=$?
+if [ "$st1" -eq 2 ] && grep -q "with a unit" "$tmp/err" && [ "$st2" -eq 2 ] && grep -q "only for llmem fit" "$tmp/err2"; then
+	ok "--ram 64 (no unit) and estimate --ram refused"
+else
+	not_ok "--ram refusals: fit $st1 $(cat "$tmp/err"); estimate $st2 $(cat "$tmp/err2")"
+fi
+# quants and recommend take it too (64 GiB - 6.4 GiB, whatever this machine has)
+a=$("$LLMEM" quants llama-3.1-8b -c 4096 --ram 64GiB --json 2>"$tmp/err" | "$GET" /dev/stdin ram_budget_bytes)
+b=$("$LLMEM" recommend --no-default-dirs --mem 24GiB --ram 64GiB --json 2>>"$tmp/err" |
+	"$GET" /dev/stdin ram_budget_bytes)
+if [ "$a" = 61847529063 ] && [ "$b" = 61847529063 ]; then
+	ok "quants and recommend --ram 64GiB: a RAM budget of 64 GiB less 10% ($a B)"
+else
+	not_ok "quants --ram: $a, recommend --ram: $b ($(cat "$tmp/err"))"
+fi
 # two models together: both fit, the second in what the first leaves
 fit nvidia-2gpu "$tmp/llama-3.1-8b.gguf" "$tmp/gemma-3-12b.gguf" -c 8192
 if [ "$("$GET" "$tmp/plan.json" 'plans/#')" = 2 ] && [ "$("$GET" "$tmp/plan.json" plans/1/fits)" = true ]; then

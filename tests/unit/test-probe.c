@@ -602,6 +602,38 @@ static void test_budget_saturates(void **state)
 	free(r);
 }
 
+/* --ram: the system pool becomes the what-if size, with no cgroup limit;
+ * a discrete GPU's VRAM pool is kept */
+static void test_system_what_if(void **state)
+{
+	struct probe_result *r = calloc(1, sizeof(*r));
+	struct probe_budget b;
+	struct probe_device *d;
+
+	(void)state;
+	assert_non_null(r);
+	machine(r);
+	r->cgroup.version = 2;
+	r->cgroup.max = 16 * GIB;
+	r->cgroup.high = PROBE_UNLIMITED;
+	r->cgroup.available = 10 * GIB;
+	d = gpu(r, "CUDA0", PROBE_VENDOR_NVIDIA, PROBE_DEV_DISCRETE);
+	d->total = 24 * GIB;
+	d->free = 23 * GIB;
+	probe_pools_build(r);
+	assert_int_equal(r->pools[0].available, 10 * GIB);
+	probe_system_what_if(r, 128 * GIB);
+	assert_int_equal(probe_system_size(r), 128 * GIB);
+	assert_int_equal(r->pools[0].total, 128 * GIB);
+	assert_int_equal(r->pools[0].available, 128 * GIB);
+	assert_int_equal(r->pools[1].available, 23 * GIB);
+	probe_budget_compute(r, NULL, &b);
+	assert_int_equal(b.pools[0].headroom, 128 * GIB / 10);
+	assert_int_equal(b.pools[0].budget, 128 * GIB - 128 * GIB / 10);
+	assert_int_equal(b.pools[1].budget, 22 * GIB);
+	free(r);
+}
+
 /* ---- the fixture machines ------------------------------------------------ */
 
 static struct probe_result *scenario(const char *name, bool nvml)
@@ -1048,6 +1080,7 @@ int main(void)
 		cmocka_unit_test(test_pools_unified_counted_once),
 		cmocka_unit_test(test_pools_discrete_and_apu),
 		cmocka_unit_test(test_budget_saturates),
+		cmocka_unit_test(test_system_what_if),
 		cmocka_unit_test(test_fixture_desktop_swap),
 		cmocka_unit_test(test_fixture_container_v2),
 		cmocka_unit_test(test_fixture_container_v1),
