@@ -43,7 +43,13 @@
 # What is left to measure (bench/RESULTS.md, 2026-11-28 08:45): RssAnon
 # with layers on the GPU is 150 MiB over the CPU rules on average but
 # -22..+21 MiB around that by architecture (MoE models over, Gemma 3 and
-# Llama under), the same in repeated runs. A first run to tell whether
+# Llama under), the same in repeated runs. Kernels do run at load even
+# with --no-warmup: llama-server decodes two tokens to learn whether the
+# cache can drop a sequence's tail (server-context.cpp load_model ->
+# common_context_can_seq_rm, common.cpp:1583; skipped only for a
+# bounded recurrent state), so under CUDA's default lazy loading the
+# kernels of that one decode are loaded, and which they are depends on the
+# architecture (MoE: the expert kernels; Gemma 3: GELU, no SiLU). A first run to tell whether
 # CUDA's lazy module loading is the cause, about 6 minutes with the build:
 #   GPU_TRUTH_ONLY="llama-nglall gemma3-nglall gpt-oss-nglall qwen3moe-nglall
 #     deepseek2-nglhalf deepseek2-nglall phi3-nglall" scripts/gpu-truth.sh
