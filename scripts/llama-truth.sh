@@ -17,6 +17,8 @@
 # Environment:
 #   LLAMA_TRUTH_TIMEOUT  seconds to wait for the load (default 120)
 #   LLAMA_TRUTH_LOG      also copy the server's log to this file
+#   LLAMA_TRUTH_WARMUP=1 without --no-warmup: the server runs its warmup
+#                        (and clip.cpp reserves a projector's compute buffer)
 #   LLMEM_LLAMA_BIN      directory holding llama-server (skips build-llama.sh)
 #
 # Exit status: 0 loaded (the JSON has "ok": true); 1 the server failed to
@@ -102,7 +104,9 @@ port=
 t0=$(date +%s.%N)
 for attempt in 1 2 3; do
 	port=$(free_port) || { echo "llama-truth: no free port" >&2; exit 1; }
-	"$server" -m "$model" --host 127.0.0.1 --port "$port" --no-warmup -lv 4 --offline "$@" \
+	# shellcheck disable=SC2046
+	"$server" -m "$model" --host 127.0.0.1 --port "$port" $([ "${LLAMA_TRUTH_WARMUP:-}" = 1 ] || echo --no-warmup) \
+		-lv 4 --offline "$@" \
 		</dev/null >"$log" 2>&1 &
 	pid=$!
 	deadline=$((SECONDS + timeout_s))

@@ -378,9 +378,6 @@ int cmd_model_opts_open(struct cmd_model_opts *mo)
 			return e;
 		}
 		mo->c.mmproj = mo->mmproj->gf;
-		if (!mo->quiet)
-			cmd_error("note: the projector's weights are counted, not its compute buffer (the largest "
-				  "image's)");
 	}
 	if (mo->draft_path && !mo->draft) {
 		/* cmd_model_open() says why it fails */

@@ -2548,17 +2548,217 @@ static void compute_buffers(struct ctx *x)
 		 (unsigned long long)m->n_vocab, x->c->embeddings ? " + embedding" : "", r->n_seq);
 }
 
+/* ---- the projector's compute buffer (tools/mtmd/clip.cpp) ----
+ *
+ * clip.cpp reserves its compute buffer for a graph of the warmup image
+ * (the largest it expects) when the projector loads: ggml-alloc over the
+ * vision tower's graph, as for the text model. Modelled for the SigLIP
+ * tower with Gemma 3's projector (models/siglip.cpp, clip_graph::build_vit,
+ * build_attn, build_ffn), the one most GGUF vision models of that kind
+ * use; other projector types are not (r->projector_why says so). */
+
+struct clip_hp {
+	int64_t img, patch, E, F, H, L, text;
+	uint8_t es_patch, es_proj; /* the patch kernel's and the projection's element size */
+	bool pre_ln, post_ln, patch_bias;
+};
+
+static bool clip_u32(const struct gguf_file *f, const char *key, int64_t *ret)
+{
+	int64_t i = gguf_kv_find(f, key);
+	uint64_t v;
+
+	if (i < 0 || gguf_kv_get_uint(f, (uint64_t)i, &v) < 0 || v == 0 || v > (1u << 20))
+		return false;
+	*ret = (int64_t)v;
+	return true;
+}
+
+static const struct gguf_tensor *clip_tensor(const struct gguf_file *f, const char *name)
+{
+	int64_t i = gguf_tensor_find(f, name);
+
+	return i < 0 ? NULL : &f->tensors[i];
+}
+
+/* the element size of a tensor kept in its own type by a copy (F32, F16,
+ * BF16: 4 or 2; 0: a quantized type, not modelled) */
+static uint8_t clip_es(const struct gguf_tensor *t)
+{
+	if (!t)
+		return 0;
+	return t->type == GGML_TYPE_F32 ? 4 : t->type == GGML_TYPE_F16 || t->type == GGML_TYPE_BF16 ? 2 : 0;
+}
+
+/* The hyperparameters of a Gemma 3 projector; false (and why) when the
+ * file is another kind or its sizes are out of reach. */
+static bool clip_gemma3(const struct gguf_file *f, struct clip_hp *h, const char **why)
+{
+	int64_t i = gguf_kv_find(f, "clip.projector_type");
+	struct gguf_str pt = { NULL, 0 };
+	const struct gguf_tensor *pe, *proj;
+
+	*why = "its compute buffer is not counted for this projector type (only Gemma 3's is modelled)";
+	if (i < 0 || gguf_kv_get_str(f, (uint64_t)i, &pt) < 0 || pt.n != 6 || memcmp(pt.p, "gemma3", 6) != 0)
+		return false;
+	*why = "its compute buffer is not counted: the projector's sizes are missing or out of range";
+	memset(h, 0, sizeof(*h));
+	if (!clip_u32(f, "clip.vision.image_size", &h->img) || !clip_u32(f, "clip.vision.patch_size", &h->patch) ||
+	    !clip_u32(f, "clip.vision.embedding_length", &h->E) ||
+	    !clip_u32(f, "clip.vision.feed_forward_length", &h->F) ||
+	    !clip_u32(f, "clip.vision.attention.head_count", &h->H) ||
+	    !clip_u32(f, "clip.vision.block_count", &h->L))
+		return false;
+	pe = clip_tensor(f, "v.patch_embd.weight");
+	proj = clip_tensor(f, "mm.input_projection.weight");
+	/* clip.cpp: a square image of whole patches, pooled 4x4 */
+	if (!pe || !proj || h->img % h->patch || (h->img / h->patch) % 4 || h->E % h->H || h->img > 16384 ||
+	    proj->n_dims < 2 || proj->ne[1] != h->E || proj->ne[0] == 0 || proj->ne[0] > (1u << 20))
+		return false;
+	h->text = (int64_t)proj->ne[0];
+	h->es_patch = clip_es(pe);
+	h->es_proj = clip_es(proj);
+	if (!h->es_patch || !h->es_proj) {
+		*why = "its compute buffer is not counted: a quantized patch or projection kernel is not modelled";
+		return false;
+	}
+	h->pre_ln = clip_tensor(f, "v.pre_ln.weight") != NULL;
+	h->post_ln = clip_tensor(f, "v.post_ln.weight") != NULL;
+	h->patch_bias = clip_tensor(f, "v.patch_embd.bias") != NULL;
+	*why = NULL;
+	return true;
+}
+
+/* ggml_norm, then the weight and bias (build_norm, NORM_TYPE_NORMAL) */
+static int32_t clip_norm(struct gsim *g, int32_t x)
+{
+	const int64_t *n = g->t[x].ne;
+	int32_t t = g_op(g, G_NEW, n[0], n[1], n[2], n[3], SRC(x));
+
+	t = g_inpl(g, t, 0);
+	return g_inpl(g, t, 0);
+}
+
+/* a weight times x plus the bias: [rows, x's columns] */
+static int32_t clip_linear(struct gsim *g, int32_t x, int64_t rows)
+{
+	int32_t t = g_op(g, G_NEW, rows, g->t[x].ne[1], 1, 1, SRC(0, x));
+
+	return g_inpl(g, t, 0);
+}
+
+/* The warmup graph's compute buffer (ggml-alloc's high-water mark, with
+ * align the buffer's alignment); 0 when the graph could not be built. */
+static uint64_t clip_compute(const struct clip_hp *h, bool fa, uint64_t align)
+{
+	struct gsim g;
+	int64_t P = h->patch, pp = h->img / h->patch, N = pp * pp, E = h->E, d = h->E / h->H;
+	int32_t cur, inpL, x;
+	uint64_t ret = 0;
+
+	memset(&g, 0, sizeof(g));
+	if (g_add(&g, G_LEAF, 4, NE(1, 1, 1, 1), NULL, 0) != 0 || g.fail)
+		goto out;
+	g.t[0].flags = GT_EXT;
+	/* build_inp: ggml_conv_2d = im2col (in the kernel's type), a matrix
+	 * product, a permuted copy; then [n_embd, n_patches] */
+	x = g_input(&g, 4, h->img, h->img, 3, 1);
+	x = g_add(&g, G_NEW, h->es_patch, NE(P * P * 3, pp, pp, 1), SRC(0, x));
+	x = g_view(&g, x, P * P * 3, N, 1, 1, false);
+	cur = g_op(&g, G_NEW, N, E, 1, 1, SRC(x, g_view(&g, 0, P * P * 3, E, 1, 1, false)));
+	cur = g_view(&g, cur, pp, pp, E, 1, false);
+	cur = g_view(&g, cur, pp, pp, 1, E, true);
+	cur = g_op(&g, G_NEW, pp, pp, 1, E, SRC(cur));
+	cur = g_view(&g, cur, N, E, 1, 1, false);
+	cur = g_view(&g, cur, E, N, 1, 1, true);
+	cur = g_op(&g, G_NEW, E, N, 1, 1, SRC(cur));
+	if (h->patch_bias)
+		cur = g_inpl(&g, cur, 0);
+	/* build_vit: the learned position embeddings, then the layers */
+	cur = g_inpl(&g, cur, 0);
+	inpL = g_view(&g, cur, E, N, 1, 1, false);
+	if (h->pre_ln)
+		inpL = clip_norm(&g, inpL);
+	for (int64_t il = 0; il < h->L && !g.fail; il++) {
+		int32_t q, k, v;
+
+		cur = clip_norm(&g, inpL);
+		q = g_view(&g, clip_linear(&g, cur, E), d, h->H, N, 1, false);
+		k = g_view(&g, clip_linear(&g, cur, E), d, h->H, N, 1, false);
+		v = g_view(&g, clip_linear(&g, cur, E), d, h->H, N, 1, false);
+		/* build_attn: ggml_build_forward_order keeps Q, K and V ahead
+		 * of the attention */
+		g_expand(&g, q);
+		g_expand(&g, k);
+		g_expand(&g, v);
+		q = g_view(&g, q, d, N, h->H, 1, true);
+		k = g_view(&g, k, d, N, h->H, 1, true);
+		if (fa) {
+			v = g_view(&g, v, d, N, h->H, 1, true);
+			k = g_add(&g, G_NEW, 2, NE(d, N, h->H, 1), SRC(k));
+			v = g_add(&g, G_NEW, 2, NE(d, N, h->H, 1), SRC(v));
+			cur = g_op(&g, G_NEW, d, h->H, N, 1, SRC(q, k, v));
+			cur = g_view(&g, cur, E, N, 1, 1, false);
+		} else {
+			int32_t kq;
+
+			v = g_view(&g, v, N, d, h->H, 1, true);
+			v = g_op(&g, G_NEW, N, d, h->H, 1, SRC(v));
+			kq = g_op(&g, G_NEW, N, N, h->H, 1, SRC(k, q));
+			kq = g_inpl(&g, kq, -1);
+			cur = g_op(&g, G_NEW, d, N, h->H, 1, SRC(v, kq));
+			cur = g_view(&g, cur, d, h->H, N, 1, true);
+			cur = g_op(&g, G_NEW, E, N, 1, 1, SRC(cur));
+		}
+		cur = clip_linear(&g, cur, E);
+		cur = g_inpl(&g, cur, inpL);
+		inpL = cur;
+		cur = clip_norm(&g, cur);
+		cur = clip_linear(&g, cur, h->F);
+		cur = g_inpl(&g, cur, -1); /* GELU */
+		cur = clip_linear(&g, cur, E);
+		cur = g_inpl(&g, inpL, cur);
+		inpL = cur;
+	}
+	if (h->post_ln)
+		inpL = clip_norm(&g, inpL);
+	cur = g_view(&g, inpL, E, N, 1, 1, false);
+	/* Gemma 3: average-pool the patch grid 4x4, RMS-normalize, project
+	 * through the transposed projection (a copy in its type) */
+	cur = g_view(&g, cur, N, E, 1, 1, true);
+	cur = g_op(&g, G_NEW, pp, pp, E, 1, SRC(cur));
+	cur = g_op(&g, G_NEW, pp / 4, pp / 4, E, 1, SRC(cur));
+	cur = g_view(&g, cur, (pp / 4) * (pp / 4), E, 1, 1, false);
+	cur = g_view(&g, cur, E, (pp / 4) * (pp / 4), 1, 1, true);
+	cur = g_op(&g, G_NEW, E, (pp / 4) * (pp / 4), 1, 1, SRC(cur));
+	cur = g_inpl(&g, cur, -1);
+	cur = g_inpl(&g, cur, 0);
+	x = g_add(&g, G_NEW, h->es_proj, NE(E, h->text, 1, 1), SRC(g_view(&g, 0, E, h->text, 1, 1, true)));
+	cur = g_op(&g, G_NEW, h->text, (pp / 4) * (pp / 4), 1, 1, SRC(x, cur));
+	g_expand(&g, cur);
+	if (g.fail)
+		goto out;
+	g.fb[0].align = align;
+	ret = ga_run(&g);
+	if (g.fail)
+		ret = 0;
+out:
+	gsim_free(&g);
+	return ret;
+}
+
 /* --mmproj: clip.cpp (tools/mtmd) loads the projector's tensors into one
  * buffer of its backend's default type: the first GPU unless
  * --no-mmproj-offload (ggml_backend_init_by_type(GPU)), else the host,
  * read from the file (anonymous memory). Each tensor takes its size
  * padded to the buffer's alignment (CPU: 32; CUDA: 128, quantized rows
- * padded, as gpu_alloc()). The compute buffer it reserves for the largest
- * image is not counted (it needs the vision graph). */
+ * padded, as gpu_alloc()). Beside them, the compute buffer it reserves
+ * for its warmup image, where the vision graph is modelled (clip_compute). */
 static int projector(const struct est_config *c, struct est_result *r, struct diag *d)
 {
 	const struct gguf_file *f = c->mmproj;
 	bool gpu = c->n_devices > 0 && !c->mmproj_cpu;
+	struct clip_hp h;
 	uint64_t sum = 0;
 
 	if (!f)
@@ -2574,6 +2774,16 @@ static int projector(const struct est_config *c, struct est_result *r, struct di
 	if (!gpu) {
 		r->rss.anon_loaded += sum;
 		r->rss.anon_running += sum;
+	}
+	/* clip.cpp's flash attention follows -fa (auto: on where the backend
+	 * runs it, which the CPU and CUDA do for SigLIP's head sizes); the
+	 * buffer is reserved, written only when an image is encoded */
+	if (clip_gemma3(f, &h, &r->projector_why)) {
+		uint64_t cb = clip_compute(&h, c->flash_attn != EST_FA_OFF, gpu ? 128 : G_ALIGN);
+
+		if (!cb)
+			r->projector_why = "its compute buffer is not counted: the vision graph is too large to model";
+		r->usage[gpu ? 1 : HOST].projector_compute = cb;
 	}
 	return 0;
 }
@@ -2944,7 +3154,8 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 		if (!ck_add_u64(t, u->weights, &t) || !ck_add_u64(t, u->kv, &t) ||
 		    !ck_add_u64(t, u->recurrent, &t) || !ck_add_u64(t, u->compute, &t) ||
 		    !ck_add_u64(t, u->output, &t) || !ck_add_u64(t, u->overhead, &t) ||
-		    !ck_add_u64(t, u->projector, &t) || !ck_add_u64(t, u->draft, &t))
+		    !ck_add_u64(t, u->projector, &t) || !ck_add_u64(t, u->projector_compute, &t) ||
+		    !ck_add_u64(t, u->draft, &t))
 			return diag_set(d, -EOVERFLOW, DIAG_NO_OFFSET, "memory total overflows");
 		u->total = t;
 	}

@@ -136,8 +136,10 @@ struct est_usage {
 	uint64_t output;
 	uint64_t overhead;
 	uint64_t projector;      /* --mmproj: the projector's weights (clip.cpp
-	                          * reads them into a buffer of its device);
-	                          * its compute buffer is not counted */
+	                          * reads them into a buffer of its device) */
+	uint64_t projector_compute; /* and the compute buffer clip.cpp reserves
+	                          * for its warmup image (Gemma 3's projector;
+	                          * 0 for the types not modelled: projector_why) */
 	uint64_t draft;          /* -md: the draft model's weights, caches,
 	                          * compute and output buffers on this device */
 	uint64_t total;
@@ -173,6 +175,9 @@ struct est_result {
 	size_t n_usage;
 	struct est_usage usage[EST_MAX_DEVICES + 1];
 	struct est_rss rss;
+	/* --mmproj: why the projector's compute buffer is not counted (NULL
+	 * when it is, or without a projector) */
+	const char *projector_why;
 	/* host RAM llama-server's prompt cache may take at run time, beyond
 	 * what loading allocates (not in any total): saved slot states, up to
 	 * --cache-ram. UINT64_MAX: no limit */

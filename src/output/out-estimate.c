@@ -74,10 +74,14 @@ void out_estimate_text(FILE *fp, const struct model *m, const struct est_config 
 			(double)r->rss.file / 1048576.0, (double)r->rss.anon_loaded / 1048576.0,
 			(double)r->rss.pinned / 1048576.0);
 	for (size_t i = 0; i < r->n_usage && c->mmproj; i++)
-		if (r->usage[i].projector)
-			fprintf(fp, "  projector (--mmproj): %.2f MiB of weights on %s, in its total; the compute "
-				"buffer it reserves for the largest image is not counted\n",
-				(double)r->usage[i].projector / 1048576.0, r->usage[i].name);
+		if (r->usage[i].projector && !r->projector_why)
+			fprintf(fp, "  projector (--mmproj): %.2f MiB of weights and %.2f MiB of compute buffer (its "
+				"warmup image's graph) on %s, in its total\n",
+				(double)r->usage[i].projector / 1048576.0,
+				(double)r->usage[i].projector_compute / 1048576.0, r->usage[i].name);
+		else if (r->usage[i].projector)
+			fprintf(fp, "  projector (--mmproj): %.2f MiB of weights on %s, in its total; %s\n",
+				(double)r->usage[i].projector / 1048576.0, r->usage[i].name, r->projector_why);
 	for (size_t i = 0; i < r->n_usage && c->draft; i++)
 		if (r->usage[i].draft)
 			fprintf(fp, "  draft model (-md): %.2f MiB on %s (its weights, caches, compute and output "
@@ -117,8 +121,10 @@ json_t *out_estimate_json(const struct model *m, const struct est_config *c,
 			"compute", u64j(u->compute), "output", u64j(u->output),
 			"overhead", u64j(u->overhead), "total", u64j(u->total));
 
-		if (o && c->mmproj)
+		if (o && c->mmproj) {
 			json_object_set_new(o, "projector", u64j(u->projector));
+			json_object_set_new(o, "projector_compute", u64j(u->projector_compute));
+		}
 		if (o && c->draft)
 			json_object_set_new(o, "draft", u64j(u->draft));
 		if (o && u->kind == EST_DEV_HOST) {

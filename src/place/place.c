@@ -390,7 +390,8 @@ static void explain(struct solver *s, const struct est_config *c, const char *ho
 		if (u->draft)
 			o = snprintf(extra, sizeof(extra), ", draft %.1f", (double)u->draft / GIB);
 		if (u->projector && o >= 0 && (size_t)o < sizeof(extra))
-			snprintf(extra + o, sizeof(extra) - (size_t)o, ", projector %.1f", (double)u->projector / GIB);
+			snprintf(extra + o, sizeof(extra) - (size_t)o, ", projector %.1f",
+				 (double)(u->projector + u->projector_compute) / GIB);
 		why(s->p, "%s: %.1f GiB (weights %.1f, KV %.1f, compute %.1f, overhead %.1f%s)%s%.1f GiB budget",
 		    c->devices[i].name, (double)u->total / GIB, (double)u->weights / GIB, (double)u->kv / GIB,
 		    (double)u->compute / GIB, (double)u->overhead / GIB, extra,

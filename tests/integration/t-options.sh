@@ -127,18 +127,30 @@ if LLMEM_NVML=none "$LLMEM" fit "$tmp/dense.gguf" -c 8192 --gpu 24GiB -md "$tmp/
 else
 	not_ok "fit -md: $(cat "$tmp/plan.txt") $(cat "$tmp/err")"
 fi
-# --mmproj: the projector's weights, on the first GPU (or the host with
-# --no-mmproj-offload), in that device's total; fit prints it
+# --mmproj: the projector's weights and compute buffer, on the first GPU
+# (or the host with --no-mmproj-offload), in that device's total; fit
+# prints it
 "$TOOLS/mmproj-synth" --text-embd 4096 --embd 256 --ff 1024 --layers 2 "$tmp/mmproj.gguf" || exit 1
 p1=$(est dense devices/1/projector -c 8192 --gpu 24GiB --mmproj "$tmp/mmproj.gguf")
+c1=$(est dense devices/1/projector_compute -c 8192 --gpu 24GiB --mmproj "$tmp/mmproj.gguf")
 t1=$(est dense devices/1/total -c 8192 --gpu 24GiB --mmproj "$tmp/mmproj.gguf")
 t0=$(est dense devices/1/total -c 8192 --gpu 24GiB)
 p0=$(est dense devices/0/projector -c 8192 --gpu 24GiB --mmproj "$tmp/mmproj.gguf" --no-mmproj-offload)
-if [ -n "$p1" ] && [ "$p1" -gt 0 ] && [ "$t1" = $((t0 + p1)) ] && [ "$p0" -gt 0 ] 2>/dev/null &&
-	grep -q "not its compute buffer" "$tmp/err"; then
-	ok "--mmproj: $p1 B of projector on CUDA0, in its total ($t0 -> $t1); $p0 B on the host with --no-mmproj-offload"
+c0=$(est dense devices/0/projector_compute -c 8192 --gpu 24GiB --mmproj "$tmp/mmproj.gguf" --no-mmproj-offload)
+if [ -n "$p1" ] && [ "$p1" -gt 0 ] && [ "$c1" -gt 0 ] && [ "$t1" = $((t0 + p1 + c1)) ] && [ "$p0" -gt 0 ] &&
+	[ "$c0" = "$c1" ] 2>/dev/null; then
+	ok "--mmproj: $p1 B of projector and $c1 B of its compute on CUDA0, in its total ($t0 -> $t1); on the host with --no-mmproj-offload"
 else
-	not_ok "--mmproj: CUDA0 projector $p1, total $t0 -> $t1; host $p0; $(cat "$tmp/err")"
+	not_ok "--mmproj: CUDA0 projector $p1 + $c1, total $t0 -> $t1; host $p0 + $c0; $(cat "$tmp/err")"
+fi
+# a projector type whose vision graph is not modelled says so
+LC_ALL=C sed 's/gemma3/xgemma/' "$tmp/mmproj.gguf" >"$tmp/mmproj-other.gguf"
+if "$LLMEM" estimate "$tmp/dense.gguf" -c 8192 --mmproj "$tmp/mmproj-other.gguf" >"$tmp/est.txt" 2>"$tmp/err" &&
+	grep -q "compute buffer is not counted for this projector type" "$tmp/est.txt" &&
+	[ "$(est dense devices/0/projector_compute -c 8192 --mmproj "$tmp/mmproj-other.gguf")" = 0 ]; then
+	ok "--mmproj of a type not modelled: weights counted, the compute buffer said not to be"
+else
+	not_ok "--mmproj of another type: $(grep projector "$tmp/est.txt") $(cat "$tmp/err")"
 fi
 if LLMEM_NVML=none "$LLMEM" fit "$tmp/dense.gguf" -c 8192 --gpu 24GiB --mmproj "$tmp/mmproj.gguf" --no-mmproj-offload \
 	>"$tmp/plan.txt" 2>"$tmp/err" &&
