@@ -380,6 +380,8 @@ void cmd_fit_plan_args(char *buf, size_t bufsz, const struct place_plan *p)
 		ADD(" -ctkd %s", ggml_type_get(c->type_k_draft)->name);
 	if (c->type_v_draft != GGML_TYPE_F16)
 		ADD(" -ctvd %s", ggml_type_get(c->type_v_draft)->name);
+	if (c->n_ctx_checkpoints != EST_CTX_CHECKPOINTS_DEFAULT)
+		ADD(" -ctxcp %d", c->n_ctx_checkpoints);
 	if (c->cache_ram_mib != EST_CACHE_RAM_DEFAULT_MIB)
 		ADD(" -cram %d", c->cache_ram_mib);
 	if (c->embeddings)
@@ -605,6 +607,7 @@ static int fit_run(int argc, char **argv)
 	q->ctx_fixed = mo.ctx_set && !mo.ctx_max;
 	q->ncmoe_fixed = mo.ncmoe_set;
 	q->cram_fixed = mo.cram_set;
+	q->ctxcp_fixed = mo.ctxcp_set;
 	q->ts_fixed = mo.ts_set;
 	q->ctx_max = mo.ctx_max;
 	q->kv_auto = mo.kv_auto;

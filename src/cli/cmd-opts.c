@@ -23,7 +23,7 @@ enum {
 	OPT_NGL = 256, OPT_TS, OPT_SM, OPT_MG, OPT_CTK, OPT_CTV, OPT_FA, OPT_NP, OPT_KVU,
 	OPT_NO_KVU, OPT_UB, OPT_CMOE, OPT_NCMOE, OPT_OT, OPT_NO_MMAP, OPT_MLOCK, OPT_LM, OPT_NKVO,
 	OPT_SWA_FULL, OPT_NR, OPT_EMBD, OPT_POOLING, OPT_GPU, OPT_DEVICE, OPT_CPU_FEAT, OPT_JSON, OPT_FOR, OPT_NO_CPU,
-	OPT_HEADROOM, OPT_RAM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK, OPT_NCFFN, OPT_KVO, OPT_REPACK, OPT_FIT, OPT_RERANK, OPT_CRAM, OPT_MMPROJ, OPT_MMPROJ_GPU, OPT_MMPROJ_CPU, OPT_DRAFT, OPT_NGLD, OPT_CTKD, OPT_CTVD,
+	OPT_HEADROOM, OPT_RAM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK, OPT_NCFFN, OPT_KVO, OPT_REPACK, OPT_FIT, OPT_RERANK, OPT_CRAM, OPT_CTXCP, OPT_MMPROJ, OPT_MMPROJ_GPU, OPT_MMPROJ_CPU, OPT_DRAFT, OPT_NGLD, OPT_CTKD, OPT_CTVD,
 };
 
 /* AVX2 and AVX-512F as ggml's CPU backend sees them: the CPU has them
@@ -284,6 +284,7 @@ static const struct optdef {
 	{ "--mmproj-offload", OPT_MMPROJ_GPU, 0 },
 	{ "--no-mmproj-offload", OPT_MMPROJ_CPU, 0 },
 	{ "-cram --cache-ram", OPT_CRAM, O_VAL },
+	{ "-ctxcp --ctx-checkpoints --swa-checkpoints", OPT_CTXCP, O_VAL },
 	{ "--gpu", OPT_GPU, O_VAL | O_OWN },
 	{ "--device", OPT_DEVICE, O_VAL | O_OWN },
 	{ "--cpu-features", OPT_CPU_FEAT, O_VAL | O_OWN },
@@ -585,6 +586,14 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 				e = bad("-cram", optarg, "expected MiB, -1 (no limit) or 0 (off)");
 			else
 				c->cache_ram_mib = (int32_t)v;
+			break;
+		case OPT_CTXCP:
+			/* common/arg.cpp: any int; at most that many a slot, 0 none */
+			mo->ctxcp_set = true;
+			if (parse_i64(optarg, &v) < 0 || v < 0 || v > INT32_MAX)
+				e = bad("-ctxcp", optarg, "expected a number of checkpoints per slot (0: none)");
+			else
+				c->n_ctx_checkpoints = (int32_t)v;
 			break;
 		case OPT_KVU: c->kv_unified = 1; break;
 		case OPT_NO_KVU: c->kv_unified = 0; break;

@@ -17,7 +17,7 @@ struct cmd_model_opts {
 	size_t n_paths;
 	const char *paths[8];
 	/* what the user fixed (fit keeps those and fits the rest) */
-	bool ngl_set, ctx_set, ncmoe_set, ts_set, mmap_set, cram_set, ngld_set;
+	bool ngl_set, ctx_set, ncmoe_set, ts_set, mmap_set, cram_set, ctxcp_set, ngld_set;
 	bool ctx_max, kv_auto, no_cpu, allow_disk;
 	bool quiet;             /* no notes on stderr (the daemon) */
 	const char *mmproj_path; /* --mmproj FILE */

@@ -284,6 +284,7 @@ static int sp_plan(void *ctx, size_t model, const uint64_t *avail, struct sched_
 	q.ctx_fixed = sm->mo.ctx_set && !sm->mo.ctx_max;
 	q.ncmoe_fixed = sm->mo.ncmoe_set;
 	q.cram_fixed = sm->mo.cram_set;
+	q.ctxcp_fixed = sm->mo.ctxcp_set;
 	q.ts_fixed = sm->mo.ts_set;
 	q.ctx_max = sm->mo.ctx_max;
 	q.kv_auto = sm->mo.kv_auto;

@@ -31,6 +31,7 @@ void est_config_init(struct est_config *c)
 	c->split_mode = EST_SPLIT_LAYER;
 	c->cpu_moe_at = c->n_cpu_moe_at = c->n_cpu_ffn_at = -1;
 	c->cache_ram_mib = EST_CACHE_RAM_DEFAULT_MIB;
+	c->n_ctx_checkpoints = EST_CTX_CHECKPOINTS_DEFAULT;
 	c->n_gpu_layers_draft = -1;
 	c->type_k_draft = GGML_TYPE_F16;
 	c->type_v_draft = GGML_TYPE_F16;
@@ -3067,6 +3068,60 @@ static void resident_heap(const struct model *m, const struct est_config *c,
 	}
 }
 
+/* The context checkpoints llama-server keeps in host RAM at run time
+ * (server-context.cpp create_checkpoint): when the cache cannot drop a
+ * sequence's tail (sliding-window layers without --swa-full, or a
+ * recurrent state: common_context_can_seq_rm), each slot keeps up to
+ * -ctxcp copies of llama_state_seq_get_data_ext(PARTIAL_ONLY): the cells
+ * of the sequence the sliding-window cache still shows (n_swa of them once
+ * the sequence is that long) and the recurrent state, in the layout of
+ * llama_kv_cache::state_write and llama_memory_recurrent::state_write. */
+static void checkpoints(const struct model *m, const struct est_config *c, struct est_result *r)
+{
+	uint64_t cells = m->n_swa < r->n_ctx_seq ? m->n_swa : r->n_ctx_seq, swa = 0, rec = 0, sz, n;
+	bool any_swa = false, any_rec = false;
+
+	/* only completion tasks make checkpoints */
+	if (c->embeddings)
+		return;
+	if (cells > r->kv_size_swa)
+		cells = r->kv_size_swa;
+	for (uint32_t il = 0; il < m->n_layer && !m->no_memory; il++) {
+		const struct model_layer *ly = &m->layers[il];
+
+		if (ly->recurrent) {
+			any_rec = true;
+			/* type, row size and the row, for R then S */
+			rec += 12 + 4 * ly->n_embd_r + 12 + 4 * ly->n_embd_s;
+		}
+		if (ly->has_kv && ly->n_head_kv && ly->swa && m->n_swa && !c->swa_full) {
+			uint64_t nk = (uint64_t)ly->head_k * ly->n_head_kv, nv = (uint64_t)ly->head_v * ly->n_head_kv;
+			uint64_t kb = row_bytes(c->type_k, nk), vb = row_bytes(c->type_v, nv);
+
+			if (kb == UINT64_MAX || vb == UINT64_MAX)
+				return;
+			any_swa = true;
+			swa += 12 + cells * kb;
+			if (m->mla)
+				continue;
+			/* a transposed V: type, element size, width, then the cells
+			 * of each row */
+			swa += 12 + cells * vb;
+		}
+	}
+	if (!any_swa && !any_rec)
+		return;
+	sz = 0;
+	if (any_swa) /* streams, this one's cell count, per cell pos, seq count, seq id; v_trans, layers */
+		sz += 4 + 4ull * r->n_stream + 12 * cells + 8 + swa;
+	if (any_rec) /* one cell (count, pos, seq count, seq id); s_trans, layers */
+		sz += 4 + 12 + 8 + rec;
+	r->checkpoint_size = sz;
+	n = (uint64_t)(c->n_ctx_checkpoints > 0 ? c->n_ctx_checkpoints : 0) * (r->n_seq ? r->n_seq : 1);
+	if (!ck_mul_u64(sz, n, &r->checkpoints_max))
+		r->checkpoints_max = UINT64_MAX;
+}
+
 int est_estimate(const struct model *m, const struct est_config *c, struct est_result *r,
 		 struct diag *d)
 {
@@ -3118,6 +3173,7 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 		return e;
 	compute_buffers(&x);
 	overheads(&x);
+	checkpoints(m, c, r);
 	/* resident memory, measured on llama-server (CPU build): its binary
 	 * and libraries keep about 11.5 MiB of file pages beside the mapped
 	 * weights. Anonymous: buffers are resident once written (the compute

@@ -82,6 +82,8 @@ struct est_config {
 	                       * is the total, not each slot's */
 	int32_t cache_ram_mib; /* --cache-ram: the prompt cache's ceiling in
 	                        * host RAM, MiB (8192; -1 no limit, 0 off) */
+	int32_t n_ctx_checkpoints; /* -ctxcp: context checkpoints a slot keeps
+	                        * at most (32; 0 off) */
 	/* --mmproj: the multimodal projector's header (borrowed: keep it
 	 * alive while the config is used), NULL for none; mmproj_cpu:
 	 * --no-mmproj-offload */
@@ -116,6 +118,8 @@ int est_pooling_parse(const char *name, uint8_t *ret);
 
 /* llama-server's --cache-ram default (common.h cache_ram_mib) */
 #define EST_CACHE_RAM_DEFAULT_MIB 8192
+/* and its --ctx-checkpoints default (common.h n_ctx_checkpoints) */
+#define EST_CTX_CHECKPOINTS_DEFAULT 32
 
 /* Fills c with llama-server's defaults (CPU only, no CPU features). */
 void est_config_init(struct est_config *c);
@@ -182,6 +186,14 @@ struct est_result {
 	 * what loading allocates (not in any total): saved slot states, up to
 	 * --cache-ram. UINT64_MAX: no limit */
 	uint64_t prompt_cache;
+	/* host RAM the context checkpoints may take at run time (not in any
+	 * total): llama-server saves, per slot, up to -ctxcp copies of what
+	 * its cache cannot roll back (the sliding-window layers' cells of the
+	 * sequence, a recurrent state), each checkpoint_size bytes; 0 when the
+	 * model needs none (a cache without sliding window or recurrent
+	 * state can drop a sequence's tail) */
+	uint64_t checkpoint_size;
+	uint64_t checkpoints_max;
 	/* why: one line per component */
 	char rule_weights[EST_RULE_MAX];
 	char rule_kv[EST_RULE_MAX];

@@ -91,6 +91,11 @@ void out_estimate_text(FILE *fp, const struct model *m, const struct est_config 
 	else if (r->prompt_cache)
 		fprintf(fp, "  prompt cache (-cram %d): up to %.0f MiB more RAM at run time, on top of the above\n",
 			c->cache_ram_mib, (double)r->prompt_cache / 1048576.0);
+	if (r->checkpoint_size && r->checkpoints_max)
+		fprintf(fp, "  context checkpoints (-ctxcp %d): up to %.0f MiB more RAM at run time (%.2f MiB each, "
+			"%d per slot), on top of the above\n", c->n_ctx_checkpoints,
+			(double)r->checkpoints_max / 1048576.0, (double)r->checkpoint_size / 1048576.0,
+			c->n_ctx_checkpoints);
 	fprintf(fp, "\nrules\n  weights:   %s\n  kv:        %s\n", r->rule_weights, r->rule_kv);
 	if (r->n_recurrent_layers)
 		fprintf(fp, "  recurrent: %s\n", r->rule_recurrent);
@@ -150,6 +155,7 @@ json_t *out_estimate_json(const struct model *m, const struct est_config *c,
 		json_object_set_new(cfg, "flash_attn_resolved", json_string(r->fa_graph ? "on" : "off"));
 		json_object_set_new(cfg, "n_cpu_ffn", json_integer(c->n_cpu_ffn));
 		json_object_set_new(cfg, "cache_ram_mib", json_integer(c->cache_ram_mib));
+		json_object_set_new(cfg, "ctx_checkpoints", json_integer(c->n_ctx_checkpoints));
 		json_object_set_new(cfg, "embeddings", json_boolean(c->embeddings));
 		json_object_set_new(cfg, "pooling", json_string(est_pooling_name(c->pooling) ? est_pooling_name(c->pooling) : "model"));
 	}
@@ -163,6 +169,8 @@ json_t *out_estimate_json(const struct model *m, const struct est_config *c,
 	json_object_set_new(root, "devices", devs);
 	json_object_set_new(root, "config", cfg);
 	json_object_set_new(root, "prompt_cache_max", r->prompt_cache == UINT64_MAX ? json_null() : u64j(r->prompt_cache));
+	json_object_set_new(root, "checkpoint_bytes", u64j(r->checkpoint_size));
+	json_object_set_new(root, "checkpoints_max", u64j(r->checkpoints_max));
 	json_object_set_new(root, "rules", rules);
 	return root;
 }

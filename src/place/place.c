@@ -212,6 +212,22 @@ static void cap_prompt_cache(const struct place_request *q, struct place_plan *p
 	uint64_t left = q->budget[0] > p->need[0] ? q->budget[0] - p->need[0] : 0;
 	uint64_t cur = p->est.prompt_cache;
 
+	/* the context checkpoints first: without them a sliding-window or
+	 * recurrent model reprocesses the whole prompt when a chat goes back;
+	 * as many a slot as the RAM the plan leaves holds */
+	if (p->est.checkpoints_max > left && !q->ctxcp_fixed && p->est.checkpoint_size) {
+		uint64_t per = p->est.checkpoint_size * (p->est.n_seq ? p->est.n_seq : 1);
+		uint64_t n = per ? left / per : 0;
+		int32_t was = p->config.n_ctx_checkpoints;
+
+		p->config.n_ctx_checkpoints = (int32_t)n;
+		p->est.checkpoints_max = n * per;
+		why(p, "--ctx-checkpoints %d: %d a slot of %.0f MiB each fit the %.1f GiB of RAM the plan leaves, not %d",
+		    p->config.n_ctx_checkpoints, p->config.n_ctx_checkpoints,
+		    (double)p->est.checkpoint_size / 1048576.0, (double)left / GIB, was);
+	}
+	left -= p->est.checkpoints_max < left ? p->est.checkpoints_max : left;
+
 	if (q->cram_fixed || left >= cur)
 		return;
 	p->config.cache_ram_mib = (int32_t)(left >> 20);

@@ -36,6 +36,8 @@ struct place_request {
 	bool kv_auto;   /* -ctk auto / -ctv auto */
 	bool no_cpu;    /* --no-cpu: no layer or expert on the CPU */
 	bool mmap_fixed; /* the user chose the load mode (--no-mmap, -lm) */
+	bool ctxcp_fixed; /* the user chose --ctx-checkpoints; else the plan caps
+	                   * them at the RAM it leaves, before the prompt cache */
 	bool cram_fixed; /* the user chose --cache-ram; else the plan caps the
 	                  * prompt cache at the system RAM it leaves */
 	bool allow_disk; /* --allow-disk: weights mapped from the file may

@@ -124,6 +124,58 @@ else
 	skip "--mmproj: no llama.cpp build (run scripts/build-llama.sh)"
 fi
 
+# Context checkpoints: llama-server saves, per slot, what the cache cannot
+# roll back (the sliding-window cells, a recurrent state) while it
+# processes a long prompt; the size it logs ("created context checkpoint
+# 1 of 32 (... size = X MiB)", 3 decimals) against llmem's checkpoint_bytes.
+# A model with neither (llama) makes none, and llmem counts none.
+ck_port() {
+	local p
+	for _ in $(seq 1 50); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+	done
+	return 1
+}
+ck_case() {
+	local arch=$1 opts=$2 port pid got est prompt
+	if [ -z "$bin" ] || [ ! -f "$tmp/$arch.gguf" ] || ! command -v curl >/dev/null; then
+		skip "checkpoints $arch ($opts): no llama.cpp build or curl"
+		return
+	fi
+	port=$(ck_port) || { not_ok "checkpoints $arch: no free port"; return; }
+	# shellcheck disable=SC2086
+	"$bin/llama-server" -m "$tmp/$arch.gguf" --host 127.0.0.1 --port "$port" --no-warmup -lv 4 --offline \
+		$opts </dev/null >"$tmp/ck.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 1 240); do
+		curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.25
+	done
+	prompt=$(for _ in $(seq 1 400); do printf 'hello world this is a test '; done)
+	curl -s "http://127.0.0.1:$port/completion" -d "{\"prompt\": \"$prompt\", \"n_predict\": 1}" >/dev/null
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	got=$(sed -n 's/.*created context checkpoint 1 of .*size = \([0-9.]*\) MiB.*/\1/p' "$tmp/ck.log" | head -n 1)
+	# shellcheck disable=SC2086
+	est=$("$LLMEM" estimate "$tmp/$arch.gguf" $opts --json 2>"$tmp/est.err" | "$TOOLS/json-get" /dev/stdin checkpoint_bytes)
+	if [ -z "$got" ] && [ "$est" = 0 ] && grep -q "prompt done\|n_tokens = \|print_timing" "$tmp/ck.log"; then
+		ok "checkpoints $arch ($opts): none made, none counted"
+	elif [ -n "$got" ] && [ -n "$est" ] &&
+		awk -v g="$got" -v e="$est" 'BEGIN { d = e - g * 1048576; exit !(d >= -530 && d <= 530) }'; then
+		ok "checkpoints $arch ($opts): $est B each, llama-server $got MiB"
+	else
+		not_ok "checkpoints $arch ($opts): llmem ${est:-?} B, llama-server ${got:-none} ($(tail -n 2 "$tmp/ck.log"))"
+	fi
+}
+ck_case gemma3 "-c 8192 -np 1"
+ck_case gemma3 "-c 8192 -np 2 --no-kv-unified -fa off"
+ck_case gemma3 "-c 8192 -np 1 -fa on -ctk q8_0 -ctv q8_0"
+ck_case gpt-oss "-c 8192 -np 1"
+ck_case lfm2 "-c 8192 -np 1"
+ck_case llama "-c 8192 -np 1"
+
 # -md: a draft model for speculative decoding (a smaller model of the same
 # vocabulary). llama-server logs both models' buffers; their sum on the
 # host against llmem's weights, caches, compute and output buffers plus

@@ -319,6 +319,40 @@ static void expect_compute(const struct spec *s, uint64_t c4096, uint64_t c512q,
 	release(&b);
 }
 
+/* The context checkpoints of a Gemma 3 shaped model (5 sliding-window
+ * layers of 6, one 256-wide KV head, n_swa 512): each holds the 512 cells
+ * the window shows, as llama_kv_cache::state_write lays them out; sizes
+ * llama-server logged for this shape (t-truth: 2.506 and 1.334 MiB). */
+static void expect_checkpoints(const struct spec *s)
+{
+	struct built b;
+	struct diag d;
+	struct est_config c;
+	struct est_result r;
+
+	build_spec(s, &b);
+	est_config_init(&c);
+	c.n_ctx = 8192;
+	c.n_parallel = 1;
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	/* 8 + 512 x 12 + 8 + 5 x 2 x (12 + 512 x 512) */
+	assert_int_equal(r.checkpoint_size, 2627720);
+	assert_int_equal(r.checkpoints_max, 32ull * 2627720);
+	c.type_k = c.type_v = GGML_TYPE_Q8_0;
+	c.flash_attn = EST_FA_ON;
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	assert_int_equal(r.checkpoint_size, 1398920);
+	/* none with a full-size window cache, or for an embedding server */
+	c.swa_full = true;
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	assert_int_equal(r.checkpoint_size, 0);
+	c.swa_full = false;
+	c.embeddings = true;
+	assert_int_equal(est_estimate(&b.m, &c, &r, &d), 0);
+	assert_int_equal(r.checkpoints_max, 0);
+	release(&b);
+}
+
 #define ALL_LAYERS 0xffffffffu
 
 /* One GPU of 140 GiB (the H200's class), -c 4096, -ngl ngl (-1: all),
@@ -636,6 +670,7 @@ static void test_compute_gemma3(void **state)
 					 { ALL_LAYERS, post } }, true };
 
 	expect_compute(&s, 20467744, 17313824, 15257632, true);
+	expect_checkpoints(&s);
 	expect_cuda(&s, 19.52, 8.52, 8.52);
 	expect_cuda_fa_quant(&s, 14.05);
 	expect_cuda_nkvo(&s, 14.50, 8.52, true);
