@@ -63,6 +63,8 @@ static void estimate_usage(FILE *fp)
 	      "                            -1 no limit, 0 off): shown apart from the totals\n"
 	      "  -md, --model-draft FILE   a draft model for speculative decoding, with\n"
 	      "  -ngld N, -ctkd T, -ctvd T   its layers on the GPU (all) and cache types (f16)\n"
+	      "  --lora F[,F], --lora-scaled F:S[,F:S]   LoRA adapters: their tensors beside\n"
+	      "                            the weights they adapt, their products in the graph\n"
 	      "  -mm, --mmproj FILE        a multimodal projector: its weights and (Gemma 3's)\n"
 	      "                            compute buffer, on the first GPU (--no-mmproj-offload:\n"
 	      "                            the host)\n"

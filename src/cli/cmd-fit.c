@@ -452,7 +452,7 @@ static void shell_word(FILE *fp, const char *w)
 	fputc('\'', fp);
 }
 
-static void print_command(FILE *fp, const char *path, const char *mmproj, const char *draft,
+static void print_command(FILE *fp, const char *path, const struct cmd_model_opts *mo,
 			  const struct place_plan *p)
 {
 	char args[CMD_PLAN_ARGS_MAX], *tok, *save = NULL;
@@ -460,13 +460,17 @@ static void print_command(FILE *fp, const char *path, const char *mmproj, const 
 	cmd_fit_plan_args(args, sizeof(args), p);
 	fputs("llama-server -m ", fp);
 	shell_word(fp, path);
-	if (mmproj) {
+	if (mo->mmproj_path) {
 		fputs(" --mmproj ", fp);
-		shell_word(fp, mmproj);
+		shell_word(fp, mo->mmproj_path);
 	}
-	if (draft) {
+	if (mo->draft_path) {
 		fputs(" -md ", fp);
-		shell_word(fp, draft);
+		shell_word(fp, mo->draft_path);
+	}
+	for (size_t i = 0; i < mo->n_lora_args; i++) {
+		fputs(mo->lora_scaled[i] ? " --lora-scaled " : " --lora ", fp);
+		shell_word(fp, mo->lora_args[i]);
 	}
 	for (tok = strtok_r(args, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 		fputc(' ', fp);
@@ -527,14 +531,15 @@ static void print_plan(FILE *fp, const char *path, const struct model *m, const 
 			print_ollama(fp, path, p, n_models);
 		else {
 			fputs("command: ", fp);
-			print_command(fp, path, mo->mmproj_path, mo->draft_path, p);
+			print_command(fp, path, mo, p);
 		}
 	}
 }
 
-static json_t *plan_json(const char *path, const char *mmproj, const char *draft, const struct model *m,
+static json_t *plan_json(const char *path, const struct cmd_model_opts *mo, const struct model *m,
 			 const struct place_plan *p)
 {
+	const char *mmproj = mo->mmproj_path, *draft = mo->draft_path;
 	json_t *o = json_object(), *why = json_array(), *est = out_estimate_json(m, &p->config, &p->est);
 
 	for (size_t i = 0; i < p->n_why; i++)
@@ -545,6 +550,14 @@ static json_t *plan_json(const char *path, const char *mmproj, const char *draft
 		json_object_set_new(o, "mmproj", json_string(mmproj));
 	if (draft)
 		json_object_set_new(o, "model_draft", json_string(draft));
+	if (mo->n_lora_args) {
+		json_t *l = json_array();
+
+		for (size_t i = 0; i < mo->n_lora_args; i++)
+			json_array_append_new(l, json_pack("{s:s, s:b}", "arg", mo->lora_args[i], "scaled",
+							   mo->lora_scaled[i]));
+		json_object_set_new(o, "lora", l);
+	}
 	json_object_set_new(o, "n_gpu_layers", json_integer(p->est.n_gpu_layers));
 	json_object_set_new(o, "ctx_size", json_integer(p->est.n_ctx));
 	json_object_set_new(o, "n_cpu_moe", json_integer(p->config.n_cpu_moe));
@@ -589,8 +602,8 @@ static int fit_run(int argc, char **argv)
 		free(p);
 		return e > 0 ? CMD_EXIT_OK : CMD_EXIT_INPUT;
 	}
-	if ((mo.mmproj_path || mo.draft_path) && mo.n_paths > 1) {
-		cmd_error("--mmproj, -md: give them with one model");
+	if ((mo.mmproj_path || mo.draft_path || mo.n_lora_args) && mo.n_paths > 1) {
+		cmd_error("--mmproj, -md, --lora: give them with one model");
 		cmd_model_opts_release(&mo);
 		free(q);
 		free(p);
@@ -645,7 +658,7 @@ static int fit_run(int argc, char **argv)
 			rc = CMD_EXIT_INPUT;
 		} else {
 			if (all)
-				json_array_append_new(json_object_get(all, "plans"), plan_json(path, mo.mmproj_path, mo.draft_path, &m, p));
+				json_array_append_new(json_object_get(all, "plans"), plan_json(path, &mo, &m, p));
 			else {
 				if (k)
 					fputc('\n', stdout);

@@ -23,7 +23,7 @@ enum {
 	OPT_NGL = 256, OPT_TS, OPT_SM, OPT_MG, OPT_CTK, OPT_CTV, OPT_FA, OPT_NP, OPT_KVU,
 	OPT_NO_KVU, OPT_UB, OPT_CMOE, OPT_NCMOE, OPT_OT, OPT_NO_MMAP, OPT_MLOCK, OPT_LM, OPT_NKVO,
 	OPT_SWA_FULL, OPT_NR, OPT_EMBD, OPT_POOLING, OPT_GPU, OPT_DEVICE, OPT_CPU_FEAT, OPT_JSON, OPT_FOR, OPT_NO_CPU,
-	OPT_HEADROOM, OPT_RAM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK, OPT_NCFFN, OPT_KVO, OPT_REPACK, OPT_FIT, OPT_RERANK, OPT_CRAM, OPT_CTXCP, OPT_MMPROJ, OPT_MMPROJ_GPU, OPT_MMPROJ_CPU, OPT_DRAFT, OPT_NGLD, OPT_CTKD, OPT_CTVD,
+	OPT_HEADROOM, OPT_RAM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK, OPT_NCFFN, OPT_KVO, OPT_REPACK, OPT_FIT, OPT_RERANK, OPT_CRAM, OPT_CTXCP, OPT_LORA, OPT_LORA_SCALED, OPT_MMPROJ, OPT_MMPROJ_GPU, OPT_MMPROJ_CPU, OPT_DRAFT, OPT_NGLD, OPT_CTKD, OPT_CTVD,
 };
 
 /* AVX2 and AVX-512F as ggml's CPU backend sees them: the CPU has them
@@ -285,6 +285,8 @@ static const struct optdef {
 	{ "--no-mmproj-offload", OPT_MMPROJ_CPU, 0 },
 	{ "-cram --cache-ram", OPT_CRAM, O_VAL },
 	{ "-ctxcp --ctx-checkpoints --swa-checkpoints", OPT_CTXCP, O_VAL },
+	{ "--lora", OPT_LORA, O_VAL },
+	{ "--lora-scaled", OPT_LORA_SCALED, O_VAL },
 	{ "--gpu", OPT_GPU, O_VAL | O_OWN },
 	{ "--device", OPT_DEVICE, O_VAL | O_OWN },
 	{ "--cpu-features", OPT_CPU_FEAT, O_VAL | O_OWN },
@@ -312,7 +314,7 @@ static const struct {
 	{ "--spec-draft-override-tensor -otd --override-tensor-draft --spec-draft-cpu-moe -cmoed --cpu-moe-draft "
 	  "--spec-draft-n-cpu-moe --spec-draft-ncmoe -ncmoed --n-cpu-moe-draft --spec-draft-device -devd --device-draft",
 	  "the draft model's placement (llmem puts its -ngld layers on the first GPUs)" },
-	{ "--lora --lora-scaled", "the LoRA adapters' weights" },
+	{ "--lora-init-without-apply", "nothing: the adapters' memory is the same (they are counted as applied)" },
 	{ "--control-vector --control-vector-scaled", "the control vectors" },
 	{ "-dev", "the choice of devices (llmem's --device gives their sizes)" },
 	{ "--no-host", "the host buffers' placement" },
@@ -365,9 +367,62 @@ static const struct optdef *opt_find(const char *arg, const char **val)
 	return NULL;
 }
 
+/* The adapters of --lora (FNAME,FNAME...) and --lora-scaled
+ * (FNAME:SCALE,...), as common/arg.cpp splits them, opened in order. */
+int cmd_model_opts_open_loras(struct cmd_model_opts *mo)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < mo->n_lora_args; i++) {
+		const char *p = mo->lora_args[i];
+
+		while (*p) {
+			size_t len = strcspn(p, ",");
+			char path[4096];
+			struct diag d;
+			int e;
+
+			if (len == 0 || len >= sizeof(path)) {
+				cmd_error("--lora '%s': an empty or too long file name", mo->lora_args[i]);
+				return -EINVAL;
+			}
+			memcpy(path, p, len);
+			path[len] = '\0';
+			if (mo->lora_scaled[i]) {
+				char *colon = strrchr(path, ':'), *end = NULL;
+
+				if (colon && colon != path)
+					(void)strtod(colon + 1, &end);
+				if (!colon || colon == path || end == colon + 1 || *end) {
+					cmd_error("--lora-scaled '%s': expected FNAME:SCALE", path);
+					return -EINVAL;
+				}
+				*colon = '\0';
+			}
+			if (n >= EST_MAX_LORAS) {
+				cmd_error("--lora: at most %d adapters", EST_MAX_LORAS);
+				return -EINVAL;
+			}
+			diag_init(&d);
+			e = io_gguf_open(path, &mo->loras[n], &d);
+			if (e < 0) {
+				cmd_error("--lora %s: %s", path, d.msg);
+				return e;
+			}
+			mo->c.loras[n] = mo->loras[n]->gf;
+			mo->c.n_loras = ++n;
+			p += len + (p[len] == ',');
+		}
+	}
+	return 0;
+}
+
 int cmd_model_opts_open(struct cmd_model_opts *mo)
 {
 	int e;
+
+	if (mo->n_lora_args && !mo->c.n_loras && (e = cmd_model_opts_open_loras(mo)) < 0)
+		return e;
 
 	if (mo->mmproj_path && !mo->mmproj) {
 		struct diag d;
@@ -394,6 +449,11 @@ void cmd_model_opts_release(struct cmd_model_opts *mo)
 {
 	mo->mmproj = io_gguf_free(mo->mmproj);
 	mo->c.mmproj = NULL;
+	for (size_t i = 0; i < EST_MAX_LORAS; i++) {
+		mo->loras[i] = io_gguf_free(mo->loras[i]);
+		mo->c.loras[i] = NULL;
+	}
+	mo->c.n_loras = 0;
 	mo->draft = cmd_model_free(mo->draft);
 	mo->c.draft = NULL;
 }
@@ -564,6 +624,15 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 				e = bad("-fit", optarg, "expected on or off");
 			break;
 		case OPT_MMPROJ: mo->mmproj_path = optarg; break;
+		case OPT_LORA:
+		case OPT_LORA_SCALED:
+			if (mo->n_lora_args >= EST_MAX_LORAS) {
+				e = bad("--lora", optarg, "at most 8 --lora options");
+				break;
+			}
+			mo->lora_scaled[mo->n_lora_args] = o == OPT_LORA_SCALED;
+			mo->lora_args[mo->n_lora_args++] = optarg;
+			break;
 		case OPT_DRAFT: mo->draft_path = optarg; break;
 		case OPT_NGLD:
 			mo->ngld_set = true;

@@ -22,6 +22,11 @@ struct cmd_model_opts {
 	bool quiet;             /* no notes on stderr (the daemon) */
 	const char *mmproj_path; /* --mmproj FILE */
 	struct io_gguf *mmproj;  /* its header, which c.mmproj borrows */
+	/* --lora A[,B] and --lora-scaled A:S[,B:S], as given */
+	const char *lora_args[EST_MAX_LORAS];
+	bool lora_scaled[EST_MAX_LORAS];
+	size_t n_lora_args;
+	struct io_gguf *loras[EST_MAX_LORAS]; /* their headers, which c.loras borrows */
 	const char *draft_path;  /* -md FILE */
 	struct cmd_model *draft; /* that model, which c.draft borrows */
 	const char *for_mode;   /* llama-server, ollama or json */
@@ -38,10 +43,15 @@ struct cmd_model_opts {
 int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *o, void (*usage)(FILE *));
 
 /* Opens the files the options name besides the model: --mmproj's header
- * (o->mmproj) and -md's model (o->draft), which o->c borrows. 0, or a
+ * (o->mmproj), the --lora adapters' (o->loras) and -md's model (o->draft),
+ * which o->c borrows. 0, or a
  * negative errno after printing why. Release o with
  * cmd_model_opts_release() either way. */
 int cmd_model_opts_open(struct cmd_model_opts *o);
+
+/* Opens the --lora / --lora-scaled adapters alone (o->loras, which
+ * o->c.loras borrows). 0, or a negative errno after printing why. */
+int cmd_model_opts_open_loras(struct cmd_model_opts *o);
 
 /* Frees what cmd_model_opts_open() opened; o->c.mmproj and o->c.draft
  * are NULL after. */

@@ -55,6 +55,9 @@ struct sp_model {
 	bool mmproj_tried;
 	struct cmd_model *draft;   /* its draft model (-md), opened once */
 	bool draft_tried;
+	struct io_gguf *loras[EST_MAX_LORAS]; /* its --lora adapters' headers, */
+	size_t n_loras;                       /* opened once */
+	bool loras_tried;
 	const char *pass[SERVE_MAX_ARGS]; /* the rest, passed through */
 	size_t n_pass;
 	struct place_plan plans[PLANS_KEPT];
@@ -79,6 +82,12 @@ static bool is_draft_opt(const char *a)
 {
 	return !strcmp(a, "-md") || !strcmp(a, "--model-draft") || !strcmp(a, "--spec-draft-model") ||
 	       !strcmp(a, "--model_draft") || !strcmp(a, "--spec_draft_model");
+}
+
+/* --lora and --lora-scaled: their files are not in the plan's words */
+static bool is_lora_opt(const char *a)
+{
+	return !strcmp(a, "--lora") || !strcmp(a, "--lora-scaled") || !strcmp(a, "--lora_scaled");
 }
 
 static void quiet_usage(FILE *fp)
@@ -126,7 +135,8 @@ static int sp_model_prepare(struct sp *p, struct sp_model *sm)
 				ctx_given = true;
 			/* the draft model's path is not in the plan's words:
 			 * the backend gets it as given */
-			bool pass = is_draft_opt(rm->args[i]) && sm->n_pass + 2 < SERVE_MAX_ARGS;
+			bool pass = (is_draft_opt(rm->args[i]) || is_lora_opt(rm->args[i])) &&
+				    sm->n_pass + 2 < SERVE_MAX_ARGS;
 
 			argv[argc++] = rm->args[i];
 			if (pass)
@@ -179,6 +189,24 @@ static int sp_model_prepare(struct sp *p, struct sp_model *sm)
 			sm->draft = NULL;
 	}
 	sm->mo.c.draft = sm->mo.draft_path && sm->draft ? &sm->draft->m : NULL;
+	/* the LoRA adapters, opened once: their tensors count in the plan;
+	 * ones that cannot be read are llama-server's to refuse */
+	if (sm->mo.n_lora_args && !sm->loras_tried) {
+		sm->loras_tried = true;
+		if (cmd_model_opts_open_loras(&sm->mo) == 0) {
+			for (size_t k = 0; k < sm->mo.c.n_loras; k++) {
+				sm->loras[k] = sm->mo.loras[k];
+				sm->mo.loras[k] = NULL;
+			}
+			sm->n_loras = sm->mo.c.n_loras;
+		} else {
+			for (size_t k = 0; k < EST_MAX_LORAS; k++)
+				sm->mo.loras[k] = io_gguf_free(sm->mo.loras[k]);
+		}
+	}
+	for (size_t k = 0; k < sm->n_loras; k++)
+		sm->mo.c.loras[k] = sm->loras[k]->gf;
+	sm->mo.c.n_loras = sm->n_loras;
 	return 0;
 }
 
@@ -952,6 +980,8 @@ out:
 			cmd_model_free(p.m[i].cm);
 			io_gguf_free(p.m[i].mmproj);
 			cmd_model_free(p.m[i].draft);
+			for (size_t k = 0; k < p.m[i].n_loras; k++)
+				io_gguf_free(p.m[i].loras[k]);
 		}
 		free(p.m);
 	}

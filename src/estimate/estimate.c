@@ -130,7 +130,20 @@ struct ctx {
 	/* per layer, the roles whose experts' bias stays on the host (the
 	 * weight's bit: --cpu-moe and -ot patterns take the biases too) */
 	uint32_t host_bias[MODEL_MAX_LAYERS + 1];
+	/* --lora: per adapter, layer and role (lora_at()), the rank and the
+	 * bytes of A and B of the pair adapting that weight (rank 0: none);
+	 * NULL without adapters */
+	struct lora_w {
+		uint32_t rank;
+		uint64_t a_bytes, b_bytes;
+	} *lora;
 };
+
+/* the adapter k's pair for layer il's weight of role (n_layer + 1 layers) */
+static struct lora_w *lora_at(const struct ctx *x, size_t k, uint32_t il, uint8_t role)
+{
+	return &x->lora[(k * (x->m->n_layer + 1ull) + il) * MODEL_ROLE_COUNT + role];
+}
 
 /* src/llama-model.cpp:1438-1500: which device each layer is on. Layers
  * fill from the end; the output layer is layer n_layer. */
@@ -325,6 +338,99 @@ static int ot_to_ere(const char *in, char *out, size_t outsz, const char **why)
 	return 0;
 }
 
+/* the adapter file's string value of key, or an empty one */
+static struct gguf_str lora_str(const struct gguf_file *f, const char *key)
+{
+	int64_t i = gguf_kv_find(f, key);
+	struct gguf_str s = { "", 0 };
+
+	if (i < 0 || gguf_kv_get_str(f, (uint64_t)i, &s) < 0)
+		s.p = "", s.n = 0;
+	return s;
+}
+
+static bool str_is(struct gguf_str s, const char *z)
+{
+	return s.n == strlen(z) && memcmp(s.p, z, s.n) == 0;
+}
+
+/* --lora (llama-adapter.cpp llama_adapter_lora_init_impl): each pair
+ * <weight>.lora_a / .lora_b goes into a buffer of the buffer type of the
+ * weight it adapts (the CPU's when that is CPU_REPACK), read from the
+ * file: host memory that is anonymous. Refused as llama.cpp refuses an
+ * adapter that is not one, is for another architecture, or names a weight
+ * the model lacks or of another shape. */
+static int lora_weights(struct ctx *x, const regex_t *ot)
+{
+	const struct model *m = x->m;
+	const struct est_config *c = x->c;
+	struct est_result *r = x->r;
+	char name[GGUF_MAX_NAME + 8];
+
+	for (size_t k = 0; k < c->n_loras && k < EST_MAX_LORAS; k++) {
+		const struct gguf_file *f = c->loras[k];
+		struct gguf_str arch = lora_str(f, "general.architecture");
+
+		if (!f)
+			continue;
+		if (!str_is(lora_str(f, "general.type"), "adapter") || !str_is(lora_str(f, "adapter.type"), "lora"))
+			return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET,
+					"--lora #%zu: not a LoRA adapter (general.type 'adapter', adapter.type 'lora')",
+					k + 1);
+		if (!str_is(arch, m->arch))
+			return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET,
+					"--lora #%zu: model arch and LoRA arch mismatch (%s, %.*s)", k + 1, m->arch,
+					(int)(arch.n > 64 ? 64 : arch.n), arch.p);
+		for (uint64_t i = 0; i < f->n_tensors; i++) {
+			const struct gguf_tensor *a = &f->tensors[i], *b;
+			struct gguf_str nm = gguf_tensor_name(f, i);
+			const struct model_tensor *t = NULL;
+			int64_t ib;
+			int dev;
+
+			if (nm.n < 8 || memcmp(nm.p + nm.n - 7, ".lora_a", 7) != 0 || nm.n - 7 >= GGUF_MAX_NAME)
+				continue;
+			snprintf(name, sizeof(name), "%.*s.lora_b", (int)(nm.n - 7), nm.p);
+			ib = gguf_tensor_find(f, name);
+			name[nm.n - 7] = '\0';
+			if (ib < 0)
+				return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET,
+						"--lora #%zu: LoRA tensor pair for '%s' is missing one component", k + 1, name);
+			b = &f->tensors[ib];
+			for (size_t j = 0; j < m->n_tensors && !t; j++)
+				if (!m->tensors[j].skip && !strcmp(m->tensors[j].name, name))
+					t = &m->tensors[j];
+			if (!t)
+				return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET,
+						"--lora #%zu: LoRA tensor '%s' does not exist in base model", k + 1, name);
+			/* the token embeddings take B untransposed (A and B flipped) */
+			if (!strcmp(name, "token_embd.weight") ? t->ne[0] != b->ne[1] || t->ne[1] != a->ne[1]
+							       : t->ne[0] != a->ne[0] || t->ne[1] != b->ne[1] ||
+									 a->ne[1] != b->ne[0])
+				return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET,
+						"--lora #%zu: tensor '%s' has incorrect shape", k + 1, name);
+			dev = tensor_device(x, t, ot);
+			/* the compute graph's part: a block's matrices other than
+			 * the experts (build_lora_mm) */
+			if (x->lora && t->layer >= 0 && (uint32_t)t->layer < m->n_layer && t->role &&
+			    t->role < MODEL_ROLE_COUNT && !t->expert) {
+				struct lora_w *lw = lora_at(x, k, (uint32_t)t->layer, t->role);
+
+				lw->rank = (uint32_t)a->ne[1];
+				lw->a_bytes = gpu_alloc(a->type, a->ne[0], a->nbytes);
+				lw->b_bytes = gpu_alloc(b->type, b->ne[0], b->nbytes);
+			}
+			if (dev == HOST) {
+				r->usage[HOST].lora += PAD(a->nbytes, 32) + PAD(b->nbytes, 32);
+			} else {
+				r->usage[dev].lora += gpu_alloc(a->type, a->ne[0], a->nbytes) +
+						      gpu_alloc(b->type, b->ne[0], b->nbytes);
+			}
+		}
+	}
+	return 0;
+}
+
 static int weights(struct ctx *x)
 {
 	const struct model *m = x->m;
@@ -428,6 +534,9 @@ static int weights(struct ctx *x)
 			h->weights_mapped += span_hi[p] - span_lo[p];
 	h->weights_repack = repack;
 	h->weights = h->weights_mapped + repack + host_anon;
+	e = lora_weights(x, ot);
+	if (e < 0)
+		goto out;
 	snprintf(r->rule_weights, sizeof(r->rule_weights),
 		 "%s; CPU_REPACK %llu B (AVX2/NEON interleaved copies); GPU tensors 128-B aligned",
 		 mmap ? "host weights mapped from the file (CPU_Mapped = span of the file's CPU tensors)"
@@ -1488,10 +1597,27 @@ static void gb_w(struct gb *b, int32_t node, uint8_t role, int64_t batch)
 static int32_t gb_mm(struct gb *b, uint8_t role, int32_t x, int64_t rows)
 {
 	const int64_t *n = b->g->t[x].ne;
-	int64_t batch = n[1]; /* n may move with the tensors g_op adds */
+	int64_t batch = n[1], n2 = n[2], n3 = n[3]; /* n may move with the tensors g_op adds */
 	int32_t t = g_op(b->g, G_NEW, rows, n[1], n[2], n[3], SRC(0, x));
 
 	gb_w(b, t, role, batch);
+	/* build_lora_mm: each adapter of this weight adds
+	 * scale(B (A x)) to the product */
+	for (size_t k = 0; b->x->lora && k < b->x->c->n_loras && role && role < MODEL_ROLE_COUNT &&
+			   b->il < b->m->n_layer; k++) {
+		const struct lora_w *lw = lora_at(b->x, k, b->il, role);
+		int8_t be = (b->x->host_roles[b->il] >> role & 1) ? BE_CPU : BE_GPU;
+		int32_t ab;
+
+		if (!lw->rank)
+			continue;
+		ab = g_op(b->g, G_NEW, lw->rank, batch, n2, n3, SRC(0, x));
+		gb_wtag(b, ab, be, lw->a_bytes, batch, true, 0);
+		ab = g_op(b->g, G_NEW, rows, batch, n2, n3, SRC(0, ab));
+		gb_wtag(b, ab, be, lw->b_bytes, batch, true, 0);
+		ab = g_inpl(b->g, ab, -1);
+		t = g_inpl(b->g, t, ab);
+	}
 	return t;
 }
 
@@ -1948,6 +2074,11 @@ static bool gb_uniform(const struct gb *b, uint32_t lo, uint32_t hi)
 		bool mx = x->moe && il >= m->n_layer_dense_lead;
 		bool my = y->moe && il - GB_EDGE >= m->n_layer_dense_lead;
 
+		/* the same adapters' ranks on every role */
+		for (size_t k = 0; b->x->lora && k < b->x->c->n_loras; k++)
+			for (uint8_t role = 1; role < MODEL_ROLE_COUNT; role++)
+				if (lora_at(b->x, k, il, role)->rank != lora_at(b->x, k, il - GB_EDGE, role)->rank)
+					return false;
 		if (b->lf[il] != b->lf[il - GB_EDGE] || x->swa != y->swa || mx != my ||
 		    x->n_head != y->n_head || x->n_head_kv != y->n_head_kv || x->n_ff != y->n_ff ||
 		    x->head_k != y->head_k || x->head_v != y->head_v || x->has_kv != y->has_kv)
@@ -2811,6 +2942,7 @@ static int draft(const struct est_config *c, struct est_result *r, struct diag *
 	cd.n_ctx = r->n_ctx;
 	cd.draft = NULL;
 	cd.mmproj = NULL;
+	cd.n_loras = 0; /* common_init applies the adapters to the target only */
 	cd.n_gpu_layers = c->n_gpu_layers_draft;
 	cd.type_k = c->type_k_draft;
 	cd.type_v = c->type_v_draft;
@@ -3136,6 +3268,8 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 	x.d = d;
 	if (c->n_devices > EST_MAX_DEVICES)
 		return diag_set(d, -EINVAL, DIAG_NO_OFFSET, "too many devices");
+	if (c->n_loras > EST_MAX_LORAS)
+		return diag_set(d, -EINVAL, DIAG_NO_OFFSET, "at most %d LoRA adapters", EST_MAX_LORAS);
 	if (!is_kv_type(c->type_k) || !is_kv_type(c->type_v))
 		return diag_set(d, -EINVAL, DIAG_NO_OFFSET,
 				"unsupported cache type: allowed are f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1");
@@ -3169,9 +3303,23 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 		r->usage[i + 1].kind = c->devices[i].kind;
 	}
 	assign_layers(&x);
-	if ((e = context_sizes(&x)) < 0 || (e = weights(&x)) < 0 || (e = caches(&x)) < 0)
+	/* the adapters' ranks, for the compute graph (weights() fills them) */
+	if (c->n_loras) {
+		x.lora = calloc((size_t)c->n_loras * (m->n_layer + 1u) * MODEL_ROLE_COUNT, sizeof(*x.lora));
+		if (!x.lora)
+			return diag_set(d, -ENOMEM, DIAG_NO_OFFSET, "out of memory");
+	}
+	e = context_sizes(&x);
+	if (e >= 0)
+		e = weights(&x);
+	if (e >= 0)
+		e = caches(&x);
+	if (e >= 0)
+		compute_buffers(&x);
+	free(x.lora);
+	x.lora = NULL;
+	if (e < 0)
 		return e;
-	compute_buffers(&x);
 	overheads(&x);
 	checkpoints(m, c, r);
 	/* resident memory, measured on llama-server (CPU build): its binary
@@ -3186,7 +3334,7 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 
 		resident_heap(m, c, r, &rh);
 		r->rss.file = h->weights_mapped + (23ull << 19);
-		r->rss.anon_loaded = (h->weights - h->weights_mapped) + h->overhead + rh.peak + rh.after;
+		r->rss.anon_loaded = (h->weights - h->weights_mapped) + h->lora + h->overhead + rh.peak + rh.after;
 		/* with a GPU: the CUDA libraries' pages; the host's compute
 		 * buffer (and the output buffer once it is pinned) is pinned
 		 * memory, which the kernel counts as shared (RssShmem), not
@@ -3210,6 +3358,7 @@ int est_estimate(const struct model *m, const struct est_config *c, struct est_r
 		if (!ck_add_u64(t, u->weights, &t) || !ck_add_u64(t, u->kv, &t) ||
 		    !ck_add_u64(t, u->recurrent, &t) || !ck_add_u64(t, u->compute, &t) ||
 		    !ck_add_u64(t, u->output, &t) || !ck_add_u64(t, u->overhead, &t) ||
+		    !ck_add_u64(t, u->lora, &t) ||
 		    !ck_add_u64(t, u->projector, &t) || !ck_add_u64(t, u->projector_compute, &t) ||
 		    !ck_add_u64(t, u->draft, &t))
 			return diag_set(d, -EOVERFLOW, DIAG_NO_OFFSET, "memory total overflows");

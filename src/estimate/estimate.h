@@ -47,6 +47,9 @@ enum est_cpu_flags {
 	EST_CPU_NEON_I8MM = 1 << 3,
 };
 
+/* --lora adapters an estimate takes */
+#define EST_MAX_LORAS 8
+
 struct est_config {
 	int64_t n_ctx;        /* -c; 0 = the model's training context */
 	int32_t n_gpu_layers; /* -ngl; -1 = all (auto until fit decides) */
@@ -89,6 +92,9 @@ struct est_config {
 	 * --no-mmproj-offload */
 	const struct gguf_file *mmproj;
 	bool mmproj_cpu;
+	/* --lora / --lora-scaled: the adapters' headers (borrowed), in order */
+	const struct gguf_file *loras[EST_MAX_LORAS];
+	size_t n_loras;
 	/* -md: a draft model for speculative decoding (borrowed), which
 	 * llama-server loads beside this one with the same options but its
 	 * own layers on the GPU (-ngld, -1 = all), cache types (-ctkd,
@@ -139,6 +145,8 @@ struct est_usage {
 	uint64_t compute;
 	uint64_t output;
 	uint64_t overhead;
+	uint64_t lora;           /* --lora: the adapters' tensors, in buffers of
+	                          * the device of the weight each adapts */
 	uint64_t projector;      /* --mmproj: the projector's weights (clip.cpp
 	                          * reads them into a buffer of its device) */
 	uint64_t projector_compute; /* and the compute buffer clip.cpp reserves

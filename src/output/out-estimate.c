@@ -82,6 +82,10 @@ void out_estimate_text(FILE *fp, const struct model *m, const struct est_config 
 		else if (r->usage[i].projector)
 			fprintf(fp, "  projector (--mmproj): %.2f MiB of weights on %s, in its total; %s\n",
 				(double)r->usage[i].projector / 1048576.0, r->usage[i].name, r->projector_why);
+	for (size_t i = 0; i < r->n_usage && c->n_loras; i++)
+		if (r->usage[i].lora)
+			fprintf(fp, "  LoRA adapters (--lora): %.2f MiB on %s (beside the weights they adapt), in its "
+				"total\n", (double)r->usage[i].lora / 1048576.0, r->usage[i].name);
 	for (size_t i = 0; i < r->n_usage && c->draft; i++)
 		if (r->usage[i].draft)
 			fprintf(fp, "  draft model (-md): %.2f MiB on %s (its weights, caches, compute and output "
@@ -126,6 +130,8 @@ json_t *out_estimate_json(const struct model *m, const struct est_config *c,
 			"compute", u64j(u->compute), "output", u64j(u->output),
 			"overhead", u64j(u->overhead), "total", u64j(u->total));
 
+		if (o && c->n_loras)
+			json_object_set_new(o, "lora", u64j(u->lora));
 		if (o && c->mmproj) {
 			json_object_set_new(o, "projector", u64j(u->projector));
 			json_object_set_new(o, "projector_compute", u64j(u->projector_compute));

@@ -118,8 +118,12 @@ static int parse_mib(const char *s, size_t n, uint64_t *bytes)
 	return 0;
 }
 
+/* A buffer line: added to what the device already has of that kind
+ * (replace: a compute buffer of the scheduler, which the same context
+ * reserving again frees and allocates anew: it takes the place of what
+ * that context reserved before) */
 static void add_buf(struct backend_report *r, const char *dev, size_t dev_len,
-		    enum backend_buf_kind kind, uint64_t bytes)
+		    enum backend_buf_kind kind, uint64_t bytes, bool replace)
 {
 	struct backend_buf *b;
 
@@ -127,8 +131,14 @@ static void add_buf(struct backend_report *r, const char *dev, size_t dev_len,
 		b = &r->bufs[i];
 		if (b->kind == kind && strlen(b->device) == dev_len &&
 		    !memcmp(b->device, dev, dev_len)) {
+			if (replace && b->ctx == r->ctx && b->ctx_bytes <= b->bytes)
+				b->bytes -= b->ctx_bytes;
 			if (!ck_add_u64(b->bytes, bytes, &b->bytes))
 				b->bytes = UINT64_MAX;
+			if (replace) {
+				b->ctx = r->ctx;
+				b->ctx_bytes = bytes;
+			}
 			return;
 		}
 	}
@@ -141,6 +151,8 @@ static void add_buf(struct backend_report *r, const char *dev, size_t dev_len,
 	b->device[dev_len] = '\0';
 	b->kind = kind;
 	b->bytes = bytes;
+	b->ctx = r->ctx;
+	b->ctx_bytes = replace ? bytes : 0;
 }
 
 static bool is_dev_char(char c)
@@ -148,13 +160,14 @@ static bool is_dev_char(char c)
 	return c > ' ' && c < 0x7f;
 }
 
-/* "<func>: <device> <kind> buffer size = <MiB> MiB" */
+/* "<func>: <device> <kind> buffer size = <MiB> MiB" (a LoRA adapter's
+ * buffers count with the weights) */
 static void parse_buffer_line(struct backend_report *r, const char *s, size_t n)
 {
 	static const struct { const char *word; enum backend_buf_kind kind; } kinds[] = {
 		{ "model", BACKEND_BUF_MODEL }, { "KV", BACKEND_BUF_KV },
 		{ "RS", BACKEND_BUF_RS }, { "compute", BACKEND_BUF_COMPUTE },
-		{ "output", BACKEND_BUF_OUTPUT },
+		{ "output", BACKEND_BUF_OUTPUT }, { "LoRA", BACKEND_BUF_MODEL },
 	};
 	const char *p = find(s, n, " buffer size = ");
 	size_t at, k_end, k_beg, d_end, d_beg;
@@ -188,7 +201,11 @@ static void parse_buffer_line(struct backend_report *r, const char *s, size_t n)
 	at += strlen(" buffer size = ");
 	if (parse_mib(s + at, n - at, &bytes) < 0)
 		return;
-	add_buf(r, s + d_beg, d_end - d_beg, (enum backend_buf_kind)kind, bytes);
+	/* llama.cpp reserves the graph again when what it holds changes
+	 * (adapters applied after the context is made): the last
+	 * sched_reserve line of a device is its compute buffer */
+	add_buf(r, s + d_beg, d_end - d_beg, (enum backend_buf_kind)kind, bytes,
+		kind == BACKEND_BUF_COMPUTE && find(s, at, "sched_reserve:") != NULL);
 }
 
 /* The mmproj (clip) logs its weights without a device: "CLIP using CUDA0
@@ -213,7 +230,7 @@ static void parse_clip_line(struct backend_report *r, const char *s, size_t n)
 		const char *dev = r->clip_dev[0] ? r->clip_dev : "CPU";
 
 		if (parse_mib(s + at, n - at, &bytes) == 0)
-			add_buf(r, dev, strlen(dev), BACKEND_BUF_MODEL, bytes);
+			add_buf(r, dev, strlen(dev), BACKEND_BUF_MODEL, bytes, false);
 	}
 }
 
@@ -307,6 +324,10 @@ void backend_report_parse_line(struct backend_report *r, const char *line, size_
 		r->listen_port = port < 65536 ? port : 0;
 	}
 	if (!r->in_fit) {
+		/* llama-context.cpp: each context (the draft model's too)
+		 * reserves a compute buffer of its own */
+		if (find(buf, m, "constructing llama_context"))
+			r->ctx++;
 		parse_buffer_line(r, buf + skip, m - skip);
 		parse_clip_line(r, buf + skip, m - skip);
 	}

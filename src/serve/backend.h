@@ -41,6 +41,10 @@ struct backend_buf {
 	                               * "CUDA0", "CUDA_Host", "ROCm0", "Vulkan0" */
 	enum backend_buf_kind kind;
 	uint64_t bytes;
+	/* private: of bytes, what the context being built reserved last
+	 * (a compute buffer it reserves again replaces it) */
+	uint32_t ctx;
+	uint64_t ctx_bytes;
 };
 
 /* What the log said. llama.cpp prints sizes in MiB with two decimals, so
@@ -69,6 +73,8 @@ struct backend_report {
 	                       * failures as warnings, errors or bare lines */
 	/* private: parser state */
 	bool in_fit;
+	uint32_t ctx;         /* llama_contexts constructed so far (a draft
+	                       * model has its own) */
 	char clip_dev[BACKEND_DEV_MAX];
 };
 

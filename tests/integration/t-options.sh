@@ -76,12 +76,42 @@ if [ -n "$a" ] && [ "$a" = "$b" ] && [ ! -s "$tmp/err" ]; then
 else
 	not_ok "with llama-server's other options: $b, without: $a ($(cat "$tmp/err"))"
 fi
-b=$(est dense devices/0/total -c 8192 --lora "$tmp/l.gguf" -otd x=CPU)
-if [ "$a" = "$b" ] && grep -q 'note: --lora is not in this estimate' "$tmp/err" &&
-	grep -q 'note: -otd is not in this estimate' "$tmp/err"; then
-	ok "--lora and -otd: accepted, with a note that they come on top"
+b=$(est dense devices/0/total -c 8192 -otd x=CPU)
+if [ "$a" = "$b" ] && grep -q 'note: -otd is not in this estimate' "$tmp/err"; then
+	ok "-otd: accepted, with a note that it comes on top"
 else
-	not_ok "--lora, -otd: $b vs $a; stderr: $(cat "$tmp/err")"
+	not_ok "-otd: $b vs $a; stderr: $(cat "$tmp/err")"
+fi
+# --lora: the adapters' tensors on the device of the weight each adapts
+# (with -ngl all: the GPU), in its total; --lora-scaled FNAME:SCALE and a
+# comma list are read as llama-server reads them; fit prints them
+"$TOOLS/lora-synth" "$tmp/dense.gguf" --rank 16 "$tmp/l.gguf" || exit 1
+l1=$(est dense devices/1/lora -c 8192 --gpu 24GiB --lora "$tmp/l.gguf")
+t1=$(est dense devices/1/total -c 8192 --gpu 24GiB --lora "$tmp/l.gguf")
+t0=$(est dense devices/1/total -c 8192 --gpu 24GiB)
+l2=$(est dense devices/1/lora -c 8192 --gpu 24GiB --lora-scaled "$tmp/l.gguf:0.5,$tmp/l.gguf:1")
+l0=$(est dense devices/0/lora -c 8192 --lora "$tmp/l.gguf")
+# 32 layers x (q: 4096x16 + 16x4096, v: 4096x16 + 16x1024) F16, 128-B aligned
+if [ "$l1" = $((32 * (2 * 4096 * 16 * 2 + (4096 * 16 + 16 * 1024) * 2))) ] && [ "$t1" -gt "$t0" ] 2>/dev/null &&
+	[ "$l2" = $((2 * l1)) ] && [ "$l0" = "$l1" ]; then
+	ok "--lora: $l1 B on CUDA0 (total $t0 -> $t1), twice with two --lora-scaled, on the host without a GPU"
+else
+	not_ok "--lora: CUDA0 $l1 (total $t0 -> $t1), two adapters $l2, host $l0; $(cat "$tmp/err")"
+fi
+"$TOOLS/lora-synth" "$tmp/moe.gguf" "$tmp/l-moe.gguf" || exit 1
+r1=$(est dense devices/0/lora --lora "$tmp/l-moe.gguf")
+r2=$(est dense devices/0/lora --lora-scaled "$tmp/l.gguf")
+r3=$(est dense devices/0/lora --lora "$tmp/missing.gguf")
+case "$r1|$r2|$r3" in
+*"arch mismatch"*"|"*"FNAME:SCALE"*"|"*"cannot open"*)
+	ok "--lora refusals: another architecture, --lora-scaled without a scale, a missing file" ;;
+*) not_ok "--lora refusals: $r1 | $r2 | $r3" ;;
+esac
+if LLMEM_NVML=none "$LLMEM" fit "$tmp/dense.gguf" -c 8192 --gpu 24GiB --lora-scaled "$tmp/l.gguf:0.5" \
+	>"$tmp/plan.txt" 2>"$tmp/err" && grep -q "^command: llama-server -m .* --lora-scaled [^ ]*l.gguf:0.5" "$tmp/plan.txt"; then
+	ok "fit prints --lora-scaled"
+else
+	not_ok "fit --lora-scaled: $(grep command "$tmp/plan.txt") $(cat "$tmp/err")"
 fi
 # -md: a draft model, estimated as llama-server sets up its context (the
 # target's options with -ngld and -ctkd/-ctvd), in each device's total;

@@ -63,6 +63,9 @@ mkdir -p "$tmp/models"
 "$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 4 --embd 512 --ff 1536 --heads 8 --kv-heads 2 \
 	--vocab-from "$src/models/ggml-vocab-llama-bpe.gguf" "$tmp/models/tiny-chat.gguf" >/dev/null 2>&1 ||
 	{ not_ok "gguf-synth"; exit 1; }
+# a LoRA adapter for it (outside the models dir: not a model)
+"$TOOLS/lora-synth" "$tmp/models/tiny-chat.gguf" --rank 64 --targets attn_q,attn_v,ffn_up,ffn_down \
+	"$tmp/tiny-lora.gguf" || { not_ok "lora-synth"; exit 1; }
 # a chat template that takes tools and a thinking switch (Gemma 4's):
 # /api/show's capabilities
 "$TOOLS/gguf-synth" --shape llama-3.2-1b --layers 2 --embd 256 --ff 768 --heads 4 --kv-heads 2 \
@@ -99,6 +102,11 @@ no-mmproj = true
 [tiny-draft]
 model = $tmp/models/tiny-chat.gguf
 model-draft = $tmp/models/tiny-chat.gguf
+
+; a LoRA adapter
+[tiny-lora]
+model = $tmp/models/tiny-chat.gguf
+lora = $tmp/tiny-lora.gguf
 
 ; a chat template from a file, which takes tools (never loaded here)
 [tiny-template]
@@ -213,6 +221,20 @@ check "a preset's model-draft reaches the backend once, and the plan counts it (
 check "... and its measured footprint is within 2% of that ($dmeas vs $dpred)" \
 	awk -v a="$dmeas" -v b="$dpred" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= b / 50) }'
 code -X POST "$base/models/unload" -d '{"model":"tiny-draft"}' >/dev/null
+# --- a LoRA adapter: the backend gets it, the plan counts it ---
+c=$(code -X POST "$base/models/load" -d '{"model":"tiny-lora"}')
+code "$base/llmem/status" >/dev/null
+lpid=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-lora/pid)
+lpred=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-lora/predicted_total)
+lmeas=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-lora/measured_total)
+largs=$(tr '\0' ' ' <"/proc/${lpid:-0}/cmdline" 2>/dev/null)
+echo "# tiny-lora: $largs"
+check "a preset's lora reaches the backend once, and the plan counts it ($lpred B against tiny-chat's $pred)" \
+	sh -c '[ "$1" = 200 ] && [ "$(echo "$2" | grep -o -- "--lora [^ ]*tiny-lora.gguf" | wc -l)" = 1 ] &&
+		awk -v a="$3" -v b="$4" "BEGIN { exit !(a > b + 2000000) }"' _ "$c" "$largs" "${lpred:-0}" "${pred:-0}"
+check "... and its measured footprint is within 2% of that ($lmeas vs $lpred)" \
+	awk -v a="$lmeas" -v b="$lpred" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= b / 50) }'
+code -X POST "$base/models/unload" -d '{"model":"tiny-lora"}' >/dev/null
 # a projector the preset turns off is not given to the backend (which
 # would load it anyway) nor counted
 c=$(code -X POST "$base/models/load" -d '{"model":"tiny-vision-off"}')

@@ -176,6 +176,45 @@ ck_case gpt-oss "-c 8192 -np 1"
 ck_case lfm2 "-c 8192 -np 1"
 ck_case llama "-c 8192 -np 1"
 
+# --lora: the adapters' buffers ("LoRA buffer size", one line a buffer
+# type: the mapped weights' and the CPU's for repacked ones) and the
+# compute buffer with their matrix products in the graph (the last
+# reserve), against llmem's lora and compute; adapters of
+# tests/tools/lora-synth on every block matrix
+lora_case() {
+	local arch=$1 rank=$2 opts=$3 got gotc est estc
+	if [ -z "$bin" ] || [ ! -f "$tmp/$arch.gguf" ]; then
+		skip "--lora $arch ($opts): no llama.cpp build"
+		return
+	fi
+	"$TOOLS/lora-synth" "$tmp/$arch.gguf" --rank "$rank" \
+		--targets attn_q,attn_k,attn_v,attn_output,ffn_up,ffn_gate,ffn_down "$tmp/lora.gguf" || {
+		not_ok "--lora $arch: lora-synth failed"
+		return
+	}
+	# shellcheck disable=SC2086
+	LLMEM_LLAMA_BIN=$bin LLAMA_TRUTH_LOG=$tmp/lora.log bash "$ROOT/scripts/llama-truth.sh" "$tmp/$arch.gguf" \
+		$opts --lora "$tmp/lora.gguf" >"$tmp/truth.json" 2>"$tmp/truth.err"
+	got=$(sed -n 's/.*LoRA buffer size = *\([0-9.]*\) MiB.*/\1/p' "$tmp/lora.log" | awk '{ s += $1; n++ } END { if (n) printf "%.2f %d", s, n }')
+	gotc=$(sed -n 's/.*sched_reserve: *CPU compute buffer size = *\([0-9.]*\) MiB.*/\1/p' "$tmp/lora.log" | tail -n 1)
+	# shellcheck disable=SC2086
+	"$LLMEM" estimate "$tmp/$arch.gguf" $opts --lora "$tmp/lora.gguf" --json >"$tmp/est.json" 2>"$tmp/est.err"
+	est=$("$TOOLS/json-get" "$tmp/est.json" devices/0/lora 2>/dev/null)
+	estc=$("$TOOLS/json-get" "$tmp/est.json" devices/0/compute 2>/dev/null)
+	if [ -n "$got" ] && [ -n "$gotc" ] && [ -n "$est" ] && [ -n "$estc" ] &&
+		awk -v g="${got% *}" -v n="${got#* }" -v e="$est" -v gc="$gotc" -v ec="$estc" 'BEGIN {
+			d = e - g * 1048576; dc = ec - gc * 1048576
+			exit !(d >= -5243 * n && d <= 5243 * n && dc >= -5243 && dc <= 5243) }'; then
+		ok "--lora $arch rank $rank ($opts): adapters $est B (llama-server ${got% *} MiB in ${got#* } buffers), compute $estc B ($gotc MiB)"
+	else
+		not_ok "--lora $arch rank $rank ($opts): llmem $est B + compute $estc B; llama-server ${got:-none} MiB + compute ${gotc:-?} MiB ($(tail -n 2 "$tmp/truth.err") $(cat "$tmp/est.err"))"
+	fi
+}
+lora_case llama 16 "-c 4096"
+lora_case gemma3 64 "-c 4096"
+lora_case gemma3 64 "-c 512 -ub 2048 -b 2048"
+lora_case qwen3 32 "-c 4096 -fa off"
+
 # -md: a draft model for speculative decoding (a smaller model of the same
 # vocabulary). llama-server logs both models' buffers; their sum on the
 # host against llmem's weights, caches, compute and output buffers plus

@@ -427,6 +427,34 @@ static void test_clip(void **state)
 	assert_int_equal(buf_bytes(&r, "CPU", BACKEND_BUF_MODEL), MIB(10.0));
 }
 
+/* --lora: the adapters' buffers count with the weights; llama.cpp
+ * reserves the graph again once they are applied, and the new compute
+ * buffer replaces the old one (clip.cpp's adds to it) */
+static void test_lora_reserve(void **state)
+{
+	static const char *const lines[] = {
+		"0.01.500.000 I llama_context: constructing llama_context",
+		"0.01.616.231 I llama_adapter_lora_init_impl: CPU_Mapped LoRA buffer size =     0.69 MiB",
+		"0.01.616.235 I llama_adapter_lora_init_impl:        CPU LoRA buffer size =     7.19 MiB",
+		"0.01.619.363 I sched_reserve: reserving ...",
+		"0.01.620.920 I sched_reserve:        CPU compute buffer size =    19.52 MiB",
+		"0.01.621.565 I sched_reserve: reserving ...",
+		"0.01.625.921 I sched_reserve:        CPU compute buffer size =    20.52 MiB",
+		"0.06.883.684 I reserve_compute_meta:        CPU compute buffer size =  121.25 MiB",
+		/* a draft model's context: a buffer of its own */
+		"0.07.000.000 I llama_context: constructing llama_context",
+		"0.07.100.000 I sched_reserve:        CPU compute buffer size =    3.00 MiB",
+		"0.07.200.000 I sched_reserve:        CPU compute buffer size =    4.00 MiB",
+	};
+	struct backend_report r;
+
+	(void)state;
+	feed_lines(&r, lines, ARRAY_SIZE(lines));
+	assert_int_equal(buf_bytes(&r, "CPU_Mapped", BACKEND_BUF_MODEL), MIB(0.69));
+	assert_int_equal(buf_bytes(&r, "CPU", BACKEND_BUF_MODEL), MIB(7.19));
+	assert_int_equal(buf_bytes(&r, "CPU", BACKEND_BUF_COMPUTE), MIB(20.52) + MIB(121.25) + MIB(4.00));
+}
+
 static void test_too_many_buffers(void **state)
 {
 	struct backend_report r;
@@ -1188,6 +1216,7 @@ int main(void)
 		cmocka_unit_test(test_mib_rounding),
 		cmocka_unit_test(test_oom_and_failures),
 		cmocka_unit_test(test_clip),
+		cmocka_unit_test(test_lora_reserve),
 		cmocka_unit_test(test_too_many_buffers),
 		cmocka_unit_test(test_split_reads),
 		cmocka_unit_test(test_loaded_feed),
