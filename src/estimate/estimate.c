@@ -409,6 +409,10 @@ static int lora_weights(struct ctx *x, const regex_t *ot)
 									 a->ne[1] != b->ne[0])
 				return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET,
 						"--lora #%zu: tensor '%s' has incorrect shape", k + 1, name);
+			if (a->ne[1] < 1 || a->ne[1] > (1 << 20))
+				return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET,
+						"--lora #%zu: tensor '%s' has a rank of %lld", k + 1, name,
+						(long long)a->ne[1]);
 			dev = tensor_device(x, t, ot);
 			/* the compute graph's part: a block's matrices other than
 			 * the experts (build_lora_mm) */
