@@ -238,6 +238,8 @@ int cmd_fit_machine_headroom(const struct cmd_model_opts *mo, struct place_reque
 	}
 	/* plan for the GPUs llama-server will see, under its names */
 	po.cuda_visible = getenv("CUDA_VISIBLE_DEVICES");
+	po.rocr_visible = getenv("ROCR_VISIBLE_DEVICES");
+	po.hip_visible = getenv("HIP_VISIBLE_DEVICES");
 	po.cuda_order = getenv("CUDA_DEVICE_ORDER");
 	diag_init(&d);
 	e = probe_run(&po, pr, &d);

@@ -67,6 +67,8 @@ static int machine(struct est_config *c, uint64_t mem, uint64_t ram, uint64_t *b
 		po.nvml_skip = "--mem";
 	}
 	po.cuda_visible = getenv("CUDA_VISIBLE_DEVICES");
+	po.rocr_visible = getenv("ROCR_VISIBLE_DEVICES");
+	po.hip_visible = getenv("HIP_VISIBLE_DEVICES");
 	po.cuda_order = getenv("CUDA_DEVICE_ORDER");
 	diag_init(&d);
 	e = probe_run(&po, pr, &d);

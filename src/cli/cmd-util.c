@@ -45,6 +45,8 @@ void cmd_probe_options(const char *root, struct probe_options *po)
 	po->nvml_skip = NULL;
 	/* the GPUs llama-server will see, numbered as it will number them */
 	po->cuda_visible = getenv("CUDA_VISIBLE_DEVICES");
+	po->rocr_visible = getenv("ROCR_VISIBLE_DEVICES");
+	po->hip_visible = getenv("HIP_VISIBLE_DEVICES");
 	po->cuda_order = getenv("CUDA_DEVICE_ORDER");
 	if (nvml && (!*nvml || !strcmp(nvml, "none"))) {
 		po->nvml_skip = "not used (LLMEM_NVML=none)";

@@ -4,6 +4,8 @@
  * Pure. */
 #include "base/compat.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/checked.h"
@@ -38,6 +40,29 @@ static uint64_t cgroup_limit(const struct probe_result *r)
 uint64_t probe_system_size(const struct probe_result *r)
 {
 	return min_u64(r->mem.mem_total, cgroup_limit(r));
+}
+
+void probe_devices_keep(struct probe_result *r, size_t first, size_t n, const unsigned *order, size_t n_vis,
+			const char *prefix)
+{
+	struct probe_device *keep;
+	size_t tail;
+
+	if (first > r->n_devices || n > r->n_devices - first || n_vis > n)
+		return;
+	keep = calloc(n_vis ? n_vis : 1, sizeof(*keep));
+	if (!keep)
+		return;
+	for (size_t i = 0; i < n_vis; i++)
+		keep[i] = r->devices[first + (order[i] < n ? order[i] : 0)];
+	tail = r->n_devices - first - n;
+	memmove(&r->devices[first + n_vis], &r->devices[first + n], tail * sizeof(*keep));
+	for (size_t i = 0; i < n_vis; i++) {
+		r->devices[first + i] = keep[i];
+		snprintf(r->devices[first + i].id, sizeof(r->devices[first + i].id), "%s%zu", prefix, i);
+	}
+	r->n_devices -= n - n_vis;
+	free(keep);
 }
 
 void probe_system_what_if(struct probe_result *r, uint64_t bytes)

@@ -19,7 +19,7 @@ int probe_run(const struct probe_options *o, struct probe_result *r, struct diag
 	probe_nvml_read(o, root, r);
 	if (r->nvml.state == PROBE_SRC_SKIPPED && o->nvml_skip)
 		strncpy(r->nvml.msg, o->nvml_skip, sizeof(r->nvml.msg) - 1);
-	probe_amdgpu_read(root, r);
+	probe_amdgpu_read(o, root, r);
 	probe_pools_build(r);
 	return 0;
 }

@@ -133,6 +133,8 @@ struct probe_amdgpu {
 	uint64_t vram_total, vram_used;
 	uint64_t gtt_total, gtt_used;
 	uint64_t gtt_limit; /* min(gtt_total, TTM pages_limit, amdgpu.gttsize) */
+	char uuid[24];      /* "GPU-" and device/unique_id, as ROCm names it;
+	                     * "" when the card has none */
 };
 
 struct probe_device {
@@ -202,6 +204,8 @@ struct probe_options {
 	const char *nvml_skip;  /* why NVML is skipped, for r->nvml.msg */
 	const char *cuda_visible; /* $CUDA_VISIBLE_DEVICES; NULL: unset */
 	const char *cuda_order;   /* $CUDA_DEVICE_ORDER; NULL: unset */
+	const char *rocr_visible; /* $ROCR_VISIBLE_DEVICES; NULL: unset */
+	const char *hip_visible;  /* $HIP_VISIBLE_DEVICES; NULL: unset */
 };
 
 /* ---- parsers (pure) -------------------------------------------------- */
@@ -347,6 +351,12 @@ struct probe_budget {
 void probe_budget_compute(const struct probe_result *r, const struct probe_headroom *h,
 			  struct probe_budget *ret);
 
+/* Keeps, of the n devices from r->devices[first], those order[0..n_vis)
+ * names (indices into that slice), in that order, and renames them
+ * <prefix>0, <prefix>1, ...; the devices after the slice move up. */
+void probe_devices_keep(struct probe_result *r, size_t first, size_t n, const unsigned *order, size_t n_vis,
+			const char *prefix);
+
 /* The system pool's size for the headroom rule: MemTotal, or the cgroup
  * limit when smaller. */
 uint64_t probe_system_size(const struct probe_result *r);
@@ -378,8 +388,12 @@ int probe_system_read(const char *root, struct probe_result *r, struct diag *d) 
 void probe_nvml_read(const struct probe_options *o, const char *root, struct probe_result *r);
 
 /* AMD GPUs from ROOT/sys/class/drm/card* (amdgpu) and the TTM limits.
- * Appends GPUs to r->devices; r->amdgpu says how it went. */
-void probe_amdgpu_read(const char *root, struct probe_result *r);
+ * Appends GPUs to r->devices; r->amdgpu says how it went. With
+ * o->rocr_visible and o->hip_visible, only those ROCm leaves visible
+ * (ROCR_VISIBLE_DEVICES first, then HIP_VISIBLE_DEVICES over what it
+ * left), in their order, named ROCm0, ROCm1, ... as llama-server's HIP
+ * build names them. */
+void probe_amdgpu_read(const struct probe_options *o, const char *root, struct probe_result *r);
 
 /* The processes holding memory on the AMD GPUs already in r->devices
  * (matched by drm-pdev against bus_id; with one AMD GPU, a client with no

@@ -151,6 +151,16 @@ static void card_read(const char *root, unsigned card, struct probe_result *r)
 		else
 			snprintf(d->model, sizeof(d->model), "AMD GPU %04x:%04x", a.pci_vendor, a.pci_device);
 	}
+	/* ROCm's UUID: "GPU-" and the card's unique id (hex) */
+	if (card_file(root, card, "unique_id", &buf, &n) == 0) {
+		char id[20];
+
+		probe_parse_line(buf, n, id, sizeof(id));
+		free(buf);
+		if (id[0] && strspn(id, "0123456789abcdefABCDEF") == strlen(id))
+			snprintf(a.uuid, sizeof(a.uuid), "GPU-%s", id);
+		d->amd = a;
+	}
 	/* a discrete card is its VRAM; pools.c works out a unified one */
 	d->total = a.vram_total;
 	d->used = a.vram_used;
@@ -203,8 +213,38 @@ static void module_params(const char *root, struct probe_result *r)
 	}
 }
 
-void probe_amdgpu_read(const char *root, struct probe_result *r)
+/* ROCR_VISIBLE_DEVICES, then HIP_VISIBLE_DEVICES over what it leaves
+ * (indices or UUIDs, as CUDA_VISIBLE_DEVICES reads them), on the AMD
+ * GPUs from r->devices[first] */
+static void amd_visible(const struct probe_options *o, struct probe_result *r, size_t first)
 {
+	const char *names[2] = { "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES" };
+	const char *specs[2] = { o ? o->rocr_visible : NULL, o ? o->hip_visible : NULL };
+
+	for (int k = 0; k < 2; k++) {
+		size_t n = r->amdgpu.n_gpus, n_vis;
+		const char *uuids[PROBE_MAX_DEVICES];
+		unsigned order[PROBE_MAX_DEVICES];
+		char shown[48];
+
+		if (!specs[k] || n == 0 || n > PROBE_MAX_DEVICES)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			uuids[i] = r->devices[first + i].amd.uuid[0] ? r->devices[first + i].amd.uuid : NULL;
+		n_vis = probe_cuda_visible(specs[k], uuids, n, order);
+		probe_devices_keep(r, first, n, order, n_vis, "ROCm");
+		r->amdgpu.n_gpus = (unsigned)n_vis;
+		if (n_vis < n) {
+			probe_span_copy(shown, sizeof(shown), specs[k], strnlen(specs[k], 40));
+			probe_note(r, "%s=%s: %zu of %zu AMD GPUs visible (llama-server sees the same)", names[k],
+				   shown, n_vis, n);
+		}
+	}
+}
+
+void probe_amdgpu_read(const struct probe_options *o, const char *root, struct probe_result *r)
+{
+	size_t first = r->n_devices;
 	struct probe_source *src = &r->amdgpu;
 	unsigned cards[MAX_CARDS];
 	size_t n_cards = 0;
@@ -226,6 +266,7 @@ void probe_amdgpu_read(const char *root, struct probe_result *r)
 	qsort(cards, n_cards, sizeof(cards[0]), cmp_unsigned);
 	for (size_t i = 0; i < n_cards; i++)
 		card_read(root, cards[i], r);
+	amd_visible(o, r, first);
 	probe_amdgpu_procs_read(root, r);
 	if (src->n_gpus) {
 		src->state = PROBE_SRC_OK;

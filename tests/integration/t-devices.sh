@@ -283,6 +283,43 @@ else
 	not_ok "amd-discrete text: $(grep process "$tmp/out")"
 fi
 
+# --- two AMD GPUs (amd-discrete's card and a second one), and the
+# variables ROCm reads: ROCR_VISIBLE_DEVICES, then HIP_VISIBLE_DEVICES over
+# what it leaves (indices or UUIDs: GPU- and device/unique_id); llama-server's
+# HIP build names the visible ones ROCm0, ROCm1, ... in that order
+cp -r "$FIX/amd-discrete" "$tmp/amd2"
+d=$tmp/amd2/sys/class/drm
+cp -r "$d/card0" "$d/card1"
+echo "AMD Radeon RX 7600" >"$d/card1/device/product_name"
+sed -i 's/0000:03:00.0/0000:0e:00.0/' "$d/card1/device/uevent"
+echo 8573157376 >"$d/card1/device/mem_info_vram_total"
+echo 0 >"$d/card1/device/mem_info_vram_used"
+echo 0123456789abcdef >"$d/card0/device/unique_id"
+echo fedcba9876543210 >"$d/card1/device/unique_id"
+amd2() {
+	env "$@" LLMEM_NVML=none "$LLMEM" devices --json --root "$tmp/amd2" >"$tmp/out" 2>"$tmp/err" </dev/null
+	rc=$?
+}
+amd2
+expect "two AMD GPUs: ROCm0 and ROCm1 in card order" \
+	gpus 2 devices/id=ROCm0/amdgpu/card card0 devices/id=ROCm1/amdgpu/card card1 \
+	devices/id=ROCm1/total 8573157376
+amd2 HIP_VISIBLE_DEVICES=1
+expect "HIP_VISIBLE_DEVICES=1: card1 alone, as ROCm0" \
+	gpus 1 devices/id=ROCm0/amdgpu/card card1 devices/id=ROCm0/model "AMD Radeon RX 7600" \
+	pools/id=ROCm0/total 8573157376
+if grep -q "HIP_VISIBLE_DEVICES=1: 1 of 2 AMD GPUs visible" "$tmp/out"; then
+	ok "... and a note says so"
+else
+	not_ok "... no note: $(cat "$tmp/out" | head -c 400)"
+fi
+amd2 ROCR_VISIBLE_DEVICES=1,0 HIP_VISIBLE_DEVICES=1
+expect "ROCR_VISIBLE_DEVICES=1,0 then HIP_VISIBLE_DEVICES=1: card0" \
+	gpus 1 devices/id=ROCm0/amdgpu/card card0
+amd2 HIP_VISIBLE_DEVICES=GPU-fedcba9876543210,0
+expect "HIP_VISIBLE_DEVICES by UUID, then an index: card1 as ROCm0, card0 as ROCm1" \
+	gpus 2 devices/id=ROCm0/amdgpu/card card1 devices/id=ROCm1/amdgpu/card card0
+
 # --- AMD Strix Halo: 512 MiB carve-out, 120 GiB GTT capped at 96 GiB by TTM
 devices strix-halo
 runs_clean strix-halo

@@ -634,6 +634,36 @@ static void test_system_what_if(void **state)
 	free(r);
 }
 
+/* HIP_VISIBLE_DEVICES and the like: a slice of the devices kept in the
+ * order given and renamed; what follows moves up */
+static void test_devices_keep(void **state)
+{
+	struct probe_result *r = calloc(1, sizeof(*r));
+	const unsigned order[] = { 2, 0 };
+
+	(void)state;
+	assert_non_null(r);
+	machine(r);
+	gpu(r, "CUDA0", PROBE_VENDOR_NVIDIA, PROBE_DEV_DISCRETE);
+	strcpy(gpu(r, "ROCm0", PROBE_VENDOR_AMD, PROBE_DEV_DISCRETE)->model, "a");
+	strcpy(gpu(r, "ROCm1", PROBE_VENDOR_AMD, PROBE_DEV_DISCRETE)->model, "b");
+	strcpy(gpu(r, "ROCm2", PROBE_VENDOR_AMD, PROBE_DEV_DISCRETE)->model, "c");
+	strcpy(gpu(r, "X", PROBE_VENDOR_AMD, PROBE_DEV_DISCRETE)->model, "after");
+	probe_devices_keep(r, 2, 3, order, 2, "ROCm");
+	assert_int_equal(r->n_devices, 5);
+	assert_string_equal(r->devices[1].id, "CUDA0");
+	assert_string_equal(r->devices[2].id, "ROCm0");
+	assert_string_equal(r->devices[2].model, "c");
+	assert_string_equal(r->devices[3].id, "ROCm1");
+	assert_string_equal(r->devices[3].model, "a");
+	assert_string_equal(r->devices[4].model, "after");
+	/* none visible */
+	probe_devices_keep(r, 2, 2, order, 0, "ROCm");
+	assert_int_equal(r->n_devices, 3);
+	assert_string_equal(r->devices[2].model, "after");
+	free(r);
+}
+
 /* ---- the fixture machines ------------------------------------------------ */
 
 static struct probe_result *scenario(const char *name, bool nvml)
@@ -1081,6 +1111,7 @@ int main(void)
 		cmocka_unit_test(test_pools_discrete_and_apu),
 		cmocka_unit_test(test_budget_saturates),
 		cmocka_unit_test(test_system_what_if),
+		cmocka_unit_test(test_devices_keep),
 		cmocka_unit_test(test_fixture_desktop_swap),
 		cmocka_unit_test(test_fixture_container_v2),
 		cmocka_unit_test(test_fixture_container_v1),
