@@ -59,7 +59,8 @@ void probe_devices_keep(struct probe_result *r, size_t first, size_t n, const un
 	memmove(&r->devices[first + n_vis], &r->devices[first + n], tail * sizeof(*keep));
 	for (size_t i = 0; i < n_vis; i++) {
 		r->devices[first + i] = keep[i];
-		snprintf(r->devices[first + i].id, sizeof(r->devices[first + i].id), "%s%zu", prefix, i);
+		snprintf(r->devices[first + i].id, sizeof(r->devices[first + i].id), "%.8s%u", prefix,
+			 (unsigned)(i % 1000));
 	}
 	r->n_devices -= n - n_vis;
 	free(keep);
