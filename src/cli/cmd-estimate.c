@@ -65,7 +65,7 @@ static void estimate_usage(FILE *fp)
 	      "  -ngld N, -ctkd T, -ctvd T   its layers on the GPU (all) and cache types (f16)\n"
 	      "  --lora F[,F], --lora-scaled F:S[,F:S]   LoRA adapters: their tensors beside\n"
 	      "                            the weights they adapt, their products in the graph\n"
-	      "  -mm, --mmproj FILE        a multimodal projector: its weights and (Gemma 3's)\n"
+	      "  -mm, --mmproj FILE        a multimodal projector: its weights and (Gemma 3, Idefics3)\n"
 	      "                            compute buffer, on the first GPU (--no-mmproj-offload:\n"
 	      "                            the host)\n"
 	      "Devices (default: CPU only; `llmem fit` probes this machine):\n"

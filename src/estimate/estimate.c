@@ -2689,12 +2689,15 @@ static void compute_buffers(struct ctx *x)
  * clip.cpp reserves its compute buffer for a graph of the warmup image
  * (the largest it expects) when the projector loads: ggml-alloc over the
  * vision tower's graph, as for the text model. Modelled for the SigLIP
- * tower with Gemma 3's projector (models/siglip.cpp, clip_graph::build_vit,
- * build_attn, build_ffn), the one most GGUF vision models of that kind
- * use; other projector types are not (r->projector_why says so). */
+ * tower with Gemma 3's projector or Idefics3's pixel shuffle
+ * (models/siglip.cpp, clip_graph::build_vit, build_attn, build_ffn,
+ * build_patch_merge_permute; Idefics3 encodes an image tile by tile, each
+ * of the warmup size); other projector types are not (r->projector_why
+ * says so). */
 
 struct clip_hp {
 	int64_t img, patch, E, F, H, L, text;
+	int64_t scale;             /* idefics3: the pixel shuffle's factor; 0: Gemma 3 */
 	uint8_t es_patch, es_proj; /* the patch kernel's and the projection's element size */
 	bool pre_ln, post_ln, patch_bias;
 };
@@ -2726,16 +2729,21 @@ static uint8_t clip_es(const struct gguf_tensor *t)
 	return t->type == GGML_TYPE_F32 ? 4 : t->type == GGML_TYPE_F16 || t->type == GGML_TYPE_BF16 ? 2 : 0;
 }
 
-/* The hyperparameters of a Gemma 3 projector; false (and why) when the
- * file is another kind or its sizes are out of reach. */
-static bool clip_gemma3(const struct gguf_file *f, struct clip_hp *h, const char **why)
+/* The hyperparameters of a Gemma 3 or Idefics3 (SmolVLM) projector; false
+ * (and why) when the file is another kind or its sizes are out of reach. */
+static bool clip_siglip(const struct gguf_file *f, struct clip_hp *h, const char **why)
 {
 	int64_t i = gguf_kv_find(f, "clip.projector_type");
 	struct gguf_str pt = { NULL, 0 };
 	const struct gguf_tensor *pe, *proj;
+	bool idefics3;
 
-	*why = "its compute buffer is not counted for this projector type (only Gemma 3's is modelled)";
-	if (i < 0 || gguf_kv_get_str(f, (uint64_t)i, &pt) < 0 || pt.n != 6 || memcmp(pt.p, "gemma3", 6) != 0)
+	*why = "its compute buffer is not counted for this projector type (Gemma 3's and Idefics3's are "
+	       "modelled)";
+	if (i < 0 || gguf_kv_get_str(f, (uint64_t)i, &pt) < 0)
+		return false;
+	idefics3 = pt.n == 8 && memcmp(pt.p, "idefics3", 8) == 0;
+	if (!idefics3 && (pt.n != 6 || memcmp(pt.p, "gemma3", 6) != 0))
 		return false;
 	*why = "its compute buffer is not counted: the projector's sizes are missing or out of range";
 	memset(h, 0, sizeof(*h));
@@ -2746,12 +2754,22 @@ static bool clip_gemma3(const struct gguf_file *f, struct clip_hp *h, const char
 	    !clip_u32(f, "clip.vision.block_count", &h->L))
 		return false;
 	pe = clip_tensor(f, "v.patch_embd.weight");
-	proj = clip_tensor(f, "mm.input_projection.weight");
-	/* clip.cpp: a square image of whole patches, pooled 4x4 */
-	if (!pe || !proj || h->img % h->patch || (h->img / h->patch) % 4 || h->E % h->H || h->img > 16384 ||
-	    proj->n_dims < 2 || proj->ne[1] != h->E || proj->ne[0] == 0 || proj->ne[0] > (1u << 20))
+	proj = clip_tensor(f, idefics3 ? "mm.model.fc.weight" : "mm.input_projection.weight");
+	/* idefics3: the pixel shuffle's factor (build_patch_merge_permute
+	 * asserts more than 1) */
+	if (idefics3 && (!clip_u32(f, "clip.vision.projector.scale_factor", &h->scale) || h->scale < 2 ||
+			 h->scale > 64))
 		return false;
-	h->text = (int64_t)proj->ne[0];
+	/* clip.cpp: a square image of whole patches, pooled 4x4 (Gemma 3) or
+	 * shuffled by the factor without padding (Idefics3's tiles) */
+	if (!pe || !proj || h->img % h->patch || (h->img / h->patch) % (idefics3 ? h->scale : 4) ||
+	    h->E % h->H || h->img > 16384 || proj->n_dims < 2)
+		return false;
+	if (idefics3 ? proj->ne[0] != h->E * h->scale * h->scale : proj->ne[1] != h->E)
+		return false;
+	h->text = idefics3 ? proj->ne[1] : proj->ne[0];
+	if (h->text <= 0 || h->text > (1 << 20))
+		return false;
 	h->es_patch = clip_es(pe);
 	h->es_proj = clip_es(proj);
 	if (!h->es_patch || !h->es_proj) {
@@ -2859,6 +2877,20 @@ static uint64_t clip_compute(const struct clip_hp *h, bool fa, uint64_t align)
 	if (h->post_ln)
 		inpL = clip_norm(&g, inpL);
 	cur = g_view(&g, inpL, E, N, 1, 1, false);
+	if (h->scale) {
+		/* Idefics3: build_patch_merge_permute (a square grid that
+		 * divides: no pad), then the projection */
+		int64_t s = h->scale, w = pp / s;
+
+		cur = g_view(&g, cur, E, pp, pp, 1, false);
+		cur = g_view(&g, cur, E * s, w, pp, 1, false);
+		cur = g_view(&g, cur, E * s, pp, w, 1, true);
+		cur = g_op(&g, G_NEW, E * s * s, w, w, 1, SRC(cur));
+		cur = g_view(&g, cur, E * s * s, w, w, 1, true);
+		cur = g_op(&g, G_NEW, E * s * s, w * w, 1, 1, SRC(cur));
+		cur = g_op(&g, G_NEW, h->text, w * w, 1, 1, SRC(0, cur));
+		goto done;
+	}
 	/* Gemma 3: average-pool the patch grid 4x4, RMS-normalize, project
 	 * through the transposed projection (a copy in its type) */
 	cur = g_view(&g, cur, N, E, 1, 1, true);
@@ -2871,6 +2903,7 @@ static uint64_t clip_compute(const struct clip_hp *h, bool fa, uint64_t align)
 	cur = g_inpl(&g, cur, 0);
 	x = g_add(&g, G_NEW, h->es_proj, NE(E, h->text, 1, 1), SRC(g_view(&g, 0, E, h->text, 1, 1, true)));
 	cur = g_op(&g, G_NEW, h->text, (pp / 4) * (pp / 4), 1, 1, SRC(x, cur));
+done:
 	g_expand(&g, cur);
 	if (g.fail)
 		goto out;
@@ -2914,7 +2947,7 @@ static int projector(const struct est_config *c, struct est_result *r, struct di
 	/* clip.cpp's flash attention follows -fa (auto: on where the backend
 	 * runs it, which the CPU and CUDA do for SigLIP's head sizes); the
 	 * buffer is reserved, written only when an image is encoded */
-	if (clip_gemma3(f, &h, &r->projector_why)) {
+	if (clip_siglip(f, &h, &r->projector_why)) {
 		uint64_t cb = clip_compute(&h, c->flash_attn != EST_FA_OFF, gpu ? 128 : G_ALIGN);
 
 		if (!cb)

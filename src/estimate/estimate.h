@@ -150,7 +150,7 @@ struct est_usage {
 	uint64_t projector;      /* --mmproj: the projector's weights (clip.cpp
 	                          * reads them into a buffer of its device) */
 	uint64_t projector_compute; /* and the compute buffer clip.cpp reserves
-	                          * for its warmup image (Gemma 3's projector;
+	                          * for its warmup image (Gemma 3's and Idefics3's projectors;
 	                          * 0 for the types not modelled: projector_why) */
 	uint64_t draft;          /* -md: the draft model's weights, caches,
 	                          * compute and output buffers on this device */

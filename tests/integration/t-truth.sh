@@ -93,7 +93,7 @@ $(head -n 1 "$ROOT/scripts/truth-models.txt")
 EOF3
 one_case "$arch" "$recipe" "$vocab" "-np 2"
 
-# --mmproj: the projector's weights (a Gemma 3 style vision tower of
+# --mmproj: the projector's weights (a Gemma 3 or Idefics3 vision tower of
 # tests/tools/mmproj-synth, sized to the first model's text width) against
 # the size clip.cpp reports loading ("model size": the sum of its
 # tensors; the buffer pads each to 32 B), and the compute buffer it
@@ -101,8 +101,10 @@ one_case "$arch" "$recipe" "$vocab" "-np 2"
 # attention (-fa auto: on, on the CPU) and without
 if [ -n "$bin" ] && [ -f "$tmp/$arch.gguf" ]; then
 	mp="$tmp/mmproj.gguf"
-	"$TOOLS/mmproj-synth" --text-embd 512 --embd 256 --ff 1024 --layers 4 --heads 4 --image 128 --patch 8 "$mp"
-	for fa in auto off; do
+	for spec in "gemma3 auto" "gemma3 off" "idefics3 auto" "idefics3 off"; do
+		ty=${spec% *} fa=${spec#* }
+		"$TOOLS/mmproj-synth" --type "$ty" --text-embd 512 --embd 256 --ff 1024 --layers 4 --heads 4 \
+			--image 128 --patch 8 "$mp"
 		LLMEM_LLAMA_BIN=$bin LLAMA_TRUTH_WARMUP=1 LLAMA_TRUTH_LOG=$tmp/mm.log bash "$ROOT/scripts/llama-truth.sh" \
 			"$tmp/$arch.gguf" -c 512 -fa $fa --mmproj "$mp" >"$tmp/truth.json" 2>"$tmp/truth.err"
 		got=$(sed -n 's/.*load_hparams: model size: *\([0-9.]*\) MiB.*/\1/p' "$tmp/mm.log" 2>/dev/null | head -n 1)
@@ -113,11 +115,11 @@ if [ -n "$bin" ] && [ -f "$tmp/$arch.gguf" ]; then
 		if [ -n "$got" ] && [ -n "$est" ] && [ -n "$gotc" ] && [ -n "$estc" ] &&
 			awk -v g="$got" -v e="$est" -v gc="$gotc" -v ec="$estc" 'BEGIN { d = e - g * 1048576; dc = ec - gc * 1048576
 				exit !(d >= -5243 && d <= 5243 + 128 * 32 && dc >= -5243 && dc <= 5243) }'; then
-			ok "--mmproj -fa $fa: projector weights $est B, clip.cpp loaded $got MiB; compute buffer $estc B, clip.cpp $gotc MiB (on the host)"
+			ok "--mmproj $ty -fa $fa: projector weights $est B, clip.cpp loaded $got MiB; compute buffer $estc B, clip.cpp $gotc MiB (on the host)"
 		elif [ -z "$got" ] || [ -z "$gotc" ]; then
-			not_ok "--mmproj -fa $fa: llama-server did not load the projector or reserve its buffer: $(tail -3 "$tmp/truth.err")"
+			not_ok "--mmproj $ty -fa $fa: llama-server did not load the projector or reserve its buffer: $(tail -3 "$tmp/truth.err")"
 		else
-			not_ok "--mmproj -fa $fa: llmem $est B + $estc B, clip.cpp $got MiB + $gotc MiB ($(cat "$tmp/est.err"))"
+			not_ok "--mmproj $ty -fa $fa: llmem $est B + $estc B, clip.cpp $got MiB + $gotc MiB ($(cat "$tmp/est.err"))"
 		fi
 	done
 else

@@ -4,8 +4,12 @@
  * `llmem estimate --mmproj` can be checked against the projector buffer
  * llama.cpp reports ("model size"). The weights are a hole (zeros).
  *
+ * With --type idefics3 (SmolVLM's): the same tower, then a pixel shuffle
+ * by --scale and one projection (mm.model.fc).
+ *
  * usage: mmproj-synth --text-embd N [--embd N] [--ff N] [--layers N]
- *                     [--heads N] [--image N] [--patch N] [--f32] OUT.gguf */
+ *                     [--heads N] [--image N] [--patch N] [--f32]
+ *                     [--type gemma3|idefics3] [--scale N] OUT.gguf */
 #include "base/compat.h"
 
 #include <errno.h>
@@ -46,7 +50,8 @@ static int opt_u32(const char *v, uint32_t *ret)
 
 int main(int argc, char **argv)
 {
-	uint32_t text = 0, embd = 64, ff = 128, layers = 2, heads = 4, image = 64, patch = 8;
+	uint32_t text = 0, embd = 64, ff = 128, layers = 2, heads = 4, image = 64, patch = 8, scale = 4;
+	bool idefics3 = false;
 	uint32_t wt = GGML_TYPE_F16;
 	const char *out = NULL;
 	struct gguf_writer *w;
@@ -70,6 +75,11 @@ int main(int argc, char **argv)
 			p = &image;
 		else if (!strcmp(argv[i], "--patch"))
 			p = &patch;
+		else if (!strcmp(argv[i], "--scale"))
+			p = &scale;
+		else if (!strcmp(argv[i], "--type") && i + 1 < argc && (!strcmp(argv[i + 1], "gemma3") ||
+									  !strcmp(argv[i + 1], "idefics3")))
+			idefics3 = !strcmp(argv[++i], "idefics3");
 		else if (!strcmp(argv[i], "--f32"))
 			wt = GGML_TYPE_F32;
 		else if (argv[i][0] != '-' && !out)
@@ -79,7 +89,7 @@ int main(int argc, char **argv)
 		if (p && (i + 1 >= argc || opt_u32(argv[++i], p) < 0))
 			goto usage;
 	}
-	if (!out || !text || image % patch || (image / patch) % 4 || embd % heads)
+	if (!out || !text || image % patch || (image / patch) % (idefics3 ? scale : 4) || embd % heads || scale < 2)
 		goto usage;
 	w = gguf_writer_new();
 	if (!w)
@@ -91,7 +101,12 @@ int main(int argc, char **argv)
 
 		e |= gguf_writer_add_str(w, "general.architecture", "clip", 4);
 		e |= gguf_writer_add_str(w, "general.name", "mmproj-synth", 12);
-		e |= gguf_writer_add_str(w, "clip.projector_type", "gemma3", 6);
+		if (idefics3) {
+			e |= gguf_writer_add_str(w, "clip.projector_type", "idefics3", 8);
+			e |= add_u32(w, "clip.vision.projector.scale_factor", scale);
+		} else {
+			e |= gguf_writer_add_str(w, "clip.projector_type", "gemma3", 6);
+		}
 		e |= gguf_writer_add_scalar(w, "clip.has_vision_encoder", GGUF_TYPE_BOOL, &yes);
 		e |= gguf_writer_add_scalar(w, "clip.use_gelu", GGUF_TYPE_BOOL, &yes);
 		e |= add_u32(w, "clip.vision.embedding_length", embd);
@@ -139,9 +154,15 @@ int main(int argc, char **argv)
 	}
 	e |= add_t(w, "v.post_ln.weight", GGML_TYPE_F32, 1, embd, 1, 1, 1);
 	e |= add_t(w, "v.post_ln.bias", GGML_TYPE_F32, 1, embd, 1, 1, 1);
-	/* [text width, vision width]: clip_n_mmproj_embd() is its ne[0] */
-	e |= add_t(w, "mm.input_projection.weight", wt, 2, text, embd, 1, 1);
-	e |= add_t(w, "mm.soft_emb_norm.weight", GGML_TYPE_F32, 1, embd, 1, 1, 1);
+	if (idefics3) {
+		/* [shuffled vision width, text width]: clip_n_mmproj_embd()
+		 * is its ne[1] */
+		e |= add_t(w, "mm.model.fc.weight", wt, 2, (int64_t)embd * scale * scale, text, 1, 1);
+	} else {
+		/* [text width, vision width]: clip_n_mmproj_embd() is its ne[0] */
+		e |= add_t(w, "mm.input_projection.weight", wt, 2, text, embd, 1, 1);
+		e |= add_t(w, "mm.soft_emb_norm.weight", GGML_TYPE_F32, 1, embd, 1, 1, 1);
+	}
 	if (!e)
 		e = io_gguf_write(out, w, NULL, NULL);
 	gguf_writer_free(w);
@@ -152,6 +173,7 @@ int main(int argc, char **argv)
 	return 0;
 usage:
 	fputs("usage: mmproj-synth --text-embd N [--embd N] [--ff N] [--layers N] [--heads N] [--image N]\n"
-	      "                    [--patch N] [--f32] OUT.gguf  (image/patch a multiple of 4)\n", stderr);
+	      "                    [--patch N] [--f32] [--type gemma3|idefics3] [--scale N] OUT.gguf\n"
+	      "                    (image/patch a multiple of 4, or of the scale)\n", stderr);
 	return 2;
 }
