@@ -27,7 +27,7 @@ static void estimate_usage(FILE *fp)
 	      "weights, KV cache, recurrent state, compute and output buffers, overhead.\n"
 	      "Options take llama-server's names, spellings and defaults; a whole llama-server\n"
 	      "command line can be given (options that do not change memory are read past,\n"
-	      "and those whose memory is not counted, such as --mmproj, get a note):\n"
+	      "and those whose memory is not counted, such as control vectors, get a note):\n"
 	      "  -m, --model FILE          the model (or MODEL.gguf anywhere on the line)\n"
 	      "  -c, --ctx-size N          context (0 or none: the training context per slot,\n"
 	      "                            as llama-server's default --fit sizes it)\n"
