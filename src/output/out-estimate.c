@@ -22,6 +22,48 @@ static void mib(FILE *fp, uint64_t b)
 	fprintf(fp, " %10.2f", (double)b / 1048576.0);
 }
 
+#define BAR_W 50
+
+/* The memory guide's chart as one bar a device: its weights (W; LoRA
+ * adapters and a projector's weights with them), KV cache and recurrent
+ * state (K), compute and output buffers (C), overhead (O) and a draft
+ * model (D), in BAR_W cells of scale bytes each BAR_W-th; '.' the part of
+ * the device's memory (cap, 0 unknown) they leave free; '>' at the end
+ * when they need more than cap. */
+static void bar(FILE *fp, const struct est_usage *u, uint64_t scale, uint64_t cap)
+{
+	const uint64_t part[5] = {
+		u->weights + u->lora + u->projector,
+		u->kv + u->recurrent,
+		u->compute + u->output + u->projector_compute,
+		u->overhead,
+		u->draft,
+	};
+	static const char sym[5] = { 'W', 'K', 'C', 'O', 'D' };
+	char line[BAR_W + 1];
+	long double sum = 0;
+	int at = 0;
+
+	memset(line, cap ? '.' : ' ', BAR_W);
+	line[BAR_W] = '\0';
+	for (int k = 0; k < 5 && scale; k++) {
+		int end;
+
+		sum += part[k];
+		/* cumulative rounding: the cells add up to the whole */
+		end = (int)(sum * BAR_W / scale + 0.5L);
+		if (end > BAR_W)
+			end = BAR_W;
+		for (; at < end; at++)
+			line[at] = sym[k];
+	}
+	fprintf(fp, "  %-10s |%s|%c %.0f MiB", u->name, line, cap && u->total > cap ? '>' : ' ',
+		(double)u->total / 1048576.0);
+	if (cap)
+		fprintf(fp, " of %.0f MiB", (double)cap / 1048576.0);
+	fputc('\n', fp);
+}
+
 void out_estimate_text(FILE *fp, const struct model *m, const struct est_config *c,
 		       const struct est_result *r)
 {
@@ -53,6 +95,27 @@ void out_estimate_text(FILE *fp, const struct model *m, const struct est_config 
 		mib(fp, u->overhead);
 		mib(fp, u->total);
 		fputc('\n', fp);
+	}
+	/* the bars: a GPU's scaled to its memory, the host's (whose RAM the
+	 * estimate does not know) to the largest total or memory shown */
+	{
+		uint64_t scale = 0;
+
+		for (size_t i = 0; i < r->n_usage; i++) {
+			uint64_t cap = i && i - 1 < c->n_devices ? c->devices[i - 1].total_bytes : 0;
+			uint64_t t = r->usage[i].total > cap ? r->usage[i].total : cap;
+
+			if (t > scale)
+				scale = t;
+		}
+		fprintf(fp, "\n  W weights, K KV cache, C compute and output, O overhead%s; '.' free:\n",
+			c->draft ? ", D draft model" : "");
+		for (size_t i = 0; i < r->n_usage; i++) {
+			uint64_t cap = i && i - 1 < c->n_devices ? c->devices[i - 1].total_bytes : 0;
+
+			bar(fp, &r->usage[i], cap ? (r->usage[i].total > cap ? r->usage[i].total : cap) : scale,
+			    cap);
+		}
 	}
 	const struct est_usage *hu = &r->usage[0];
 

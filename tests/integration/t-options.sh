@@ -410,4 +410,15 @@ else
 	not_ok "fit -cram 6000: $a; on a large machine: $b"
 fi
 set +f
+# the chart: one bar a device, a GPU's scaled to its memory ('.' free, '>' over)
+"$LLMEM" estimate "$tmp/dense.gguf" -c 4096 --gpu 24GiB >"$tmp/est.txt" 2>"$tmp/err"
+g=$(grep '^  CUDA0  *|' "$tmp/est.txt")
+"$LLMEM" estimate "$tmp/dense.gguf" -c 4096 --gpu 2GiB >"$tmp/est2.txt" 2>>"$tmp/err"
+g2=$(grep '^  CUDA0  *|' "$tmp/est2.txt")
+h=$(grep '^  CPU  *|' "$tmp/est.txt")
+case "$g|$g2|$h" in
+"  CUDA0"*"|WWWWWWWW"*"K"*"O"*"....|  "*" MiB of 24576 MiB|  CUDA0"*"|>"*" MiB of 2048 MiB|  CPU"*"|W"*)
+	ok "the chart: CUDA0's bar in 24 GiB with room left, over 2 GiB marked, the host's" ;;
+*) not_ok "the chart: [$g] [$g2] [$h] $(cat "$tmp/err")" ;;
+esac
 echo "1..$n"
