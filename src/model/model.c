@@ -709,6 +709,17 @@ int model_from_gguf_flags(const struct gguf_file *const *parts, size_t n_parts, 
 	}
 	memcpy(m->arch, s.p, s.n);
 	m->arch[s.n] = '\0';
+	/* the files people pass as a model that are not one: say what they
+	 * are and where they go */
+	if (!strcmp(m->arch, "clip"))
+		return diag_set(d, -EBADMSG, f->kvs[k].val_off,
+				"a multimodal projector (general.architecture clip), not a model: give it with "
+				"--mmproj beside its model");
+	k = gguf_kv_find(f, "general.type");
+	if (k >= 0 && gguf_kv_get_str(f, (uint64_t)k, &s) == 0 && s.n == 7 && !memcmp(s.p, "adapter", 7))
+		return diag_set(d, -EBADMSG, f->kvs[k].val_off,
+				"an adapter (general.type adapter), not a model: give a LoRA with --lora beside "
+				"its model");
 	a = arch_find(m->arch);
 	m->no_memory = a->no_memory;
 

@@ -410,6 +410,14 @@ else
 	not_ok "fit -cram 6000: $a; on a large machine: $b"
 fi
 set +f
+# a projector or an adapter given as the model: what it is and where it goes
+r4=$(est l devices/0/total)
+r5=$(est mmproj devices/0/total)
+case "$r4|$r5" in
+*"not a model: give a LoRA with --lora"*"|"*"not a model: give it with --mmproj"*)
+	ok "an adapter or a projector as the model: said so, with the option it goes with" ;;
+*) not_ok "adapter/projector as the model: $r4 | $r5" ;;
+esac
 # the chart: one bar a device, a GPU's scaled to its memory ('.' free, '>' over)
 "$LLMEM" estimate "$tmp/dense.gguf" -c 4096 --gpu 24GiB >"$tmp/est.txt" 2>"$tmp/err"
 g=$(grep '^  CUDA0  *|' "$tmp/est.txt")
