@@ -206,34 +206,33 @@ check "the backend gets the preset's options, each once (--embeddings, --pooling
 		[ "$(echo "$2" | grep -o -- "--pooling mean" | wc -l)" = 1 ] &&
 		[ "$(echo "$2" | grep -o -- " -c 2048" | wc -l)" = 1 ]' _ "$c" "$eargs"
 
+# load_preset NAME: loads it; sets c (the status), mpred and mmeas (the
+# plan's total and what the backend reported), margs (its command line)
+load_preset() {
+	c=$(code -X POST "$base/models/load" -d "{\"model\":\"$1\"}")
+	code "$base/llmem/status" >/dev/null
+	mpid=$("$TOOLS/json-get" "$tmp/body" "models/name=$1/pid")
+	mpred=$("$TOOLS/json-get" "$tmp/body" "models/name=$1/predicted_total")
+	mmeas=$("$TOOLS/json-get" "$tmp/body" "models/name=$1/measured_total")
+	margs=$(tr '\0' ' ' <"/proc/${mpid:-0}/cmdline" 2>/dev/null)
+	echo "# $1: $margs"
+}
 # --- a draft model: the backend gets it, the plan counts it ---
-c=$(code -X POST "$base/models/load" -d '{"model":"tiny-draft"}')
-code "$base/llmem/status" >/dev/null
-dpid=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-draft/pid)
-dpred=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-draft/predicted_total)
-dmeas=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-draft/measured_total)
-dargs=$(tr '\0' ' ' <"/proc/${dpid:-0}/cmdline" 2>/dev/null)
-echo "# tiny-draft: $dargs"
-check "a preset's model-draft reaches the backend once, and the plan counts it ($dpred B against tiny-chat's $pred)" \
+load_preset tiny-draft
+check "a preset's model-draft reaches the backend once, and the plan counts it ($mpred B against tiny-chat's $pred)" \
 	sh -c '[ "$1" = 200 ] && [ "$(echo "$2" | grep -o -- "--model-draft " | wc -l)" = 1 ] &&
 		[ "$(echo "$2" | grep -o -- " -ngld " | wc -l)" -le 1 ] &&
-		awk -v a="$3" -v b="$4" "BEGIN { exit !(a > b * 1.5) }"' _ "$c" "$dargs" "${dpred:-0}" "${pred:-0}"
-check "... and its measured footprint is within 2% of that ($dmeas vs $dpred)" \
-	awk -v a="$dmeas" -v b="$dpred" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= b / 50) }'
+		awk -v a="$3" -v b="$4" "BEGIN { exit !(a > b * 1.5) }"' _ "$c" "$margs" "${mpred:-0}" "${pred:-0}"
+check "... and its measured footprint is within 2% of that ($mmeas vs $mpred)" \
+	awk -v a="$mmeas" -v b="$mpred" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= b / 50) }'
 code -X POST "$base/models/unload" -d '{"model":"tiny-draft"}' >/dev/null
 # --- a LoRA adapter: the backend gets it, the plan counts it ---
-c=$(code -X POST "$base/models/load" -d '{"model":"tiny-lora"}')
-code "$base/llmem/status" >/dev/null
-lpid=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-lora/pid)
-lpred=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-lora/predicted_total)
-lmeas=$("$TOOLS/json-get" "$tmp/body" models/name=tiny-lora/measured_total)
-largs=$(tr '\0' ' ' <"/proc/${lpid:-0}/cmdline" 2>/dev/null)
-echo "# tiny-lora: $largs"
-check "a preset's lora reaches the backend once, and the plan counts it ($lpred B against tiny-chat's $pred)" \
+load_preset tiny-lora
+check "a preset's lora reaches the backend once, and the plan counts it ($mpred B against tiny-chat's $pred)" \
 	sh -c '[ "$1" = 200 ] && [ "$(echo "$2" | grep -o -- "--lora [^ ]*tiny-lora.gguf" | wc -l)" = 1 ] &&
-		awk -v a="$3" -v b="$4" "BEGIN { exit !(a > b + 2000000) }"' _ "$c" "$largs" "${lpred:-0}" "${pred:-0}"
-check "... and its measured footprint is within 2% of that ($lmeas vs $lpred)" \
-	awk -v a="$lmeas" -v b="$lpred" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= b / 50) }'
+		awk -v a="$3" -v b="$4" "BEGIN { exit !(a > b + 2000000) }"' _ "$c" "$margs" "${mpred:-0}" "${pred:-0}"
+check "... and its measured footprint is within 2% of that ($mmeas vs $mpred)" \
+	awk -v a="$mmeas" -v b="$mpred" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= b / 50) }'
 code -X POST "$base/models/unload" -d '{"model":"tiny-lora"}' >/dev/null
 # a projector the preset turns off is not given to the backend (which
 # would load it anyway) nor counted
