@@ -174,6 +174,7 @@ ck_case() {
 ck_case gemma3 "-c 8192 -np 1"
 ck_case gemma3 "-c 8192 -np 2 --no-kv-unified -fa off"
 ck_case gemma3 "-c 8192 -np 1 -fa on -ctk q8_0 -ctv q8_0"
+ck_case gemma3 "-c 8192 -np 1 -md $tmp/gemma3.gguf"
 ck_case gpt-oss "-c 8192 -np 1"
 ck_case lfm2 "-c 8192 -np 1"
 ck_case llama "-c 8192 -np 1"
