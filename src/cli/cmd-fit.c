@@ -521,6 +521,9 @@ static void print_plan(FILE *fp, const char *path, const struct model *m, const 
 	}
 	for (size_t i = 0; i < p->n_why; i++)
 		fprintf(fp, "  - %s\n", p->why[i]);
+	/* what the plan could not count: leave room for it */
+	if (p->est.projector_why)
+		fprintf(fp, "  - the projector (--mmproj): %s; keep --headroom for it\n", p->est.projector_why);
 	if (p->fits) {
 		if (p->config.n_devices)
 			fprintf(fp, "speed:   %.2fx of everything on the GPUs", p->speed_ratio);

@@ -238,6 +238,8 @@ json_t *out_estimate_json(const struct model *m, const struct est_config *c,
 	json_object_set_new(root, "devices", devs);
 	json_object_set_new(root, "config", cfg);
 	json_object_set_new(root, "prompt_cache_max", r->prompt_cache == UINT64_MAX ? json_null() : u64j(r->prompt_cache));
+	if (r->projector_why)
+		json_object_set_new(root, "projector_note", json_string(r->projector_why));
 	json_object_set_new(root, "checkpoint_bytes", u64j(r->checkpoint_size));
 	json_object_set_new(root, "checkpoints_max", u64j(r->checkpoints_max));
 	json_object_set_new(root, "rules", rules);

@@ -177,8 +177,11 @@ fi
 LC_ALL=C sed 's/gemma3/xgemma/' "$tmp/mmproj.gguf" >"$tmp/mmproj-other.gguf"
 if "$LLMEM" estimate "$tmp/dense.gguf" -c 8192 --mmproj "$tmp/mmproj-other.gguf" >"$tmp/est.txt" 2>"$tmp/err" &&
 	grep -q "compute buffer is not counted for this projector type" "$tmp/est.txt" &&
-	[ "$(est dense devices/0/projector_compute -c 8192 --mmproj "$tmp/mmproj-other.gguf")" = 0 ]; then
-	ok "--mmproj of a type not modelled: weights counted, the compute buffer said not to be"
+	[ "$(est dense devices/0/projector_compute -c 8192 --mmproj "$tmp/mmproj-other.gguf")" = 0 ] &&
+	[ -n "$(est dense projector_note -c 8192 --mmproj "$tmp/mmproj-other.gguf")" ] &&
+	LLMEM_NVML=none "$LLMEM" fit "$tmp/dense.gguf" -c 8192 --gpu 24GiB --mmproj "$tmp/mmproj-other.gguf" 2>/dev/null |
+	grep -q "the projector (--mmproj): its compute buffer is not counted"; then
+	ok "--mmproj of a type not modelled: weights counted, the compute buffer said not to be (estimate and fit)"
 else
 	not_ok "--mmproj of another type: $(grep projector "$tmp/est.txt") $(cat "$tmp/err")"
 fi
