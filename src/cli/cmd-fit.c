@@ -474,6 +474,8 @@ static void print_command(FILE *fp, const char *path, const struct cmd_model_opt
 		fputs(mo->lora_scaled[i] ? " --lora-scaled " : " --lora ", fp);
 		shell_word(fp, mo->lora_args[i]);
 	}
+	if (mo->lora_noapply)
+		fputs(" --lora-init-without-apply", fp);
 	for (tok = strtok_r(args, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 		fputc(' ', fp);
 		shell_word(fp, tok);

@@ -23,7 +23,7 @@ enum {
 	OPT_NGL = 256, OPT_TS, OPT_SM, OPT_MG, OPT_CTK, OPT_CTV, OPT_FA, OPT_NP, OPT_KVU,
 	OPT_NO_KVU, OPT_UB, OPT_CMOE, OPT_NCMOE, OPT_OT, OPT_NO_MMAP, OPT_MLOCK, OPT_LM, OPT_NKVO,
 	OPT_SWA_FULL, OPT_NR, OPT_EMBD, OPT_POOLING, OPT_GPU, OPT_DEVICE, OPT_CPU_FEAT, OPT_JSON, OPT_FOR, OPT_NO_CPU,
-	OPT_HEADROOM, OPT_RAM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK, OPT_NCFFN, OPT_KVO, OPT_REPACK, OPT_FIT, OPT_RERANK, OPT_CRAM, OPT_CTXCP, OPT_LORA, OPT_LORA_SCALED, OPT_MMPROJ, OPT_MMPROJ_GPU, OPT_MMPROJ_CPU, OPT_DRAFT, OPT_NGLD, OPT_CTKD, OPT_CTVD,
+	OPT_HEADROOM, OPT_RAM, OPT_BW, OPT_ROOT, OPT_ALLOW_DISK, OPT_NCFFN, OPT_KVO, OPT_REPACK, OPT_FIT, OPT_RERANK, OPT_CRAM, OPT_CTXCP, OPT_LORA, OPT_LORA_SCALED, OPT_LORA_NOAPPLY, OPT_MMPROJ, OPT_MMPROJ_GPU, OPT_MMPROJ_CPU, OPT_DRAFT, OPT_NGLD, OPT_CTKD, OPT_CTVD,
 };
 
 /* AVX2 and AVX-512F as ggml's CPU backend sees them: the CPU has them
@@ -287,6 +287,7 @@ static const struct optdef {
 	{ "-ctxcp --ctx-checkpoints --swa-checkpoints", OPT_CTXCP, O_VAL },
 	{ "--lora", OPT_LORA, O_VAL },
 	{ "--lora-scaled", OPT_LORA_SCALED, O_VAL },
+	{ "--lora-init-without-apply", OPT_LORA_NOAPPLY, 0 },
 	{ "--gpu", OPT_GPU, O_VAL | O_OWN },
 	{ "--device", OPT_DEVICE, O_VAL | O_OWN },
 	{ "--cpu-features", OPT_CPU_FEAT, O_VAL | O_OWN },
@@ -314,7 +315,6 @@ static const struct {
 	{ "--spec-draft-override-tensor -otd --override-tensor-draft --spec-draft-cpu-moe -cmoed --cpu-moe-draft "
 	  "--spec-draft-n-cpu-moe --spec-draft-ncmoe -ncmoed --n-cpu-moe-draft --spec-draft-device -devd --device-draft",
 	  "the draft model's placement (llmem puts its -ngld layers on the first GPUs)" },
-	{ "--lora-init-without-apply", "nothing: the adapters' memory is the same (they are counted as applied)" },
 	{ "--control-vector --control-vector-scaled", "the control vectors" },
 	{ "-dev", "the choice of devices (llmem's --device gives their sizes)" },
 	{ "--no-host", "the host buffers' placement" },
@@ -383,7 +383,8 @@ int cmd_model_opts_open_loras(struct cmd_model_opts *mo)
 			int e;
 
 			if (len == 0 || len >= sizeof(path)) {
-				cmd_error("--lora '%s': an empty or too long file name", mo->lora_args[i]);
+				if (!mo->quiet)
+					cmd_error("--lora '%s': an empty or too long file name", mo->lora_args[i]);
 				return -EINVAL;
 			}
 			memcpy(path, p, len);
@@ -391,22 +392,32 @@ int cmd_model_opts_open_loras(struct cmd_model_opts *mo)
 			if (mo->lora_scaled[i]) {
 				char *colon = strrchr(path, ':'), *end = NULL;
 
+				double scale = 0;
+
 				if (colon && colon != path)
-					(void)strtod(colon + 1, &end);
+					scale = strtod(colon + 1, &end);
 				if (!colon || colon == path || end == colon + 1 || *end) {
-					cmd_error("--lora-scaled '%s': expected FNAME:SCALE", path);
+					if (!mo->quiet)
+						cmd_error("--lora-scaled '%s': expected FNAME:SCALE", path);
 					return -EINVAL;
 				}
 				*colon = '\0';
+				/* llama_context::set_adapters_lora leaves a scale of
+				 * 0 out of the graph */
+				mo->c.lora_off[n] = scale == 0;
 			}
+			if (mo->lora_noapply)
+				mo->c.lora_off[n] = true;
 			if (n >= EST_MAX_LORAS) {
-				cmd_error("--lora: at most %d adapters", EST_MAX_LORAS);
+				if (!mo->quiet)
+					cmd_error("--lora: at most %d adapters", EST_MAX_LORAS);
 				return -EINVAL;
 			}
 			diag_init(&d);
 			e = io_gguf_open(path, &mo->loras[n], &d);
 			if (e < 0) {
-				cmd_error("--lora %s: %s", path, d.msg);
+				if (!mo->quiet)
+					cmd_error("--lora %s: %s", path, d.msg);
 				return e;
 			}
 			mo->c.loras[n] = mo->loras[n]->gf;
@@ -633,6 +644,7 @@ int cmd_model_opts_parse(int argc, char **argv, struct cmd_model_opts *mo, void 
 			mo->lora_scaled[mo->n_lora_args] = o == OPT_LORA_SCALED;
 			mo->lora_args[mo->n_lora_args++] = optarg;
 			break;
+		case OPT_LORA_NOAPPLY: mo->lora_noapply = true; break;
 		case OPT_DRAFT: mo->draft_path = optarg; break;
 		case OPT_NGLD:
 			mo->ngld_set = true;

@@ -26,6 +26,7 @@ struct cmd_model_opts {
 	const char *lora_args[EST_MAX_LORAS];
 	bool lora_scaled[EST_MAX_LORAS];
 	size_t n_lora_args;
+	bool lora_noapply;      /* --lora-init-without-apply */
 	struct io_gguf *loras[EST_MAX_LORAS]; /* their headers, which c.loras borrows */
 	const char *draft_path;  /* -md FILE */
 	struct cmd_model *draft; /* that model, which c.draft borrows */

@@ -200,8 +200,10 @@ static int sp_model_prepare(struct sp *p, struct sp_model *sm)
 			}
 			sm->n_loras = sm->mo.c.n_loras;
 		} else {
-			for (size_t k = 0; k < EST_MAX_LORAS; k++)
+			for (size_t k = 0; k < EST_MAX_LORAS; k++) {
 				sm->mo.loras[k] = io_gguf_free(sm->mo.loras[k]);
+				sm->mo.c.loras[k] = NULL;
+			}
 		}
 	}
 	for (size_t k = 0; k < sm->n_loras; k++)

@@ -369,10 +369,11 @@ static int lora_weights(struct ctx *x, const regex_t *ot)
 
 	for (size_t k = 0; k < c->n_loras && k < EST_MAX_LORAS; k++) {
 		const struct gguf_file *f = c->loras[k];
-		struct gguf_str arch = lora_str(f, "general.architecture");
+		struct gguf_str arch;
 
 		if (!f)
 			continue;
+		arch = lora_str(f, "general.architecture");
 		if (!str_is(lora_str(f, "general.type"), "adapter") || !str_is(lora_str(f, "adapter.type"), "lora"))
 			return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET,
 					"--lora #%zu: not a LoRA adapter (general.type 'adapter', adapter.type 'lora')",
@@ -388,14 +389,28 @@ static int lora_weights(struct ctx *x, const regex_t *ot)
 			int64_t ib;
 			int dev;
 
-			if (nm.n < 8 || memcmp(nm.p + nm.n - 7, ".lora_a", 7) != 0 || nm.n - 7 >= GGUF_MAX_NAME)
+			uint64_t sa, sb, sum;
+			bool embd;
+
+			/* llama-adapter.cpp: pairs of .lora_a and .lora_b; norm
+			 * vectors are skipped; anything else is refused */
+			if (nm.n >= 12 && memcmp(nm.p + nm.n - 12, "_norm.weight", 12) == 0)
 				continue;
-			snprintf(name, sizeof(name), "%.*s.lora_b", (int)(nm.n - 7), nm.p);
+			if (nm.n < 8 || nm.n - 7 >= GGUF_MAX_NAME ||
+			    (memcmp(nm.p + nm.n - 7, ".lora_a", 7) != 0 && memcmp(nm.p + nm.n - 7, ".lora_b", 7) != 0))
+				return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET,
+						"--lora #%zu: LoRA tensor '%.*s' has unexpected suffix", k + 1,
+						(int)(nm.n > 96 ? 96 : nm.n), nm.p);
+			snprintf(name, sizeof(name), "%.*s.lora_%c", (int)(nm.n - 7), nm.p,
+				 nm.p[nm.n - 1] == 'a' ? 'b' : 'a');
 			ib = gguf_tensor_find(f, name);
 			name[nm.n - 7] = '\0';
 			if (ib < 0)
 				return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET,
 						"--lora #%zu: LoRA tensor pair for '%s' is missing one component", k + 1, name);
+			/* each pair once: from its A */
+			if (nm.p[nm.n - 1] == 'b')
+				continue;
 			b = &f->tensors[ib];
 			for (size_t j = 0; j < m->n_tensors && !t; j++)
 				if (!m->tensors[j].skip && !strcmp(m->tensors[j].name, name))
@@ -404,32 +419,31 @@ static int lora_weights(struct ctx *x, const regex_t *ot)
 				return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET,
 						"--lora #%zu: LoRA tensor '%s' does not exist in base model", k + 1, name);
 			/* the token embeddings take B untransposed (A and B flipped) */
-			if (!strcmp(name, "token_embd.weight") ? t->ne[0] != b->ne[1] || t->ne[1] != a->ne[1]
-							       : t->ne[0] != a->ne[0] || t->ne[1] != b->ne[1] ||
-									 a->ne[1] != b->ne[0])
+			embd = !strcmp(name, "token_embd.weight");
+			if (embd ? t->ne[0] != b->ne[1] || t->ne[1] != a->ne[1]
+				 : t->ne[0] != a->ne[0] || t->ne[1] != b->ne[1] || a->ne[1] != b->ne[0])
 				return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET,
 						"--lora #%zu: tensor '%s' has incorrect shape", k + 1, name);
-			if (a->ne[1] < 1 || a->ne[1] > (1 << 20))
+			if (!embd && (a->ne[1] < 1 || a->ne[1] > (1 << 20)))
 				return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET,
 						"--lora #%zu: tensor '%s' has a rank of %lld", k + 1, name,
 						(long long)a->ne[1]);
 			dev = tensor_device(x, t, ot);
 			/* the compute graph's part: a block's matrices other than
-			 * the experts (build_lora_mm) */
-			if (x->lora && t->layer >= 0 && (uint32_t)t->layer < m->n_layer && t->role &&
-			    t->role < MODEL_ROLE_COUNT && !t->expert) {
+			 * the experts (build_lora_mm), of an adapter in the graph */
+			if (x->lora && !embd && !c->lora_off[k] && t->layer >= 0 && (uint32_t)t->layer < m->n_layer &&
+			    t->role && t->role < MODEL_ROLE_COUNT && !t->expert) {
 				struct lora_w *lw = lora_at(x, k, (uint32_t)t->layer, t->role);
 
 				lw->rank = (uint32_t)a->ne[1];
 				lw->a_bytes = gpu_alloc(a->type, a->ne[0], a->nbytes);
 				lw->b_bytes = gpu_alloc(b->type, b->ne[0], b->nbytes);
 			}
-			if (dev == HOST) {
-				r->usage[HOST].lora += PAD(a->nbytes, 32) + PAD(b->nbytes, 32);
-			} else {
-				r->usage[dev].lora += gpu_alloc(a->type, a->ne[0], a->nbytes) +
-						      gpu_alloc(b->type, b->ne[0], b->nbytes);
-			}
+			sa = dev == HOST ? PAD(a->nbytes, 32) : gpu_alloc(a->type, a->ne[0], a->nbytes);
+			sb = dev == HOST ? PAD(b->nbytes, 32) : gpu_alloc(b->type, b->ne[0], b->nbytes);
+			if (!ck_add_u64(sa, sb, &sum) || !ck_add_u64(r->usage[dev].lora, sum, &r->usage[dev].lora))
+				return diag_set(x->d, -EOVERFLOW, DIAG_NO_OFFSET, "--lora #%zu: its size overflows",
+						k + 1);
 		}
 	}
 	return 0;
@@ -3245,6 +3259,16 @@ static void resident_heap(const struct model *m, const struct est_config *c,
  * of the sequence the sliding-window cache still shows (n_swa of them once
  * the sequence is that long) and the recurrent state, in the layout of
  * llama_kv_cache::state_write and llama_memory_recurrent::state_write. */
+/* a + b * k, saturating at UINT64_MAX */
+static uint64_t sat_addmul(uint64_t a, uint64_t b, uint64_t k)
+{
+	uint64_t p;
+
+	if (!ck_mul_u64(b, k, &p) || !ck_add_u64(a, p, &p))
+		return UINT64_MAX;
+	return p;
+}
+
 static void checkpoints(const struct model *m, const struct est_config *c, struct est_result *r)
 {
 	uint64_t cells = m->n_swa < r->n_ctx_seq ? m->n_swa : r->n_ctx_seq, swa = 0, rec = 0, sz, n;
@@ -3261,7 +3285,8 @@ static void checkpoints(const struct model *m, const struct est_config *c, struc
 		if (ly->recurrent) {
 			any_rec = true;
 			/* type, row size and the row, for R then S */
-			rec += 12 + 4 * ly->n_embd_r + 12 + 4 * ly->n_embd_s;
+			rec = sat_addmul(sat_addmul(rec, 4, ly->n_embd_r), 4, ly->n_embd_s);
+			rec = sat_addmul(rec, 24, 1);
 		}
 		if (ly->has_kv && ly->n_head_kv && ly->swa && m->n_swa && !c->swa_full) {
 			uint64_t nk = (uint64_t)ly->head_k * ly->n_head_kv, nv = (uint64_t)ly->head_v * ly->n_head_kv;
@@ -3270,21 +3295,21 @@ static void checkpoints(const struct model *m, const struct est_config *c, struc
 			if (kb == UINT64_MAX || vb == UINT64_MAX)
 				return;
 			any_swa = true;
-			swa += 12 + cells * kb;
+			swa = sat_addmul(sat_addmul(swa, 12, 1), cells, kb);
 			if (m->mla)
 				continue;
 			/* a transposed V: type, element size, width, then the cells
 			 * of each row */
-			swa += 12 + cells * vb;
+			swa = sat_addmul(sat_addmul(swa, 12, 1), cells, vb);
 		}
 	}
 	if (!any_swa && !any_rec)
 		return;
 	sz = 0;
 	if (any_swa) /* streams, this one's cell count, per cell pos, seq count, seq id; v_trans, layers */
-		sz += 4 + 4ull * r->n_stream + 12 * cells + 8 + swa;
+		sz = sat_addmul(sat_addmul(sat_addmul(swa, 4, r->n_stream), 12, cells), 12, 1);
 	if (any_rec) /* one cell (count, pos, seq count, seq id); s_trans, layers */
-		sz += 4 + 12 + 8 + rec;
+		sz = sat_addmul(sat_addmul(sz, rec, 1), 24, 1);
 	r->checkpoint_size = sz;
 	n = (uint64_t)(c->n_ctx_checkpoints > 0 ? c->n_ctx_checkpoints : 0) * (r->n_seq ? r->n_seq : 1);
 	if (!ck_mul_u64(sz, n, &r->checkpoints_max))

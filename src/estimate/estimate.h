@@ -95,6 +95,9 @@ struct est_config {
 	/* --lora / --lora-scaled: the adapters' headers (borrowed), in order */
 	const struct gguf_file *loras[EST_MAX_LORAS];
 	size_t n_loras;
+	/* the adapters llama.cpp leaves out of the graph: a scale of 0, or
+	 * --lora-init-without-apply (their tensors are loaded all the same) */
+	bool lora_off[EST_MAX_LORAS];
 	/* -md: a draft model for speculative decoding (borrowed), which
 	 * llama-server loads beside this one with the same options but its
 	 * own layers on the GPU (-ngld, -1 = all), cache types (-ctkd,

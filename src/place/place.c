@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/checked.h"
 #include "gguf/ggml-type.h"
 #include "place/place.h"
 
@@ -216,8 +217,13 @@ static void cap_prompt_cache(const struct place_request *q, struct place_plan *p
 	 * recurrent model reprocesses the whole prompt when a chat goes back;
 	 * as many a slot as the RAM the plan leaves holds */
 	if (p->est.checkpoints_max > left && !q->ctxcp_fixed && p->est.checkpoint_size) {
-		uint64_t per = p->est.checkpoint_size * (p->est.n_seq ? p->est.n_seq : 1);
-		uint64_t n = per ? left / per : 0;
+		uint64_t per, n;
+
+		if (!ck_mul_u64(p->est.checkpoint_size, p->est.n_seq ? p->est.n_seq : 1, &per))
+			per = UINT64_MAX;
+		n = per ? left / per : 0;
+		if (n > INT32_MAX)
+			n = INT32_MAX;
 		int32_t was = p->config.n_ctx_checkpoints;
 
 		p->config.n_ctx_checkpoints = (int32_t)n;

@@ -4,6 +4,7 @@
  * Pure. */
 #include "base/compat.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,19 +43,22 @@ uint64_t probe_system_size(const struct probe_result *r)
 	return min_u64(r->mem.mem_total, cgroup_limit(r));
 }
 
-void probe_devices_keep(struct probe_result *r, size_t first, size_t n, const unsigned *order, size_t n_vis,
-			const char *prefix)
+int probe_devices_keep(struct probe_result *r, size_t first, size_t n, const unsigned *order, size_t n_vis,
+		       const char *prefix)
 {
 	struct probe_device *keep;
 	size_t tail;
 
 	if (first > r->n_devices || n > r->n_devices - first || n_vis > n)
-		return;
+		return -EINVAL;
+	for (size_t i = 0; i < n_vis; i++)
+		if (order[i] >= n)
+			return -EINVAL;
 	keep = calloc(n_vis ? n_vis : 1, sizeof(*keep));
 	if (!keep)
-		return;
+		return -ENOMEM;
 	for (size_t i = 0; i < n_vis; i++)
-		keep[i] = r->devices[first + (order[i] < n ? order[i] : 0)];
+		keep[i] = r->devices[first + order[i]];
 	tail = r->n_devices - first - n;
 	memmove(&r->devices[first + n_vis], &r->devices[first + n], tail * sizeof(*keep));
 	for (size_t i = 0; i < n_vis; i++) {
@@ -64,6 +68,7 @@ void probe_devices_keep(struct probe_result *r, size_t first, size_t n, const un
 	}
 	r->n_devices -= n - n_vis;
 	free(keep);
+	return 0;
 }
 
 void probe_system_what_if(struct probe_result *r, uint64_t bytes)

@@ -353,9 +353,11 @@ void probe_budget_compute(const struct probe_result *r, const struct probe_headr
 
 /* Keeps, of the n devices from r->devices[first], those order[0..n_vis)
  * names (indices into that slice), in that order, and renames them
- * <prefix>0, <prefix>1, ...; the devices after the slice move up. */
-void probe_devices_keep(struct probe_result *r, size_t first, size_t n, const unsigned *order, size_t n_vis,
-			const char *prefix);
+ * <prefix>0, <prefix>1, ...; the devices after the slice move up. 0,
+ * -EINVAL (a slice or index out of range) or -ENOMEM; r is unchanged on
+ * failure. */
+int probe_devices_keep(struct probe_result *r, size_t first, size_t n, const unsigned *order, size_t n_vis,
+		       const char *prefix) ATTR_WUR;
 
 /* The system pool's size for the headroom rule: MemTotal, or the cgroup
  * limit when smaller. */
@@ -391,8 +393,9 @@ void probe_nvml_read(const struct probe_options *o, const char *root, struct pro
  * Appends GPUs to r->devices; r->amdgpu says how it went. With
  * o->rocr_visible and o->hip_visible, only those ROCm leaves visible
  * (ROCR_VISIBLE_DEVICES first, then HIP_VISIBLE_DEVICES over what it
- * left), in their order, named ROCm0, ROCm1, ... as llama-server's HIP
- * build names them. */
+ * left; without HIP_VISIBLE_DEVICES, HIP reads CUDA_VISIBLE_DEVICES,
+ * taken here when no NVIDIA GPU was found), in their order, named ROCm0,
+ * ROCm1, ... as llama-server's HIP build names them. */
 void probe_amdgpu_read(const struct probe_options *o, const char *root, struct probe_result *r);
 
 /* The processes holding memory on the AMD GPUs already in r->devices

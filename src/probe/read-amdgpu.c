@@ -221,6 +221,12 @@ static void amd_visible(const struct probe_options *o, struct probe_result *r, s
 	const char *names[2] = { "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES" };
 	const char *specs[2] = { o ? o->rocr_visible : NULL, o ? o->hip_visible : NULL };
 
+	/* HIP reads CUDA_VISIBLE_DEVICES in its place: for the AMD GPUs when
+	 * there is no NVIDIA GPU it could be meant for */
+	if (o && !specs[1] && o->cuda_visible && r->nvml.n_gpus == 0) {
+		specs[1] = o->cuda_visible;
+		names[1] = "CUDA_VISIBLE_DEVICES";
+	}
 	for (int k = 0; k < 2; k++) {
 		size_t n = r->amdgpu.n_gpus, n_vis;
 		const char *uuids[PROBE_MAX_DEVICES];
@@ -232,7 +238,10 @@ static void amd_visible(const struct probe_options *o, struct probe_result *r, s
 		for (size_t i = 0; i < n; i++)
 			uuids[i] = r->devices[first + i].amd.uuid[0] ? r->devices[first + i].amd.uuid : NULL;
 		n_vis = probe_cuda_visible(specs[k], uuids, n, order);
-		probe_devices_keep(r, first, n, order, n_vis, "ROCm");
+		if (probe_devices_keep(r, first, n, order, n_vis, "ROCm") < 0) {
+			probe_note(r, "%s: cannot apply it (out of memory)", names[k]);
+			continue;
+		}
 		r->amdgpu.n_gpus = (unsigned)n_vis;
 		if (n_vis < n) {
 			probe_span_copy(shown, sizeof(shown), specs[k], strnlen(specs[k], 40));

@@ -316,6 +316,9 @@ fi
 amd2 ROCR_VISIBLE_DEVICES=1,0 HIP_VISIBLE_DEVICES=1
 expect "ROCR_VISIBLE_DEVICES=1,0 then HIP_VISIBLE_DEVICES=1: card0" \
 	gpus 1 devices/id=ROCm0/amdgpu/card card0
+amd2 CUDA_VISIBLE_DEVICES=1
+expect "CUDA_VISIBLE_DEVICES=1 without NVIDIA GPUs: HIP reads it, card1 alone" \
+	gpus 1 devices/id=ROCm0/amdgpu/card card1
 amd2 HIP_VISIBLE_DEVICES=GPU-fedcba9876543210,0
 expect "HIP_VISIBLE_DEVICES by UUID, then an index: card1 as ROCm0, card0 as ROCm1" \
 	gpus 2 devices/id=ROCm0/amdgpu/card card1 devices/id=ROCm1/amdgpu/card card0

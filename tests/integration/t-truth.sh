@@ -185,7 +185,7 @@ ck_case llama "-c 8192 -np 1"
 # reserve), against llmem's lora and compute; adapters of
 # tests/tools/lora-synth on every block matrix
 lora_case() {
-	local arch=$1 rank=$2 opts=$3 got gotc est estc
+	local arch=$1 rank=$2 opts=$3 how=${4:-} got gotc est estc lo
 	if [ -z "$bin" ] || [ ! -f "$tmp/$arch.gguf" ]; then
 		skip "--lora $arch ($opts): no llama.cpp build"
 		return
@@ -195,28 +195,37 @@ lora_case() {
 		not_ok "--lora $arch: lora-synth failed"
 		return
 	}
+	# how: applied (--lora), "scale 0" (--lora-scaled F:0) or "not applied"
+	# (--lora-init-without-apply): the last two leave the graph as it is
+	case $how in
+	"scale 0") lo="--lora-scaled $tmp/lora.gguf:0" ;;
+	"not applied") lo="--lora $tmp/lora.gguf --lora-init-without-apply" ;;
+	*) lo="--lora $tmp/lora.gguf" ;;
+	esac
 	# shellcheck disable=SC2086
 	LLMEM_LLAMA_BIN=$bin LLAMA_TRUTH_LOG=$tmp/lora.log bash "$ROOT/scripts/llama-truth.sh" "$tmp/$arch.gguf" \
-		$opts --lora "$tmp/lora.gguf" >"$tmp/truth.json" 2>"$tmp/truth.err"
+		$opts $lo >"$tmp/truth.json" 2>"$tmp/truth.err"
 	got=$(sed -n 's/.*LoRA buffer size = *\([0-9.]*\) MiB.*/\1/p' "$tmp/lora.log" | awk '{ s += $1; n++ } END { if (n) printf "%.2f %d", s, n }')
 	gotc=$(sed -n 's/.*sched_reserve: *CPU compute buffer size = *\([0-9.]*\) MiB.*/\1/p' "$tmp/lora.log" | tail -n 1)
 	# shellcheck disable=SC2086
-	"$LLMEM" estimate "$tmp/$arch.gguf" $opts --lora "$tmp/lora.gguf" --json >"$tmp/est.json" 2>"$tmp/est.err"
+	"$LLMEM" estimate "$tmp/$arch.gguf" $opts $lo --json >"$tmp/est.json" 2>"$tmp/est.err"
 	est=$("$TOOLS/json-get" "$tmp/est.json" devices/0/lora 2>/dev/null)
 	estc=$("$TOOLS/json-get" "$tmp/est.json" devices/0/compute 2>/dev/null)
 	if [ -n "$got" ] && [ -n "$gotc" ] && [ -n "$est" ] && [ -n "$estc" ] &&
 		awk -v g="${got% *}" -v n="${got#* }" -v e="$est" -v gc="$gotc" -v ec="$estc" 'BEGIN {
 			d = e - g * 1048576; dc = ec - gc * 1048576
 			exit !(d >= -5243 * n && d <= 5243 * n && dc >= -5243 && dc <= 5243) }'; then
-		ok "--lora $arch rank $rank ($opts): adapters $est B (llama-server ${got% *} MiB in ${got#* } buffers), compute $estc B ($gotc MiB)"
+		ok "--lora $arch rank $rank ($opts${how:+, $how}): adapters $est B (llama-server ${got% *} MiB in ${got#* } buffers), compute $estc B ($gotc MiB)"
 	else
-		not_ok "--lora $arch rank $rank ($opts): llmem $est B + compute $estc B; llama-server ${got:-none} MiB + compute ${gotc:-?} MiB ($(tail -n 2 "$tmp/truth.err") $(cat "$tmp/est.err"))"
+		not_ok "--lora $arch rank $rank ($opts${how:+, $how}): llmem $est B + compute $estc B; llama-server ${got:-none} MiB + compute ${gotc:-?} MiB ($(tail -n 2 "$tmp/truth.err") $(cat "$tmp/est.err"))"
 	fi
 }
 lora_case llama 16 "-c 4096"
 lora_case gemma3 64 "-c 4096"
 lora_case gemma3 64 "-c 512 -ub 2048 -b 2048"
 lora_case qwen3 32 "-c 4096 -fa off"
+lora_case gemma3 64 "-c 4096" "scale 0"
+lora_case gemma3 64 "-c 4096" "not applied"
 
 # -md: a draft model for speculative decoding (a smaller model of the same
 # vocabulary). llama-server logs both models' buffers; their sum on the

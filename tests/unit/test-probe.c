@@ -649,7 +649,7 @@ static void test_devices_keep(void **state)
 	strcpy(gpu(r, "ROCm1", PROBE_VENDOR_AMD, PROBE_DEV_DISCRETE)->model, "b");
 	strcpy(gpu(r, "ROCm2", PROBE_VENDOR_AMD, PROBE_DEV_DISCRETE)->model, "c");
 	strcpy(gpu(r, "X", PROBE_VENDOR_AMD, PROBE_DEV_DISCRETE)->model, "after");
-	probe_devices_keep(r, 2, 3, order, 2, "ROCm");
+	assert_int_equal(probe_devices_keep(r, 2, 3, order, 2, "ROCm"), 0);
 	assert_int_equal(r->n_devices, 5);
 	assert_string_equal(r->devices[1].id, "CUDA0");
 	assert_string_equal(r->devices[2].id, "ROCm0");
@@ -657,8 +657,12 @@ static void test_devices_keep(void **state)
 	assert_string_equal(r->devices[3].id, "ROCm1");
 	assert_string_equal(r->devices[3].model, "a");
 	assert_string_equal(r->devices[4].model, "after");
+	/* an index outside the slice, a slice outside the devices */
+	assert_int_equal(probe_devices_keep(r, 2, 2, order, 1, "ROCm"), -EINVAL);
+	assert_int_equal(probe_devices_keep(r, 4, 3, order, 0, "ROCm"), -EINVAL);
+	assert_int_equal(r->n_devices, 5);
 	/* none visible */
-	probe_devices_keep(r, 2, 2, order, 0, "ROCm");
+	assert_int_equal(probe_devices_keep(r, 2, 2, order, 0, "ROCm"), 0);
 	assert_int_equal(r->n_devices, 3);
 	assert_string_equal(r->devices[2].model, "after");
 	free(r);
