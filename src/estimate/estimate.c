@@ -338,8 +338,8 @@ static int ot_to_ere(const char *in, char *out, size_t outsz, const char **why)
 	return 0;
 }
 
-/* the adapter file's string value of key, or an empty one */
-static struct gguf_str lora_str(const struct gguf_file *f, const char *key)
+/* a side file's (adapter, projector) string value of key, or an empty one */
+static struct gguf_str kv_str(const struct gguf_file *f, const char *key)
 {
 	int64_t i = gguf_kv_find(f, key);
 	struct gguf_str s = { "", 0 };
@@ -373,8 +373,8 @@ static int lora_weights(struct ctx *x, const regex_t *ot)
 
 		if (!f)
 			continue;
-		arch = lora_str(f, "general.architecture");
-		if (!str_is(lora_str(f, "general.type"), "adapter") || !str_is(lora_str(f, "adapter.type"), "lora"))
+		arch = kv_str(f, "general.architecture");
+		if (!str_is(kv_str(f, "general.type"), "adapter") || !str_is(kv_str(f, "adapter.type"), "lora"))
 			return diag_set(x->d, -EINVAL, DIAG_NO_OFFSET,
 					"--lora #%zu: not a LoRA adapter (general.type 'adapter', adapter.type 'lora')",
 					k + 1);
@@ -2747,17 +2747,13 @@ static uint8_t clip_es(const struct gguf_tensor *t)
  * (and why) when the file is another kind or its sizes are out of reach. */
 static bool clip_siglip(const struct gguf_file *f, struct clip_hp *h, const char **why)
 {
-	int64_t i = gguf_kv_find(f, "clip.projector_type");
-	struct gguf_str pt = { NULL, 0 };
+	struct gguf_str pt = kv_str(f, "clip.projector_type");
 	const struct gguf_tensor *pe, *proj;
-	bool idefics3;
+	bool idefics3 = str_is(pt, "idefics3");
 
 	*why = "its compute buffer is not counted for this projector type (Gemma 3's and Idefics3's are "
 	       "modelled)";
-	if (i < 0 || gguf_kv_get_str(f, (uint64_t)i, &pt) < 0)
-		return false;
-	idefics3 = pt.n == 8 && memcmp(pt.p, "idefics3", 8) == 0;
-	if (!idefics3 && (pt.n != 6 || memcmp(pt.p, "gemma3", 6) != 0))
+	if (!idefics3 && !str_is(pt, "gemma3"))
 		return false;
 	*why = "its compute buffer is not counted: the projector's sizes are missing or out of range";
 	memset(h, 0, sizeof(*h));
